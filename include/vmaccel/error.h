@@ -1,0 +1,52 @@
+/* vmaccel — error codes.
+ *
+ * Every vmaccel function that can fail returns 0 (or a non-negative count)
+ * on success and a negative errno value on failure, e.g. -ENOTSUP when no
+ * loaded plugin implements an operation.  The same numbers travel on the
+ * wire, so a guest sees exactly the error the host produced.
+ */
+#ifndef VMACCEL_ERROR_H
+#define VMACCEL_ERROR_H
+
+#include <errno.h>
+
+#include "vmaccel/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The errors vmaccel itself produces, with the meaning they carry here.
+ * X(errno name, description).  Other errno values may come from the OS and
+ * are described by strerror(3). */
+#define VMACCEL_ERRNO_MAP(X)                                                  \
+    X(EINVAL, "invalid argument")                                             \
+    X(ENOMEM, "out of memory")                                                \
+    X(ENOTSUP, "operation not supported by any loaded plugin")                \
+    X(ENOENT, "no such resource, file or symbol")                             \
+    X(EEXIST, "already exists (resource already registered)")                 \
+    X(EBUSY, "resource is frozen: it is registered with a session")           \
+    X(EACCES, "access denied (outside the allowed directories)")              \
+    X(EBADMSG, "authentication failed (bad tag)")                             \
+    X(E2BIG, "argument too large")                                            \
+    X(EOVERFLOW, "size computation overflows")                                \
+    X(EIO, "input/output error")                                              \
+    X(ELIBBAD, "plugin or library is incompatible or corrupt")                \
+    X(ETIMEDOUT, "timed out")                                                 \
+    X(ECONNRESET, "connection to the agent lost (retryable)")                 \
+    X(EPROTO, "protocol error")                                               \
+    X(EMSGSIZE, "message too long")
+
+/* A short, static, human description of a (negative) error code.  Never
+ * returns NULL; unknown codes give strerror's text or "unknown error". */
+VMACCEL_API const char *vmaccel_strerror(int err);
+
+/* The symbolic name of a (negative) error code, e.g. "ENOTSUP".  Never
+ * returns NULL; unknown codes give "EUNKNOWN". */
+VMACCEL_API const char *vmaccel_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,117 @@
+/* vmaccel — the plugin ABI, for backend authors.
+ *
+ * A plugin is a shared object that exports one data symbol,
+ *
+ *     VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {...};
+ *
+ * describing its name, version, the ABI it was built against, an optional
+ * init/fini pair and a table of the operations it implements, each with a
+ * priority (higher wins) and a typed function.  The library dlopen()s the
+ * object with RTLD_NOW | RTLD_LOCAL and reads that one symbol.
+ *
+ * Compatibility: a plugin whose abi_major differs from the library's is
+ * refused.  Structures only ever grow at the end; `size` says how much of
+ * vmaccel_plugin the plugin knows, and the library reads no further.
+ *
+ * Threading: op functions are called from many threads at once and must be
+ * thread-safe with respect to the plugin state.  init/fini run once each.
+ *
+ * See docs/plugins.md for a walk-through.
+ */
+#ifndef VMACCEL_PLUGIN_H
+#define VMACCEL_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmaccel/error.h"
+#include "vmaccel/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMACCEL_PLUGIN_ABI_MAJOR 1
+#define VMACCEL_PLUGIN_ABI_MINOR 0
+#define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
+#define VMACCEL_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+/* Returned by init when the plugin does not apply here (e.g. the remote
+ * plugin without an agent address): it is skipped with an info line, not a
+ * warning. */
+#define VMACCEL_PLUGIN_SKIP (-ENODEV)
+
+/* What the library offers a plugin.  One per plugin; valid from init to
+ * fini. */
+typedef struct vmaccel_plugin_host {
+    uint32_t size;    /* sizeof(vmaccel_plugin_host) of the library */
+    vmaccel_ctx *ctx; /* the context loading the plugin */
+    /* Effective configuration value (file + environment) or NULL. */
+    const char *(*config_get)(const struct vmaccel_plugin_host *host,
+                              const char *key);
+    /* Logs a line prefixed with the plugin's name. */
+    void (*log)(const struct vmaccel_plugin_host *host, int level,
+                const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+} vmaccel_plugin_host;
+
+/* One typed signature per operation: the public call's arguments, after the
+ * plugin's state.  Arguments have been validated by the library. */
+typedef union vmaccel_plugin_fn {
+    int (*noop)(void *state, vmaccel_session *sess);
+    int (*mbench)(void *state, vmaccel_session *sess, uint64_t usec);
+    int (*sgemm)(void *state, vmaccel_session *sess, uint32_t m, uint32_t n,
+                 uint32_t k, float alpha, const float *a, const float *b,
+                 float beta, float *c);
+    int (*aes_gcm_encrypt)(void *state, vmaccel_session *sess,
+                           const uint8_t key[32], const uint8_t iv[12],
+                           const void *aad, size_t aad_len, const void *in,
+                           size_t len, void *out, uint8_t tag[16]);
+    int (*aes_gcm_decrypt)(void *state, vmaccel_session *sess,
+                           const uint8_t key[32], const uint8_t iv[12],
+                           const void *aad, size_t aad_len, const void *in,
+                           size_t len, void *out, const uint8_t tag[16]);
+    int (*sha256)(void *state, vmaccel_session *sess, const void *data,
+                  size_t len, uint8_t digest[32]);
+    int (*exec)(void *state, vmaccel_session *sess, vmaccel_resource *lib,
+                const char *symbol, const vmaccel_arg *in, size_t n_in,
+                vmaccel_buf *out, size_t n_out);
+    int (*image_classify)(void *state, vmaccel_session *sess,
+                          vmaccel_resource *model, const void *image,
+                          size_t len, vmaccel_class *top, uint32_t k,
+                          uint32_t *n_top);
+} vmaccel_plugin_fn;
+
+typedef struct vmaccel_plugin_op {
+    uint32_t op;          /* a vmaccel_op; 0 ends the table */
+    int32_t priority;     /* higher is tried first */
+    vmaccel_plugin_fn fn; /* the member named after op */
+} vmaccel_plugin_op;
+
+/* Type-checked table entry: VMACCEL_PLUGIN_OP(SGEMM, sgemm, 50, my_sgemm). */
+#define VMACCEL_PLUGIN_OP(UPPER, lower, prio, func) \
+    { VMACCEL_OP_##UPPER, (prio), { .lower = (func) } }
+#define VMACCEL_PLUGIN_OPS_END { 0, 0, { 0 } }
+
+typedef struct vmaccel_plugin {
+    uint32_t abi_major; /* VMACCEL_PLUGIN_ABI_MAJOR */
+    uint32_t abi_minor; /* VMACCEL_PLUGIN_ABI_MINOR */
+    uint32_t size;      /* sizeof(vmaccel_plugin) */
+    const char *name;   /* short, [a-z0-9_-], unique among loaded plugins */
+    const char *version;
+    /* Optional.  Sets *state (passed to every op and fini) and returns 0, or
+     * returns a negative error and the plugin is not loaded. */
+    int (*init)(const vmaccel_plugin_host *host, void **state);
+    void (*fini)(void *state); /* optional */
+    const vmaccel_plugin_op *ops; /* ends with VMACCEL_PLUGIN_OPS_END */
+} vmaccel_plugin;
+
+/* Fills the fields every plugin sets the same way. */
+#define VMACCEL_PLUGIN_HEADER                                             \
+    .abi_major = VMACCEL_PLUGIN_ABI_MAJOR,                                \
+    .abi_minor = VMACCEL_PLUGIN_ABI_MINOR, .size = sizeof(vmaccel_plugin)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

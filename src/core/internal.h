@@ -1,0 +1,83 @@
+/* Private structures of libvmaccel.  Nothing here is ABI. */
+#ifndef VMACCEL_CORE_INTERNAL_H
+#define VMACCEL_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmaccel/plugin.h"
+#include "vmaccel/vmaccel.h"
+
+#include "config.h"
+
+/* A plugin as loaded into a context. */
+typedef struct vmaccel_loaded_plugin {
+    char *name, *version, *path;
+    uint32_t abi_major, abi_minor;
+    void *dl;                 /* dlopen handle */
+    const vmaccel_plugin *desc;
+    void *state;              /* from init */
+    vmaccel_plugin_host host; /* handed to the plugin; must stay put */
+} vmaccel_loaded_plugin;
+
+/* One entry of an op's dispatch chain. */
+typedef struct vmaccel_provider {
+    vmaccel_loaded_plugin *plugin;
+    int priority;
+    vmaccel_plugin_fn fn;
+} vmaccel_provider;
+
+struct vmaccel_ctx {
+    vmaccel_config *cfg;
+    vmaccel_log_fn log_fn;
+    void *log_userdata;
+    int log_level;
+
+    /* Immutable after vmaccel_init(): read without locks by every call. */
+    vmaccel_loaded_plugin **plugins;
+    int n_plugins;
+    vmaccel_provider *chain[VMACCEL_OP_MAX_]; /* sorted, highest first */
+    int chain_len[VMACCEL_OP_MAX_];
+
+    atomic_uint_fast64_t next_id; /* resource and session ids */
+    atomic_long live_objects;     /* sessions + resources, to catch misuse */
+};
+
+/* log.c */
+void vmaccel__log(vmaccel_ctx *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void vmaccel__logv(vmaccel_ctx *ctx, int level, const char *prefix,
+                   const char *fmt, va_list ap);
+int vmaccel__log_level_parse(const char *s);
+
+/* plugin.c */
+int vmaccel__plugins_load(vmaccel_ctx *ctx);
+void vmaccel__plugins_unload(vmaccel_ctx *ctx);
+
+/* dispatch.c */
+int vmaccel__dispatch_build(vmaccel_ctx *ctx);
+void vmaccel__dispatch_free(vmaccel_ctx *ctx);
+
+/* Every public op funnels through here: walks op's chain, calling
+ * CALL(provider) until one answers something other than -ENOTSUP. */
+#define VMACCEL_DISPATCH(ctx, OP, member, ...)                             \
+    do {                                                                   \
+        const vmaccel_provider *p_ = (ctx)->chain[OP];                     \
+        for (int i_ = 0; i_ < (ctx)->chain_len[OP]; i_++) {                \
+            int r_ = p_[i_].fn.member(p_[i_].plugin->state, __VA_ARGS__);  \
+            if (r_ != -ENOTSUP)                                            \
+                return r_;                                                 \
+        }                                                                  \
+        return vmaccel__no_provider(ctx, OP);                              \
+    } while (0)
+
+int vmaccel__no_provider(vmaccel_ctx *ctx, vmaccel_op op);
+
+/* resource.c */
+vmaccel_ctx *vmaccel__resource_ctx(const vmaccel_resource *res);
+void vmaccel__resource_freeze(vmaccel_resource *res);
+
+#endif

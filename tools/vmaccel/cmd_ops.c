@@ -1,0 +1,129 @@
+/* vmaccel noop / mbench / sha256 / sgemm. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_noop(cli *c, int argc, char **argv) {
+    unsigned long long count = 1;
+    if (argc == 3 && strcmp(argv[1], "--count") == 0) {
+        if (cli_parse_u64(argv[2], 100000000, &count) < 0 || count == 0)
+            return cli_usage(c, "[--count N]  (1 <= N <= 1e8)");
+    } else if (argc != 1) {
+        return cli_usage(c, "[--count N]");
+    }
+    double t0 = cli_now();
+    for (unsigned long long i = 0; i < count; i++) {
+        int r = vmaccel_noop(c->sess);
+        if (r < 0)
+            return cli_op_fail(c, VMACCEL_OP_NOOP, r);
+    }
+    double us = (cli_now() - t0) * 1e6 / (double)count;
+    if (c->json)
+        printf("{\"op\":\"noop\",\"calls\":%llu,\"usec_per_call\":%.3f}\n", count, us);
+    else
+        printf("noop: %llu calls, %.3f us per call\n", count, us);
+    return 0;
+}
+
+int cmd_mbench(cli *c, int argc, char **argv) {
+    unsigned long long usec;
+    if (argc != 2 || cli_parse_u64(argv[1], VMACCEL_MBENCH_MAX_USEC, &usec) < 0)
+        return cli_usage(c, "USEC  (at most 10000000)");
+    double t0 = cli_now();
+    int r = vmaccel_mbench(c->sess, usec);
+    if (r < 0)
+        return cli_op_fail(c, VMACCEL_OP_MBENCH, r);
+    double us = (cli_now() - t0) * 1e6;
+    if (c->json)
+        printf("{\"op\":\"mbench\",\"usec\":%llu,\"elapsed_usec\":%.1f}\n", usec, us);
+    else
+        printf("mbench: asked %llu us, took %.1f us\n", usec, us);
+    return 0;
+}
+
+int cmd_sha256(cli *c, int argc, char **argv) {
+    if (argc < 2)
+        return cli_usage(c, "FILE...");
+    for (int i = 1; i < argc; i++) {
+        void *data;
+        size_t len;
+        uint8_t d[32];
+        int r = cli_read_file(argv[i], &data, &len);
+        if (r < 0)
+            return cli_fail(c, "%s: %s", argv[i], vmaccel_strerror(r));
+        r = vmaccel_sha256(c->sess, data, len, d);
+        free(data);
+        if (r < 0)
+            return cli_op_fail(c, VMACCEL_OP_SHA256, r);
+        if (c->json) {
+            printf("{\"file\":");
+            cli_json_str(stdout, argv[i]);
+            printf(",\"bytes\":%zu,\"sha256\":\"", len);
+            cli_hex(stdout, d, 32);
+            printf("\"}\n");
+        } else {
+            cli_hex(stdout, d, 32);
+            printf("  %s\n", argv[i]);
+        }
+    }
+    return 0;
+}
+
+/* Deterministic pseudo-random floats in [-1, 1), so runs are comparable. */
+static void fill_random(float *v, size_t n, uint64_t *seed) {
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        v[i] = (float)((*seed >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
+    }
+}
+
+static int sgemm_args(cli *c, int argc, char **argv, unsigned long long *n,
+                      unsigned long long *seed) {
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--n") == 0) {
+            if (cli_parse_u64(argv[++i], 16384, n) < 0 || *n == 0)
+                return cli_usage(c, "--n N [--seed S]  (1 <= N <= 16384)");
+        } else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) {
+            if (cli_parse_u64(argv[++i], ~0ULL, seed) < 0)
+                return cli_usage(c, "--n N [--seed S]");
+        } else {
+            return cli_usage(c, "--n N [--seed S]");
+        }
+    }
+    return *n ? 0 : cli_usage(c, "--n N [--seed S]");
+}
+
+int cmd_sgemm(cli *c, int argc, char **argv) {
+    unsigned long long n = 0, seed = 1;
+    int r = sgemm_args(c, argc, argv, &n, &seed);
+    if (r)
+        return r;
+    size_t elems = (size_t)n * n;
+    float *a = malloc(elems * sizeof(float)), *b = malloc(elems * sizeof(float));
+    float *m = calloc(elems, sizeof(float));
+    if (!a || !b || !m) {
+        free(a), free(b), free(m);
+        return cli_fail(c, "out of memory for %llu×%llu matrices", n, n);
+    }
+    uint64_t s = seed;
+    fill_random(a, elems, &s);
+    fill_random(b, elems, &s);
+    double t0 = cli_now();
+    r = vmaccel_sgemm(c->sess, (uint32_t)n, (uint32_t)n, (uint32_t)n, 1.0f, a, b, 0.0f, m);
+    double secs = cli_now() - t0;
+    double sum = 0;
+    for (size_t i = 0; r == 0 && i < elems; i++)
+        sum += m[i];
+    free(a), free(b), free(m);
+    if (r < 0)
+        return cli_op_fail(c, VMACCEL_OP_SGEMM, r);
+    double gflops = 2.0 * (double)n * (double)n * (double)n / secs * 1e-9;
+    if (c->json)
+        printf("{\"op\":\"sgemm\",\"n\":%llu,\"seconds\":%.6f,\"gflops\":%.2f,"
+               "\"checksum\":%.6e}\n", n, secs, gflops, sum);
+    else
+        printf("sgemm: n=%llu  %.3f ms  %.2f GFLOP/s  checksum %.6e\n", n,
+               secs * 1e3, gflops, sum);
+    return 0;
+}
