@@ -51,28 +51,38 @@ static int exec_init(const vmaccel_plugin_host *host, void **out) {
     return 0;
 }
 
-static int inside(const struct state *st, const char *canon) {
+/* 1 if canon is below an allowed dir (or is one, when `or_equal`). */
+static int inside(const struct state *st, const char *canon, int or_equal) {
     for (int i = 0; i < st->n_dirs; i++) {
         size_t n = strlen(st->dirs[i]);
-        if (strncmp(canon, st->dirs[i], n) == 0 && canon[n] == '/')
+        if (strncmp(canon, st->dirs[i], n) == 0 &&
+            (canon[n] == '/' || (or_equal && canon[n] == '\0')))
             return 1;
     }
     return 0;
+}
+
+/* For a path that does not resolve: -ENOENT only if its directory is an
+ * allowed one, so callers learn nothing about files elsewhere. */
+static int missing(const struct state *st, const char *name) {
+    char dir[PATH_MAX], canon[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(name, '/') - name), name);
+    return realpath(dir[0] ? dir : "/", canon) && inside(st, canon, 1) ? -ENOENT : -EACCES;
 }
 
 /* The canonical path of `name` if it is inside an allowed directory. */
 static int resolve(const struct state *st, const char *name, char out[PATH_MAX]) {
     if (strchr(name, '/')) {
         if (!realpath(name, out))
-            return inside(st, name) ? -ENOENT : -EACCES;
-        return inside(st, out) ? 0 : -EACCES;
+            return missing(st, name);
+        return inside(st, out, 0) ? 0 : -EACCES;
     }
     for (int i = 0; i < st->n_dirs; i++) {
         char cand[PATH_MAX];
         if (snprintf(cand, sizeof(cand), "%s/%s", st->dirs[i], name) >= (int)sizeof(cand))
             continue;
         if (realpath(cand, out))
-            return inside(st, out) ? 0 : -EACCES; /* a symlink may point out */
+            return inside(st, out, 0) ? 0 : -EACCES; /* a symlink may point out */
     }
     return -ENOENT;
 }

@@ -78,25 +78,45 @@ static void fill_random(float *v, size_t n, uint64_t *seed) {
     }
 }
 
+#define SGEMM_USAGE "--n N [--seed S] [--reps R]  (1 <= N <= 16384, 1 <= R <= 100)"
+
 static int sgemm_args(cli *c, int argc, char **argv, unsigned long long *n,
-                      unsigned long long *seed) {
+                      unsigned long long *seed, unsigned long long *reps) {
     for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && strcmp(argv[i], "--n") == 0) {
-            if (cli_parse_u64(argv[++i], 16384, n) < 0 || *n == 0)
-                return cli_usage(c, "--n N [--seed S]  (1 <= N <= 16384)");
-        } else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) {
-            if (cli_parse_u64(argv[++i], ~0ULL, seed) < 0)
-                return cli_usage(c, "--n N [--seed S]");
-        } else {
-            return cli_usage(c, "--n N [--seed S]");
-        }
+        int bad;
+        if (i + 1 < argc && strcmp(argv[i], "--n") == 0)
+            bad = cli_parse_u64(argv[++i], 16384, n) < 0 || *n == 0;
+        else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0)
+            bad = cli_parse_u64(argv[++i], ~0ULL, seed) < 0;
+        else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0)
+            bad = cli_parse_u64(argv[++i], 100, reps) < 0 || *reps == 0;
+        else
+            bad = 1;
+        if (bad)
+            return cli_usage(c, SGEMM_USAGE);
     }
-    return *n ? 0 : cli_usage(c, "--n N [--seed S]");
+    return *n ? 0 : cli_usage(c, SGEMM_USAGE);
+}
+
+/* One untimed warm-up (thread pools, page faults), then the best of reps. */
+static int sgemm_time(cli *c, uint32_t n, const float *a, const float *b, float *m,
+                      unsigned long long reps, double *best) {
+    *best = 1e30;
+    for (unsigned long long i = 0; i <= reps; i++) {
+        double t0 = cli_now();
+        int r = vmaccel_sgemm(c->sess, n, n, n, 1.0f, a, b, 0.0f, m);
+        double t = cli_now() - t0;
+        if (r < 0)
+            return r;
+        if (i > 0 && t < *best)
+            *best = t;
+    }
+    return 0;
 }
 
 int cmd_sgemm(cli *c, int argc, char **argv) {
-    unsigned long long n = 0, seed = 1;
-    int r = sgemm_args(c, argc, argv, &n, &seed);
+    unsigned long long n = 0, seed = 1, reps = 3;
+    int r = sgemm_args(c, argc, argv, &n, &seed, &reps);
     if (r)
         return r;
     size_t elems = (size_t)n * n;
@@ -109,10 +129,8 @@ int cmd_sgemm(cli *c, int argc, char **argv) {
     uint64_t s = seed;
     fill_random(a, elems, &s);
     fill_random(b, elems, &s);
-    double t0 = cli_now();
-    r = vmaccel_sgemm(c->sess, (uint32_t)n, (uint32_t)n, (uint32_t)n, 1.0f, a, b, 0.0f, m);
-    double secs = cli_now() - t0;
-    double sum = 0;
+    double secs, sum = 0;
+    r = sgemm_time(c, (uint32_t)n, a, b, m, reps, &secs);
     for (size_t i = 0; r == 0 && i < elems; i++)
         sum += m[i];
     free(a), free(b), free(m);
@@ -120,10 +138,10 @@ int cmd_sgemm(cli *c, int argc, char **argv) {
         return cli_op_fail(c, VMACCEL_OP_SGEMM, r);
     double gflops = 2.0 * (double)n * (double)n * (double)n / secs * 1e-9;
     if (c->json)
-        printf("{\"op\":\"sgemm\",\"n\":%llu,\"seconds\":%.6f,\"gflops\":%.2f,"
-               "\"checksum\":%.6e}\n", n, secs, gflops, sum);
+        printf("{\"op\":\"sgemm\",\"n\":%llu,\"reps\":%llu,\"seconds\":%.6f,"
+               "\"gflops\":%.2f,\"checksum\":%.6e}\n", n, reps, secs, gflops, sum);
     else
-        printf("sgemm: n=%llu  %.3f ms  %.2f GFLOP/s  checksum %.6e\n", n,
-               secs * 1e3, gflops, sum);
+        printf("sgemm: n=%llu  %.3f ms (best of %llu)  %.2f GFLOP/s  checksum %.6e\n", n,
+               secs * 1e3, reps, gflops, sum);
     return 0;
 }

@@ -17,7 +17,7 @@ static const struct {
     {"sha256", cmd_sha256, "FILE...  SHA-256 of files ('-' for stdin)"},
     {"encrypt", cmd_encrypt, "--key KEYFILE [-o OUT] [IN]  AES-256-GCM, streamed"},
     {"decrypt", cmd_decrypt, "--key KEYFILE [-o OUT] [IN]  reverse of encrypt"},
-    {"sgemm", cmd_sgemm, "--n N [--seed S]  random N×N product: GFLOP/s, checksum"},
+    {"sgemm", cmd_sgemm, "--n N [--seed S] [--reps R]  random N×N product: GFLOP/s"},
     {"exec", cmd_exec, "LIB SYMBOL [ARG|@FILE...] [--out SIZE...]  call a host function"},
 };
 

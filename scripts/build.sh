@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# scripts/build.sh DIR [MESON_OPTION...]: configure DIR once, then build it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$1; shift
+if [ ! -f "$dir/build.ninja" ]; then
+  meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log" >&2; exit 1; }
+fi
+ninja -C "$dir" >"$dir.build.log" 2>&1 || { cat "$dir.build.log" >&2; exit 1; }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vmaccel needs to build, test and run its
+# demo — only those that are missing, so it is cheap to run every time.
+set -euo pipefail
+
+packages=(
+  meson ninja-build pkg-config gcc g++ python3   # build, test helpers
+  libssl-dev                                      # openssl plugin
+  libopenblas-dev                                 # blas plugin
+  valgrind libc6-dbg                              # memory checks in the tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+# An old or empty package list makes apt-get install fail: refresh it once.
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

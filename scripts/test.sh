@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test: the suite on a normal build, again under ASan+UBSan
+# (any report fails it), and a subset under valgrind.  Ends with one
+# "N passed, N failed" line totalling all runs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh || exit 1
+scripts/build.sh build || exit 1
+scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  -Dc_args=-fno-sanitize-recover=all || exit 1
+
+passed=0 failed=0
+run() { # run NAME COMMAND...: runs a suite, adds its counts to the totals
+  local name=$1; shift
+  echo "== $name"
+  local log; log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+  rm -f "$log"
+  if [ -z "$line" ]; then
+    echo "$name: no summary line (exit $rc)"; failed=$((failed + 1)); return
+  fi
+  local p f; read -r p _ f _ <<<"${line//,/}"
+  passed=$((passed + p)) failed=$((failed + f))
+  [ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
+}
+
+run "tests" build/tests/vmaccel-tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  run "tests under ASan+UBSan" build-asan/tests/vmaccel-tests
+run "core tests under valgrind" valgrind -q --error-exitcode=99 --leak-check=full \
+  --suppressions=tests/valgrind.supp \
+  --errors-for-leak-kinds=definite,indirect build/tests/vmaccel-tests \
+  init_ config_ session resource dispatch exec_ sha256 aes_gcm_nist
+
+echo "== all runs"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

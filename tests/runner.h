@@ -1,0 +1,70 @@
+/* A minimal test runner: each TEST runs in its own forked process with a
+ * timeout, so a crash or hang fails one test, not the run, and sanitizer
+ * and leak reports at the child's exit count as failures. */
+#ifndef VMACCEL_TEST_RUNNER_H
+#define VMACCEL_TEST_RUNNER_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmaccel/vmaccel.h"
+
+typedef void (*test_fn)(void);
+void test_register(const char *name, test_fn fn);
+
+#define TEST(name)                                                    \
+    static void test_##name(void);                                    \
+    __attribute__((constructor)) static void test_reg_##name(void) {  \
+        test_register(#name, test_##name);                            \
+    }                                                                 \
+    static void test_##name(void)
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+                    #cond);                                                   \
+            exit(1);                                                          \
+        }                                                                     \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                       \
+    do {                                                                      \
+        long long a_ = (long long)(a), b_ = (long long)(b);                   \
+        if (a_ != b_) {                                                       \
+            fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n",     \
+                    __FILE__, __LINE__, #a, a_, #b, b_);                      \
+            exit(1);                                                          \
+        }                                                                     \
+    } while (0)
+
+/* A vmaccel call that must succeed. */
+#define CHECK_OK(call)                                                        \
+    do {                                                                      \
+        int r_ = (call);                                                      \
+        if (r_ < 0) {                                                         \
+            fprintf(stderr, "  %s:%d: %s failed: %s\n", __FILE__, __LINE__,   \
+                    #call, vmaccel_strerror(r_));                             \
+            exit(1);                                                          \
+        }                                                                     \
+    } while (0)
+
+/* --- helpers (helpers.c) --- */
+
+/* A context from the given config text (written to a temporary file); the
+ * log is captured and readable with test_log(). */
+vmaccel_ctx *test_ctx(const char *config_text);
+/* A vmaccel_log_fn that appends to the buffer test_log() returns. */
+void test_log_capture(void *ud, int level, const char *msg);
+/* Everything logged so far by contexts made with test_ctx. */
+const char *test_log(void);
+/* Standard plugins from the build tree, plus `extra` config lines. */
+vmaccel_ctx *test_ctx_std(const char *extra);
+void test_hex(const char *hex, uint8_t *out, size_t len);
+/* A fresh temporary directory (removed by the OS's tmp cleaning only). */
+const char *test_tmpdir(void);
+/* Runs a shell command, capturing stdout+stderr; returns its exit status. */
+int test_sh(char **output, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
