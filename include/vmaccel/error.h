@@ -34,8 +34,11 @@ extern "C" {
     X(ELIBBAD, "plugin or library is incompatible or corrupt")                \
     X(ETIMEDOUT, "timed out")                                                 \
     X(ECONNRESET, "connection to the agent lost (retryable)")                 \
+    X(ECONNREFUSED, "agent not reachable (retryable)")                        \
+    X(EMFILE, "too many sessions, resources or requests (agent limit)")      \
+    X(EDQUOT, "resource bytes over the agent's per-connection limit")        \
     X(EPROTO, "protocol error")                                               \
-    X(EMSGSIZE, "message too long")
+    X(EMSGSIZE, "request or response larger than the agent allows")
 
 /* A short, static, human description of a (negative) error code.  Never
  * returns NULL; unknown codes give strerror's text or "unknown error". */
@@ -44,6 +47,11 @@ VMACCEL_API const char *vmaccel_strerror(int err);
 /* The symbolic name of a (negative) error code, e.g. "ENOTSUP".  Never
  * returns NULL; unknown codes give "EUNKNOWN". */
 VMACCEL_API const char *vmaccel_err_name(int err);
+
+/* 1 when the call may succeed if simply retried: the agent was unreachable
+ * or the connection to it was lost (the remote plugin reconnects by itself
+ * on the next call), or the call timed out.  0 otherwise. */
+VMACCEL_API int vmaccel_error_retryable(int err);
 
 #ifdef __cplusplus
 }

@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
-#define VMACCEL_PLUGIN_ABI_MINOR 0
+#define VMACCEL_PLUGIN_ABI_MINOR 1
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
 #define VMACCEL_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -103,6 +103,14 @@ typedef struct vmaccel_plugin {
     int (*init)(const vmaccel_plugin_host *host, void **state);
     void (*fini)(void *state); /* optional */
     const vmaccel_plugin_op *ops; /* ends with VMACCEL_PLUGIN_OPS_END */
+
+    /* ABI 1.1: optional lifecycle hooks, for plugins that mirror sessions
+     * and resources elsewhere (the remote plugin).  Called on the thread
+     * that frees; they must not call back into the session or resource. */
+    void (*session_free)(void *state, vmaccel_session *sess);
+    void (*resource_unregister)(void *state, vmaccel_session *sess,
+                                vmaccel_resource *res);
+    void (*resource_free)(void *state, vmaccel_resource *res);
 } vmaccel_plugin;
 
 /* Fills the fields every plugin sets the same way. */

@@ -33,3 +33,7 @@ const char *vmaccel_err_name(int err) {
         return "EUNKNOWN";
     }
 }
+
+int vmaccel_error_retryable(int err) {
+    return err == -ECONNRESET || err == -ECONNREFUSED || err == -ETIMEDOUT;
+}

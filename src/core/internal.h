@@ -56,6 +56,11 @@ int vmaccel__log_level_parse(const char *s);
 /* plugin.c */
 int vmaccel__plugins_load(vmaccel_ctx *ctx);
 void vmaccel__plugins_unload(vmaccel_ctx *ctx);
+/* Lifecycle hooks (plugin ABI 1.1), called on every plugin that has them. */
+void vmaccel__hook_session_free(vmaccel_ctx *ctx, vmaccel_session *s);
+void vmaccel__hook_resource_unregister(vmaccel_ctx *ctx, vmaccel_session *s,
+                                       vmaccel_resource *r);
+void vmaccel__hook_resource_free(vmaccel_ctx *ctx, vmaccel_resource *r);
 
 /* dispatch.c */
 int vmaccel__dispatch_build(vmaccel_ctx *ctx);

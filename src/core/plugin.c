@@ -226,6 +226,28 @@ void vmaccel__plugins_unload(vmaccel_ctx *ctx) {
     ctx->n_plugins = 0;
 }
 
+/* A descriptor field exists only if the plugin's struct is big enough. */
+#define HAS_FIELD(d, f) ((d)->size >= offsetof(vmaccel_plugin, f) + sizeof((d)->f) && (d)->f)
+
+void vmaccel__hook_session_free(vmaccel_ctx *ctx, vmaccel_session *s) {
+    for (int i = 0; i < ctx->n_plugins; i++)
+        if (HAS_FIELD(ctx->plugins[i]->desc, session_free))
+            ctx->plugins[i]->desc->session_free(ctx->plugins[i]->state, s);
+}
+
+void vmaccel__hook_resource_unregister(vmaccel_ctx *ctx, vmaccel_session *s,
+                                       vmaccel_resource *r) {
+    for (int i = 0; i < ctx->n_plugins; i++)
+        if (HAS_FIELD(ctx->plugins[i]->desc, resource_unregister))
+            ctx->plugins[i]->desc->resource_unregister(ctx->plugins[i]->state, s, r);
+}
+
+void vmaccel__hook_resource_free(vmaccel_ctx *ctx, vmaccel_resource *r) {
+    for (int i = 0; i < ctx->n_plugins; i++)
+        if (HAS_FIELD(ctx->plugins[i]->desc, resource_free))
+            ctx->plugins[i]->desc->resource_free(ctx->plugins[i]->state, r);
+}
+
 int vmaccel_plugin_count(vmaccel_ctx *ctx) {
     return ctx ? ctx->n_plugins : -EINVAL;
 }

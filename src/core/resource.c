@@ -211,6 +211,7 @@ vmaccel_resource *vmaccel_resource_ref(vmaccel_resource *r) {
 vmaccel_resource *vmaccel_resource_unref(vmaccel_resource *r) {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return NULL;
+    vmaccel__hook_resource_free(r->ctx, r);
     for (size_t i = 0; i < r->n_files; i++) {
         free(r->files[i].name);
         free(r->files[i].data);

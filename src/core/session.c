@@ -29,8 +29,11 @@ int vmaccel_session_new(vmaccel_ctx *ctx, vmaccel_session **out) {
 void vmaccel_session_free(vmaccel_session *s) {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
+        vmaccel__hook_resource_unregister(s->ctx, s, s->res[i]);
         vmaccel_resource_unref(s->res[i]);
+    }
+    vmaccel__hook_session_free(s->ctx, s);
     free(s->res);
     pthread_mutex_destroy(&s->lock);
     atomic_fetch_sub(&s->ctx->live_objects, 1);
@@ -87,6 +90,7 @@ int vmaccel_session_unregister(vmaccel_session *s, vmaccel_resource *r) {
     pthread_mutex_unlock(&s->lock);
     if (i < 0)
         return -ENOENT;
+    vmaccel__hook_resource_unregister(s->ctx, s, r);
     vmaccel_resource_unref(r);
     return 0;
 }

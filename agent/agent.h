@@ -1,0 +1,125 @@
+/* vmacceld, the host agent: shared declarations.
+ *
+ * Threads: a pool of workers in leader/follower style.  One worker at a
+ * time (the leader) waits in epoll and reads; each complete request becomes
+ * a job; the leader hands leadership to an idle worker and runs a job
+ * itself, writing the response straight to the socket.  No connection has
+ * a thread of its own, and backends run on the workers.
+ *
+ * Waking a follower costs a few microseconds, as much as a cheap request
+ * itself, so a small request of a kind that usually completes within
+ * INLINE_MAX_NS runs on the leader with no hand-off at all: it then costs
+ * exactly the wake-ups of a plain socket ping-pong.  Anything slower, or
+ * unknown, or exec (arbitrary host code) hands off first, so polling never
+ * waits behind real work for more than about that long. */
+#ifndef VMACCEL_AGENT_H
+#define VMACCEL_AGENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "vmaccel/vmaccel.h"
+
+#include "../src/proto/msg.h"
+#include "../src/proto/proto.h"
+#include "../src/transport/addr.h"
+
+#define AGENT_LISTEN_MAX 16
+
+typedef struct agent_config {
+    vmaccel_limits lim;
+    uint32_t max_connections;
+    uint32_t workers;
+    double drain_timeout_s;
+} agent_config;
+
+typedef struct server server;
+typedef struct conn conn;
+
+/* A unit of work: one complete request of one connection. */
+typedef struct job {
+    struct job *next;
+    conn *c;
+    uint64_t id;
+    uint8_t *body;
+    uint64_t len;
+} job;
+
+/* Counters for the admin page; updated with atomics from any thread. */
+typedef struct agent_stats {
+    atomic_long connections, sessions, resources, resource_bytes;
+    atomic_long requests, errors, inflight;
+    atomic_long conns_total;
+} agent_stats;
+
+/* epoll's data.ptr points at a struct whose first int is one of these. */
+enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL };
+
+typedef struct listener {
+    int tag; /* EV_LISTENER: must stay first */
+    vmaccel_addr addr;
+    int fd;
+    bool admin;
+} listener;
+
+struct server {
+    vmaccel_ctx *ctx;
+    agent_config cfg;
+    agent_stats stats;
+    int epfd, sigfd;
+    listener listeners[AGENT_LISTEN_MAX + 1];
+    int n_listeners;
+
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;
+    job *head, *tail;
+    int running;          /* jobs being executed */
+    bool have_leader, draining, exit_now;
+    double drain_deadline;
+
+    conn *conns; /* all open connections; touched by the leader only */
+    uint64_t next_conn_id;
+
+    /* Moving average of service time per request kind, in ns: decides
+     * which jobs the leader may run without handing off (server.c). */
+    _Atomic uint64_t cost_ns[128];
+};
+
+/* server.c */
+int server_run(server *srv);
+/* The request kind of a raw body (0 when it is too short to tell). */
+uint16_t job_kind(const job *j);
+void server_record_cost(server *srv, uint16_t kind, double seconds);
+void server_push_job(server *srv, job *j);
+double agent_now(void);
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* conn.c */
+conn *conn_new(server *srv, int fd, const char *peer);
+/* Reads what is available; 0, or <0 when the connection must close. */
+int conn_on_readable(conn *c);
+int conn_on_writable(conn *c);
+void conn_close(conn *c, const char *why);
+conn *conn_ref(conn *c);
+void conn_unref(conn *c);
+int conn_fd(const conn *c);
+conn *conn_next(const conn *c);
+bool conn_flushed(conn *c);
+/* Queues a response (frames it, writes what the socket takes now). */
+void conn_send(conn *c, uint64_t id, const vmaccel_msg *m);
+/* Called when a job is finished with its body. */
+void conn_job_done(conn *c, uint64_t len);
+
+/* handle.c: runs one request and sends its response. */
+void handle_job(server *srv, job *j);
+
+/* tables.c: a connection's sessions and resources, under its lock. */
+typedef struct agent_sess agent_sess;
+vmaccel_session *agent_sess_get(agent_sess *s);
+void agent_sess_put(agent_sess *s);
+
+/* admin.c */
+void admin_serve(server *srv, int lfd, const vmaccel_addr *addr);
+
+#endif

@@ -1,0 +1,320 @@
+/* One client connection: reading and reassembling requests (leader only),
+ * the handshake, and writing responses (any worker, under wlock).  Output
+ * the socket does not take at once is copied into a queue and flushed on
+ * EPOLLOUT; while anything is queued the connection is not read, so a
+ * client that does not read its answers stops being served. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+struct outbuf {
+    struct outbuf *next;
+    size_t len, off;
+    uint8_t data[];
+};
+
+conn *conn_new(server *srv, int fd, const char *peer) {
+    conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->tag = EV_CONN;
+    c->srv = srv;
+    c->fd = fd;
+    c->id = ++srv->next_conn_id;
+    c->reading = true;
+    c->events = EPOLLIN | EPOLLRDHUP;
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->closed, false);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    pthread_mutex_init(&c->wlock, NULL);
+    const vmaccel_limits *l = &srv->cfg.lim;
+    vmaccel_reader_init(&c->rd, l->max_request_bytes, l->max_inflight_bytes, l->max_inflight,
+                        1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST, &c->acct);
+    tables_init(&c->t, srv->ctx, l, &srv->stats);
+    return c;
+}
+
+conn *conn_ref(conn *c) {
+    atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
+void conn_unref(conn *c) {
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&c->wlock);
+    free(c);
+}
+
+/* The epoll mask follows state: read unless paused, write while queued. */
+static void update_events_locked(conn *c) {
+    if (atomic_load(&c->closed))
+        return;
+    struct epoll_event ev = {.data.ptr = c};
+    ev.events = (c->reading ? EPOLLIN : 0) | (c->out_head ? EPOLLOUT : 0) | EPOLLRDHUP;
+    if (ev.events == c->events)
+        return; /* the common case: a syscall saved per response */
+    c->events = ev.events;
+    epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void outq_free_locked(conn *c) {
+    while (c->out_head) {
+        struct outbuf *b = c->out_head;
+        c->out_head = b->next;
+        atomic_fetch_sub(&c->acct.bytes, b->len - b->off);
+        free(b);
+    }
+    c->out_tail = NULL;
+}
+
+/* Copies iov[] (minus its first `skip` bytes) to the end of the queue. */
+static int outq_append_locked(conn *c, const struct iovec *iov, int n, size_t skip) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    struct outbuf *b = malloc(sizeof(*b) + total - skip);
+    if (!b)
+        return -ENOMEM;
+    *b = (struct outbuf){NULL, total - skip, 0};
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        size_t s = skip < iov[i].iov_len ? skip : iov[i].iov_len, len = iov[i].iov_len - s;
+        memcpy(b->data + at, (uint8_t *)iov[i].iov_base + s, len);
+        at += len;
+        skip -= s;
+    }
+    if (c->out_tail)
+        c->out_tail->next = b;
+    else
+        c->out_head = b;
+    c->out_tail = b;
+    atomic_fetch_add(&c->acct.bytes, b->len);
+    return 0;
+}
+
+static ssize_t send_iov(int fd, struct iovec *iov, int n) {
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t r;
+    do
+        r = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
+    vmaccel_framer fr;
+    struct iovec iov[64];
+    int n, failed = 0;
+    vmaccel_framer_init(&fr, m, type, id);
+    pthread_mutex_lock(&c->wlock);
+    while (!atomic_load(&c->closed) && !failed && (n = vmaccel_framer_next(&fr, iov, 64)) > 0) {
+        ssize_t w = 0;
+        if (!c->out_head) {
+            w = send_iov(c->fd, iov, n);
+            if (w < 0 && errno != EAGAIN) {
+                failed = 1; /* the peer is gone: EPOLLHUP/ERR will close it */
+                break;
+            }
+            w = w < 0 ? 0 : w;
+        }
+        size_t total = 0;
+        for (int i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        if ((size_t)w < total && outq_append_locked(c, iov, n, (size_t)w) < 0)
+            failed = 1;
+    }
+    if (failed)
+        outq_free_locked(c);
+    if (c->out_head && c->reading) {
+        c->reading = false; /* backpressure: no new requests until flushed */
+    }
+    update_events_locked(c);
+    pthread_mutex_unlock(&c->wlock);
+}
+
+void conn_send(conn *c, uint64_t id, const vmaccel_msg *m) {
+    conn_send_type(c, VMACCEL_FRAME_RESPONSE, id, m);
+}
+
+int conn_on_writable(conn *c) {
+    int r = 0;
+    pthread_mutex_lock(&c->wlock);
+    while (c->out_head && r == 0) {
+        struct outbuf *b = c->out_head;
+        struct iovec iov = {b->data + b->off, b->len - b->off};
+        ssize_t w = send_iov(c->fd, &iov, 1);
+        if (w < 0) {
+            r = errno == EAGAIN ? 1 : -errno;
+            break;
+        }
+        b->off += (size_t)w;
+        atomic_fetch_sub(&c->acct.bytes, (size_t)w);
+        if (b->off == b->len) {
+            c->out_head = b->next;
+            if (!c->out_head)
+                c->out_tail = NULL;
+            free(b);
+        }
+    }
+    if (!c->out_head && !c->srv->draining)
+        c->reading = true;
+    update_events_locked(c);
+    pthread_mutex_unlock(&c->wlock);
+    return r < 0 ? r : 0;
+}
+
+bool conn_flushed(conn *c) {
+    pthread_mutex_lock(&c->wlock);
+    bool empty = c->out_head == NULL;
+    pthread_mutex_unlock(&c->wlock);
+    return empty;
+}
+
+void conn_pause_reading(conn *c) {
+    pthread_mutex_lock(&c->wlock);
+    c->reading = false;
+    update_events_locked(c);
+    pthread_mutex_unlock(&c->wlock);
+}
+
+void conn_job_done(conn *c, uint64_t len) {
+    atomic_fetch_sub(&c->acct.bytes, len);
+    atomic_fetch_sub(&c->acct.count, 1);
+    atomic_fetch_sub(&c->srv->stats.inflight, 1);
+}
+
+static void send_goaway(conn *c, int err, const char *text) {
+    vmaccel_msg m;
+    vmaccel_msg_init(&m);
+    vmaccel_msg_u32(&m, (uint32_t)err);
+    vmaccel_msg_u16(&m, (uint16_t)strlen(text));
+    vmaccel_msg_copy(&m, text, strlen(text));
+    conn_send_type(c, VMACCEL_FRAME_GOAWAY, 0, &m);
+}
+
+static void send_hello_ok(conn *c) {
+    const vmaccel_limits *l = &c->srv->cfg.lim;
+    vmaccel_msg m;
+    vmaccel_msg_init(&m);
+    vmaccel_msg_copy(&m, VMACCEL_PROTO_MAGIC, 8);
+    vmaccel_msg_u16(&m, VMACCEL_PROTO_MAJOR);
+    vmaccel_msg_u16(&m, VMACCEL_PROTO_MINOR);
+    vmaccel_msg_u32(&m, VMACCEL_PROTO_FRAME_MAX);
+    vmaccel_msg_u32(&m, l->max_inflight);
+    vmaccel_msg_u32(&m, l->max_sessions);
+    vmaccel_msg_u32(&m, l->max_resources);
+    vmaccel_msg_u32(&m, 0);
+    vmaccel_msg_u64(&m, l->max_request_bytes);
+    vmaccel_msg_u64(&m, l->max_inflight_bytes);
+    vmaccel_msg_u64(&m, l->max_resource_bytes);
+    conn_send_type(c, VMACCEL_FRAME_HELLO_OK, 0, &m);
+}
+
+static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
+    vmaccel_cursor cur;
+    vmaccel_cur_init(&cur, body, len);
+    const void *magic = vmaccel_cur_bytes(&cur, 8);
+    uint16_t major = vmaccel_cur_u16(&cur), minor = vmaccel_cur_u16(&cur);
+    vmaccel_cur_u32(&cur); /* flags, none defined: ignored for forward compat */
+    if (cur.err || memcmp(magic, VMACCEL_PROTO_MAGIC, 8) != 0) {
+        send_goaway(c, -EPROTO, "expected a vmaccel HELLO");
+        return -EPROTO;
+    }
+    if (major != VMACCEL_PROTO_MAJOR) {
+        char why[128];
+        snprintf(why, sizeof(why), "unsupported protocol version %u.%u; this agent speaks %u.x",
+                 major, minor, VMACCEL_PROTO_MAJOR);
+        send_goaway(c, -EPROTO, why);
+        agent_log("conn=%llu peer=%s: %s", (unsigned long long)c->id, c->peer, why);
+        return -EPROTO;
+    }
+    c->hello_done = true;
+    send_hello_ok(c);
+    return 0;
+}
+
+static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
+    conn *c = ud;
+    if (!c->hello_done || type == VMACCEL_FRAME_HELLO) {
+        int r = type == VMACCEL_FRAME_HELLO && !c->hello_done ? on_hello(c, body, len) : -EPROTO;
+        free(body);
+        atomic_fetch_sub(&c->acct.bytes, len);
+        atomic_fetch_sub(&c->acct.count, 1);
+        return r;
+    }
+    job *j = malloc(sizeof(*j));
+    if (!j) {
+        free(body);
+        return -ENOMEM;
+    }
+    *j = (job){NULL, conn_ref(c), id, body, len};
+    c->n_requests++;
+    atomic_fetch_add(&c->srv->stats.requests, 1);
+    atomic_fetch_add(&c->srv->stats.inflight, 1);
+    server_push_job(c->srv, j);
+    return 0;
+}
+
+static const char *read_error(int e) {
+    switch (e) {
+    case -EPROTO:
+        return "malformed frame";
+    case -EMSGSIZE:
+        return "request over the size limit";
+    case -EMFILE:
+        return "too many requests in flight";
+    default:
+        return vmaccel_strerror(e);
+    }
+}
+
+int conn_on_readable(conn *c) {
+    /* A bounded number of reads per wake-up, so one busy client cannot keep
+     * the leader from everyone else (level-triggered epoll calls again). */
+    for (int i = 0; i < 16 && c->reading; i++) {
+        uint8_t *p;
+        size_t n;
+        vmaccel_reader_space(&c->rd, &p, &n);
+        ssize_t got = read(c->fd, p, n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return errno == EAGAIN ? 0 : -errno;
+        if (got == 0)
+            return -ECONNRESET;
+        int e = vmaccel_reader_feed(&c->rd, (size_t)got, on_message, c);
+        if (e == 0 && (size_t)got < n)
+            return 0; /* drained; level-triggered epoll reports any more */
+        if (e < 0) {
+            char why[96];
+            snprintf(why, sizeof(why), "protocol error: %s", read_error(e));
+            if (e != -EPROTO || c->hello_done)
+                send_goaway(c, e, why);
+            c->close_reason = e;
+            return e;
+        }
+    }
+    return 0;
+}
+
+void conn_close(conn *c, const char *why) {
+    pthread_mutex_lock(&c->wlock);
+    atomic_store(&c->closed, true);
+    epoll_ctl(c->srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd); /* under wlock: no worker writes to a recycled fd number */
+    c->fd = -1;
+    outq_free_locked(c);
+    pthread_mutex_unlock(&c->wlock);
+    vmaccel_reader_free(&c->rd);
+    tables_free(&c->t);
+    agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
+              c->peer, (unsigned long long)c->n_requests, why);
+    atomic_fetch_sub(&c->srv->stats.connections, 1);
+    conn_unref(c);
+}

@@ -1,0 +1,34 @@
+/* The connection structure, shared by conn.c, server.c and handle.c. */
+#ifndef VMACCEL_AGENT_CONN_H
+#define VMACCEL_AGENT_CONN_H
+
+#include "agent.h"
+#include "tables.h"
+
+struct conn {
+    int tag; /* EV_CONN: must stay first */
+    atomic_int refs;
+    atomic_bool closed;
+    server *srv;
+    int fd;
+    uint64_t id, n_requests;
+    char peer[160];
+    conn *prev, *next; /* server list, leader only */
+    bool hello_done;
+    int close_reason;
+
+    tables t;
+    vmaccel_reader_acct acct;
+
+    pthread_mutex_t wlock; /* guards the output queue, reading, fd */
+    struct outbuf *out_head, *out_tail;
+    bool reading;
+    uint32_t events; /* the mask epoll has now */
+
+    vmaccel_reader rd; /* large: keep last */
+};
+
+void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m);
+void conn_pause_reading(conn *c);
+
+#endif

@@ -1,0 +1,239 @@
+/* Runs one request on the agent's vmaccel context and sends the answer.
+ * Every response starts with an i32 status; its payload follows only when
+ * the status is >= 0 (docs/protocol.md, "Responses"). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+/* What one request needs while it runs. */
+typedef struct call {
+    server *srv;
+    conn *c;
+    vmaccel_req *req;
+    agent_sess *as;
+    vmaccel_session *sess;
+    vmaccel_msg *resp;
+    void *out; /* output buffer, freed after sending */
+    vmaccel_resource *res;
+} call;
+
+static int out_alloc(call *k, uint64_t bytes) {
+    if (bytes > k->srv->cfg.lim.max_request_bytes)
+        return -EMSGSIZE; /* answers are capped like requests */
+    k->out = malloc(bytes ? bytes : 1);
+    return k->out ? 0 : -ENOMEM;
+}
+
+static int do_sgemm(call *k) {
+    __typeof__(k->req->u.sgemm) *a = &k->req->u.sgemm;
+    uint64_t bytes = (uint64_t)a->m * a->n * sizeof(float);
+    int r = out_alloc(k, bytes);
+    if (r < 0)
+        return r;
+    if (a->c)
+        memcpy(k->out, a->c, bytes);
+    r = vmaccel_sgemm(k->sess, a->m, a->n, a->k, a->alpha, a->a, a->b, a->beta, k->out);
+    if (r >= 0)
+        vmaccel_msg_ref(k->resp, k->out, bytes);
+    return r;
+}
+
+static int do_gcm(call *k, int encrypt) {
+    __typeof__(k->req->u.gcm) *a = &k->req->u.gcm;
+    int r = out_alloc(k, a->len + 16);
+    if (r < 0)
+        return r;
+    uint8_t *tag = (uint8_t *)k->out + a->len;
+    if (encrypt)
+        r = vmaccel_aes_gcm_encrypt(k->sess, a->key, a->iv, a->aad, a->aad_len, a->in, a->len,
+                                    k->out, tag);
+    else
+        r = vmaccel_aes_gcm_decrypt(k->sess, a->key, a->iv, a->aad, a->aad_len, a->in, a->len,
+                                    k->out, a->tag);
+    if (r >= 0)
+        vmaccel_msg_ref(k->resp, k->out, a->len + (encrypt ? 16 : 0));
+    return r;
+}
+
+static int do_exec(call *k) {
+    __typeof__(k->req->u.exec) *a = &k->req->u.exec;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < a->n_out; i++) {
+        if (a->out_cap[i] > k->srv->cfg.lim.max_request_bytes - total)
+            return -EMSGSIZE;
+        total += a->out_cap[i];
+    }
+    vmaccel_buf out[VMACCEL_EXEC_MAX_ARGS];
+    int r = out_alloc(k, total);
+    if (r < 0)
+        return r;
+    for (uint32_t i = 0, at = 0; i < a->n_out; at += (uint32_t)a->out_cap[i], i++)
+        out[i] = (vmaccel_buf){(uint8_t *)k->out + at, a->out_cap[i]};
+    r = vmaccel_exec(k->sess, k->res, a->symbol, a->in, a->n_in, out, a->n_out);
+    if (r < 0)
+        return r;
+    vmaccel_msg_u32(k->resp, a->n_out);
+    for (uint32_t i = 0; i < a->n_out; i++) {
+        vmaccel_msg_u64(k->resp, out[i].len);
+        vmaccel_msg_ref(k->resp, out[i].data, out[i].len);
+    }
+    return r;
+}
+
+static int do_classify(call *k) {
+    __typeof__(k->req->u.classify) *a = &k->req->u.classify;
+    uint32_t n = 0;
+    int r = out_alloc(k, (uint64_t)a->k * sizeof(vmaccel_class));
+    if (r < 0)
+        return r;
+    vmaccel_class *top = k->out;
+    r = vmaccel_image_classify(k->sess, k->res, a->image, a->len, top, a->k, &n);
+    if (r < 0)
+        return r;
+    vmaccel_msg_u32(k->resp, n);
+    for (uint32_t i = 0; i < n && i < a->k; i++) {
+        size_t len = strnlen(top[i].label, VMACCEL_LABEL_MAX - 1);
+        vmaccel_msg_u32(k->resp, top[i].class_id);
+        vmaccel_msg_f32(k->resp, top[i].score);
+        vmaccel_msg_u16(k->resp, (uint16_t)len);
+        vmaccel_msg_ref(k->resp, top[i].label, len);
+    }
+    return r;
+}
+
+/* The resource a request names, if this connection has it. */
+static int want_res(call *k, uint64_t id) {
+    k->res = tables_resource_get(&k->c->t, id);
+    return k->res ? 0 : -ENOENT;
+}
+
+static int run_op(call *k) {
+    vmaccel_req *q = k->req;
+    int r;
+    switch (q->kind) {
+    case VMACCEL_OP_NOOP:
+        return vmaccel_noop(k->sess);
+    case VMACCEL_OP_MBENCH:
+        return vmaccel_mbench(k->sess, q->u.mbench.usec);
+    case VMACCEL_OP_SGEMM:
+        return do_sgemm(k);
+    case VMACCEL_OP_SHA256:
+        r = out_alloc(k, 32);
+        if (r == 0 && (r = vmaccel_sha256(k->sess, q->u.sha256.data, q->u.sha256.len, k->out)) >= 0)
+            vmaccel_msg_ref(k->resp, k->out, 32);
+        return r;
+    case VMACCEL_OP_AES_GCM_ENCRYPT:
+    case VMACCEL_OP_AES_GCM_DECRYPT:
+        return do_gcm(k, q->kind == VMACCEL_OP_AES_GCM_ENCRYPT);
+    case VMACCEL_OP_EXEC:
+        return (r = want_res(k, q->u.exec.res)) < 0 ? r : do_exec(k);
+    case VMACCEL_OP_IMAGE_CLASSIFY:
+        return (r = want_res(k, q->u.classify.res)) < 0 ? r : do_classify(k);
+    default:
+        return -ENOTSUP;
+    }
+}
+
+static int resource_create(call *k) {
+    __typeof__(k->req->u.rcreate) *a = &k->req->u.rcreate;
+    uint64_t bytes = 0, id;
+    vmaccel_resource *res;
+    for (uint32_t i = 0; i < a->n_files; i++)
+        bytes += a->files[i].len;
+    int r = tables_resource_check(&k->c->t, bytes);
+    if (r < 0)
+        return r;
+    if (a->type == VMACCEL_RESOURCE_LIBRARY) {
+        /* Only a name: the exec backend checks it against its allowlist. */
+        if (!a->path[0] || a->n_files)
+            return -EINVAL;
+        r = vmaccel_resource_from_path(k->srv->ctx, a->type, a->path, &res);
+    } else {
+        /* Bytes only: a guest never makes the agent read a host path. */
+        r = vmaccel_resource_new(k->srv->ctx, a->type, &res);
+        for (uint32_t i = 0; r == 0 && i < a->n_files; i++)
+            r = vmaccel_resource_add_file(res, a->files[i].name, a->files[i].data, a->files[i].len);
+        if (r < 0 && res)
+            vmaccel_resource_unref(res);
+    }
+    if (r == 0 && (r = tables_resource_add(&k->c->t, res, bytes, &id)) < 0)
+        vmaccel_resource_unref(res);
+    if (r == 0)
+        vmaccel_msg_u64(k->resp, id);
+    return r;
+}
+
+static int run_control(call *k) {
+    vmaccel_req *q = k->req;
+    uint64_t id;
+    int r;
+    switch (q->kind) {
+    case VMACCEL_KIND_PING:
+        return 0;
+    case VMACCEL_KIND_SESSION_NEW:
+        if ((r = tables_session_new(&k->c->t, &id)) == 0)
+            vmaccel_msg_u64(k->resp, id);
+        return r;
+    case VMACCEL_KIND_SESSION_FREE:
+        return tables_session_free(&k->c->t, q->session);
+    case VMACCEL_KIND_RESOURCE_CREATE:
+        return resource_create(k);
+    case VMACCEL_KIND_RESOURCE_DESTROY:
+        return tables_resource_destroy(&k->c->t, q->u.res.res);
+    default: /* (un)register: both objects must be this connection's */
+        if ((r = want_res(k, q->u.res.res)) < 0)
+            return r;
+        return q->kind == VMACCEL_KIND_SESSION_REGISTER
+                   ? vmaccel_session_register(k->sess, k->res)
+                   : vmaccel_session_unregister(k->sess, k->res);
+    }
+}
+
+static bool needs_session(uint16_t kind) {
+    return kind < 64 || kind == VMACCEL_KIND_SESSION_REGISTER ||
+           kind == VMACCEL_KIND_SESSION_UNREGISTER;
+}
+
+void handle_job(server *srv, job *j) {
+    conn *c = j->c;
+    double t0 = agent_now();
+    if (atomic_load(&c->closed))
+        goto done;
+    vmaccel_req *req = malloc(sizeof(*req));
+    vmaccel_msg *resp = malloc(sizeof(*resp));
+    call k = {srv, c, req, NULL, NULL, resp, NULL, NULL};
+    int r = req && resp ? vmaccel_req_decode(j->body, j->len, req) : -ENOMEM;
+    if (resp) {
+        vmaccel_msg_init(resp);
+        vmaccel_msg_u32(resp, 0); /* status, patched below */
+    }
+    if (r == 0 && needs_session(req->kind)) {
+        k.as = tables_session_get(&c->t, req->session);
+        r = k.as ? 0 : -ENOENT;
+        k.sess = k.as ? agent_sess_get(k.as) : NULL;
+    }
+    if (r == 0)
+        r = req->kind < 64 ? run_op(&k) : run_control(&k);
+    if (r < 0)
+        atomic_fetch_add(&srv->stats.errors, 1);
+    if (resp) {
+        if (r < 0) { /* no payload after a failure */
+            vmaccel_msg_init(resp);
+            vmaccel_msg_u32(resp, 0);
+        }
+        memcpy(resp->head, &r, 4);
+        conn_send(c, j->id, resp);
+    }
+    vmaccel_resource_unref(k.res);
+    agent_sess_put(k.as);
+    free(k.out);
+    free(req);
+    free(resp);
+    server_record_cost(srv, job_kind(j), agent_now() - t0);
+done:
+    conn_job_done(c, j->len);
+    free(j->body);
+    conn_unref(c);
+    free(j);
+}

@@ -1,0 +1,297 @@
+/* The server: listeners, the leader/follower worker pool, and shutdown.
+ *
+ * Every worker loops: run a queued job if there is one; otherwise, if
+ * nobody is polling, become the leader and poll; otherwise sleep.  The
+ * leader reads sockets and queues complete requests, then gives up the
+ * lead, wakes a sleeper to take it over, and runs a job itself. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+static const int signal_tag = EV_SIGNAL;
+
+double agent_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void agent_log(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vmacceld: %s\n", msg); /* one write: lines never interleave */
+}
+
+void server_push_job(server *srv, job *j) {
+    pthread_mutex_lock(&srv->lock);
+    if (srv->tail)
+        srv->tail->next = j;
+    else
+        srv->head = j;
+    srv->tail = j;
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static job *pop_job_locked(server *srv) {
+    job *j = srv->head;
+    if (j) {
+        srv->head = j->next;
+        if (!srv->head)
+            srv->tail = NULL;
+        srv->running++;
+    }
+    return j;
+}
+
+static void accept_all(server *srv, listener *l) {
+    for (;;) {
+        char peer[160];
+        int fd = vmaccel_addr_accept(&l->addr, l->fd, peer, sizeof(peer));
+        if (fd < 0) {
+            if (fd != -EAGAIN && fd != -ECONNABORTED)
+                agent_log("accept on %s: %s", l->addr.text, vmaccel_strerror(fd));
+            return;
+        }
+        if (l->admin) {
+            admin_serve(srv, fd, &l->addr);
+            continue;
+        }
+        if (atomic_load(&srv->stats.connections) >= (long)srv->cfg.max_connections) {
+            agent_log("refused %s: %u connections already open", peer, srv->cfg.max_connections);
+            close(fd);
+            continue;
+        }
+        conn *c = conn_new(srv, fd, peer);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        if (!c || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            agent_log("refused %s: out of resources", peer);
+            if (c)
+                conn_unref(c);
+            close(fd);
+            continue;
+        }
+        c->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = c;
+        srv->conns = c;
+        atomic_fetch_add(&srv->stats.connections, 1);
+        atomic_fetch_add(&srv->stats.conns_total, 1);
+        agent_log("open conn=%llu peer=%s on %s", (unsigned long long)c->id, peer, l->addr.text);
+    }
+}
+
+static void drop_conn(server *srv, conn *c, const char *why) {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    conn_close(c, why);
+}
+
+static void begin_drain(server *srv) {
+    pthread_mutex_lock(&srv->lock);
+    srv->draining = true;
+    srv->drain_deadline = agent_now() + srv->cfg.drain_timeout_s;
+    pthread_mutex_unlock(&srv->lock);
+    for (int i = 0; i < srv->n_listeners; i++) {
+        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[i].fd, NULL);
+        close(srv->listeners[i].fd);
+        srv->listeners[i].fd = -1;
+    }
+    for (conn *c = srv->conns; c; c = c->next)
+        conn_pause_reading(c); /* finish what was asked, take nothing new */
+    agent_log("draining: %ld requests in flight", atomic_load(&srv->stats.inflight));
+}
+
+static void on_conn_event(server *srv, conn *c, uint32_t events) {
+    int r = 0;
+    const char *why = "closed by peer";
+    if (events & EPOLLOUT)
+        r = conn_on_writable(c);
+    if (r == 0 && (events & EPOLLIN))
+        r = conn_on_readable(c);
+    if (r == 0 && (events & (EPOLLERR | EPOLLHUP)))
+        r = -ECONNRESET;
+    if (r == 0 && (events & EPOLLRDHUP) && !(events & EPOLLIN))
+        r = -ECONNRESET;
+    if (r == 0)
+        return;
+    if (r != -ECONNRESET)
+        why = c->close_reason ? "protocol error" : vmaccel_strerror(r);
+    if (c->close_reason)
+        why = c->close_reason == -EPROTO      ? "protocol error: malformed frame"
+              : c->close_reason == -EMSGSIZE ? "protocol error: request over the size limit"
+              : c->close_reason == -EMFILE   ? "protocol error: too many requests in flight"
+                                             : "protocol error";
+    drop_conn(srv, c, why);
+}
+
+/* True once draining has nothing left to wait for. */
+static bool drained(server *srv) {
+    pthread_mutex_lock(&srv->lock);
+    bool idle = !srv->head && srv->running == 0, late = agent_now() > srv->drain_deadline;
+    pthread_mutex_unlock(&srv->lock);
+    for (conn *c = srv->conns; idle && c; c = c->next)
+        idle = conn_flushed(c);
+    if (late && !idle)
+        agent_log("drain timeout: closing with work outstanding");
+    return idle || late;
+}
+
+static void poll_once(server *srv) {
+    struct epoll_event evs[64];
+    int n = epoll_wait(srv->epfd, evs, 64, srv->draining ? 50 : -1);
+    for (int i = 0; i < n; i++) {
+        int tag = *(int *)evs[i].data.ptr;
+        if (tag == EV_CONN) {
+            on_conn_event(srv, evs[i].data.ptr, evs[i].events);
+        } else if (tag == EV_LISTENER) {
+            accept_all(srv, evs[i].data.ptr);
+        } else {
+            struct signalfd_siginfo si;
+            if (read(srv->sigfd, &si, sizeof(si)) == sizeof(si) && !srv->draining) {
+                agent_log("signal %u: shutting down", si.ssi_signo);
+                begin_drain(srv);
+            }
+        }
+    }
+    if (srv->draining && drained(srv)) {
+        pthread_mutex_lock(&srv->lock);
+        srv->exit_now = true;
+        pthread_mutex_unlock(&srv->lock);
+    }
+}
+
+#define INLINE_MAX_NS 20000
+#define INLINE_MAX_BODY 4096
+#define COST_UNKNOWN_NS 1000000 /* until measured, assume expensive */
+
+uint16_t job_kind(const job *j) {
+    uint16_t kind = 0;
+    if (j->len >= 2)
+        memcpy(&kind, j->body, 2);
+    return kind < 128 ? kind : 0;
+}
+
+void server_record_cost(server *srv, uint16_t kind, double seconds) {
+    uint64_t ns = (uint64_t)(seconds * 1e9), old = atomic_load(&srv->cost_ns[kind]);
+    /* EWMA with weight 1/8; races between workers only lose a sample. */
+    atomic_store(&srv->cost_ns[kind], old - old / 8 + ns / 8);
+}
+
+static bool runs_inline(server *srv, const job *j) {
+    uint16_t kind = job_kind(j);
+    return j->len <= INLINE_MAX_BODY && kind != VMACCEL_OP_EXEC &&
+           atomic_load(&srv->cost_ns[kind]) <= INLINE_MAX_NS;
+}
+
+static void *worker(void *arg) {
+    server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    for (;;) {
+        job *j = pop_job_locked(srv);
+        if (j) {
+            pthread_mutex_unlock(&srv->lock);
+            handle_job(srv, j);
+            pthread_mutex_lock(&srv->lock);
+            srv->running--;
+            continue;
+        }
+        if (srv->exit_now)
+            break;
+        if (srv->have_leader) {
+            pthread_cond_wait(&srv->cond, &srv->lock);
+            continue;
+        }
+        srv->have_leader = true;
+        pthread_mutex_unlock(&srv->lock);
+        poll_once(srv);
+        pthread_mutex_lock(&srv->lock);
+        srv->have_leader = false;
+        if (srv->head && !srv->head->next && !srv->exit_now && runs_inline(srv, srv->head))
+            continue; /* one cheap job: run it and lead again, nobody woken */
+        /* Wake one sleeper per queued job beyond ours, plus one to lead. */
+        if (srv->exit_now || (srv->head && srv->head->next))
+            pthread_cond_broadcast(&srv->cond);
+        else
+            pthread_cond_signal(&srv->cond);
+    }
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+static int setup(server *srv) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL); /* inherited by the workers */
+    signal(SIGPIPE, SIG_IGN);
+    srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (srv->sigfd < 0 || srv->epfd < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)&signal_tag};
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd, &ev) < 0)
+        return -errno;
+    for (int i = 0; i < srv->n_listeners; i++) {
+        ev.data.ptr = &srv->listeners[i];
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listeners[i].fd, &ev) < 0)
+            return -errno;
+    }
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->cond, NULL);
+    for (int i = 0; i < 128; i++)
+        atomic_init(&srv->cost_ns[i], COST_UNKNOWN_NS);
+    return 0;
+}
+
+static void teardown(server *srv) {
+    while (srv->conns)
+        drop_conn(srv, srv->conns, "agent shutting down");
+    for (int i = 0; i < srv->n_listeners; i++)
+        if (srv->listeners[i].fd >= 0)
+            close(srv->listeners[i].fd);
+    for (job *j = srv->head; j; j = srv->head) {
+        srv->head = j->next;
+        free(j->body);
+        conn_unref(j->c);
+        free(j);
+    }
+    close(srv->epfd);
+    close(srv->sigfd);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->cond);
+}
+
+int server_run(server *srv) {
+    int r = setup(srv);
+    if (r < 0)
+        return r;
+    pthread_t *t = calloc(srv->cfg.workers, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    uint32_t started = 0;
+    for (; started < srv->cfg.workers; started++)
+        if (pthread_create(&t[started], NULL, worker, srv) != 0)
+            break;
+    for (uint32_t i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    teardown(srv);
+    return started ? 0 : -EAGAIN;
+}

@@ -1,0 +1,166 @@
+/* A connection's sessions and resources; see tables.h. */
+#include <stdlib.h>
+
+#include "tables.h"
+
+struct agent_sess {
+    atomic_int refs;
+    vmaccel_session *s;
+    agent_stats *stats;
+};
+
+vmaccel_session *agent_sess_get(agent_sess *s) {
+    return s->s;
+}
+
+void agent_sess_put(agent_sess *s) {
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+        vmaccel_session_free(s->s);
+        atomic_fetch_sub(&s->stats->sessions, 1);
+        free(s);
+    }
+}
+
+void tables_init(tables *t, vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st) {
+    *t = (tables){.ctx = ctx, .lim = lim, .stats = st, .next_id = 1};
+    pthread_mutex_init(&t->lock, NULL);
+}
+
+static void res_drop(tables *t, struct tres *e) {
+    vmaccel_resource_unref(e->r);
+    t->res_bytes -= e->bytes;
+    atomic_fetch_sub(&t->stats->resources, 1);
+    atomic_fetch_sub(&t->stats->resource_bytes, (long)e->bytes);
+}
+
+void tables_free(tables *t) {
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n_sess; i++)
+        agent_sess_put(t->sess[i].s);
+    for (uint32_t i = 0; i < t->n_res; i++)
+        res_drop(t, &t->res[i]);
+    free(t->sess);
+    free(t->res);
+    t->sess = NULL;
+    t->res = NULL;
+    t->n_sess = t->n_res = 0;
+    pthread_mutex_unlock(&t->lock);
+    pthread_mutex_destroy(&t->lock);
+}
+
+int tables_session_new(tables *t, uint64_t *id) {
+    agent_sess *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    int r = vmaccel_session_new(t->ctx, &s->s);
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    atomic_init(&s->refs, 1);
+    s->stats = t->stats;
+    atomic_fetch_add(&t->stats->sessions, 1);
+    pthread_mutex_lock(&t->lock);
+    struct tsess *v = NULL;
+    if (t->n_sess >= t->lim->max_sessions)
+        r = -EMFILE;
+    else if (!(v = realloc(t->sess, (t->n_sess + 1) * sizeof(*v))))
+        r = -ENOMEM;
+    if (r == 0) {
+        t->sess = v;
+        *id = t->next_id++;
+        t->sess[t->n_sess++] = (struct tsess){*id, s};
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (r < 0)
+        agent_sess_put(s);
+    return r;
+}
+
+int tables_session_free(tables *t, uint64_t id) {
+    agent_sess *s = NULL;
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n_sess; i++) {
+        if (t->sess[i].id == id) {
+            s = t->sess[i].s;
+            t->sess[i] = t->sess[--t->n_sess];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    agent_sess_put(s); /* outside the lock: may free many resources */
+    return s ? 0 : -ENOENT;
+}
+
+agent_sess *tables_session_get(tables *t, uint64_t id) {
+    agent_sess *s = NULL;
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n_sess; i++) {
+        if (t->sess[i].id == id) {
+            s = t->sess[i].s;
+            atomic_fetch_add(&s->refs, 1);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return s;
+}
+
+static int res_check_locked(tables *t, uint64_t bytes) {
+    if (t->n_res >= t->lim->max_resources)
+        return -EMFILE;
+    if (bytes > t->lim->max_resource_bytes - t->res_bytes)
+        return -EDQUOT;
+    return 0;
+}
+
+int tables_resource_check(tables *t, uint64_t bytes) {
+    pthread_mutex_lock(&t->lock);
+    int r = res_check_locked(t, bytes);
+    pthread_mutex_unlock(&t->lock);
+    return r;
+}
+
+int tables_resource_add(tables *t, vmaccel_resource *res, uint64_t bytes, uint64_t *id) {
+    pthread_mutex_lock(&t->lock);
+    int r = res_check_locked(t, bytes);
+    struct tres *v = NULL;
+    if (r == 0 && !(v = realloc(t->res, (t->n_res + 1) * sizeof(*v))))
+        r = -ENOMEM;
+    if (r == 0) {
+        t->res = v;
+        *id = t->next_id++;
+        t->res[t->n_res++] = (struct tres){*id, bytes, res};
+        t->res_bytes += bytes;
+        atomic_fetch_add(&t->stats->resources, 1);
+        atomic_fetch_add(&t->stats->resource_bytes, (long)bytes);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return r;
+}
+
+vmaccel_resource *tables_resource_get(tables *t, uint64_t id) {
+    vmaccel_resource *r = NULL;
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n_res; i++)
+        if (t->res[i].id == id)
+            r = vmaccel_resource_ref(t->res[i].r);
+    pthread_mutex_unlock(&t->lock);
+    return r;
+}
+
+int tables_resource_destroy(tables *t, uint64_t id) {
+    struct tres e = {0};
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n_res; i++) {
+        if (t->res[i].id == id) {
+            e = t->res[i];
+            t->res[i] = t->res[--t->n_res];
+            break;
+        }
+    }
+    if (e.r)
+        res_drop(t, &e);
+    pthread_mutex_unlock(&t->lock);
+    return e.r ? 0 : -ENOENT;
+}

@@ -1,0 +1,44 @@
+/* A connection's sessions and resources.  Ids are per connection (1, 2,
+ * ...), so another connection's ids are simply unknown here: nobody can use
+ * or probe what is not theirs, and ids reveal nothing about other tenants. */
+#ifndef VMACCEL_AGENT_TABLES_H
+#define VMACCEL_AGENT_TABLES_H
+
+#include "agent.h"
+
+typedef struct tables {
+    pthread_mutex_t lock;
+    vmaccel_ctx *ctx;
+    const vmaccel_limits *lim;
+    agent_stats *stats;
+    struct tsess {
+        uint64_t id;
+        agent_sess *s;
+    } *sess;
+    struct tres {
+        uint64_t id, bytes;
+        vmaccel_resource *r;
+    } *res;
+    uint32_t n_sess, n_res;
+    uint64_t next_id, res_bytes;
+} tables;
+
+void tables_init(tables *t, vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st);
+/* Drops everything: what running jobs still hold stays alive until they
+ * finish (sessions and resources are reference-counted). */
+void tables_free(tables *t);
+
+int tables_session_new(tables *t, uint64_t *id);
+int tables_session_free(tables *t, uint64_t id);
+/* A referenced session (release with agent_sess_put), or NULL. */
+agent_sess *tables_session_get(tables *t, uint64_t id);
+
+/* -EMFILE / -EDQUOT when another resource of `bytes` would exceed limits. */
+int tables_resource_check(tables *t, uint64_t bytes);
+/* Takes over the caller's reference to r on success. */
+int tables_resource_add(tables *t, vmaccel_resource *r, uint64_t bytes, uint64_t *id);
+/* A new reference to the resource, or NULL. */
+vmaccel_resource *tables_resource_get(tables *t, uint64_t id);
+int tables_resource_destroy(tables *t, uint64_t id);
+
+#endif

@@ -1,0 +1,262 @@
+/* bench/remote: the cost of crossing to the agent, next to the physical
+ * floor, in one run on one machine.
+ *
+ *   build/bench/bench-remote [ROUNDS]
+ *
+ * For unix and TCP loopback: raw 64-byte ping-pong against an echo process
+ * (the floor), then vmaccel_noop through a vmacceld process; median and p99
+ * of each and their ratio.  Then 64 MiB sent raw to a sink process vs. 64
+ * MiB as the input of one exec call through the agent. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmaccel/vmaccel.h"
+
+#define BULK (64u << 20)
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct stats {
+    double med, p99;
+} stats;
+
+static stats summarize(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    return (stats){v[n / 2] * 1e6, v[(int)(n * 0.99)] * 1e6};
+}
+
+/* --- raw sockets --- */
+
+static int listen_on(int tcp, int port, const char *path) {
+    int fd = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0), one = 1;
+    if (tcp) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+            return -1;
+    } else {
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+        unlink(path);
+        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+            return -1;
+    }
+    listen(fd, 4);
+    return fd;
+}
+
+static int dial(int tcp, int port, const char *path) {
+    int fd = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0), one = 1, r;
+    if (tcp) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    } else {
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+        r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    }
+    return r < 0 ? -1 : fd;
+}
+
+static int full(ssize_t (*io)(int, void *, size_t), int fd, void *buf, size_t n) {
+    for (size_t done = 0; done < n;) {
+        ssize_t r = io(fd, (char *)buf + done, n - done);
+        if (r <= 0)
+            return -1;
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+static ssize_t wr(int fd, void *b, size_t n) {
+    return write(fd, b, n);
+}
+
+/* A child that echoes 64-byte messages, or (bulk) swallows BULK bytes
+ * and answers one byte, for each connection in turn. */
+static pid_t serve_raw(int tcp, int port, const char *path, int bulk) {
+    int lfd = listen_on(tcp, port, path);
+    pid_t pid = fork();
+    if (pid)
+        return close(lfd), pid;
+    char *buf = malloc(1 << 20);
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL), one = 1;
+        if (tcp)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (bulk) {
+            for (size_t got = 0; got < BULK;) {
+                ssize_t r = read(fd, buf, 1 << 20);
+                if (r <= 0)
+                    break;
+                got += (size_t)r;
+            }
+            if (write(fd, buf, 1) != 1)
+                _exit(1);
+        } else {
+            while (full(read, fd, buf, 64) == 0 && full(wr, fd, buf, 64) == 0)
+                ;
+        }
+        close(fd);
+    }
+}
+
+static stats raw_pingpong(int tcp, int port, const char *path, int rounds) {
+    pid_t pid = serve_raw(tcp, port, path, 0);
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++, usleep(10000))
+        fd = dial(tcp, port, path);
+    char msg[64] = {0};
+    double *t = malloc(sizeof(double) * (size_t)rounds);
+    for (int i = -1000; i < rounds; i++) { /* 1000 warm-up rounds */
+        double t0 = now();
+        if (full(wr, fd, msg, 64) || full(read, fd, msg, 64))
+            exit(1);
+        if (i >= 0)
+            t[i] = now() - t0;
+    }
+    close(fd);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    stats s = summarize(t, rounds);
+    free(t);
+    return s;
+}
+
+static double raw_bulk(int tcp, int port, const char *path) {
+    pid_t pid = serve_raw(tcp, port, path, 1);
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++, usleep(10000))
+        fd = dial(tcp, port, path);
+    char *buf = calloc(1, BULK), ack;
+    double t0 = now();
+    if (full(wr, fd, buf, BULK) || full(read, fd, &ack, 1))
+        exit(1);
+    double t = now() - t0;
+    close(fd);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    free(buf);
+    return BULK / t / 1e6;
+}
+
+/* --- through the agent --- */
+
+static pid_t start_agent(const char *addr) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsetenv("VMACCEL_PLUGINS"); /* ours (remote only) is not the agent's */
+        unsetenv("VMACCEL_REMOTE");
+        setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
+        setenv("VMACCEL_EXEC_ALLOW", BENCH_BUILD_DIR "/plugins/exec/demo", 1);
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(1);
+        execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--listen", addr, (char *)NULL);
+        _exit(127);
+    }
+    usleep(300000);
+    return pid;
+}
+
+static void open_remote(const char *addr, vmaccel_ctx **ctx, vmaccel_session **s) {
+    setenv("VMACCEL_REMOTE", addr, 1);
+    setenv("VMACCEL_PLUGINS", "remote", 1);
+    setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
+    if (vmaccel_init(ctx, NULL) < 0 || vmaccel_session_new(*ctx, s) < 0 || vmaccel_noop(*s) < 0) {
+        fprintf(stderr, "cannot reach the agent at %s\n", addr);
+        exit(1);
+    }
+}
+
+static stats agent_noop(vmaccel_session *s, int rounds) {
+    double *t = malloc(sizeof(double) * (size_t)rounds);
+    for (int i = -1000; i < rounds; i++) {
+        double t0 = now();
+        if (vmaccel_noop(s) < 0)
+            exit(1);
+        if (i >= 0)
+            t[i] = now() - t0;
+    }
+    stats st = summarize(t, rounds);
+    free(t);
+    return st;
+}
+
+static double agent_bulk(vmaccel_ctx *ctx, vmaccel_session *s) {
+    vmaccel_resource *lib;
+    char *buf = calloc(1, BULK), out[32];
+    vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_LIBRARY, "libvmaccel-exec-demo.so", &lib);
+    vmaccel_session_register(s, lib);
+    vmaccel_arg in = {buf, BULK};
+    vmaccel_buf o = {out, sizeof(out)};
+    /* warm: the library resource is shipped on first use */
+    vmaccel_exec(s, lib, "vmaccel_demo_count", &in, 1, &o, 1);
+    o.len = sizeof(out);
+    double t0 = now();
+    int r = vmaccel_exec(s, lib, "vmaccel_demo_count", &in, 1, &o, 1);
+    double t = now() - t0;
+    if (r < 0 || strncmp(out, "67108864", 8) != 0)
+        fprintf(stderr, "bulk exec failed: %s\n", vmaccel_strerror(r));
+    vmaccel_resource_unref(lib);
+    free(buf);
+    return BULK / t / 1e6;
+}
+
+static void run(const char *name, int tcp, int port, const char *path, int rounds) {
+    char aaddr[128];
+    if (tcp)
+        snprintf(aaddr, sizeof(aaddr), "tcp://127.0.0.1:%d", port + 1);
+    else
+        snprintf(aaddr, sizeof(aaddr), "unix://%s.agent", path);
+    stats raw = raw_pingpong(tcp, port, path, rounds);
+    double raw_mb = raw_bulk(tcp, port, path);
+    pid_t agent = start_agent(aaddr);
+    vmaccel_ctx *ctx;
+    vmaccel_session *s;
+    open_remote(aaddr, &ctx, &s);
+    stats noop = agent_noop(s, rounds);
+    double agent_mb = agent_bulk(ctx, s);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+    kill(agent, SIGTERM);
+    waitpid(agent, NULL, 0);
+    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.0f | %.0f | %.2f |\n", name, raw.med,
+           raw.p99, noop.med, noop.p99, noop.med / raw.med, raw_mb, agent_mb, agent_mb / raw_mb);
+}
+
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 20000;
+    if (rounds < 100)
+        rounds = 100;
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/vmaccel-bench-%d.sock", (int)getpid());
+    printf("%d round trips each; 64-byte messages; bulk = 64 MiB, MB/s = 1e6 bytes/s\n\n",
+           rounds);
+    printf("| transport | raw median µs | raw p99 µs | noop median µs | noop p99 µs | "
+           "noop/raw | raw MB/s | agent MB/s | agent/raw |\n|---|---|---|---|---|---|---|---|---|\n");
+    run("unix", 0, 0, path, rounds);
+    run("tcp", 1, 47000 + getpid() % 1000, path, rounds);
+    unlink(path);
+    return 0;
+}

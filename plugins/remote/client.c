@@ -1,0 +1,449 @@
+/* The connection to the agent: handshake, sending, the reader thread. */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+
+struct rconn {
+    int refs; /* under client lock */
+    int fd;
+    uint64_t gen;
+    bool dead, reading; /* reading: a waiter is reading fd right now */
+    bool sock;          /* a socket, not the virtio-serial device */
+    pthread_mutex_t wlock; /* one frame at a time on fd */
+    vmaccel_limits lim;
+    client *cl;
+    vmaccel_reader_acct acct;
+    vmaccel_reader rd;
+};
+
+/* A caller waiting for its answer.  There is no reader thread: waiting
+ * callers take turns reading the socket, so a lone caller reads its own
+ * answer and a call costs the same wake-ups as a plain ping-pong. */
+struct waiter {
+    waiter *next;
+    uint64_t id, gen;
+    pthread_cond_t cond;
+    bool done, listed;
+    int err;
+    uint8_t *body;
+    uint64_t len;
+};
+
+static void conn_put_locked(rconn *c) {
+    if (--c->refs > 0)
+        return;
+    vmaccel_reader_free(&c->rd);
+    pthread_mutex_destroy(&c->wlock);
+    close(c->fd);
+    free(c);
+}
+
+/* Marks c dead and fails its waiters.  Lock held. */
+static void conn_kill_locked(client *cl, rconn *c) {
+    if (c->dead)
+        return;
+    c->dead = true;
+    shutdown(c->fd, SHUT_RDWR);
+    if (cl->conn == c) {
+        cl->conn = NULL;
+        conn_put_locked(c);
+    }
+    for (waiter **w = &cl->waiters; *w;) {
+        waiter *x = *w;
+        if (x->gen != c->gen) {
+            w = &x->next;
+            continue;
+        }
+        *w = x->next;
+        x->listed = false;
+        cl->inflight--;
+        x->done = true;
+        x->err = -ECONNRESET;
+        pthread_cond_signal(&x->cond);
+    }
+    pthread_cond_broadcast(&cl->cond);
+}
+
+/* --- writing --- */
+
+/* sendmsg, so a dead peer gives EPIPE rather than SIGPIPE in the user's
+ * process; writev for the virtio-serial character device. */
+static ssize_t put(int fd, struct iovec *iov, int n) {
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    return w < 0 && errno == ENOTSOCK ? writev(fd, iov, n) : w;
+}
+
+static int write_iov(int fd, struct iovec *iov, int n) {
+    while (n > 0) {
+        ssize_t w = put(fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Writes the message frame by frame, letting other threads' frames in
+ * between, so a bulk upload does not hold up small calls. */
+static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
+    vmaccel_framer fr;
+    struct iovec iov[64];
+    int n, r = 0;
+    vmaccel_framer_init(&fr, m, type, id);
+    while (r == 0) {
+        pthread_mutex_lock(&c->wlock);
+        n = vmaccel_framer_next(&fr, iov, 64);
+        r = n > 0 ? write_iov(c->fd, iov, n) : 0;
+        pthread_mutex_unlock(&c->wlock);
+        if (n == 0)
+            break;
+    }
+    return r;
+}
+
+/* --- reading --- */
+
+static void log_goaway(client *cl, const uint8_t *body, uint64_t len) {
+    vmaccel_cursor cur;
+    vmaccel_cur_init(&cur, body, len);
+    int err = (int32_t)vmaccel_cur_u32(&cur);
+    uint16_t n = vmaccel_cur_u16(&cur);
+    const char *text = vmaccel_cur_bytes(&cur, n);
+    cl->host->log(cl->host, VMACCEL_LOG_WARN, "agent closed the connection: %.*s (%s)",
+                  text ? (int)n : 0, text ? text : "", vmaccel_strerror(err));
+}
+
+/* A response arrived: give it to its waiter.  Lock held. */
+static int on_message_locked(rconn *c, uint8_t type, uint64_t id, uint8_t *body,
+                             uint64_t len) {
+    client *cl = c->cl;
+    atomic_fetch_sub(&c->acct.bytes, len); /* the waiter owns it now */
+    atomic_fetch_sub(&c->acct.count, 1);
+    if (type != VMACCEL_FRAME_RESPONSE) {
+        if (type == VMACCEL_FRAME_GOAWAY)
+            log_goaway(cl, body, len);
+        free(body);
+        return type == VMACCEL_FRAME_GOAWAY ? -ECONNRESET : -EPROTO;
+    }
+    waiter **w = &cl->waiters;
+    while (*w && ((*w)->id != id || (*w)->gen != c->gen))
+        w = &(*w)->next;
+    waiter *x = *w;
+    if (!x) {
+        free(body); /* its caller timed out and left */
+        return 0;
+    }
+    *w = x->next; /* answered: no longer counts against the agent's limit */
+    x->listed = false;
+    cl->inflight--;
+    pthread_cond_broadcast(&cl->cond);
+    x->done = true;
+    x->body = body;
+    x->len = len;
+    pthread_cond_signal(&x->cond);
+    return 0;
+}
+
+static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
+    rconn *c = ud;
+    pthread_mutex_lock(&c->cl->lock);
+    int r = on_message_locked(c, type, id, body, len);
+    pthread_mutex_unlock(&c->cl->lock);
+    return r;
+}
+
+static int ms_left(const struct timespec *dl) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (dl->tv_sec - now.tv_sec) * 1000 + (dl->tv_nsec - now.tv_nsec) / 1000000;
+    return ms < 0 ? 0 : ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* One read and the messages it completes.  The socket's receive timeout
+ * (SO_RCVTIMEO) bounds the wait, saving a poll() per call; the deadline is
+ * checked when it expires.  A character device has no such timeout: poll. */
+static int read_some(rconn *c, const struct timespec *dl) {
+    if (!c->sock) {
+        struct pollfd pfd = {c->fd, POLLIN, 0};
+        int p = poll(&pfd, 1, ms_left(dl));
+        if (p <= 0)
+            return p == 0 ? -ETIMEDOUT : errno == EINTR ? 0 : -errno;
+    }
+    uint8_t *buf;
+    size_t n;
+    vmaccel_reader_space(&c->rd, &buf, &n);
+    ssize_t got = read(c->fd, buf, n);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return ms_left(dl) == 0 ? -ETIMEDOUT : 0;
+    if (got < 0)
+        return errno == EINTR ? 0 : -ECONNRESET;
+    if (got == 0)
+        return -ECONNRESET;
+    return vmaccel_reader_feed(&c->rd, (size_t)got, on_message, c);
+}
+
+/* Lets another waiter of c take over reading.  Lock held. */
+static void pass_reading_locked(client *cl, rconn *c) {
+    for (waiter *x = cl->waiters; x; x = x->next) {
+        if (x->gen == c->gen && !x->done) {
+            pthread_cond_signal(&x->cond);
+            return;
+        }
+    }
+}
+
+/* Waits for w's answer, reading the socket whenever nobody else does.
+ * Lock held. */
+static int await_locked(client *cl, rconn *c, waiter *w, const struct timespec *dl) {
+    while (!w->done) {
+        if (c->dead)
+            return -ECONNRESET;
+        if (c->reading) {
+            if (pthread_cond_timedwait(&w->cond, &cl->lock, dl) == ETIMEDOUT && !w->done)
+                return -ETIMEDOUT;
+            continue;
+        }
+        c->reading = true;
+        pthread_mutex_unlock(&cl->lock);
+        int r = read_some(c, dl);
+        pthread_mutex_lock(&cl->lock);
+        c->reading = false;
+        if (r < 0 && r != -ETIMEDOUT) {
+            if (!c->dead && r != -ECONNRESET)
+                cl->host->log(cl->host, VMACCEL_LOG_WARN, "bad data from the agent: %s",
+                              vmaccel_strerror(r));
+            conn_kill_locked(cl, c);
+        }
+        pass_reading_locked(cl, c);
+        if (r == -ETIMEDOUT && !w->done)
+            return -ETIMEDOUT;
+    }
+    return w->err;
+}
+
+/* --- connecting --- */
+
+/* Reads frames until one complete message arrives (handshake only). */
+static int hello_cb(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
+    rconn *c = ud;
+    (void)id;
+    atomic_fetch_sub(&c->acct.bytes, len);
+    atomic_fetch_sub(&c->acct.count, 1);
+    vmaccel_cursor cur;
+    vmaccel_cur_init(&cur, body, len);
+    int r = -EPROTO;
+    const void *magic = vmaccel_cur_bytes(&cur, 8);
+    uint16_t major = vmaccel_cur_u16(&cur);
+    vmaccel_cur_u16(&cur);
+    if (type == VMACCEL_FRAME_HELLO_OK && magic && !memcmp(magic, VMACCEL_PROTO_MAGIC, 8)) {
+        vmaccel_cur_u32(&cur); /* frame max: fixed in this version */
+        c->lim.max_inflight = vmaccel_cur_u32(&cur);
+        c->lim.max_sessions = vmaccel_cur_u32(&cur);
+        c->lim.max_resources = vmaccel_cur_u32(&cur);
+        vmaccel_cur_u32(&cur);
+        c->lim.max_request_bytes = vmaccel_cur_u64(&cur);
+        c->lim.max_inflight_bytes = vmaccel_cur_u64(&cur);
+        c->lim.max_resource_bytes = vmaccel_cur_u64(&cur);
+        r = cur.err || major != VMACCEL_PROTO_MAJOR || !c->lim.max_inflight ? -EPROTO : 1;
+        if (major != VMACCEL_PROTO_MAJOR)
+            c->cl->host->log(c->cl->host, VMACCEL_LOG_ERROR,
+                             "agent speaks protocol %u.x, this library %u.x", major,
+                             VMACCEL_PROTO_MAJOR);
+    } else if (type == VMACCEL_FRAME_GOAWAY) {
+        log_goaway(c->cl, body, len);
+    }
+    free(body);
+    return r;
+}
+
+static int handshake(client *cl, rconn *c) {
+    vmaccel_msg m;
+    vmaccel_msg_init(&m);
+    vmaccel_msg_copy(&m, VMACCEL_PROTO_MAGIC, 8);
+    vmaccel_msg_u16(&m, VMACCEL_PROTO_MAJOR);
+    vmaccel_msg_u16(&m, VMACCEL_PROTO_MINOR);
+    vmaccel_msg_u32(&m, 0);
+    int r = send_msg(c, VMACCEL_FRAME_HELLO, 0, &m);
+    while (r == 0) {
+        struct pollfd pfd = {c->fd, POLLIN, 0};
+        if (poll(&pfd, 1, cl->timeout_ms) <= 0)
+            return -ETIMEDOUT;
+        uint8_t *p;
+        size_t n;
+        vmaccel_reader_space(&c->rd, &p, &n);
+        ssize_t got = read(c->fd, p, n);
+        if (got <= 0)
+            return -ECONNREFUSED;
+        r = vmaccel_reader_feed(&c->rd, (size_t)got, hello_cb, c);
+    }
+    return r == 1 ? 0 : r;
+}
+
+int64_t client_connect_locked(client *cl) {
+    if (cl->conn)
+        return (int64_t)cl->conn->gen;
+    int fd = vmaccel_addr_connect(&cl->addr);
+    if (fd < 0)
+        return -ECONNREFUSED;
+    rconn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    *c = (rconn){.refs = 1, .fd = fd, .gen = ++cl->gen, .cl = cl};
+    pthread_mutex_init(&c->wlock, NULL);
+    /* Bodies from the agent are answers to our own requests: bounded by
+     * what we asked, plus a little for the largest fixed fields. */
+    vmaccel_reader_init(&c->rd, UINT64_MAX >> 2, UINT64_MAX >> 2, VMACCEL_READER_PARTIALS_MAX,
+                        1u << VMACCEL_FRAME_HELLO_OK | 1u << VMACCEL_FRAME_RESPONSE |
+                            1u << VMACCEL_FRAME_GOAWAY,
+                        &c->acct);
+    /* Reads wake at least every 100 ms to check their deadline; writes give
+     * up after the call timeout (the agent stopped reading). */
+    struct timeval tv = {cl->timeout_ms / 1000, (cl->timeout_ms % 1000) * 1000};
+    struct timeval rtv = {0, 100000};
+    c->sock = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
+              setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof(rtv)) == 0;
+    int r = handshake(cl, c);
+    if (r < 0) {
+        conn_put_locked(c);
+        return r == -EPROTO ? -EPROTO : -ECONNREFUSED;
+    }
+    cl->conn = c;
+    return (int64_t)c->gen;
+}
+
+/* --- calls --- */
+
+static int deadline(client *cl, struct timespec *ts) {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += cl->timeout_ms / 1000;
+    ts->tv_nsec += (cl->timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+    return 0;
+}
+
+/* Registers a waiter for a new request on connection `gen`; lock held. */
+static int enlist_locked(client *cl, uint64_t gen, waiter *w, rconn **out) {
+    struct timespec ts;
+    deadline(cl, &ts);
+    while (cl->conn && cl->conn->gen == gen && cl->inflight >= cl->conn->lim.max_inflight)
+        if (pthread_cond_timedwait(&cl->cond, &cl->lock, &ts) == ETIMEDOUT)
+            return -ETIMEDOUT;
+    if (!cl->conn || cl->conn->gen != gen)
+        return -ESTALE; /* nothing sent yet: the caller prepares again */
+    w->id = ++cl->next_id;
+    w->gen = gen;
+    w->listed = true;
+    w->next = cl->waiters;
+    cl->waiters = w;
+    cl->inflight++;
+    *out = cl->conn;
+    cl->conn->refs++;
+    return 0;
+}
+
+static void unlist_locked(client *cl, waiter *w) {
+    if (!w->listed)
+        return;
+    w->listed = false;
+    for (waiter **p = &cl->waiters; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            cl->inflight--;
+            pthread_cond_broadcast(&cl->cond);
+            return;
+        }
+    }
+}
+
+int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len) {
+    waiter w = {0};
+    rconn *c = NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cond, &ca);
+    pthread_mutex_lock(&cl->lock);
+    int r = enlist_locked(cl, gen, &w, &c);
+    pthread_mutex_unlock(&cl->lock);
+    if (r == 0 && c->lim.max_request_bytes && m->body_len > c->lim.max_request_bytes)
+        r = -EMSGSIZE; /* the agent would close on us: refuse here */
+    else if (r == 0 && send_msg(c, VMACCEL_FRAME_REQUEST, w.id, m) < 0)
+        r = -ECONNRESET;
+    pthread_mutex_lock(&cl->lock);
+    if (r == -ECONNRESET)
+        conn_kill_locked(cl, c);
+    if (r == 0) {
+        struct timespec ts;
+        deadline(cl, &ts);
+        r = await_locked(cl, c, &w, &ts);
+    }
+    unlist_locked(cl, &w); /* timed out, or never sent */
+    if (w.id)
+        conn_put_locked(c);
+    pthread_mutex_unlock(&cl->lock);
+    pthread_cond_destroy(&w.cond);
+    pthread_condattr_destroy(&ca);
+    if (r < 0) {
+        free(w.body);
+        return r;
+    }
+    *body = w.body;
+    *len = w.len;
+    return 0;
+}
+
+int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms) {
+    memset(cl, 0, sizeof(*cl));
+    cl->host = host;
+    cl->timeout_ms = timeout_ms;
+    int r = vmaccel_addr_parse(addr, &cl->addr);
+    if (r < 0)
+        return r;
+    pthread_mutex_init(&cl->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&cl->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return 0;
+}
+
+void client_fini(client *cl) {
+    pthread_mutex_lock(&cl->lock);
+    if (cl->conn)
+        conn_kill_locked(cl, cl->conn);
+    pthread_mutex_unlock(&cl->lock);
+    for (uint32_t i = 0; i < cl->n_sess; i++)
+        free(cl->sess[i].res);
+    free(cl->sess);
+    free(cl->res);
+    pthread_cond_destroy(&cl->cond);
+    pthread_mutex_destroy(&cl->lock);
+}
+
+void client_release(client *cl, uint64_t gen, const vmaccel_msg *m) {
+    uint8_t *body = NULL;
+    uint64_t len;
+    if (client_call(cl, gen, m, &body, &len) == 0)
+        free(body);
+}

@@ -1,0 +1,67 @@
+/* The remote plugin's connection to the agent.
+ *
+ * Many threads share one connection: each request gets an id and a waiter,
+ * its frames are written under a lock (frames of different requests may
+ * interleave, so small calls pass large ones), and the waiting callers take
+ * turns reading, each answer going to its waiter.  When the connection breaks, every waiter
+ * fails with -ECONNRESET and the next call connects again; a generation
+ * number tells state that belonged to the old connection from the new. */
+#ifndef VMACCEL_REMOTE_CLIENT_H
+#define VMACCEL_REMOTE_CLIENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "vmaccel/plugin.h"
+
+#include "../../src/proto/msg.h"
+#include "../../src/transport/addr.h"
+
+typedef struct rconn rconn;
+typedef struct waiter waiter;
+
+/* Mirrors of local sessions and resources on the agent, per generation. */
+typedef struct msess {
+    uint64_t local, gen, remote;
+    uint64_t *res; /* local ids of resources registered there */
+    uint32_t n_res, cap_res;
+} msess;
+
+typedef struct mres {
+    uint64_t local, gen, remote;
+} mres;
+
+typedef struct client {
+    const vmaccel_plugin_host *host;
+    vmaccel_addr addr;
+    int timeout_ms;
+
+    pthread_mutex_t lock; /* guards all below */
+    pthread_cond_t cond;  /* slots, readers exiting */
+    rconn *conn;          /* current connection or NULL */
+    uint64_t gen;         /* of the current (or last) connection */
+    waiter *waiters;
+    uint32_t inflight;
+    uint64_t next_id;
+    msess *sess;
+    mres *res;
+    uint32_t n_sess, cap_sess, n_res, cap_res;
+} client;
+
+int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms);
+void client_fini(client *cl);
+
+/* Makes sure a connection exists; returns its generation (> 0) or an error
+ * (-ECONNREFUSED when the agent cannot be reached).  Call with lock held. */
+int64_t client_connect_locked(client *cl);
+
+/* Sends m on connection generation `gen` and waits for the answer.  On
+ * success *body (malloc'd, caller frees) holds the response.  -ESTALE if
+ * the connection changed since `gen`: prepare again and retry. */
+int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len);
+
+/* Sends m on `gen` only (never reconnects) and ignores the answer; for
+ * releasing what the agent holds for us. */
+void client_release(client *cl, uint64_t gen, const vmaccel_msg *m);
+
+#endif

@@ -1,0 +1,328 @@
+/* remote: forwards every operation, as one request, to a vmaccel agent.
+ *
+ *   remote = unix:///run/vmaccel.sock    (or VMACCEL_REMOTE; also tcp://,
+ *   remote.timeout_ms = 60000             vsock://2:PORT, virtio-serial://)
+ *
+ * It registers every op at a priority above any local backend, so in a
+ * guest the same binaries simply run on the host.  Without an address it
+ * skips itself. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror.h"
+
+#define REMOTE_PRIORITY 1000
+
+/* How one op is written to and read back from the wire. */
+typedef struct rop {
+    void (*build)(vmaccel_msg *m, const mirror_ids *ids, const void *a);
+    int (*parse)(vmaccel_cursor *c, void *a); /* NULL: no payload */
+} rop;
+
+static int parse_answer(const rop *op, const uint8_t *body, uint64_t len, void *a) {
+    vmaccel_cursor c;
+    vmaccel_cur_init(&c, body, len);
+    int st = vmaccel_resp_status(&c);
+    if (st < 0)
+        return st;
+    int r = op->parse ? op->parse(&c, a) : 0;
+    return r < 0 ? r : vmaccel_cur_end(&c) < 0 ? -EPROTO : st;
+}
+
+/* Prepares the mirrors, sends, waits, parses; retries (twice at most) when
+ * the connection changed before the request went out. */
+static int run(client *cl, vmaccel_session *s, vmaccel_resource *res, const rop *op, void *a) {
+    for (int attempt = 0;; attempt++) {
+        mirror_ids ids = {0};
+        vmaccel_msg m;
+        uint8_t *body = NULL;
+        uint64_t len = 0;
+        int r = mirror_prepare(cl, s, res, &ids);
+        if (r == 0) {
+            op->build(&m, &ids, a);
+            r = m.err ? m.err : client_call(cl, ids.gen, &m, &body, &len);
+        }
+        if (r == -ESTALE && attempt < 2)
+            continue;
+        if (r < 0)
+            return r == -ESTALE ? -ECONNRESET : r;
+        r = parse_answer(op, body, len, a);
+        free(body);
+        return r;
+    }
+}
+
+static int copy_out(vmaccel_cursor *c, void *dst, uint64_t n) {
+    const void *p = vmaccel_cur_bytes(c, n);
+    if (!p)
+        return -EPROTO;
+    if (n)
+        memcpy(dst, p, n);
+    return 0;
+}
+
+/* --- noop, mbench --- */
+
+static void b_noop(vmaccel_msg *m, const mirror_ids *ids, const void *a) {
+    (void)a;
+    vmaccel_req_begin(m, VMACCEL_OP_NOOP, ids->session);
+}
+
+static void b_mbench(vmaccel_msg *m, const mirror_ids *ids, const void *a) {
+    vmaccel_req_mbench(m, ids->session, *(const uint64_t *)a);
+}
+
+static int r_noop(void *st, vmaccel_session *s) {
+    static const rop op = {b_noop, NULL};
+    return run(st, s, NULL, &op, NULL);
+}
+
+static int r_mbench(void *st, vmaccel_session *s, uint64_t usec) {
+    static const rop op = {b_mbench, NULL};
+    return run(st, s, NULL, &op, &usec);
+}
+
+/* --- sgemm --- */
+
+struct a_sgemm {
+    uint32_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+};
+
+static void b_sgemm(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+    const struct a_sgemm *a = p;
+    vmaccel_req_sgemm(m, ids->session, a->m, a->n, a->k, a->alpha, a->a, a->b, a->beta, a->c);
+}
+
+static int p_sgemm(vmaccel_cursor *c, void *p) {
+    struct a_sgemm *a = p;
+    return copy_out(c, a->c, (uint64_t)a->m * a->n * sizeof(float));
+}
+
+static int r_sgemm(void *st, vmaccel_session *s, uint32_t m, uint32_t n, uint32_t k,
+                   float alpha, const float *a, const float *b, float beta, float *c) {
+    static const rop op = {b_sgemm, p_sgemm};
+    struct a_sgemm args = {m, n, k, alpha, beta, a, b, c};
+    return run(st, s, NULL, &op, &args);
+}
+
+/* --- sha256 --- */
+
+struct a_sha {
+    const void *data;
+    size_t len;
+    uint8_t *digest;
+};
+
+static void b_sha(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+    const struct a_sha *a = p;
+    vmaccel_req_sha256(m, ids->session, a->data, a->len);
+}
+
+static int p_sha(vmaccel_cursor *c, void *p) {
+    return copy_out(c, ((struct a_sha *)p)->digest, 32);
+}
+
+static int r_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
+                    uint8_t digest[32]) {
+    static const rop op = {b_sha, p_sha};
+    struct a_sha args = {data, len, digest};
+    return run(st, s, NULL, &op, &args);
+}
+
+/* --- AES-GCM --- */
+
+struct a_gcm {
+    int enc;
+    const uint8_t *key, *iv;
+    const void *aad, *in;
+    size_t aad_len, len;
+    void *out;
+    uint8_t *tag; /* encrypt: written; decrypt: read */
+};
+
+static void b_gcm(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+    const struct a_gcm *a = p;
+    vmaccel_req_gcm(m, ids->session, a->enc, a->key, a->iv, a->aad, a->aad_len, a->in, a->len,
+                    a->tag);
+}
+
+static int p_gcm(vmaccel_cursor *c, void *p) {
+    struct a_gcm *a = p;
+    int r = copy_out(c, a->out, a->len);
+    return r == 0 && a->enc ? copy_out(c, a->tag, 16) : r;
+}
+
+static int gcm(client *cl, vmaccel_session *s, struct a_gcm *a) {
+    static const rop op = {b_gcm, p_gcm};
+    int r = run(cl, s, NULL, &op, a);
+    if (r == -EBADMSG && a->len)
+        memset(a->out, 0, a->len); /* as in-process: nothing unauthenticated */
+    return r;
+}
+
+static int r_encrypt(void *st, vmaccel_session *s, const uint8_t key[32], const uint8_t iv[12],
+                     const void *aad, size_t aad_len, const void *in, size_t len, void *out,
+                     uint8_t tag[16]) {
+    struct a_gcm a = {1, key, iv, aad, in, aad_len, len, out, tag};
+    return gcm(st, s, &a);
+}
+
+static int r_decrypt(void *st, vmaccel_session *s, const uint8_t key[32], const uint8_t iv[12],
+                     const void *aad, size_t aad_len, const void *in, size_t len, void *out,
+                     const uint8_t tag[16]) {
+    struct a_gcm a = {0, key, iv, aad, in, aad_len, len, out, (uint8_t *)tag};
+    return gcm(st, s, &a);
+}
+
+/* --- exec --- */
+
+struct a_exec {
+    const char *symbol;
+    const vmaccel_arg *in;
+    size_t n_in;
+    vmaccel_buf *out;
+    size_t n_out;
+};
+
+static void b_exec(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+    const struct a_exec *a = p;
+    vmaccel_req_exec(m, ids->session, ids->res, a->symbol, a->in, a->n_in, a->out, a->n_out);
+}
+
+static int p_exec(vmaccel_cursor *c, void *p) {
+    struct a_exec *a = p;
+    if (vmaccel_cur_u32(c) != a->n_out)
+        return -EPROTO;
+    size_t lens[VMACCEL_EXEC_MAX_ARGS];
+    for (size_t i = 0; i < a->n_out; i++) {
+        uint64_t n = vmaccel_cur_u64(c);
+        if (n > a->out[i].len || copy_out(c, a->out[i].data, n) < 0)
+            return -EPROTO; /* never past the caller's buffer */
+        lens[i] = n;
+    }
+    for (size_t i = 0; i < a->n_out; i++)
+        a->out[i].len = lens[i];
+    return 0;
+}
+
+static int r_exec(void *st, vmaccel_session *s, vmaccel_resource *lib, const char *symbol,
+                  const vmaccel_arg *in, size_t n_in, vmaccel_buf *out, size_t n_out) {
+    static const rop op = {b_exec, p_exec};
+    struct a_exec a = {symbol, in, n_in, out, n_out};
+    return run(st, s, lib, &op, &a);
+}
+
+/* --- image classification --- */
+
+struct a_cls {
+    const void *image;
+    size_t len;
+    vmaccel_class *top;
+    uint32_t k, *n_top;
+};
+
+static void b_cls(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+    const struct a_cls *a = p;
+    vmaccel_req_classify(m, ids->session, ids->res, a->k, a->image, a->len);
+}
+
+static int p_cls(vmaccel_cursor *c, void *p) {
+    struct a_cls *a = p;
+    uint32_t n = vmaccel_cur_u32(c);
+    if (n > a->k)
+        return -EPROTO;
+    for (uint32_t i = 0; i < n; i++) {
+        vmaccel_class *t = &a->top[i];
+        t->class_id = vmaccel_cur_u32(c);
+        t->score = vmaccel_cur_f32(c);
+        uint16_t len = vmaccel_cur_u16(c);
+        const char *label = vmaccel_cur_bytes(c, len);
+        if (!label || len >= VMACCEL_LABEL_MAX)
+            return -EPROTO;
+        memcpy(t->label, label, len);
+        t->label[len] = '\0';
+    }
+    *a->n_top = n;
+    return 0;
+}
+
+static int r_classify(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
+                      size_t len, vmaccel_class *top, uint32_t k, uint32_t *n_top) {
+    static const rop op = {b_cls, p_cls};
+    uint32_t n = 0;
+    struct a_cls a = {image, len, top, k, &n};
+    int r = run(st, s, model, &op, &a);
+    if (r >= 0)
+        *n_top = n;
+    return r;
+}
+
+/* --- plugin --- */
+
+static int remote_init(const vmaccel_plugin_host *host, void **state) {
+    const char *addr = host->config_get(host, "remote");
+    const char *to = host->config_get(host, "remote.timeout_ms");
+    if (!addr || !*addr)
+        return VMACCEL_PLUGIN_SKIP;
+    long timeout = to ? strtol(to, NULL, 10) : 60000;
+    if (timeout <= 0 || timeout > 24L * 3600 * 1000) {
+        host->log(host, VMACCEL_LOG_ERROR, "remote.timeout_ms = '%s': want 1..86400000", to);
+        return -EINVAL;
+    }
+    client *cl = malloc(sizeof(*cl));
+    int r = cl ? client_init(cl, host, addr, (int)timeout) : -ENOMEM;
+    if (r < 0) {
+        host->log(host, VMACCEL_LOG_ERROR, "remote = '%s': %s", addr,
+                  r == -EINVAL ? "not an address (unix://, tcp://, vsock://, virtio-serial://)"
+                               : vmaccel_strerror(r));
+        free(cl);
+        return r;
+    }
+    host->log(host, VMACCEL_LOG_DEBUG, "forwarding to %s", addr);
+    *state = cl;
+    return 0;
+}
+
+static void remote_fini(void *state) {
+    client_fini(state);
+    free(state);
+}
+
+static void h_session_free(void *st, vmaccel_session *s) {
+    mirror_session_free(st, s);
+}
+
+static void h_unregister(void *st, vmaccel_session *s, vmaccel_resource *r) {
+    mirror_resource_unregister(st, s, r);
+}
+
+static void h_resource_free(void *st, vmaccel_resource *r) {
+    mirror_resource_free(st, r);
+}
+
+static const vmaccel_plugin_op ops[] = {
+    VMACCEL_PLUGIN_OP(NOOP, noop, REMOTE_PRIORITY, r_noop),
+    VMACCEL_PLUGIN_OP(MBENCH, mbench, REMOTE_PRIORITY, r_mbench),
+    VMACCEL_PLUGIN_OP(SGEMM, sgemm, REMOTE_PRIORITY, r_sgemm),
+    VMACCEL_PLUGIN_OP(AES_GCM_ENCRYPT, aes_gcm_encrypt, REMOTE_PRIORITY, r_encrypt),
+    VMACCEL_PLUGIN_OP(AES_GCM_DECRYPT, aes_gcm_decrypt, REMOTE_PRIORITY, r_decrypt),
+    VMACCEL_PLUGIN_OP(SHA256, sha256, REMOTE_PRIORITY, r_sha256),
+    VMACCEL_PLUGIN_OP(EXEC, exec, REMOTE_PRIORITY, r_exec),
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, REMOTE_PRIORITY, r_classify),
+    VMACCEL_PLUGIN_OPS_END,
+};
+
+VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
+    VMACCEL_PLUGIN_HEADER,
+    .name = "remote",
+    .version = VMACCEL_VERSION_STRING,
+    .init = remote_init,
+    .fini = remote_fini,
+    .ops = ops,
+    .session_free = h_session_free,
+    .resource_unregister = h_unregister,
+    .resource_free = h_resource_free,
+};

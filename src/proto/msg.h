@@ -1,0 +1,93 @@
+/* Request and response bodies (see docs/protocol.md, "Messages").
+ *
+ * Encoders build a vmaccel_msg that references the caller's buffers;
+ * decoders return views into the received body (no copies) after checking
+ * every length against what is left, so a decoded request is safe to use
+ * as long as the body lives. */
+#ifndef VMACCEL_PROTO_MSG_H
+#define VMACCEL_PROTO_MSG_H
+
+#include "vmaccel/ops.h"
+#include "vmaccel/resource.h"
+
+#include "proto.h"
+
+#define VMACCEL_PROTO_NAME_MAX 255
+
+typedef struct vmaccel_req_file {
+    char name[VMACCEL_PROTO_NAME_MAX + 1];
+    const uint8_t *data;
+    uint64_t len;
+} vmaccel_req_file;
+
+/* A decoded request. */
+typedef struct vmaccel_req {
+    uint16_t kind;
+    uint64_t session;
+    union {
+        struct { uint64_t usec; } mbench;
+        struct {
+            uint32_t m, n, k;
+            float alpha, beta;
+            const float *a, *b, *c; /* c is NULL when beta == 0 */
+        } sgemm;
+        struct { const uint8_t *data; uint64_t len; } sha256;
+        struct {
+            const uint8_t *key, *iv, *tag, *aad, *in; /* tag: decrypt only */
+            uint64_t aad_len, len;
+        } gcm;
+        struct {
+            uint64_t res;
+            char symbol[VMACCEL_PROTO_NAME_MAX + 1];
+            uint32_t n_in, n_out;
+            vmaccel_arg in[VMACCEL_EXEC_MAX_ARGS];
+            uint64_t out_cap[VMACCEL_EXEC_MAX_ARGS];
+        } exec;
+        struct {
+            uint64_t res;
+            uint32_t k;
+            const uint8_t *image;
+            uint64_t len;
+        } classify;
+        struct {
+            uint32_t type, n_files;
+            char path[VMACCEL_PROTO_NAME_MAX + 1 + 3840]; /* up to 4095 */
+            vmaccel_req_file files[VMACCEL_RESOURCE_MAX_FILES];
+        } rcreate;
+        struct { uint64_t res; } res; /* destroy, register, unregister */
+    } u;
+} vmaccel_req;
+
+/* Caps a peer may not exceed in one request. */
+#define VMACCEL_PROTO_CLASSIFY_K_MAX 1000
+#define VMACCEL_PROTO_PATH_MAX 4095
+
+/* 0, or -EPROTO (malformed) / -EINVAL (well-formed but invalid). */
+int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *req);
+
+/* --- request encoders (the remote plugin) --- */
+void vmaccel_req_begin(vmaccel_msg *m, uint16_t kind, uint64_t session);
+void vmaccel_req_mbench(vmaccel_msg *m, uint64_t session, uint64_t usec);
+void vmaccel_req_sgemm(vmaccel_msg *m, uint64_t session, uint32_t mm, uint32_t n,
+                       uint32_t k, float alpha, const float *a, const float *b,
+                       float beta, const float *c);
+void vmaccel_req_sha256(vmaccel_msg *m, uint64_t session, const void *data, size_t len);
+void vmaccel_req_gcm(vmaccel_msg *m, uint64_t session, int encrypt, const uint8_t *key,
+                     const uint8_t *iv, const void *aad, size_t aad_len, const void *in,
+                     size_t len, const uint8_t *tag);
+void vmaccel_req_exec(vmaccel_msg *m, uint64_t session, uint64_t res, const char *symbol,
+                      const vmaccel_arg *in, size_t n_in, const vmaccel_buf *out,
+                      size_t n_out);
+void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
+                          const void *image, size_t len);
+/* Files are referenced from the resource, which must outlive the send. */
+void vmaccel_req_rcreate(vmaccel_msg *m, uint64_t session, const vmaccel_resource *res);
+void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t res);
+
+/* --- responses --- */
+
+/* Every response body starts with an i32 status; payload follows only
+ * when it is >= 0.  Returns the status, or -EPROTO. */
+int vmaccel_resp_status(vmaccel_cursor *c);
+
+#endif
