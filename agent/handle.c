@@ -195,18 +195,18 @@ static bool needs_session(uint16_t kind) {
            kind == VMACCEL_KIND_SESSION_UNREGISTER;
 }
 
-void handle_job(server *srv, job *j) {
+/* Decodes and runs j, then answers it.  The request's slot is released
+ * before the answer goes out: once the client has the answer it may send
+ * its next request at once, and must find the slot free. */
+static void answer(server *srv, job *j) {
     conn *c = j->c;
-    double t0 = agent_now();
-    if (atomic_load(&c->closed))
-        goto done;
     vmaccel_req *req = malloc(sizeof(*req));
     vmaccel_msg *resp = malloc(sizeof(*resp));
     call k = {srv, c, req, NULL, NULL, resp, NULL, NULL};
     int r = req && resp ? vmaccel_req_decode(j->body, j->len, req) : -ENOMEM;
     if (resp) {
         vmaccel_msg_init(resp);
-        vmaccel_msg_u32(resp, 0); /* status, patched below */
+        vmaccel_msg_u32(resp, 0); /* the status, patched below */
     }
     if (r == 0 && needs_session(req->kind)) {
         k.as = tables_session_get(&c->t, req->session);
@@ -215,13 +215,15 @@ void handle_job(server *srv, job *j) {
     }
     if (r == 0)
         r = req->kind < 64 ? run_op(&k) : run_control(&k);
-    if (r < 0)
+    if (r < 0) {
         atomic_fetch_add(&srv->stats.errors, 1);
-    if (resp) {
-        if (r < 0) { /* no payload after a failure */
+        if (resp) { /* no payload after a failure */
             vmaccel_msg_init(resp);
             vmaccel_msg_u32(resp, 0);
         }
+    }
+    conn_job_done(c, j->len);
+    if (resp) {
         memcpy(resp->head, &r, 4);
         conn_send(c, j->id, resp);
     }
@@ -230,10 +232,18 @@ void handle_job(server *srv, job *j) {
     free(k.out);
     free(req);
     free(resp);
-    server_record_cost(srv, job_kind(j), agent_now() - t0);
-done:
-    conn_job_done(c, j->len);
+}
+
+void handle_job(server *srv, job *j) {
+    if (atomic_load(&j->c->closed)) {
+        conn_job_done(j->c, j->len); /* nobody to answer */
+    } else {
+        uint16_t kind = job_kind(j);
+        double t0 = agent_now();
+        answer(srv, j);
+        server_record_cost(srv, kind, agent_now() - t0);
+    }
     free(j->body);
-    conn_unref(c);
+    conn_unref(j->c);
     free(j);
 }

@@ -6,6 +6,7 @@
  * every client on the host's plugins, and exits 0 after SIGTERM/SIGINT once
  * in-flight requests are answered. */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,8 +116,20 @@ static void defaults(server *srv) {
     };
 }
 
+/* Before anything starts threads (OpenBLAS does, when its plugin loads):
+ * a thread with SIGTERM unblocked would die of it instead of draining. */
+static void block_signals(void) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int main(int argc, char **argv) {
     static server srv;
+    block_signals();
     const char *config = NULL, *listen_args[AGENT_LISTEN_MAX], *admin = NULL, *workers = NULL;
     int n_listen = 0;
     for (int i = 1; i < argc; i++) {

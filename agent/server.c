@@ -235,12 +235,10 @@ static void *worker(void *arg) {
 }
 
 static int setup(server *srv) {
-    sigset_t mask;
+    sigset_t mask; /* blocked in every thread since main() began */
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL); /* inherited by the workers */
-    signal(SIGPIPE, SIG_IGN);
     srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (srv->sigfd < 0 || srv->epfd < 0)

@@ -43,6 +43,9 @@ TEST(exec_calls_allowed_library) {
     CHECK(len == 1 && out[0] == '5');
     CHECK_INT(call(DEMO_LIB, "vmaccel_demo_fail", out, &len), -EPERM);
     CHECK_INT(call(DEMO_LIB, "vmaccel_demo_overrun", out, &len), -EIO);
+    CHECK_INT(len, 16); /* untouched on failure */
+    CHECK_INT(call(DEMO_LIB, "vmaccel_demo_fail", out, &len), -EPERM);
+    CHECK_INT(len, 16);
     CHECK_INT(call(DEMO_LIB, "no_such_symbol", out, &len), -ENOENT);
     CHECK_INT(call("libnothere.so", "f", out, &len), -ENOENT);
     CHECK_INT(call(DEMO_DIR "/libnothere.so", "f", out, &len), -ENOENT);

@@ -87,19 +87,23 @@ static int resolve(const struct state *st, const char *name, char out[PATH_MAX])
     return -ENOENT;
 }
 
+/* The function works on a copy of the output descriptors: the caller's
+ * lengths change only when the call succeeds, and never beyond capacity. */
 static int call(const struct state *st, vmaccel_exec_fn fn, const vmaccel_arg *in,
                 size_t n_in, vmaccel_buf *out, size_t n_out) {
-    size_t cap[VMACCEL_EXEC_MAX_ARGS];
-    for (size_t i = 0; i < n_out; i++)
-        cap[i] = out[i].len;
-    int r = fn(in, n_in, out, n_out);
+    vmaccel_buf tmp[VMACCEL_EXEC_MAX_ARGS];
+    memcpy(tmp, out, n_out * sizeof(*out));
+    int r = fn(in, n_in, tmp, n_out);
     for (size_t i = 0; r >= 0 && i < n_out; i++) {
-        if (out[i].len > cap[i]) { /* it claims to have overrun our buffer */
+        if (tmp[i].len > out[i].len || tmp[i].data != out[i].data) {
             st->host->log(st->host, VMACCEL_LOG_WARN,
-                          "function wrote %zu bytes into a %zu-byte output", out[i].len, cap[i]);
+                          "function claims %zu bytes written into a %zu-byte output",
+                          tmp[i].len, out[i].len);
             return -EIO;
         }
     }
+    for (size_t i = 0; r >= 0 && i < n_out; i++)
+        out[i].len = tmp[i].len;
     return r;
 }
 

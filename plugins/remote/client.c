@@ -420,6 +420,7 @@ int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, i
     if (r < 0)
         return r;
     pthread_mutex_init(&cl->lock, NULL);
+    pthread_mutex_init(&cl->create_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -439,6 +440,7 @@ void client_fini(client *cl) {
     free(cl->res);
     pthread_cond_destroy(&cl->cond);
     pthread_mutex_destroy(&cl->lock);
+    pthread_mutex_destroy(&cl->create_lock);
 }
 
 void client_release(client *cl, uint64_t gen, const vmaccel_msg *m) {

@@ -36,7 +36,8 @@ typedef struct client {
     vmaccel_addr addr;
     int timeout_ms;
 
-    pthread_mutex_t lock; /* guards all below */
+    pthread_mutex_t create_lock; /* one thread at a time mirrors things */
+    pthread_mutex_t lock;        /* guards all below */
     pthread_cond_t cond;  /* slots, readers exiting */
     rconn *conn;          /* current connection or NULL */
     uint64_t gen;         /* of the current (or last) connection */

@@ -143,6 +143,7 @@ static int register_remote(client *cl, uint64_t gen, vmaccel_session *s, uint64_
     free(body);
     if (r < 0 && r != -EEXIST)
         return r;
+    r = 0;
     pthread_mutex_lock(&cl->lock);
     e = sess_find(cl, sl);
     if (e && e->gen == gen && !registered_locked(e, local) &&
@@ -152,6 +153,22 @@ static int register_remote(client *cl, uint64_t gen, vmaccel_session *s, uint64_
     return r < 0 ? r : 0;
 }
 
+/* The fast path: everything already mirrored on connection gen. */
+static int lookup(client *cl, uint64_t gen, vmaccel_session *s, vmaccel_resource *res,
+                  mirror_ids *ids) {
+    pthread_mutex_lock(&cl->lock);
+    msess *e = sess_find(cl, vmaccel_session_id(s));
+    mres *re = res ? res_find(cl, vmaccel_resource_id(res)) : NULL;
+    int ok = e && e->gen == gen &&
+             (!res || (re && re->gen == gen && registered_locked(e, re->local)));
+    if (ok) {
+        ids->session = e->remote;
+        ids->res = re ? re->remote : 0;
+    }
+    pthread_mutex_unlock(&cl->lock);
+    return ok;
+}
+
 int mirror_prepare(client *cl, vmaccel_session *s, vmaccel_resource *res, mirror_ids *ids) {
     pthread_mutex_lock(&cl->lock);
     int64_t gen = client_connect_locked(cl);
@@ -159,11 +176,17 @@ int mirror_prepare(client *cl, vmaccel_session *s, vmaccel_resource *res, mirror
     if (gen < 0)
         return (int)gen;
     ids->gen = (uint64_t)gen;
+    if (lookup(cl, ids->gen, s, res, ids))
+        return 0;
+    /* Creating is rare: serialise it, so two threads never mirror the same
+     * session or resource twice. */
+    pthread_mutex_lock(&cl->create_lock);
     int r = session_remote(cl, ids->gen, s, &ids->session);
     if (r == 0 && res)
         r = resource_remote(cl, ids->gen, res, &ids->res);
     if (r == 0 && res)
         r = register_remote(cl, ids->gen, s, ids->session, res, ids->res);
+    pthread_mutex_unlock(&cl->create_lock);
     return r;
 }
 

@@ -1,0 +1,222 @@
+/* Helpers for tests against a real vmacceld.  See agent_helper.h. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_helper.h"
+
+static void spawn(test_agent *a, const char *extra) {
+    char cfg[600];
+    snprintf(cfg, sizeof(cfg), "%s/agent.conf", test_tmpdir());
+    FILE *f = fopen(cfg, "w");
+    CHECK(f);
+    fprintf(f, "plugin_dir = %s/plugins\nplugins = noop, mbench, openssl, blas, exec\n"
+               "exec.allow = %s/plugins/exec/demo\nagent.workers = 4\n%s",
+            TEST_BUILD_DIR, TEST_BUILD_DIR, extra ? extra : "");
+    fclose(f);
+    a->pid = fork();
+    if (a->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+        int log = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(log, 2);
+        char unix_addr[300], admin_addr[300];
+        snprintf(unix_addr, sizeof(unix_addr), "unix://%s", a->sock);
+        snprintf(admin_addr, sizeof(admin_addr), "unix://%s", a->admin);
+        if (a->tcp[0])
+            execl(TEST_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg, "--listen",
+                  unix_addr, "--listen", a->tcp, "--admin", admin_addr, (char *)NULL);
+        else
+            execl(TEST_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg, "--listen",
+                  unix_addr, "--admin", admin_addr, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        if (test_agent_stat(a, "connections") >= 0)
+            return;
+        usleep(10000);
+    }
+    CHECK(!"agent did not come up");
+}
+
+void test_agent_start(test_agent *a, int tcp, const char *extra) {
+    memset(a, 0, sizeof(*a));
+    const char *d = test_tmpdir();
+    snprintf(a->sock, sizeof(a->sock), "%s/agent.sock", d);
+    snprintf(a->admin, sizeof(a->admin), "%s/admin.sock", d);
+    snprintf(a->log, sizeof(a->log), "%s/agent.log", d);
+    if (tcp) /* a port from the pid: tests run one at a time */
+        snprintf(a->tcp, sizeof(a->tcp), "tcp://127.0.0.1:%d", 20000 + getpid() % 20000);
+    spawn(a, extra);
+}
+
+void test_agent_restart(test_agent *a, const char *extra) {
+    spawn(a, extra);
+}
+
+int test_agent_stop(test_agent *a) {
+    int st;
+    kill(a->pid, SIGTERM);
+    CHECK(waitpid(a->pid, &st, 0) == a->pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+long test_agent_stat(const test_agent *a, const char *name) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    CHECK(strlen(a->admin) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, a->admin, strlen(a->admin) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    char page[2048];
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < sizeof(page) && (r = read(fd, page + n, sizeof(page) - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fd);
+    page[n] = '\0';
+    size_t len = strlen(name);
+    for (char *line = page; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, name, len) == 0 && line[len] == ' ')
+            return atol(line + len + 1);
+    return -1;
+}
+
+long test_agent_wait_stat(const test_agent *a, const char *name, long want) {
+    long v = -1;
+    for (int i = 0; i < 1000 && (v = test_agent_stat(a, name)) != want; i++)
+        usleep(10000);
+    return v;
+}
+
+int test_agent_fds(const test_agent *a) {
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)a->pid);
+    DIR *d = opendir(dir);
+    CHECK(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+vmaccel_ctx *test_remote_ctx(const char *addr) {
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = remote\nremote = %s\n"
+                               "remote.timeout_ms = 20000\n", TEST_BUILD_DIR, addr);
+    return test_ctx(cfg);
+}
+
+/* --- raw wire client --- */
+
+void wire_open(wire *w, const char *path) {
+    memset(w, 0, sizeof(*w));
+    w->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    CHECK(connect(w->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    w->rd = malloc(sizeof(*w->rd));
+    CHECK(w->rd);
+    vmaccel_reader_init(w->rd, 1ULL << 32, 1ULL << 34, 1024,
+                        1u << VMACCEL_FRAME_HELLO_OK | 1u << VMACCEL_FRAME_RESPONSE |
+                            1u << VMACCEL_FRAME_GOAWAY, &w->acct);
+}
+
+void wire_close(wire *w) {
+    close(w->fd);
+    vmaccel_reader_free(w->rd);
+    free(w->rd);
+    free(w->last_body);
+}
+
+void wire_raw(wire *w, const void *p, size_t n) {
+    CHECK(send(w->fd, p, n, MSG_NOSIGNAL) == (ssize_t)n);
+}
+
+static int got_one(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
+    wire *w = ud;
+    free(w->last_body);
+    w->last_type = type;
+    w->last_id = id;
+    w->last_body = body;
+    w->last_len = len;
+    atomic_fetch_sub(&w->acct.bytes, len);
+    atomic_fetch_sub(&w->acct.count, 1);
+    return 1; /* one message at a time */
+}
+
+int wire_recv(wire *w) {
+    /* Something may already be staged from the last read. */
+    if (vmaccel_reader_feed(w->rd, 0, got_one, w) == 1)
+        return w->last_type;
+    for (;;) {
+        struct pollfd p = {w->fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) != 1)
+            return -2;
+        uint8_t *buf;
+        size_t n;
+        vmaccel_reader_space(w->rd, &buf, &n);
+        ssize_t r = read(w->fd, buf, n);
+        if (r <= 0)
+            return -1;
+        int e = vmaccel_reader_feed(w->rd, (size_t)r, got_one, w);
+        if (e == 1)
+            return w->last_type;
+        if (e < 0)
+            return -3;
+    }
+}
+
+void wire_send(wire *w, uint64_t id, const vmaccel_msg *m) {
+    vmaccel_framer fr;
+    struct iovec iov[64];
+    int n;
+    vmaccel_framer_init(&fr, m, VMACCEL_FRAME_REQUEST, id);
+    while ((n = vmaccel_framer_next(&fr, iov, 64)) > 0) {
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        size_t total = 0;
+        for (int i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        CHECK(sendmsg(w->fd, &mh, MSG_NOSIGNAL) == (ssize_t)total);
+    }
+}
+
+int wire_hello(wire *w, uint16_t major) {
+    uint8_t buf[VMACCEL_PROTO_HDR + 8 + 16] = {0};
+    vmaccel_frame f = {.len = 24, .type = VMACCEL_FRAME_HELLO};
+    vmaccel_proto_frame_put(buf, &f);
+    buf[16] = 16; /* body length */
+    memcpy(buf + 24, VMACCEL_PROTO_MAGIC, 8);
+    memcpy(buf + 32, &major, 2);
+    wire_raw(w, buf, sizeof(buf));
+    return wire_recv(w);
+}
+
+int wire_call(wire *w, uint64_t id, const vmaccel_msg *m) {
+    wire_send(w, id, m);
+    int t = wire_recv(w);
+    if (t != VMACCEL_FRAME_RESPONSE)
+        return -1000;
+    CHECK(w->last_id == id);
+    int32_t st;
+    CHECK(w->last_len >= 4);
+    memcpy(&st, w->last_body, 4);
+    return st;
+}
+
+int wire_call_id(wire *w, uint64_t rid, const vmaccel_msg *m, uint64_t *id) {
+    int st = wire_call(w, rid, m);
+    if (st >= 0) {
+        CHECK(w->last_len == 12);
+        memcpy(id, w->last_body + 4, 8);
+    }
+    return st;
+}

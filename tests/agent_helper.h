@@ -1,0 +1,57 @@
+/* Tests that talk to a real vmacceld, started as a helper process. */
+#ifndef VMACCEL_TEST_AGENT_HELPER_H
+#define VMACCEL_TEST_AGENT_HELPER_H
+
+#include <sys/types.h>
+
+#include "../src/proto/msg.h"
+#include "runner.h"
+
+typedef struct test_agent {
+    pid_t pid;
+    char sock[256], tcp[64], admin[256], log[256];
+} test_agent;
+
+/* Starts vmacceld on a unix socket (and TCP when `tcp`), with the standard
+ * plugins and `extra` config lines; waits until it answers. */
+void test_agent_start(test_agent *a, int tcp, const char *extra);
+/* Same addresses again (after a kill), for restart tests. */
+void test_agent_restart(test_agent *a, const char *extra);
+/* SIGTERM and wait; returns the exit status (or 128+signal). */
+int test_agent_stop(test_agent *a);
+/* A counter from the admin page, e.g. "sessions". */
+long test_agent_stat(const test_agent *a, const char *name);
+/* Waits (up to 10 s) until the counter equals want; returns its value. */
+long test_agent_wait_stat(const test_agent *a, const char *name, long want);
+int test_agent_fds(const test_agent *a);
+
+/* A context whose only plugin is `remote`, pointed at addr. */
+vmaccel_ctx *test_remote_ctx(const char *addr);
+
+/* --- a raw protocol client, for feeding the agent bad input --- */
+typedef struct wire {
+    int fd;
+    vmaccel_reader_acct acct;
+    vmaccel_reader *rd;
+    uint8_t last_type;
+    uint64_t last_id, last_len;
+    uint8_t *last_body;
+} wire;
+
+void wire_open(wire *w, const char *unix_path);
+void wire_close(wire *w);
+/* Sends raw bytes. */
+void wire_raw(wire *w, const void *p, size_t n);
+/* HELLO with the given major; returns the type of the answer. */
+int wire_hello(wire *w, uint16_t major);
+void wire_send(wire *w, uint64_t id, const vmaccel_msg *m);
+/* Waits for one message (5 s); returns its type, or -1 when the agent
+ * closed the connection.  The body stays in w->last_body. */
+int wire_recv(wire *w);
+/* Sends a request and returns the status of its response (or -1000 when
+ * the connection closed). */
+int wire_call(wire *w, uint64_t id, const vmaccel_msg *m);
+/* Sends a request answered by a u64 id; returns the status and sets *id. */
+int wire_call_id(wire *w, uint64_t rid, const vmaccel_msg *m, uint64_t *id);
+
+#endif

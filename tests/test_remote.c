@@ -1,0 +1,393 @@
+/* The remote plugin against a real agent: same answers as in-process,
+ * concurrency, clients dying, the agent restarting, draining. */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_helper.h"
+
+#define DEMO_LIB "libvmaccel-exec-demo.so"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Runs every op on one session and appends all outputs to a transcript, so
+ * two backends can be compared byte for byte. */
+typedef struct transcript {
+    uint8_t *buf;
+    size_t len, cap;
+} transcript;
+
+static void put(transcript *t, const void *p, size_t n) {
+    if (t->len + n > t->cap) {
+        t->cap = (t->len + n) * 2;
+        t->buf = realloc(t->buf, t->cap);
+        CHECK(t->buf);
+    }
+    memcpy(t->buf + t->len, p, n);
+    t->len += n;
+}
+
+static void put_rc(transcript *t, int rc) {
+    put(t, &rc, sizeof(rc));
+}
+
+static void run_sgemm(vmaccel_session *s, transcript *t, uint32_t m, uint32_t n, uint32_t k,
+                      float beta) {
+    float *a = malloc((size_t)m * k * 4 + 4), *b = malloc((size_t)k * n * 4 + 4);
+    float *c = malloc((size_t)m * n * 4 + 4);
+    for (size_t i = 0; i < (size_t)m * k; i++)
+        a[i] = (float)(i % 7) - 3.0f;
+    for (size_t i = 0; i < (size_t)k * n; i++)
+        b[i] = (float)(i % 5) * 0.25f;
+    for (size_t i = 0; i < (size_t)m * n; i++)
+        c[i] = (float)i;
+    put_rc(t, vmaccel_sgemm(s, m, n, k, 1.5f, a, b, beta, c));
+    put(t, c, (size_t)m * n * 4);
+    free(a), free(b), free(c);
+}
+
+static void run_crypto(vmaccel_session *s, transcript *t) {
+    size_t sizes[] = {0, 3, 1000, 3 * 1000 * 1000 + 1};
+    uint8_t key[32] = {7}, iv[12] = {9}, tag[16], d[32];
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = sizes[i];
+        uint8_t *in = malloc(n + 1), *ct = malloc(n + 1), *pt = malloc(n + 1);
+        for (size_t j = 0; j < n; j++)
+            in[j] = (uint8_t)(j * 13 + i);
+        put_rc(t, vmaccel_sha256(s, in, n, d));
+        put(t, d, 32);
+        put_rc(t, vmaccel_aes_gcm_encrypt(s, key, iv, "aad", 3, in, n, ct, tag));
+        put(t, ct, n);
+        put(t, tag, 16);
+        put_rc(t, vmaccel_aes_gcm_decrypt(s, key, iv, "aad", 3, ct, n, pt, tag));
+        CHECK(memcmp(pt, in, n) == 0);
+        tag[0] ^= 1;
+        memset(pt, 0x55, n);
+        put_rc(t, vmaccel_aes_gcm_decrypt(s, key, iv, "aad", 3, ct, n, pt, tag));
+        put(t, pt, n); /* zeroed on a bad tag, both ways */
+        free(in), free(ct), free(pt);
+    }
+}
+
+static void run_exec(vmaccel_ctx *ctx, vmaccel_session *s, transcript *t) {
+    const char *libs[] = {DEMO_LIB, "/lib/x86_64-linux-gnu/libc.so.6", "libnothere.so"};
+    const char *syms[] = {"vmaccel_demo_reverse", "vmaccel_demo_count", "vmaccel_demo_fail",
+                          "vmaccel_demo_overrun", "no_such_symbol"};
+    for (int l = 0; l < 3; l++) {
+        vmaccel_resource *r;
+        CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_LIBRARY, libs[l], &r));
+        CHECK_OK(vmaccel_session_register(s, r));
+        for (int k = 0; k < 5; k++) {
+            char o1[64] = {0}, o2[8] = {0};
+            vmaccel_arg in[2] = {{"stressed", 8}, {"", 0}};
+            vmaccel_buf out[2] = {{o1, sizeof(o1)}, {o2, sizeof(o2)}};
+            put_rc(t, vmaccel_exec(s, r, syms[k], in, k == 1 ? 2 : 1, out, 1));
+            put(t, &out[0].len, sizeof(size_t));
+            put(t, o1, sizeof(o1));
+        }
+        vmaccel_resource_unref(r);
+    }
+}
+
+static void transcript_of(vmaccel_ctx *ctx, transcript *t) {
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    put_rc(t, vmaccel_noop(s));
+    put_rc(t, vmaccel_mbench(s, 100));
+    put_rc(t, vmaccel_mbench(s, VMACCEL_MBENCH_MAX_USEC + 1));
+    run_sgemm(s, t, 1, 1, 1, 0.0f);
+    run_sgemm(s, t, 17, 5, 33, 0.5f);
+    run_sgemm(s, t, 2, 3, 0, 2.0f);
+    run_sgemm(s, t, 0, 3, 4, 0.0f);
+    run_sgemm(s, t, 64, 64, 64, 0.0f);
+    run_crypto(s, t);
+    run_exec(ctx, s, t);
+    vmaccel_resource *m;
+    vmaccel_class top[3];
+    uint32_t n = 0;
+    CHECK_OK(vmaccel_resource_new(ctx, VMACCEL_RESOURCE_MODEL, &m));
+    CHECK_OK(vmaccel_resource_add_file(m, "model.onnx", "x", 1));
+    CHECK_OK(vmaccel_session_register(s, m));
+    put_rc(t, vmaccel_image_classify(s, m, "img", 3, top, 3, &n));
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+}
+
+static void check_identical(int tcp) {
+    test_agent a;
+    test_agent_start(&a, tcp, NULL);
+    transcript local = {0}, remote = {0};
+    vmaccel_ctx *lc = test_ctx_std(NULL);
+    transcript_of(lc, &local);
+    vmaccel_fini(lc);
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    vmaccel_ctx *rc = test_remote_ctx(tcp ? a.tcp : addr);
+    transcript_of(rc, &remote);
+    vmaccel_fini(rc);
+    CHECK_INT(remote.len, local.len);
+    for (size_t i = 0; i < local.len; i++)
+        if (local.buf[i] != remote.buf[i]) {
+            fprintf(stderr, "  transcripts differ at byte %zu\n", i);
+
+            CHECK(0);
+        }
+    free(local.buf);
+    free(remote.buf);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+TEST(remote_every_op_identical_over_unix) {
+    check_identical(0);
+}
+
+TEST(remote_every_op_identical_over_tcp) {
+    check_identical(1);
+}
+
+/* --- 64 threads × 200 mixed calls --- */
+
+static vmaccel_ctx *shared_ctx;
+static vmaccel_session *shared_sess;
+static vmaccel_resource *shared_lib;
+
+static void *mixed_worker(void *arg) {
+    int id = (int)(intptr_t)arg;
+    vmaccel_session *own;
+    CHECK_OK(vmaccel_session_new(shared_ctx, &own));
+    CHECK_OK(vmaccel_session_register(own, shared_lib));
+    for (int i = 0; i < 200; i++) {
+        vmaccel_session *s = i % 2 ? own : shared_sess;
+        char msg[64];
+        int n = snprintf(msg, sizeof(msg), "thread %d call %d", id, i);
+        switch (i % 5) {
+        case 0: {
+            char out[64];
+            vmaccel_arg in = {msg, (size_t)n};
+            vmaccel_buf o = {out, sizeof(out)};
+            CHECK_OK(vmaccel_exec(s, shared_lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
+            CHECK((int)o.len == n);
+            for (int j = 0; j < n; j++)
+                CHECK(out[j] == msg[n - 1 - j]);
+            break;
+        }
+        case 1: {
+            float a[4] = {(float)id, 1, 2, (float)i}, b[4] = {1, 0, 0, 1}, c[4];
+            CHECK_OK(vmaccel_sgemm(s, 2, 2, 2, 1.0f, a, b, 0.0f, c));
+            CHECK(c[0] == (float)id && c[3] == (float)i);
+            break;
+        }
+        case 2: {
+            uint8_t key[32] = {(uint8_t)id}, iv[12] = {(uint8_t)i}, ct[64], pt[64], tag[16];
+            CHECK_OK(vmaccel_aes_gcm_encrypt(s, key, iv, NULL, 0, msg, (size_t)n, ct, tag));
+            CHECK_OK(vmaccel_aes_gcm_decrypt(s, key, iv, NULL, 0, ct, (size_t)n, pt, tag));
+            CHECK(memcmp(pt, msg, (size_t)n) == 0);
+            break;
+        }
+        case 3: {
+            vmaccel_arg in = {msg, (size_t)n};
+            char out[32] = {0};
+            vmaccel_buf o = {out, sizeof(out)};
+            CHECK_INT(vmaccel_exec(s, shared_lib, "vmaccel_demo_count", &in, 1, &o, 1), 1);
+            CHECK(atoi(out) == n);
+            break;
+        }
+        default:
+            CHECK_OK(vmaccel_noop(s));
+        }
+    }
+    vmaccel_session_free(own);
+    return NULL;
+}
+
+TEST(remote_64_threads_200_mixed_calls) {
+    test_agent a;
+    test_agent_start(&a, 0, "agent.max_sessions = 128\n"); /* 64 own + 1 shared */
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    shared_ctx = test_remote_ctx(addr);
+    CHECK_OK(vmaccel_session_new(shared_ctx, &shared_sess));
+    CHECK_OK(vmaccel_resource_from_path(shared_ctx, VMACCEL_RESOURCE_LIBRARY, DEMO_LIB,
+                                        &shared_lib));
+    CHECK_OK(vmaccel_session_register(shared_sess, shared_lib));
+    pthread_t t[64];
+    for (int i = 0; i < 64; i++)
+        CHECK(pthread_create(&t[i], NULL, mixed_worker, (void *)(intptr_t)i) == 0);
+    for (int i = 0; i < 64; i++)
+        pthread_join(t[i], NULL);
+    CHECK(test_agent_stat(&a, "requests_total") >= 64 * 200);
+    CHECK_INT(test_agent_stat(&a, "errors_total"), 0);
+    vmaccel_resource_unref(shared_lib);
+    vmaccel_session_free(shared_sess);
+    vmaccel_fini(shared_ctx);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* --- clients killed mid-upload --- */
+
+static void upload_forever(const char *addr, int ready) {
+    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    size_t big = 16u << 20; /* fresh pages are slow in a VM: keep it modest */
+    char *bytes = calloc(1, big);
+    vmaccel_class top[1];
+    uint32_t n;
+    CHECK(bytes);
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_resource_new(ctx, VMACCEL_RESOURCE_MODEL, &m));
+    CHECK_OK(vmaccel_resource_add_file(m, "model.onnx", bytes, big));
+    CHECK_OK(vmaccel_session_register(s, m));
+    CHECK_OK(vmaccel_noop(s)); /* connected, session made */
+    CHECK(write(ready, "r", 1) == 1);
+    for (;;) /* ships the 16 MiB model first; killed somewhere in there */
+        vmaccel_image_classify(s, m, "x", 1, top, 1, &n);
+}
+
+TEST(remote_clients_killed_mid_upload_leave_nothing) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    int fds = test_agent_fds(&a);
+    for (int i = 0; i < 100; i++) {
+        int p[2];
+        char b;
+        CHECK(pipe(p) == 0);
+        pid_t pid = fork();
+        if (pid == 0)
+            upload_forever(addr, p[1]);
+        CHECK(read(p[0], &b, 1) == 1);
+        usleep((unsigned)(i % 10) * 1000); /* 0-9 ms into a ~50 ms upload */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(p[0]);
+        close(p[1]);
+    }
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_stat(&a, "sessions"), 0);
+    CHECK_INT(test_agent_stat(&a, "resources"), 0);
+    CHECK_INT(test_agent_stat(&a, "resource_bytes"), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "inflight", 0), 0);
+    CHECK_INT(test_agent_fds(&a), fds);
+    CHECK(test_agent_stat(&a, "connections_total") >= 100);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* --- the agent going away and coming back --- */
+
+static vmaccel_session *long_sess;
+static int long_rc;
+
+static void *long_call(void *arg) {
+    (void)arg;
+    long_rc = vmaccel_mbench(long_sess, 2000000); /* 2 s: killed long before */
+    return NULL;
+}
+
+TEST(remote_agent_restart_reconnects_by_itself) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_resource *lib;
+    CHECK_OK(vmaccel_session_new(ctx, &long_sess));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_LIBRARY, DEMO_LIB, &lib));
+    CHECK_OK(vmaccel_session_register(long_sess, lib));
+    char out[16];
+    vmaccel_arg in = {"abc", 3};
+    vmaccel_buf o = {out, sizeof(out)};
+    CHECK_OK(vmaccel_exec(long_sess, lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, long_call, NULL) == 0);
+    usleep(200000);
+    kill(a.pid, SIGKILL); /* mid-call */
+    waitpid(a.pid, NULL, 0);
+    pthread_join(t, NULL);
+    CHECK_INT(long_rc, -ECONNRESET);
+    CHECK(vmaccel_error_retryable(long_rc));
+    double t0 = now_s(); /* while it is down: fail fast, retryable */
+    int rc = vmaccel_noop(long_sess);
+    CHECK(vmaccel_error_retryable(rc));
+    CHECK(now_s() - t0 < 1.0);
+    test_agent_restart(&a, NULL);
+    o.len = sizeof(out); /* no re-registration by hand */
+    CHECK_OK(vmaccel_exec(long_sess, lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
+    CHECK(o.len == 3 && memcmp(out, "cba", 3) == 0);
+    CHECK_INT(test_agent_stat(&a, "resources"), 1);
+    vmaccel_resource_unref(lib);
+    vmaccel_session_free(long_sess);
+    vmaccel_fini(ctx);
+    CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+TEST(remote_sigterm_drains_in_flight_calls) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_noop(s));
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(100000);
+        kill(a.pid, SIGTERM);
+        _exit(0);
+    }
+    CHECK_OK(vmaccel_mbench(s, 400000)); /* answered although SIGTERM came */
+    int st;
+    CHECK(waitpid(a.pid, &st, 0) == a.pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    waitpid(pid, NULL, 0);
+    char *log;
+    CHECK_INT(test_sh(&log, "cat %s", a.log), 0);
+    CHECK(strstr(log, "signal 15: shutting down"));
+    CHECK(strstr(log, "open conn=1 peer=unix:"));
+    CHECK(strstr(log, "exited cleanly"));
+    free(log);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+}
+
+TEST(remote_thousand_concurrent_connections) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    static wire w[1000];
+    for (int i = 0; i < 1000; i++) {
+        wire_open(&w[i], a.sock);
+        CHECK_INT(wire_hello(&w[i], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    }
+    CHECK_INT(test_agent_stat(&a, "connections"), 1000);
+    for (int i = 0; i < 1000; i++) { /* all still served */
+        vmaccel_msg m;
+        uint64_t sid;
+        vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
+        CHECK_INT(wire_call_id(&w[i], 1, &m, &sid), 0);
+        vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid);
+        CHECK_INT(wire_call(&w[i], 2, &m), 0);
+    }
+    CHECK_INT(test_agent_stat(&a, "sessions"), 1000);
+    for (int i = 0; i < 1000; i++)
+        wire_close(&w[i]);
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_stat(&a, "sessions"), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
