@@ -30,3 +30,21 @@ step "sgemm 1024×1024 (blas plugin)"
 $vmaccel sgemm --n 1024
 step "exec: a host function from an allowed library"
 $vmaccel exec libvmaccel-exec-demo.so vmaccel_demo_reverse "stressed"
+
+step "the same calls as a guest makes them: through the host agent vmacceld"
+sock=$work/vmaccel.sock
+build/agent/vmacceld --listen "unix://$sock" 2>"$work/agent.log" &
+agent=$!
+trap 'kill $agent 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+export VMACCEL_REMOTE=unix://$sock
+$vmaccel info | sed -n '/^ops/,$p' | head -4
+$vmaccel ping --count 2000
+$vmaccel sha256 "$work/abc"
+$vmaccel encrypt --key "$work/key" -o "$work/ct2" "$work/plain"
+$vmaccel decrypt --key "$work/key" "$work/ct2" | cmp - "$work/plain" && echo "AES-GCM round trip through the agent OK"
+$vmaccel sgemm --n 512
+$vmaccel exec libvmaccel-exec-demo.so vmaccel_demo_reverse "stressed"
+unset VMACCEL_REMOTE
+kill -TERM $agent && wait $agent
+echo "agent log:"; sed 's/^/  /' "$work/agent.log"

@@ -8,6 +8,7 @@ packages=(
   libssl-dev                                      # openssl plugin
   libopenblas-dev                                 # blas plugin
   valgrind libc6-dbg                              # memory checks in the tests
+  clang libclang-rt-14-dev                        # the libFuzzer target
 )
 
 missing=()

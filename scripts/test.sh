@@ -8,6 +8,8 @@ scripts/deps.sh || exit 1
 scripts/build.sh build || exit 1
 scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fno-sanitize-recover=all || exit 1
+CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+  -Db_lundef=false -Dc_args=-fno-sanitize-recover=all || exit 1
 
 passed=0 failed=0
 run() { # run NAME COMMAND...: runs a suite, adds its counts to the totals
@@ -33,6 +35,20 @@ run "core tests under valgrind" valgrind -q --error-exitcode=99 --leak-check=ful
   --suppressions=tests/valgrind.supp \
   --errors-for-leak-kinds=definite,indirect build/tests/vmaccel-tests \
   init_ config_ session resource dispatch exec_ sha256 aes_gcm_nist
+
+# The protocol decoder under libFuzzer for 60 s, starting from the saved
+# corpus (new finds go to a scratch dir, so the tree stays clean).
+echo "== fuzz: src/proto decoder, 60 s"
+scratch=$(mktemp -d)
+if build-fuzz/fuzz/fuzz-proto -max_total_time=60 -timeout=10 -print_final_stats=1 \
+     "$scratch" fuzz/corpus/proto >"$scratch.log" 2>&1; then
+  grep -E "^(stat::number_of_executed_units|Done)" "$scratch.log" | tail -2
+  echo "ok   fuzz-proto"; passed=$((passed + 1))
+  rm -rf "$scratch" "$scratch.log"
+else
+  tail -40 "$scratch.log"; echo "FAIL fuzz-proto (crashing input kept in $scratch)"
+  failed=$((failed + 1))
+fi
 
 echo "== all runs"
 echo "$passed passed, $failed failed"

@@ -275,9 +275,9 @@ TEST(remote_clients_killed_mid_upload_leave_nothing) {
         close(p[1]);
     }
     CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
-    CHECK_INT(test_agent_stat(&a, "sessions"), 0);
-    CHECK_INT(test_agent_stat(&a, "resources"), 0);
-    CHECK_INT(test_agent_stat(&a, "resource_bytes"), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "resource_bytes", 0), 0);
     CHECK_INT(test_agent_wait_stat(&a, "inflight", 0), 0);
     CHECK_INT(test_agent_fds(&a), fds);
     CHECK(test_agent_stat(&a, "connections_total") >= 100);
@@ -388,6 +388,27 @@ TEST(remote_thousand_concurrent_connections) {
     for (int i = 0; i < 1000; i++)
         wire_close(&w[i]);
     CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
-    CHECK_INT(test_agent_stat(&a, "sessions"), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
+}
+
+TEST(remote_cli_works_unchanged_against_the_agent) {
+    test_agent a;
+    test_agent_start(&a, 1, NULL);
+    char *out;
+    const char *cli = "VMACCEL_PLUGIN_DIR=" TEST_BUILD_DIR "/plugins " TEST_BUILD_DIR "/tools/vmaccel";
+    CHECK_INT(test_sh(&out, "VMACCEL_REMOTE=unix://%s %s sgemm --n 64 2>&1", a.sock, cli), 0);
+    CHECK(strstr(out, "GFLOP/s"));
+    free(out);
+    CHECK_INT(test_sh(&out, "VMACCEL_REMOTE=%s %s ping --count 50 2>&1", a.tcp, cli), 0);
+    CHECK(strstr(out, "ping via remote: 50 round trips"));
+    free(out);
+    CHECK_INT(test_sh(&out, "printf abc | VMACCEL_REMOTE=unix://%s %s sha256 - 2>&1", a.sock, cli), 0);
+    CHECK(strstr(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    free(out);
+    CHECK_INT(test_agent_stop(&a), 0);
+    /* With the agent gone: one clear, retryable error line. */
+    CHECK_INT(test_sh(&out, "VMACCEL_REMOTE=unix://%s %s noop 2>&1", a.sock, cli), 1);
+    CHECK(strstr(out, "vmaccel: noop: noop failed: agent not reachable (retryable)"));
+    free(out);
 }

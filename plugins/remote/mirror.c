@@ -50,6 +50,24 @@ static int call_for_id(client *cl, uint64_t gen, const vmaccel_msg *m, uint64_t 
     return r;
 }
 
+/* RESOURCE_CREATE: the files are referenced, not copied. */
+static void encode_resource(vmaccel_msg *m, const vmaccel_resource *res) {
+    const char *path = vmaccel_resource_path(res);
+    size_t n = vmaccel_resource_file_count(res);
+    vmaccel_req_begin(m, VMACCEL_KIND_RESOURCE_CREATE, 0);
+    vmaccel_msg_u32(m, vmaccel_resource_get_type(res));
+    vmaccel_req_name(m, path && strlen(path) <= VMACCEL_PROTO_PATH_MAX ? path : "");
+    vmaccel_msg_u32(m, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *fname;
+        const void *data;
+        size_t len;
+        vmaccel_resource_file(res, i, &fname, &data, &len);
+        vmaccel_req_name(m, fname);
+        vmaccel_req_blob(m, data, len);
+    }
+}
+
 static int session_remote(client *cl, uint64_t gen, vmaccel_session *s, uint64_t *out) {
     uint64_t local = vmaccel_session_id(s), id;
     pthread_mutex_lock(&cl->lock);
@@ -94,7 +112,7 @@ static int resource_remote(client *cl, uint64_t gen, vmaccel_resource *res, uint
     vmaccel_msg *m = malloc(sizeof(*m)); /* large: keep it off the stack */
     if (!m)
         return -ENOMEM;
-    vmaccel_req_rcreate(m, 0, res);
+    encode_resource(m, res);
     int r = m->err ? m->err : call_for_id(cl, gen, m, &id);
     free(m);
     if (r < 0)

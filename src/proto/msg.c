@@ -35,14 +35,14 @@ void vmaccel_req_sgemm(vmaccel_msg *m, uint64_t session, uint32_t mm, uint32_t n
         vmaccel_msg_ref(m, c, (size_t)mm * n * sizeof(float));
 }
 
-static void blob(vmaccel_msg *m, const void *p, uint64_t len) {
+void vmaccel_req_blob(vmaccel_msg *m, const void *p, uint64_t len) {
     vmaccel_msg_u64(m, len);
     vmaccel_msg_ref(m, p, len);
 }
 
 void vmaccel_req_sha256(vmaccel_msg *m, uint64_t session, const void *data, size_t len) {
     vmaccel_req_begin(m, VMACCEL_OP_SHA256, session);
-    blob(m, data, len);
+    vmaccel_req_blob(m, data, len);
 }
 
 void vmaccel_req_gcm(vmaccel_msg *m, uint64_t session, int encrypt, const uint8_t *key,
@@ -54,11 +54,11 @@ void vmaccel_req_gcm(vmaccel_msg *m, uint64_t session, int encrypt, const uint8_
     vmaccel_msg_copy(m, iv, 12);
     if (!encrypt)
         vmaccel_msg_copy(m, tag, 16);
-    blob(m, aad, aad_len);
-    blob(m, in, len);
+    vmaccel_req_blob(m, aad, aad_len);
+    vmaccel_req_blob(m, in, len);
 }
 
-static void name(vmaccel_msg *m, const char *s) {
+void vmaccel_req_name(vmaccel_msg *m, const char *s) {
     size_t n = strlen(s);
     vmaccel_msg_u16(m, (uint16_t)n);
     vmaccel_msg_ref(m, s, n);
@@ -69,10 +69,10 @@ void vmaccel_req_exec(vmaccel_msg *m, uint64_t session, uint64_t res, const char
                       size_t n_out) {
     vmaccel_req_begin(m, VMACCEL_OP_EXEC, session);
     vmaccel_msg_u64(m, res);
-    name(m, symbol);
+    vmaccel_req_name(m, symbol);
     vmaccel_msg_u32(m, (uint32_t)n_in);
     for (size_t i = 0; i < n_in; i++)
-        blob(m, in[i].data, in[i].len);
+        vmaccel_req_blob(m, in[i].data, in[i].len);
     vmaccel_msg_u32(m, (uint32_t)n_out);
     for (size_t i = 0; i < n_out; i++)
         vmaccel_msg_u64(m, out[i].len);
@@ -83,24 +83,7 @@ void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32
     vmaccel_req_begin(m, VMACCEL_OP_IMAGE_CLASSIFY, session);
     vmaccel_msg_u64(m, res);
     vmaccel_msg_u32(m, k);
-    blob(m, image, len);
-}
-
-void vmaccel_req_rcreate(vmaccel_msg *m, uint64_t session, const vmaccel_resource *res) {
-    const char *path = vmaccel_resource_path(res);
-    size_t n = vmaccel_resource_file_count(res);
-    vmaccel_req_begin(m, VMACCEL_KIND_RESOURCE_CREATE, session);
-    vmaccel_msg_u32(m, vmaccel_resource_get_type(res));
-    name(m, path && strlen(path) <= VMACCEL_PROTO_PATH_MAX ? path : "");
-    vmaccel_msg_u32(m, (uint32_t)n);
-    for (size_t i = 0; i < n; i++) {
-        const char *fname;
-        const void *data;
-        size_t len;
-        vmaccel_resource_file(res, i, &fname, &data, &len);
-        name(m, fname);
-        blob(m, data, len);
-    }
+    vmaccel_req_blob(m, image, len);
 }
 
 void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t res) {

@@ -80,8 +80,10 @@ void vmaccel_req_exec(vmaccel_msg *m, uint64_t session, uint64_t res, const char
                       size_t n_out);
 void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
                           const void *image, size_t len);
-/* Files are referenced from the resource, which must outlive the send. */
-void vmaccel_req_rcreate(vmaccel_msg *m, uint64_t session, const vmaccel_resource *res);
+/* A length-prefixed (u16) name, referenced. */
+void vmaccel_req_name(vmaccel_msg *m, const char *s);
+/* A length-prefixed (u64) byte string, referenced. */
+void vmaccel_req_blob(vmaccel_msg *m, const void *p, uint64_t len);
 void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t res);
 
 /* --- responses --- */

@@ -20,6 +20,7 @@ typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);
 /* Commands: each returns the process exit status. */
 int cmd_info(cli *c, int argc, char **argv);
 int cmd_noop(cli *c, int argc, char **argv);
+int cmd_ping(cli *c, int argc, char **argv);
 int cmd_mbench(cli *c, int argc, char **argv);
 int cmd_sha256(cli *c, int argc, char **argv);
 int cmd_sgemm(cli *c, int argc, char **argv);

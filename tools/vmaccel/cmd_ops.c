@@ -26,6 +26,47 @@ int cmd_noop(cli *c, int argc, char **argv) {
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Round trips of the noop op: through the agent when VMACCEL_REMOTE is
+ * set, else the in-process dispatch cost. */
+int cmd_ping(cli *c, int argc, char **argv) {
+    unsigned long long count = 10;
+    if (argc == 3 && strcmp(argv[1], "--count") == 0) {
+        if (cli_parse_u64(argv[2], 10000000, &count) < 0 || count == 0)
+            return cli_usage(c, "[--count N]  (1 <= N <= 1e7)");
+    } else if (argc != 1) {
+        return cli_usage(c, "[--count N]");
+    }
+    double *t = malloc(count * sizeof(double));
+    if (!t)
+        return cli_fail(c, "out of memory");
+    for (unsigned long long i = 0; i < count; i++) {
+        double t0 = cli_now();
+        int r = vmaccel_noop(c->sess);
+        t[i] = (cli_now() - t0) * 1e6;
+        if (r < 0) {
+            free(t);
+            return cli_op_fail(c, VMACCEL_OP_NOOP, r);
+        }
+    }
+    qsort(t, count, sizeof(double), cmp_double);
+    double min = t[0], med = t[count / 2], p99 = t[(size_t)((double)count * 0.99)];
+    const char *name;
+    vmaccel_op_provider(c->ctx, VMACCEL_OP_NOOP, 0, &name, NULL);
+    if (c->json)
+        printf("{\"op\":\"ping\",\"via\":\"%s\",\"count\":%llu,\"min_us\":%.2f,"
+               "\"median_us\":%.2f,\"p99_us\":%.2f}\n", name, count, min, med, p99);
+    else
+        printf("ping via %s: %llu round trips, min %.1f us, median %.1f us, p99 %.1f us\n",
+               name, count, min, med, p99);
+    free(t);
+    return 0;
+}
+
 int cmd_mbench(cli *c, int argc, char **argv) {
     unsigned long long usec;
     if (argc != 2 || cli_parse_u64(argv[1], VMACCEL_MBENCH_MAX_USEC, &usec) < 0)

@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
     {"info", cmd_info, "loaded plugins and which plugin serves each op"},
     {"noop", cmd_noop, "[--count N]  round trips through the noop op"},
+    {"ping", cmd_ping, "[--count N]  round-trip times (min, median, p99) of noop"},
     {"mbench", cmd_mbench, "USEC  spin on the backend for USEC microseconds"},
     {"sha256", cmd_sha256, "FILE...  SHA-256 of files ('-' for stdin)"},
     {"encrypt", cmd_encrypt, "--key KEYFILE [-o OUT] [IN]  AES-256-GCM, streamed"},
@@ -26,7 +27,8 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\nenvironment: VMACCEL_CONFIG, VMACCEL_PLUGINS, VMACCEL_PLUGIN_DIR,\n"
-               "VMACCEL_EXEC_ALLOW, VMACCEL_LOG_LEVEL (see docs/api.md)\n");
+               "VMACCEL_EXEC_ALLOW, VMACCEL_LOG_LEVEL, VMACCEL_REMOTE (an agent: unix://PATH,\n"
+               "tcp://HOST:PORT, vsock://CID:PORT, virtio-serial:///dev/vport0p1)\n");
 }
 
 /* Removes global options from argv in place; returns the new argc, or -1. */

@@ -1,0 +1,76 @@
+/* Writes the fuzzer's seed inputs: one well-formed stream per request kind,
+ * made with the real encoders.  Run by hand when the protocol changes:
+ *   build/fuzz/gen-corpus fuzz/corpus/proto */
+#include <stdio.h>
+#include <string.h>
+
+#include "../src/proto/msg.h"
+
+static void emit(const char *dir, const char *name, uint8_t step, uint8_t type,
+                 const vmaccel_msg *m) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return;
+    fputc(step, f);
+    vmaccel_framer fr;
+    struct iovec iov[64];
+    int n;
+    vmaccel_framer_init(&fr, m, type, 7);
+    while ((n = vmaccel_framer_next(&fr, iov, 64)) > 0)
+        for (int i = 0; i < n; i++)
+            fwrite(iov[i].iov_base, 1, iov[i].iov_len, f);
+    fclose(f);
+}
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : ".";
+    static vmaccel_msg m;
+    static float a[6] = {1, 2, 3, 4, 5, 6};
+    uint8_t key[32] = {1}, iv[12] = {2}, tag[16] = {3};
+    vmaccel_arg in[2] = {{"abc", 3}, {"de", 2}};
+    vmaccel_buf out[1] = {{NULL, 16}};
+
+    vmaccel_msg_init(&m);
+    vmaccel_msg_copy(&m, VMACCEL_PROTO_MAGIC, 8);
+    vmaccel_msg_u16(&m, 1);
+    vmaccel_msg_u16(&m, 0);
+    vmaccel_msg_u32(&m, 0);
+    emit(dir, "hello", 5, VMACCEL_FRAME_HELLO, &m);
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, 1);
+    emit(dir, "noop", 1, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_mbench(&m, 1, 10);
+    emit(dir, "mbench", 3, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_sgemm(&m, 1, 2, 1, 3, 1.0f, a, a, 0.5f, a);
+    emit(dir, "sgemm", 7, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_sha256(&m, 1, "hello", 5);
+    emit(dir, "sha256", 11, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_gcm(&m, 1, 0, key, iv, "aad", 3, "secret", 6, tag);
+    emit(dir, "gcm", 13, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_exec(&m, 1, 2, "vmaccel_demo_reverse", in, 2, out, 1);
+    emit(dir, "exec", 17, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_classify(&m, 1, 2, 5, "\x89PNG", 4);
+    emit(dir, "classify", 19, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, 1);
+    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_MODEL);
+    vmaccel_msg_u16(&m, 0);
+    vmaccel_msg_u32(&m, 2);
+    vmaccel_msg_u16(&m, 10);
+    vmaccel_msg_copy(&m, "model.onnx", 10);
+    vmaccel_msg_u64(&m, 4);
+    vmaccel_msg_copy(&m, "ONNX", 4);
+    vmaccel_msg_u16(&m, 10);
+    vmaccel_msg_copy(&m, "labels.txt", 10);
+    vmaccel_msg_u64(&m, 2);
+    vmaccel_msg_copy(&m, "a\n", 2);
+    emit(dir, "rcreate", 23, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_res(&m, VMACCEL_KIND_SESSION_REGISTER, 1, 2);
+    emit(dir, "register", 29, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_msg_init(&m);
+    vmaccel_msg_u32(&m, 0);
+    vmaccel_msg_u64(&m, 3);
+    vmaccel_msg_copy(&m, "xyz", 3);
+    emit(dir, "response", 31, VMACCEL_FRAME_RESPONSE, &m);
+    return 0;
+}

@@ -1,0 +1,281 @@
+/* A hostile client against the agent: malformed frames, absurd lengths,
+ * unknown ops, other connections' ids, every limit.  Each gets an error
+ * answer or a closed connection, and a well-behaved client running at the
+ * same time sees no failure at all. */
+#include <pthread.h>
+#include <unistd.h>
+
+#include "agent_helper.h"
+
+#define LIMITS "agent.max_sessions = 2\nagent.max_resources = 2\n" \
+               "agent.max_resource_bytes = 1000\nagent.max_request_bytes = 65536\n" \
+               "agent.max_inflight = 4\n"
+
+static test_agent agent;
+static atomic_int stop, victim_failures, victim_calls;
+
+/* The bystander: noops in a loop on its own connection. */
+static void *victim(void *arg) {
+    (void)arg;
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", agent.sock);
+    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    while (!atomic_load(&stop)) {
+        if (vmaccel_noop(s) < 0)
+            atomic_fetch_add(&victim_failures, 1);
+        atomic_fetch_add(&victim_calls, 1);
+    }
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+    return NULL;
+}
+
+static pthread_t victim_thread;
+
+static void setup(void) {
+    test_agent_start(&agent, 0, LIMITS);
+    CHECK(pthread_create(&victim_thread, NULL, victim, NULL) == 0);
+    while (atomic_load(&victim_calls) < 10) /* it is really running */
+        usleep(1000);
+}
+
+static void teardown(void) {
+    int before = atomic_load(&victim_calls);
+    usleep(20000); /* it keeps being served after all the abuse */
+    CHECK(atomic_load(&victim_calls) > before);
+    atomic_store(&stop, 1);
+    pthread_join(victim_thread, NULL);
+    CHECK_INT(atomic_load(&victim_failures), 0);
+    CHECK_INT(test_agent_wait_stat(&agent, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&agent, "sessions", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&agent, "resources", 0), 0);
+    CHECK_INT(test_agent_stop(&agent), 0);
+}
+
+static void hello(wire *w) {
+    wire_open(w, agent.sock);
+    CHECK_INT(wire_hello(w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+}
+
+static uint64_t new_session(wire *w) {
+    vmaccel_msg m;
+    uint64_t id;
+    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
+    CHECK_INT(wire_call_id(w, 1, &m, &id), 0);
+    return id;
+}
+
+/* The connection ends with a GOAWAY carrying err, or just closes. */
+static void expect_goaway(wire *w, int err) {
+    int t = wire_recv(w);
+    if (t == VMACCEL_FRAME_GOAWAY) {
+        int32_t e;
+        memcpy(&e, w->last_body, 4);
+        CHECK_INT(e, err);
+        t = wire_recv(w);
+    }
+    CHECK_INT(t, -1);
+}
+
+TEST(wire_malformed_frames_close_only_that_connection) {
+    setup();
+    wire w;
+    uint8_t hdr[VMACCEL_PROTO_HDR + 8] = {0};
+    wire_open(&w, agent.sock); /* truncated frame, then gone */
+    wire_raw(&w, hdr, 10);
+    wire_close(&w);
+    wire_open(&w, agent.sock); /* a request before the handshake */
+    vmaccel_msg m;
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, 1);
+    wire_send(&w, 1, &m);
+    CHECK_INT(wire_recv(&w), -1);
+    wire_close(&w);
+    hello(&w); /* garbage after the handshake */
+    wire_raw(&w, "this is not a frame at all........", 32);
+    expect_goaway(&w, -EPROTO);
+    wire_close(&w);
+    hello(&w); /* a DATA frame for a message never started */
+    vmaccel_frame f = {.len = 4, .type = VMACCEL_FRAME_DATA, .id = 77};
+    vmaccel_proto_frame_put(hdr, &f);
+    memcpy(hdr + VMACCEL_PROTO_HDR, "abcd", 4); /* one write: the agent may close at once */
+    wire_raw(&w, hdr, VMACCEL_PROTO_HDR + 4);
+    expect_goaway(&w, -EPROTO);
+    wire_close(&w);
+    hello(&w); /* a frame longer than the protocol allows */
+    f = (vmaccel_frame){.len = VMACCEL_PROTO_FRAME_MAX + 1, .type = VMACCEL_FRAME_REQUEST, .id = 1};
+    vmaccel_proto_frame_put(hdr, &f);
+    wire_raw(&w, hdr, VMACCEL_PROTO_HDR);
+    expect_goaway(&w, -EPROTO);
+    wire_close(&w);
+    teardown();
+}
+
+TEST(wire_absurd_length_is_refused_before_allocating) {
+    setup();
+    wire w;
+    hello(&w);
+    uint8_t buf[VMACCEL_PROTO_HDR + 8];
+    vmaccel_frame f = {.len = 8, .type = VMACCEL_FRAME_REQUEST, .id = 1};
+    uint64_t len = 1ULL << 63;
+    vmaccel_proto_frame_put(buf, &f);
+    memcpy(buf + VMACCEL_PROTO_HDR, &len, 8);
+    wire_raw(&w, buf, sizeof(buf));
+    expect_goaway(&w, -EMSGSIZE);
+    wire_close(&w);
+    hello(&w); /* just over the configured request limit */
+    len = 65537;
+    memcpy(buf + VMACCEL_PROTO_HDR, &len, 8);
+    wire_raw(&w, buf, sizeof(buf));
+    expect_goaway(&w, -EMSGSIZE);
+    wire_close(&w);
+    teardown();
+}
+
+TEST(wire_unsupported_version_is_refused_clearly) {
+    setup();
+    wire w;
+    wire_open(&w, agent.sock);
+    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR + 1), VMACCEL_FRAME_GOAWAY);
+    CHECK(w.last_len > 6 && memmem(w.last_body, w.last_len, "unsupported protocol version 2.0",
+                                   32));
+    CHECK_INT(wire_recv(&w), -1);
+    wire_close(&w);
+    teardown();
+}
+
+TEST(wire_unknown_op_and_bad_arguments_get_errors) {
+    setup();
+    wire w;
+    vmaccel_msg m;
+    hello(&w);
+    uint64_t sid = new_session(&w);
+    vmaccel_req_begin(&m, 40, sid); /* an op number nobody defined */
+    CHECK_INT(wire_call(&w, 2, &m), -ENOTSUP);
+    vmaccel_req_begin(&m, 99, sid); /* an unknown control kind */
+    CHECK_INT(wire_call(&w, 3, &m), -ENOTSUP);
+    vmaccel_req_mbench(&m, sid, VMACCEL_MBENCH_MAX_USEC + 1);
+    CHECK_INT(wire_call(&w, 4, &m), -E2BIG);
+    vmaccel_req_begin(&m, VMACCEL_OP_SHA256, sid); /* a length but no bytes */
+    vmaccel_msg_u64(&m, 1000);
+    CHECK_INT(wire_call(&w, 5, &m), -EPROTO);
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid); /* trailing bytes */
+    vmaccel_msg_u32(&m, 0);
+    CHECK_INT(wire_call(&w, 6, &m), -EPROTO);
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid + 100); /* no such session */
+    CHECK_INT(wire_call(&w, 7, &m), -ENOENT);
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid); /* and it still works */
+    CHECK_INT(wire_call(&w, 8, &m), 0);
+    wire_close(&w);
+    teardown();
+}
+
+/* Creates a BLOB resource of `n` bytes; returns the status. */
+static int blob(wire *w, uint64_t sid, size_t n, uint64_t *id) {
+    static char bytes[4096];
+    vmaccel_msg m;
+    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid);
+    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_BLOB);
+    vmaccel_msg_u16(&m, 0);
+    vmaccel_msg_u32(&m, 1);
+    vmaccel_msg_u16(&m, 4);
+    vmaccel_msg_copy(&m, "blob", 4);
+    vmaccel_msg_u64(&m, n);
+    vmaccel_msg_ref(&m, bytes, n);
+    return wire_call_id(w, 9, &m, id);
+}
+
+TEST(wire_other_connections_ids_look_unknown) {
+    setup();
+    wire a, b;
+    vmaccel_msg m;
+    uint64_t res_a, res_b;
+    hello(&a);
+    hello(&b);
+    uint64_t sa = new_session(&a), sb = new_session(&b);
+    CHECK_INT(blob(&a, sa, 10, &res_a), 0);
+    CHECK_INT(blob(&b, sb, 10, &res_b), 0);
+    /* b names a's resource: refused exactly like an id nobody has. */
+    vmaccel_req_res(&m, VMACCEL_KIND_SESSION_REGISTER, sb, res_a + 1000);
+    int unknown = wire_call(&b, 10, &m);
+    vmaccel_req_res(&m, VMACCEL_KIND_SESSION_REGISTER, sb, res_b == res_a ? 999 : res_a);
+    CHECK_INT(wire_call(&b, 11, &m), unknown);
+    CHECK_INT(unknown, -ENOENT);
+    vmaccel_req_res(&m, VMACCEL_KIND_RESOURCE_DESTROY, 0, 12345);
+    CHECK_INT(wire_call(&b, 12, &m), -ENOENT);
+    /* b frees "its" session 1 and a's session of the same number lives on. */
+    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_FREE, sb);
+    CHECK_INT(wire_call(&b, 13, &m), 0);
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sa);
+    CHECK_INT(wire_call(&a, 14, &m), 0);
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sb);
+    CHECK_INT(wire_call(&b, 15, &m), -ENOENT);
+    wire_close(&a);
+    wire_close(&b);
+    teardown();
+}
+
+TEST(wire_limits_give_clear_errors) {
+    setup();
+    wire w;
+    vmaccel_msg m;
+    uint64_t id;
+    hello(&w);
+    uint64_t sid = new_session(&w);
+    new_session(&w);
+    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
+    CHECK_INT(wire_call_id(&w, 2, &m, &id), -EMFILE); /* third session */
+    CHECK_INT(blob(&w, sid, 2000, &id), -EDQUOT);      /* over the byte limit */
+    CHECK_INT(blob(&w, sid, 600, &id), 0);
+    CHECK_INT(blob(&w, sid, 600, &id), -EDQUOT);       /* 1200 > 1000 */
+    CHECK_INT(blob(&w, sid, 10, &id), 0);
+    CHECK_INT(blob(&w, sid, 10, &id), -EMFILE);        /* third resource */
+    CHECK(test_agent_stat(&agent, "resource_bytes") >= 610);
+    /* A guest never makes the agent read a host path. */
+    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid);
+    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_MODEL);
+    vmaccel_msg_u16(&m, 11);
+    vmaccel_msg_copy(&m, "/etc/passwd", 11);
+    vmaccel_msg_u32(&m, 0);
+    CHECK_INT(wire_call_id(&w, 3, &m, &id), -EMFILE); /* still over: refused early */
+    wire_close(&w);
+    /* Five requests in flight where four are allowed: the connection goes. */
+    hello(&w);
+    sid = new_session(&w);
+    for (int i = 0; i < 5; i++) {
+        vmaccel_req_mbench(&m, sid, 200000);
+        wire_send(&w, 100 + (uint64_t)i, &m);
+    }
+    int answers = 0, t;
+    while ((t = wire_recv(&w)) == VMACCEL_FRAME_RESPONSE)
+        answers++;
+    CHECK(t == VMACCEL_FRAME_GOAWAY || t == -1);
+    CHECK(answers <= 4);
+    wire_close(&w);
+    teardown();
+}
+
+TEST(wire_model_path_from_guest_is_never_read) {
+    setup();
+    wire w;
+    vmaccel_msg m;
+    uint64_t id;
+    hello(&w);
+    uint64_t sid = new_session(&w);
+    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid);
+    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_MODEL);
+    vmaccel_msg_u16(&m, 11);
+    vmaccel_msg_copy(&m, "/etc/passwd", 11);
+    vmaccel_msg_u32(&m, 0);
+    CHECK_INT(wire_call_id(&w, 3, &m, &id), 0);
+    CHECK_INT(test_agent_stat(&agent, "resource_bytes"), 0);
+    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid); /* a library with bytes */
+    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_LIBRARY);
+    vmaccel_msg_u16(&m, 5);
+    vmaccel_msg_copy(&m, "x.so", 5);
+    vmaccel_msg_u32(&m, 0);
+    CHECK_INT(wire_call_id(&w, 4, &m, &id), -EINVAL); /* embedded NUL in the name */
+    wire_close(&w);
+    teardown();
+}
