@@ -1,6 +1,11 @@
 /* The remote plugin against a real agent: same answers as in-process,
  * concurrency, clients dying, the agent restarting, draining. */
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -411,4 +416,108 @@ TEST(remote_cli_works_unchanged_against_the_agent) {
     CHECK_INT(test_sh(&out, "VMACCEL_REMOTE=unix://%s %s noop 2>&1", a.sock, cli), 1);
     CHECK(strstr(out, "vmaccel: noop: noop failed: agent not reachable (retryable)"));
     free(out);
+}
+
+TEST(remote_call_timeout_then_connection_still_usable) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = remote\nremote = unix://%s\n"
+                               "remote.timeout_ms = 300\n", TEST_BUILD_DIR, a.sock);
+    vmaccel_ctx *ctx = test_ctx(cfg);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_noop(s));
+    double t0 = now_s();
+    int r = vmaccel_mbench(s, 1500000); /* 1.5 s of work, 0.3 s allowed */
+    double took = now_s() - t0;
+    CHECK_INT(r, -ETIMEDOUT);
+    CHECK(vmaccel_error_retryable(r));
+    CHECK(took >= 0.29 && took < 1.2);
+    CHECK_OK(vmaccel_noop(s)); /* same connection, late answer dropped */
+    usleep(1500000);
+    CHECK_OK(vmaccel_noop(s));
+    CHECK_INT(test_agent_stat(&a, "connections"), 1);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* --- virtio-serial: a character device, not a socket --- */
+
+static int relay_master, relay_sock;
+static atomic_int relay_stop;
+
+/* Copies bytes both ways between the pty master and the agent's socket,
+ * as QEMU does between a virtserialport and its chardev. */
+static void *relay(void *arg) {
+    (void)arg;
+    char buf[65536];
+    struct pollfd p[2] = {{relay_master, POLLIN, 0}, {relay_sock, POLLIN, 0}};
+    while (!atomic_load(&relay_stop)) {
+        if (poll(p, 2, 50) <= 0)
+            continue;
+        for (int i = 0; i < 2; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP)))
+                continue;
+            ssize_t n = read(p[i].fd, buf, sizeof(buf));
+            if (n <= 0)
+                return NULL;
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(p[1 - i].fd, buf + off, (size_t)(n - off));
+                if (w <= 0)
+                    return NULL;
+                off += w;
+            }
+        }
+    }
+    return NULL;
+}
+
+TEST(remote_over_a_character_device_like_virtio_serial) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    relay_master = posix_openpt(O_RDWR | O_NOCTTY);
+    CHECK(relay_master >= 0 && grantpt(relay_master) == 0 && unlockpt(relay_master) == 0);
+    const char *slave = ptsname(relay_master);
+    int sfd = open(slave, O_RDWR | O_NOCTTY); /* raw: bytes pass untouched */
+    struct termios tio;
+    CHECK(sfd >= 0 && tcgetattr(sfd, &tio) == 0);
+    cfmakeraw(&tio);
+    CHECK(tcsetattr(sfd, TCSANOW, &tio) == 0);
+    relay_sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, a.sock, strlen(a.sock) + 1);
+    CHECK(connect(relay_sock, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, relay, NULL) == 0);
+
+    char addr[300];
+    snprintf(addr, sizeof(addr), "virtio-serial://%s", slave);
+    vmaccel_ctx *ctx = test_remote_ctx(addr), *local = test_ctx_std(NULL);
+    vmaccel_session *s, *ls;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_session_new(local, &ls));
+    size_t n = 300000;
+    uint8_t *data = malloc(n), d1[32], d2[32];
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 20; i++) {
+        CHECK_OK(vmaccel_noop(s));
+        CHECK_OK(vmaccel_sha256(s, data, n - (size_t)i, d1));
+        CHECK_OK(vmaccel_sha256(ls, data, n - (size_t)i, d2));
+        CHECK(memcmp(d1, d2, 32) == 0);
+    }
+    free(data);
+    vmaccel_session_free(s);
+    vmaccel_session_free(ls);
+    vmaccel_fini(ctx);
+    vmaccel_fini(local);
+    atomic_store(&relay_stop, 1);
+    pthread_join(t, NULL);
+    close(relay_sock);
+    close(sfd);
+    close(relay_master);
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
 }
