@@ -16,7 +16,29 @@ typedef struct call {
     vmaccel_msg *resp;
     void *out; /* output buffer, freed after sending */
     vmaccel_resource *res;
+    struct bytes { /* serialised results too many for the message head */
+        uint8_t *p;
+        size_t len, cap;
+        int err;
+    } ser;
 } call;
+
+static void ser_put(struct bytes *b, const void *p, size_t n) {
+    if (b->err)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = (b->len + n) * 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            b->err = -ENOMEM;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
 
 static int out_alloc(call *k, uint64_t bytes) {
     if (bytes > k->srv->cfg.lim.max_request_bytes)
@@ -81,25 +103,60 @@ static int do_exec(call *k) {
     return r;
 }
 
+/* n classes: u32 count, then (u32 class, f32 score, u16 len, label). */
+static void put_classes(struct bytes *b, const vmaccel_class *top, uint32_t n) {
+    ser_put(b, &n, 4);
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t len = (uint16_t)strnlen(top[i].label, VMACCEL_LABEL_MAX - 1);
+        ser_put(b, &top[i].class_id, 4);
+        ser_put(b, &top[i].score, 4);
+        ser_put(b, &len, 2);
+        ser_put(b, top[i].label, len);
+    }
+}
+
+/* Attaches the serialised results to the response. */
+static int ser_done(call *k, int r) {
+    if (k->ser.err)
+        return k->ser.err;
+    if (k->ser.len > k->srv->cfg.lim.max_request_bytes)
+        return -EMSGSIZE;
+    vmaccel_msg_ref(k->resp, k->ser.p, k->ser.len);
+    return r;
+}
+
 static int do_classify(call *k) {
     __typeof__(k->req->u.classify) *a = &k->req->u.classify;
     uint32_t n = 0;
     int r = out_alloc(k, (uint64_t)a->k * sizeof(vmaccel_class));
     if (r < 0)
         return r;
-    vmaccel_class *top = k->out;
-    r = vmaccel_image_classify(k->sess, k->res, a->image, a->len, top, a->k, &n);
+    r = vmaccel_image_classify(k->sess, k->res, a->image, a->len, k->out, a->k, &n);
     if (r < 0)
         return r;
-    vmaccel_msg_u32(k->resp, n);
-    for (uint32_t i = 0; i < n && i < a->k; i++) {
-        size_t len = strnlen(top[i].label, VMACCEL_LABEL_MAX - 1);
-        vmaccel_msg_u32(k->resp, top[i].class_id);
-        vmaccel_msg_f32(k->resp, top[i].score);
-        vmaccel_msg_u16(k->resp, (uint16_t)len);
-        vmaccel_msg_ref(k->resp, top[i].label, len);
+    put_classes(&k->ser, k->out, n < a->k ? n : a->k);
+    return ser_done(k, r);
+}
+
+/* Per image: i32 status, then its classes when the status is >= 0. */
+static int do_classify_batch(call *k) {
+    __typeof__(k->req->u.batch) *a = &k->req->u.batch;
+    uint32_t n_top[VMACCEL_BATCH_MAX];
+    int status[VMACCEL_BATCH_MAX];
+    int r = out_alloc(k, (uint64_t)a->n * a->k * sizeof(vmaccel_class));
+    if (r < 0)
+        return r;
+    vmaccel_class *top = k->out;
+    r = vmaccel_image_classify_batch(k->sess, k->res, a->images, a->n, top, a->k, n_top, status);
+    if (r < 0)
+        return r;
+    ser_put(&k->ser, &a->n, 4);
+    for (uint32_t i = 0; i < a->n; i++) {
+        ser_put(&k->ser, &status[i], 4);
+        if (status[i] >= 0)
+            put_classes(&k->ser, top + (size_t)i * a->k, n_top[i] < a->k ? n_top[i] : a->k);
     }
-    return r;
+    return ser_done(k, r);
 }
 
 /* The resource a request names, if this connection has it. */
@@ -130,6 +187,8 @@ static int run_op(call *k) {
         return (r = want_res(k, q->u.exec.res)) < 0 ? r : do_exec(k);
     case VMACCEL_OP_IMAGE_CLASSIFY:
         return (r = want_res(k, q->u.classify.res)) < 0 ? r : do_classify(k);
+    case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
+        return (r = want_res(k, q->u.batch.res)) < 0 ? r : do_classify_batch(k);
     default:
         return -ENOTSUP;
     }
@@ -202,7 +261,7 @@ static void answer(server *srv, job *j) {
     conn *c = j->c;
     vmaccel_req *req = malloc(sizeof(*req));
     vmaccel_msg *resp = malloc(sizeof(*resp));
-    call k = {srv, c, req, NULL, NULL, resp, NULL, NULL};
+    call k = {srv, c, req, NULL, NULL, resp, NULL, NULL, {NULL, 0, 0, 0}};
     int r = req && resp ? vmaccel_req_decode(j->body, j->len, req) : -ENOMEM;
     if (resp) {
         vmaccel_msg_init(resp);
@@ -230,6 +289,7 @@ static void answer(server *srv, job *j) {
     vmaccel_resource_unref(k.res);
     agent_sess_put(k.as);
     free(k.out);
+    free(k.ser.p);
     free(req);
     free(resp);
 }

@@ -37,7 +37,8 @@ extern "C" {
     X(AES_GCM_DECRYPT, 5, aes_gcm_decrypt)        \
     X(SHA256, 6, sha256)                          \
     X(EXEC, 7, exec)                              \
-    X(IMAGE_CLASSIFY, 8, image_classify)
+    X(IMAGE_CLASSIFY, 8, image_classify)          \
+    X(IMAGE_CLASSIFY_BATCH, 9, image_classify_batch)
 
 typedef enum vmaccel_op {
 #define VMACCEL_OP_ENUM_(up, num, low) VMACCEL_OP_##up = num,
@@ -81,6 +82,7 @@ typedef int (*vmaccel_exec_fn)(const vmaccel_arg *in, size_t n_in,
 /* --- Image classification ------------------------------------------------ */
 
 #define VMACCEL_LABEL_MAX 128
+#define VMACCEL_BATCH_MAX 64
 
 typedef struct vmaccel_class {
     uint32_t class_id;              /* index into the model's labels */
@@ -139,6 +141,17 @@ VMACCEL_API int vmaccel_image_classify(vmaccel_session *sess,
                                        const void *image, size_t len,
                                        vmaccel_class *top, uint32_t k,
                                        uint32_t *n_top);
+
+/* Classifies n images (1..VMACCEL_BATCH_MAX) in one call, as one batch on
+ * the backend.  top[] has room for n*k entries: image i's classes are at
+ * top[i*k], their number in n_top[i], and its own result in status[i] (0 or
+ * a negative error: one bad image fails only itself).  Returns 0 when the
+ * call itself ran, or a negative error for the whole call. */
+VMACCEL_API int vmaccel_image_classify_batch(vmaccel_session *sess,
+                                             vmaccel_resource *model,
+                                             const vmaccel_arg *images, uint32_t n,
+                                             vmaccel_class *top, uint32_t k,
+                                             uint32_t *n_top, int *status);
 
 #ifdef __cplusplus
 }

@@ -79,6 +79,10 @@ typedef union vmaccel_plugin_fn {
                           vmaccel_resource *model, const void *image,
                           size_t len, vmaccel_class *top, uint32_t k,
                           uint32_t *n_top);
+    int (*image_classify_batch)(void *state, vmaccel_session *sess,
+                                vmaccel_resource *model, const vmaccel_arg *images,
+                                uint32_t n, vmaccel_class *top, uint32_t k,
+                                uint32_t *n_top, int *status);
 } vmaccel_plugin_fn;
 
 typedef struct vmaccel_plugin_op {
@@ -111,6 +115,10 @@ typedef struct vmaccel_plugin {
     void (*resource_unregister)(void *state, vmaccel_session *sess,
                                 vmaccel_resource *res);
     void (*resource_free)(void *state, vmaccel_resource *res);
+    /* Called before res is registered with sess; a negative return refuses
+     * the registration (e.g. a model bundle this plugin finds invalid; log
+     * why).  A plugin may also prepare things here (load a network). */
+    int (*resource_register)(void *state, vmaccel_session *sess, vmaccel_resource *res);
 } vmaccel_plugin;
 
 /* Fills the fields every plugin sets the same way. */

@@ -55,7 +55,10 @@ VMACCEL_API uint64_t vmaccel_session_id(const vmaccel_session *sess);
 VMACCEL_API vmaccel_ctx *vmaccel_session_ctx(const vmaccel_session *sess);
 
 /* Registers res with sess; the session takes its own reference and the
- * resource becomes frozen.  -EEXIST if it is already registered there. */
+ * resource becomes frozen.  -EEXIST if it is already registered there.
+ * Plugins check the resource first and may refuse it: a model bundle an
+ * image backend finds incomplete or inconsistent gives -EINVAL, with the
+ * reason in the log. */
 VMACCEL_API int vmaccel_session_register(vmaccel_session *sess,
                                          vmaccel_resource *res);
 
@@ -74,7 +77,10 @@ VMACCEL_API int vmaccel_resource_new(vmaccel_ctx *ctx, vmaccel_resource_type typ
                                      vmaccel_resource **out);
 
 /* From a path.  BLOB: the file's bytes, under the file's base name.
- * MODEL: every regular file in the directory (or the one file) given.
+ * MODEL: every regular file in the directory given; or, for a file named
+ * *.meta, that metadata file (stored as "model.meta") plus the files its
+ * `model`, `config` and `labels` keys name, relative to its directory and
+ * stored under their base names (docs/models.md); or the one file given.
  * LIBRARY: the path or bare name itself; nothing is opened here, the exec
  * backend resolves it against its allowlist at call time. */
 VMACCEL_API int vmaccel_resource_from_path(vmaccel_ctx *ctx,

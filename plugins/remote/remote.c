@@ -229,13 +229,13 @@ static void b_cls(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
     vmaccel_req_classify(m, ids->session, ids->res, a->k, a->image, a->len);
 }
 
-static int p_cls(vmaccel_cursor *c, void *p) {
-    struct a_cls *a = p;
+/* Reads a list of classes (at most k) into top[]; returns the count. */
+static int get_classes(vmaccel_cursor *c, vmaccel_class *top, uint32_t k) {
     uint32_t n = vmaccel_cur_u32(c);
-    if (n > a->k)
+    if (n > k)
         return -EPROTO;
     for (uint32_t i = 0; i < n; i++) {
-        vmaccel_class *t = &a->top[i];
+        vmaccel_class *t = &top[i];
         t->class_id = vmaccel_cur_u32(c);
         t->score = vmaccel_cur_f32(c);
         uint16_t len = vmaccel_cur_u16(c);
@@ -245,8 +245,15 @@ static int p_cls(vmaccel_cursor *c, void *p) {
         memcpy(t->label, label, len);
         t->label[len] = '\0';
     }
-    *a->n_top = n;
-    return 0;
+    return (int)n;
+}
+
+static int p_cls(vmaccel_cursor *c, void *p) {
+    struct a_cls *a = p;
+    int n = get_classes(c, a->top, a->k);
+    if (n >= 0)
+        *a->n_top = (uint32_t)n;
+    return n < 0 ? n : 0;
 }
 
 static int r_classify(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
@@ -258,6 +265,46 @@ static int r_classify(void *st, vmaccel_session *s, vmaccel_resource *model, con
     if (r >= 0)
         *n_top = n;
     return r;
+}
+
+struct a_batch {
+    const vmaccel_arg *images;
+    uint32_t n, k;
+    vmaccel_class *top;
+    uint32_t *n_top;
+    int *status;
+};
+
+static void b_batch(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+    const struct a_batch *a = p;
+    vmaccel_req_classify_batch(m, ids->session, ids->res, a->k, a->images, a->n);
+}
+
+static int p_batch(vmaccel_cursor *c, void *p) {
+    struct a_batch *a = p;
+    if (vmaccel_cur_u32(c) != a->n)
+        return -EPROTO;
+    for (uint32_t i = 0; i < a->n; i++) {
+        a->status[i] = (int32_t)vmaccel_cur_u32(c);
+        a->n_top[i] = 0;
+        if (c->err)
+            return -EPROTO;
+        if (a->status[i] < 0)
+            continue;
+        int n = get_classes(c, a->top + (size_t)i * a->k, a->k);
+        if (n < 0)
+            return n;
+        a->n_top[i] = (uint32_t)n;
+    }
+    return 0;
+}
+
+static int r_classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
+                            const vmaccel_arg *images, uint32_t n, vmaccel_class *top,
+                            uint32_t k, uint32_t *n_top, int *status) {
+    static const rop op = {b_batch, p_batch};
+    struct a_batch a = {images, n, k, top, n_top, status};
+    return run(st, s, model, &op, &a);
 }
 
 /* --- plugin --- */
@@ -312,6 +359,8 @@ static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(SHA256, sha256, REMOTE_PRIORITY, r_sha256),
     VMACCEL_PLUGIN_OP(EXEC, exec, REMOTE_PRIORITY, r_exec),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, REMOTE_PRIORITY, r_classify),
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, REMOTE_PRIORITY,
+                      r_classify_batch),
     VMACCEL_PLUGIN_OPS_END,
 };
 

@@ -61,6 +61,8 @@ void vmaccel__hook_session_free(vmaccel_ctx *ctx, vmaccel_session *s);
 void vmaccel__hook_resource_unregister(vmaccel_ctx *ctx, vmaccel_session *s,
                                        vmaccel_resource *r);
 void vmaccel__hook_resource_free(vmaccel_ctx *ctx, vmaccel_resource *r);
+int vmaccel__hook_resource_register(vmaccel_ctx *ctx, vmaccel_session *s,
+                                    vmaccel_resource *r);
 
 /* dispatch.c */
 int vmaccel__dispatch_build(vmaccel_ctx *ctx);

@@ -84,7 +84,7 @@ static int resource_ok(vmaccel_session *s, vmaccel_resource *r,
     return vmaccel_resource_get_type(r) == type ? 0 : -EINVAL;
 }
 
-static int exec_args_ok(const vmaccel_arg *in, size_t n_in,
+static int buffers_ok(const vmaccel_arg *in, size_t n_in,
                         const vmaccel_buf *out, size_t n_out) {
     if (n_in > VMACCEL_EXEC_MAX_ARGS || n_out > VMACCEL_EXEC_MAX_ARGS ||
         !BUF_OK(in, n_in) || !BUF_OK(out, n_out))
@@ -100,7 +100,7 @@ static int exec_args_ok(const vmaccel_arg *in, size_t n_in,
 
 int vmaccel_exec(vmaccel_session *s, vmaccel_resource *lib, const char *symbol,
                  const vmaccel_arg *in, size_t n_in, vmaccel_buf *out, size_t n_out) {
-    if (!s || !symbol || !*symbol || !exec_args_ok(in, n_in, out, n_out))
+    if (!s || !symbol || !*symbol || !buffers_ok(in, n_in, out, n_out))
         return -EINVAL;
     int r = resource_ok(s, lib, VMACCEL_RESOURCE_LIBRARY);
     if (r < 0)
@@ -120,4 +120,18 @@ int vmaccel_image_classify(vmaccel_session *s, vmaccel_resource *model,
     vmaccel_ctx *ctx = vmaccel_session_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_IMAGE_CLASSIFY, image_classify, s, model, image,
                      len, top, k, n_top);
+}
+
+int vmaccel_image_classify_batch(vmaccel_session *s, vmaccel_resource *model,
+                                 const vmaccel_arg *images, uint32_t n, vmaccel_class *top,
+                                 uint32_t k, uint32_t *n_top, int *status) {
+    if (!s || !images || n == 0 || n > VMACCEL_BATCH_MAX || !top || k == 0 || !n_top ||
+        !status || !buffers_ok(images, n, NULL, 0))
+        return -EINVAL;
+    int r = resource_ok(s, model, VMACCEL_RESOURCE_MODEL);
+    if (r < 0)
+        return r;
+    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    VMACCEL_DISPATCH(ctx, VMACCEL_OP_IMAGE_CLASSIFY_BATCH, image_classify_batch, s, model,
+                     images, n, top, k, n_top, status);
 }

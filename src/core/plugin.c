@@ -248,6 +248,18 @@ void vmaccel__hook_resource_free(vmaccel_ctx *ctx, vmaccel_resource *r) {
             ctx->plugins[i]->desc->resource_free(ctx->plugins[i]->state, r);
 }
 
+int vmaccel__hook_resource_register(vmaccel_ctx *ctx, vmaccel_session *s,
+                                    vmaccel_resource *r) {
+    for (int i = 0; i < ctx->n_plugins; i++) {
+        if (!HAS_FIELD(ctx->plugins[i]->desc, resource_register))
+            continue;
+        int rc = ctx->plugins[i]->desc->resource_register(ctx->plugins[i]->state, s, r);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int vmaccel_plugin_count(vmaccel_ctx *ctx) {
     return ctx ? ctx->n_plugins : -EINVAL;
 }

@@ -152,6 +152,70 @@ static int add_dir(vmaccel_resource *r, const char *dir) {
     return rc;
 }
 
+/* The value of `key` in a key = value text, copied into out. */
+static int meta_value(const char *text, size_t len, const char *key, char *out, size_t cap) {
+    size_t klen = strlen(key);
+    for (const char *line = text, *end = text + len; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = nl ? nl : end, *p = line;
+        while (p < stop && (*p == ' ' || *p == '\t'))
+            p++;
+        if ((size_t)(stop - p) > klen && strncmp(p, key, klen) == 0) {
+            const char *q = p + klen;
+            while (q < stop && (*q == ' ' || *q == '\t'))
+                q++;
+            if (q < stop && *q == '=') {
+                q++;
+                while (q < stop && (*q == ' ' || *q == '\t'))
+                    q++;
+                const char *e = stop;
+                while (e > q && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+                    e--;
+                if ((size_t)(e - q) >= cap)
+                    return -ENAMETOOLONG;
+                memcpy(out, q, (size_t)(e - q));
+                out[e - q] = '\0';
+                return 1;
+            }
+        }
+        line = stop + 1;
+    }
+    return 0;
+}
+
+/* A *.meta file and the files it names: the bundle without copying the
+ * weights next to the metadata. */
+static int add_meta_bundle(vmaccel_resource *r, const char *dir, const char *meta) {
+    char path[4096];
+    void *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof(path), "%s/%s", dir, meta);
+    int rc = slurp(path, &text, &len);
+    if (rc == 0)
+        rc = vmaccel_resource_add_file(r, "model.meta", text, len);
+    static const char *const keys[] = {"model", "config", "labels"};
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        char ref[1024];
+        int found = meta_value(text, len, keys[i], ref, sizeof(ref));
+        if (found <= 0) {
+            rc = found;
+            continue;
+        }
+        const char *base = strrchr(ref, '/') ? strrchr(ref, '/') + 1 : ref;
+        char full[4096 + 1024];
+        snprintf(full, sizeof(full), "%s%s", ref[0] == '/' ? "" : dir, ref[0] == '/' ? "" : "/");
+        void *data = NULL;
+        size_t dlen = 0;
+        snprintf(full + strlen(full), sizeof(full) - strlen(full), "%s", ref);
+        rc = slurp(full, &data, &dlen);
+        if (rc == 0)
+            rc = vmaccel_resource_add_file(r, base, data, dlen);
+        free(data);
+    }
+    free(text);
+    return rc;
+}
+
 static int fill_from_path(vmaccel_resource *r, const char *path) {
     struct stat st;
     if (r->type == VMACCEL_RESOURCE_LIBRARY)
@@ -161,11 +225,15 @@ static int fill_from_path(vmaccel_resource *r, const char *path) {
     if (S_ISDIR(st.st_mode))
         return r->type == VMACCEL_RESOURCE_MODEL ? add_dir(r, path) : -EINVAL;
     const char *base = strrchr(path, '/');
-    if (!base)
-        return add_path(r, "", path);
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
-    return add_path(r, dir[0] ? dir : "/", base + 1);
+    snprintf(dir, sizeof(dir), "%.*s", base ? (int)(base - path) : 1, base ? path : ".");
+    if (!dir[0])
+        strcpy(dir, "/");
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (r->type == VMACCEL_RESOURCE_MODEL && n > 5 && strcmp(base + n - 5, ".meta") == 0)
+        return add_meta_bundle(r, dir, base);
+    return add_path(r, dir, base);
 }
 
 int vmaccel_resource_from_path(vmaccel_ctx *ctx, vmaccel_resource_type type,

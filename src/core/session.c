@@ -58,7 +58,14 @@ static ssize_t find(const vmaccel_session *s, const vmaccel_resource *r) {
 int vmaccel_session_register(vmaccel_session *s, vmaccel_resource *r) {
     if (!s || !r || vmaccel__resource_ctx(r) != s->ctx)
         return -EINVAL;
-    int rc = 0;
+    /* Plugins may refuse (an invalid model bundle); asked outside the lock,
+     * as they may take long (loading a network). */
+    if (vmaccel_session_has(s, r))
+        return -EEXIST;
+    vmaccel__resource_freeze(r);
+    int rc = vmaccel__hook_resource_register(s->ctx, s, r);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&s->lock);
     if (find(s, r) >= 0) {
         rc = -EEXIST;

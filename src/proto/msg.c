@@ -86,6 +86,16 @@ void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32
     vmaccel_req_blob(m, image, len);
 }
 
+void vmaccel_req_classify_batch(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
+                                const vmaccel_arg *images, uint32_t n) {
+    vmaccel_req_begin(m, VMACCEL_OP_IMAGE_CLASSIFY_BATCH, session);
+    vmaccel_msg_u64(m, res);
+    vmaccel_msg_u32(m, k);
+    vmaccel_msg_u32(m, n);
+    for (uint32_t i = 0; i < n; i++)
+        vmaccel_req_blob(m, images[i].data, images[i].len);
+}
+
 void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t res) {
     vmaccel_req_begin(m, kind, session);
     vmaccel_msg_u64(m, res);
@@ -173,6 +183,21 @@ static int dec_classify(vmaccel_cursor *c, vmaccel_req *r) {
     return 0;
 }
 
+static int dec_batch(vmaccel_cursor *c, vmaccel_req *r) {
+    r->u.batch.res = vmaccel_cur_u64(c);
+    r->u.batch.k = vmaccel_cur_u32(c);
+    r->u.batch.n = vmaccel_cur_u32(c);
+    if (r->u.batch.k == 0 || r->u.batch.k > VMACCEL_PROTO_CLASSIFY_K_MAX ||
+        r->u.batch.n == 0 || r->u.batch.n > VMACCEL_BATCH_MAX)
+        return -EINVAL;
+    for (uint32_t i = 0; i < r->u.batch.n; i++) {
+        uint64_t len;
+        const void *p = get_blob(c, &len);
+        r->u.batch.images[i] = (vmaccel_arg){p, p ? len : 0};
+    }
+    return 0;
+}
+
 static int dec_rcreate(vmaccel_cursor *c, vmaccel_req *r) {
     r->u.rcreate.type = vmaccel_cur_u32(c);
     int e = get_name(c, r->u.rcreate.path, sizeof(r->u.rcreate.path));
@@ -213,6 +238,8 @@ static int dec_body(vmaccel_cursor *c, vmaccel_req *r) {
         return dec_exec(c, r);
     case VMACCEL_OP_IMAGE_CLASSIFY:
         return dec_classify(c, r);
+    case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
+        return dec_batch(c, r);
     case VMACCEL_KIND_RESOURCE_CREATE:
         return dec_rcreate(c, r);
     case VMACCEL_KIND_RESOURCE_DESTROY:

@@ -50,6 +50,11 @@ typedef struct vmaccel_req {
             uint64_t len;
         } classify;
         struct {
+            uint64_t res;
+            uint32_t k, n;
+            vmaccel_arg images[VMACCEL_BATCH_MAX];
+        } batch;
+        struct {
             uint32_t type, n_files;
             char path[VMACCEL_PROTO_NAME_MAX + 1 + 3840]; /* up to 4095 */
             vmaccel_req_file files[VMACCEL_RESOURCE_MAX_FILES];
@@ -80,6 +85,8 @@ void vmaccel_req_exec(vmaccel_msg *m, uint64_t session, uint64_t res, const char
                       size_t n_out);
 void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
                           const void *image, size_t len);
+void vmaccel_req_classify_batch(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
+                                const vmaccel_arg *images, uint32_t n);
 /* A length-prefixed (u16) name, referenced. */
 void vmaccel_req_name(vmaccel_msg *m, const char *s);
 /* A length-prefixed (u64) byte string, referenced. */

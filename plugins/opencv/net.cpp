@@ -1,0 +1,145 @@
+// OpenCV DNN behind a C interface: loading, preprocessing, a forward pass.
+#include <errno.h>
+#include <string.h>
+
+#include <cmath>
+#include <exception>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "net.h"
+
+struct cvnet {
+    cv::dnn::Net net;
+};
+
+static cv::dnn::Net read_net(const bundle *b) {
+    const char *m = static_cast<const char *>(b->model);
+    const char *c = static_cast<const char *>(b->config);
+    switch (b->format) {
+    case FMT_ONNX:
+        return cv::dnn::readNetFromONNX(m, b->model_len);
+    case FMT_CAFFE:
+        return cv::dnn::readNetFromCaffe(c, b->config_len, m, b->model_len);
+    case FMT_TENSORFLOW:
+        return cv::dnn::readNetFromTensorflow(m, b->model_len, c, b->config_len);
+    default:
+        return cv::dnn::readNetFromDarknet(c, b->config_len, m, b->model_len);
+    }
+}
+
+extern "C" int cvnet_load(const bundle *b, cvnet **out, char *why, size_t why_len) {
+    try {
+        if ((b->format == FMT_CAFFE || b->format == FMT_DARKNET) && !b->config) {
+            snprintf(why, why_len, "this format needs a 'config' file");
+            return -EINVAL;
+        }
+        cvnet *n = new cvnet{read_net(b)};
+        if (n->net.empty()) {
+            delete n;
+            snprintf(why, why_len, "OpenCV read an empty network");
+            return -EINVAL;
+        }
+        *out = n;
+        return 0;
+    } catch (const std::exception &e) {
+        snprintf(why, why_len, "OpenCV cannot read the model: %s", e.what());
+        return -EINVAL;
+    }
+}
+
+extern "C" void cvnet_free(cvnet *n) {
+    delete n;
+}
+
+/* Forward pass over preprocessed images; the result as rows of scores. */
+static cv::Mat forward(cvnet *n, const bundle *b, const std::vector<cv::Mat> &imgs) {
+    cv::Mat blob = cv::dnn::blobFromImages(imgs, b->scale, cv::Size(b->width, b->height),
+                                           cv::Scalar(b->mean[0], b->mean[1], b->mean[2]),
+                                           b->rgb != 0, b->crop != 0);
+    if (b->std[0] != 1 || b->std[1] != 1 || b->std[2] != 1) {
+        for (int i = 0; i < blob.size[0]; i++)
+            for (int c = 0; c < 3; c++) {
+                cv::Mat plane(b->height, b->width, CV_32F, blob.ptr<float>(i, c));
+                plane /= b->std[c];
+            }
+    }
+    n->net.setInput(blob);
+    cv::Mat out = n->net.forward();
+    return out.reshape(1, (int)imgs.size());
+}
+
+extern "C" int cvnet_classes(cvnet *n, const bundle *b, uint32_t *classes, char *why,
+                             size_t why_len) {
+    try {
+        std::vector<cv::Mat> blank{cv::Mat::zeros(b->height, b->width, CV_8UC3)};
+        cv::Mat out = forward(n, b, blank);
+        *classes = (uint32_t)out.cols;
+        return 0;
+    } catch (const std::exception &e) {
+        snprintf(why, why_len, "the network does not run on a %dx%d input: %s", b->width,
+                 b->height, e.what());
+        return -EINVAL;
+    }
+}
+
+static int decode(const vmaccel_arg &img, uint64_t max_pixels, cv::Mat &out) {
+    uint32_t w, h;
+    if (img.len == 0)
+        return -EINVAL;
+    if (image_dims(static_cast<const uint8_t *>(img.data), img.len, &w, &h) &&
+        ((uint64_t)w * h > max_pixels || w == 0 || h == 0))
+        return (uint64_t)w * h > max_pixels ? -E2BIG : -EINVAL;
+    try {
+        cv::Mat raw(1, (int)img.len, CV_8U, const_cast<void *>(img.data));
+        out = cv::imdecode(raw, cv::IMREAD_COLOR);
+    } catch (const std::exception &) {
+        return -EINVAL; /* OpenCV's own size limits end up here too */
+    }
+    return out.empty() ? -EINVAL : 0;
+}
+
+static void to_probs(const cv::Mat &row, bool softmax, float *p, uint32_t classes) {
+    const float *s = row.ptr<float>(0);
+    if (!softmax) {
+        memcpy(p, s, classes * sizeof(float));
+        return;
+    }
+    float mx = s[0], sum = 0;
+    for (uint32_t i = 1; i < classes; i++)
+        mx = s[i] > mx ? s[i] : mx;
+    for (uint32_t i = 0; i < classes; i++)
+        sum += p[i] = std::exp(s[i] - mx);
+    for (uint32_t i = 0; i < classes; i++)
+        p[i] /= sum;
+}
+
+extern "C" int cvnet_run(cvnet *net, const bundle *b, const vmaccel_arg *images, uint32_t n,
+                         uint64_t max_pixels, uint32_t classes, float *probs, int *status) {
+    std::vector<cv::Mat> imgs;
+    std::vector<uint32_t> index; /* batch row -> image */
+    for (uint32_t i = 0; i < n; i++) {
+        cv::Mat m;
+        status[i] = decode(images[i], max_pixels, m);
+        if (status[i] == 0) {
+            imgs.push_back(m);
+            index.push_back(i);
+        }
+    }
+    if (imgs.empty())
+        return 0;
+    try {
+        cv::Mat out = forward(net, b, imgs);
+        if ((uint32_t)out.cols != classes)
+            return -EIO;
+        for (size_t r = 0; r < imgs.size(); r++)
+            to_probs(out.row((int)r), b->softmax != 0, probs + (size_t)index[r] * classes,
+                     classes);
+        return 0;
+    } catch (const std::exception &) {
+        return -EIO;
+    }
+}

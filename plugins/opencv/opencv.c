@@ -1,0 +1,269 @@
+/* opencv: image classification with OpenCV's DNN module.
+ *
+ * Each MODEL resource is checked when it is registered (bundle complete,
+ * network readable, as many labels as the network has outputs) and cached
+ * by resource id until the resource is freed.  cv::dnn::Net::forward must
+ * not run on one network from two threads, so each model keeps a pool of
+ * networks: a call takes a free one or loads another, and gives it back.
+ *
+ *   opencv.max_pixels = 40000000    largest image accepted (width × height) */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+#define POOL_MAX 16
+
+typedef struct model {
+    struct model *next;
+    uint64_t id;
+    int refs; /* the cache's, plus one per call in progress (under st->lock) */
+    bundle b;
+    uint32_t classes;
+    pthread_mutex_t lock;
+    cvnet *pool[POOL_MAX];
+    int n_pool;
+} model;
+
+struct state {
+    const vmaccel_plugin_host *host;
+    pthread_mutex_t lock;
+    model *models;
+    uint64_t max_pixels;
+};
+
+static void model_free(model *m) {
+    for (int i = 0; i < m->n_pool; i++)
+        cvnet_free(m->pool[i]);
+    bundle_free(&m->b);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static void model_put(struct state *st, model *m) {
+    pthread_mutex_lock(&st->lock);
+    int last = --m->refs == 0;
+    pthread_mutex_unlock(&st->lock);
+    if (last)
+        model_free(m);
+}
+
+/* Parses and checks a bundle, with one network loaded; why on failure. */
+static int model_build(vmaccel_resource *res, model **out, char *why, size_t wl) {
+    model *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    pthread_mutex_init(&m->lock, NULL);
+    m->id = vmaccel_resource_id(res);
+    m->refs = 1;
+    int r = bundle_parse(res, &m->b, why, wl);
+    if (r == 0 && (r = cvnet_load(&m->b, &m->pool[0], why, wl)) == 0)
+        m->n_pool = 1;
+    if (r == 0)
+        r = cvnet_classes(m->pool[0], &m->b, &m->classes, why, wl);
+    if (r == 0 && m->classes != m->b.n_labels) {
+        snprintf(why, wl, "the labels file has %u labels but the network outputs %u classes",
+                 m->b.n_labels, m->classes);
+        r = -EINVAL;
+    }
+    if (r < 0) {
+        model_free(m);
+        return r;
+    }
+    *out = m;
+    return 0;
+}
+
+static model *cache_find_locked(struct state *st, uint64_t id) {
+    for (model *m = st->models; m; m = m->next)
+        if (m->id == id)
+            return m;
+    return NULL;
+}
+
+/* The cached model of res (built on first use), with a reference. */
+static int model_get(struct state *st, vmaccel_resource *res, model **out) {
+    pthread_mutex_lock(&st->lock);
+    model *m = cache_find_locked(st, vmaccel_resource_id(res));
+    if (m)
+        m->refs++;
+    pthread_mutex_unlock(&st->lock);
+    if (m) {
+        *out = m;
+        return 0;
+    }
+    char why[512];
+    int r = model_build(res, &m, why, sizeof(why));
+    if (r < 0) {
+        const char *path = vmaccel_resource_path(res);
+        st->host->log(st->host, VMACCEL_LOG_WARN, "model bundle %s: %s; refused",
+                      path ? path : "(from memory)", why);
+        return r;
+    }
+    pthread_mutex_lock(&st->lock);
+    model *other = cache_find_locked(st, m->id); /* another thread was quicker */
+    if (other) {
+        other->refs++;
+    } else {
+        m->next = st->models;
+        st->models = m;
+        m->refs++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (other)
+        model_free(m);
+    *out = other ? other : m;
+    return 0;
+}
+
+static cvnet *net_take(model *m) {
+    cvnet *n = NULL;
+    char why[256];
+    pthread_mutex_lock(&m->lock);
+    if (m->n_pool > 0)
+        n = m->pool[--m->n_pool];
+    pthread_mutex_unlock(&m->lock);
+    if (!n && cvnet_load(&m->b, &n, why, sizeof(why)) < 0)
+        return NULL;
+    return n;
+}
+
+static void net_give(model *m, cvnet *n) {
+    pthread_mutex_lock(&m->lock);
+    if (m->n_pool < POOL_MAX) {
+        m->pool[m->n_pool++] = n;
+        n = NULL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    cvnet_free(n);
+}
+
+/* The k best of probs[0..classes) into top[], best first. */
+static uint32_t top_k(const model *m, const float *probs, vmaccel_class *top, uint32_t k) {
+    uint32_t n = k < m->classes ? k : m->classes;
+    for (uint32_t i = 0; i < n; i++) {
+        int best = -1;
+        for (uint32_t c = 0; c < m->classes; c++) {
+            int taken = 0;
+            for (uint32_t j = 0; j < i && !taken; j++)
+                taken = top[j].class_id == c;
+            if (!taken && (best < 0 || probs[c] > probs[best]))
+                best = (int)c;
+        }
+        top[i].class_id = (uint32_t)best;
+        top[i].score = probs[best];
+        snprintf(top[i].label, sizeof(top[i].label), "%s", m->b.labels[best]);
+    }
+    return n;
+}
+
+static int classify_batch(void *state, vmaccel_session *sess, vmaccel_resource *res,
+                          const vmaccel_arg *images, uint32_t n, vmaccel_class *top, uint32_t k,
+                          uint32_t *n_top, int *status) {
+    struct state *st = state;
+    model *m;
+    (void)sess;
+    int r = model_get(st, res, &m);
+    if (r < 0)
+        return r;
+    float *probs = malloc((size_t)n * m->classes * sizeof(float));
+    cvnet *net = probs ? net_take(m) : NULL;
+    r = net ? cvnet_run(net, &m->b, images, n, st->max_pixels, m->classes, probs, status)
+            : -ENOMEM;
+    for (uint32_t i = 0; r == 0 && i < n; i++)
+        n_top[i] = status[i] == 0 ? top_k(m, probs + (size_t)i * m->classes,
+                                          top + (size_t)i * k, k) : 0;
+    if (net)
+        net_give(m, net);
+    free(probs);
+    model_put(st, m);
+    return r;
+}
+
+static int classify(void *state, vmaccel_session *sess, vmaccel_resource *res,
+                    const void *image, size_t len, vmaccel_class *top, uint32_t k,
+                    uint32_t *n_top) {
+    vmaccel_arg img = {image, len};
+    int status;
+    uint32_t n;
+    int r = classify_batch(state, sess, res, &img, 1, top, k, &n, &status);
+    if (r == 0 && status == 0)
+        *n_top = n;
+    return r < 0 ? r : status;
+}
+
+/* Registration: build (and so check) the model now, not at first use. */
+static int on_register(void *state, vmaccel_session *sess, vmaccel_resource *res) {
+    model *m;
+    (void)sess;
+    if (vmaccel_resource_get_type(res) != VMACCEL_RESOURCE_MODEL)
+        return 0;
+    int r = model_get(state, res, &m);
+    if (r == 0)
+        model_put(state, m);
+    return r;
+}
+
+static void on_free(void *state, vmaccel_resource *res) {
+    struct state *st = state;
+    model **p, *m = NULL;
+    pthread_mutex_lock(&st->lock);
+    for (p = &st->models; *p; p = &(*p)->next) {
+        if ((*p)->id == vmaccel_resource_id(res)) {
+            m = *p;
+            *p = m->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (m)
+        model_put(st, m);
+}
+
+static int cv_init(const vmaccel_plugin_host *host, void **out) {
+    const char *mp = host->config_get(host, "opencv.max_pixels");
+    struct state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->host = host;
+    st->max_pixels = mp ? strtoull(mp, NULL, 10) : 40000000ULL;
+    if (st->max_pixels == 0) {
+        host->log(host, VMACCEL_LOG_ERROR, "opencv.max_pixels = '%s': want a positive number", mp);
+        free(st);
+        return -EINVAL;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    *out = st;
+    return 0;
+}
+
+static void cv_fini(void *state) {
+    struct state *st = state;
+    while (st->models) {
+        model *m = st->models;
+        st->models = m->next;
+        model_free(m);
+    }
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+static const vmaccel_plugin_op ops[] = {
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 50, classify),
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 50, classify_batch),
+    VMACCEL_PLUGIN_OPS_END,
+};
+
+VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
+    VMACCEL_PLUGIN_HEADER,
+    .name = "opencv",
+    .version = VMACCEL_VERSION_STRING,
+    .init = cv_init,
+    .fini = cv_fini,
+    .ops = ops,
+    .resource_free = on_free,
+    .resource_register = on_register,
+};
