@@ -6,6 +6,7 @@
  * every client on the host's plugins, and exits 0 after SIGTERM/SIGINT once
  * in-flight requests are answered. */
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +128,19 @@ static void block_signals(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Request bodies of a few hundred KiB would each be a fresh mmap, whose
+ * pages fault in one by one (costly under virtualisation: ~20 µs each
+ * here).  Serve them from the heap instead, and keep freed memory for the
+ * next request rather than returning it at once. */
+static void tune_malloc(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
+
 int main(int argc, char **argv) {
     static server srv;
     block_signals();
+    tune_malloc();
     const char *config = NULL, *listen_args[AGENT_LISTEN_MAX], *admin = NULL, *workers = NULL;
     int n_listen = 0;
     for (int i = 1; i < argc; i++) {

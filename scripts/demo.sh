@@ -45,6 +45,15 @@ $vmaccel encrypt --key "$work/key" -o "$work/ct2" "$work/plain"
 $vmaccel decrypt --key "$work/key" "$work/ct2" | cmp - "$work/plain" && echo "AES-GCM round trip through the agent OK"
 $vmaccel sgemm --n 512
 $vmaccel exec libvmaccel-exec-demo.so vmaccel_demo_reverse "stressed"
+
+step "image classification through the agent: SqueezeNet on the three shared photos"
+if [ -d ../shared/images ]; then
+  $vmaccel classify --model models/squeezenet1.0.meta --top 3 \
+    ../shared/images/chelsea.png ../shared/images/coffee.png ../shared/images/squirrel_cls.jpg \
+    2> >(grep -v 'libpng warning' >&2)
+else
+  echo "../shared (model and photos) is missing: skipping classification" >&2
+fi
 unset VMACCEL_REMOTE
 kill -TERM $agent && wait $agent
 echo "agent log:"; sed 's/^/  /' "$work/agent.log"

@@ -7,6 +7,7 @@ packages=(
   meson ninja-build pkg-config gcc g++ python3   # build, test helpers
   libssl-dev                                      # openssl plugin
   libopenblas-dev                                 # blas plugin
+  libopencv-dnn-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # opencv plugin
   valgrind libc6-dbg                              # memory checks in the tests
   clang libclang-rt-14-dev                        # the libFuzzer target
 )

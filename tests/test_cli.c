@@ -11,7 +11,7 @@ TEST(cli_info_shows_choice_per_op) {
     CHECK_INT(test_sh(&out, CLI " info 2>&1"), 0);
     CHECK(strstr(out, "sgemm            blas [50]"));
     CHECK(strstr(out, "sha256           openssl [50]"));
-    CHECK(strstr(out, "image_classify   -  (no plugin implements it)"));
+    CHECK(strstr(out, "image_classify   opencv [50]"));
     free(out);
     CHECK_INT(test_sh(&out, CLI " --json info | python3 -m json.tool >/dev/null 2>&1"), 0);
     free(out);

@@ -19,6 +19,7 @@ static const struct {
     {"encrypt", cmd_encrypt, "--key KEYFILE [-o OUT] [IN]  AES-256-GCM, streamed"},
     {"decrypt", cmd_decrypt, "--key KEYFILE [-o OUT] [IN]  reverse of encrypt"},
     {"sgemm", cmd_sgemm, "--n N [--seed S] [--reps R]  random N×N product: GFLOP/s"},
+    {"classify", cmd_classify, "--model BUNDLE [--top K] [--batch] IMAGE...  top-k classes"},
     {"exec", cmd_exec, "LIB SYMBOL [ARG|@FILE...] [--out SIZE...]  call a host function"},
 };
 

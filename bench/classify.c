@@ -1,0 +1,188 @@
+/* bench/classify: classification of the shared photos with SqueezeNet,
+ * in-process vs through the agent over unix and TCP, in one run.
+ *
+ *   build/bench/bench-classify [ROUNDS]
+ *
+ * Per-image latency (median, p99) for one image at a time, the three ways
+ * measured in alternating blocks; then images/s with 1 and 2 threads. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmaccel/vmaccel.h"
+
+#define META BENCH_SOURCE_DIR "/models/squeezenet1.0.meta"
+#define IMAGES BENCH_SOURCE_DIR "/../shared/images/"
+#define BLOCKS 10
+
+static const char *files[] = {"chelsea.png", "coffee.png", "squirrel_cls.jpg"};
+static vmaccel_arg img[3];
+
+typedef struct side {
+    const char *name;
+    vmaccel_ctx *ctx;
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    double *t;
+    int n;
+} side;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void load_images(void) {
+    for (int i = 0; i < 3; i++) {
+        char path[512];
+        snprintf(path, sizeof(path), IMAGES "%s", files[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            fprintf(stderr, "%s missing: the bench needs ../shared beside the repo\n", path);
+            exit(1);
+        }
+        fseek(f, 0, SEEK_END);
+        img[i].len = (size_t)ftell(f);
+        rewind(f);
+        img[i].data = malloc(img[i].len);
+        if (fread((void *)img[i].data, 1, img[i].len, f) != img[i].len)
+            exit(1);
+        fclose(f);
+    }
+}
+
+static void open_side(side *sd, const char *name, const char *remote) {
+    if (remote) {
+        setenv("VMACCEL_REMOTE", remote, 1);
+        setenv("VMACCEL_PLUGINS", "remote", 1);
+    } else {
+        unsetenv("VMACCEL_REMOTE");
+        setenv("VMACCEL_PLUGINS", "opencv", 1);
+    }
+    *sd = (side){.name = name};
+    if (vmaccel_init(&sd->ctx, NULL) < 0 || vmaccel_session_new(sd->ctx, &sd->s) < 0 ||
+        vmaccel_resource_from_path(sd->ctx, VMACCEL_RESOURCE_MODEL, META, &sd->m) < 0 ||
+        vmaccel_session_register(sd->s, sd->m) < 0) {
+        fprintf(stderr, "%s: cannot set up\n", name);
+        exit(1);
+    }
+}
+
+static void classify(vmaccel_session *s, vmaccel_resource *m, int i) {
+    vmaccel_class top[5];
+    uint32_t n;
+    if (vmaccel_image_classify(s, m, img[i % 3].data, img[i % 3].len, top, 5, &n) < 0) {
+        fprintf(stderr, "classification failed\n");
+        exit(1);
+    }
+}
+
+static void block(side *sd, int per) {
+    for (int i = 0; i < per; i++) {
+        double t0 = now();
+        classify(sd->s, sd->m, i);
+        sd->t[sd->n++] = now() - t0;
+    }
+}
+
+static pid_t start_agent(const char *unix_addr, const char *tcp_addr) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsetenv("VMACCEL_REMOTE");
+        setenv("VMACCEL_PLUGINS", "opencv", 1);
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(1);
+        execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--listen", unix_addr, "--listen",
+              tcp_addr, (char *)NULL);
+        _exit(127);
+    }
+    usleep(400000);
+    return pid;
+}
+
+/* --- throughput --- */
+
+static side *tp_side;
+static int tp_each;
+
+static void *tp_worker(void *arg) {
+    vmaccel_session *s;
+    vmaccel_session_new(tp_side->ctx, &s);
+    vmaccel_session_register(s, tp_side->m);
+    for (int i = 0; i < tp_each; i++)
+        classify(s, tp_side->m, i + (int)(intptr_t)arg);
+    vmaccel_session_free(s);
+    return NULL;
+}
+
+static double images_per_s(side *sd, int threads, int each) {
+    pthread_t t[2];
+    tp_side = sd;
+    tp_each = each;
+    double t0 = now();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, tp_worker, (void *)(intptr_t)i);
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+    return threads * each / (now() - t0);
+}
+
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 300;
+    rounds = rounds < BLOCKS * 3 ? BLOCKS * 3 : rounds;
+    char unix_addr[128], tcp_addr[64];
+    snprintf(unix_addr, sizeof(unix_addr), "unix:///tmp/vmaccel-bench-cls-%d.sock", (int)getpid());
+    snprintf(tcp_addr, sizeof(tcp_addr), "tcp://127.0.0.1:%d", 40000 + getpid() % 10000);
+    setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
+    load_images();
+    pid_t agent = start_agent(unix_addr, tcp_addr);
+    side sides[3];
+    open_side(&sides[0], "in-process", NULL);
+    open_side(&sides[1], "agent, unix", unix_addr);
+    open_side(&sides[2], "agent, tcp", tcp_addr);
+    int per = rounds / BLOCKS;
+    for (int k = 0; k < 3; k++) {
+        sides[k].t = malloc(sizeof(double) * ((size_t)per * BLOCKS + 6));
+        block(&sides[k], 6); /* warm: networks loaded, pools filled */
+        sides[k].n = 0;
+    }
+    for (int b = 0; b < BLOCKS; b++)
+        for (int k = 0; k < 3; k++)
+            block(&sides[k], per);
+    printf("SqueezeNet v1.0, 227x227, the 3 shared photos in turn; %d images per row, measured\n"
+           "in %d alternating blocks; per-image wall time of vmaccel_image_classify\n\n",
+           per * BLOCKS, BLOCKS);
+    printf("| path | median ms | p99 ms | median / in-process |\n|---|---|---|---|\n");
+    double base = 0;
+    for (int k = 0; k < 3; k++) {
+        qsort(sides[k].t, (size_t)sides[k].n, sizeof(double), cmp_d);
+        double med = sides[k].t[sides[k].n / 2] * 1e3, p99 = sides[k].t[(int)(sides[k].n * 0.99)] * 1e3;
+        base = k == 0 ? med : base;
+        printf("| %s | %.2f | %.2f | %.3f |\n", sides[k].name, med, p99, med / base);
+    }
+    printf("\n| path | images/s, 1 thread | images/s, 2 threads |\n|---|---|---|\n");
+    for (int k = 0; k < 2; k++) {
+        double one = images_per_s(&sides[k], 1, 60), two = images_per_s(&sides[k], 2, 60);
+        printf("| %s | %.1f | %.1f |\n", sides[k].name, one, two);
+    }
+    for (int k = 0; k < 3; k++) {
+        vmaccel_resource_unref(sides[k].m);
+        vmaccel_session_free(sides[k].s);
+        vmaccel_fini(sides[k].ctx);
+        free(sides[k].t);
+    }
+    kill(agent, SIGTERM);
+    waitpid(agent, NULL, 0);
+    return 0;
+}

@@ -1,0 +1,297 @@
+/* Image classification with the real SqueezeNet model from ../shared:
+ * known answers in-process and through the agent, batches, threads, bad
+ * images, bad bundles. */
+#include <math.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "agent_helper.h"
+
+#define SHARED TEST_SOURCE_DIR "/../shared"
+#define META TEST_SOURCE_DIR "/models/squeezenet1.0.meta"
+
+static const struct photo {
+    const char *file, *label;
+    float score;
+} photos[] = {
+    {"chelsea.png", "n02124075 Egyptian cat", 0.789f},
+    {"coffee.png", "n07920052 espresso", 0.993f},
+    {"squirrel_cls.jpg", "n02356798 fox squirrel, eastern fox squirrel, Sciurus niger", 0.981f},
+};
+
+static vmaccel_arg load(const char *name) {
+    char path[512];
+    void *data;
+    size_t len;
+    snprintf(path, sizeof(path), "%s/images/%s", SHARED, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "  %s is missing: the tests need ../shared beside the repo\n", path);
+        CHECK(0);
+    }
+    fseek(f, 0, SEEK_END);
+    len = (size_t)ftell(f);
+    rewind(f);
+    data = malloc(len);
+    CHECK(data && fread(data, 1, len, f) == len);
+    fclose(f);
+    return (vmaccel_arg){data, len};
+}
+
+static vmaccel_ctx *local_ctx(void) {
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = opencv\nlog_level = warn\n",
+             TEST_BUILD_DIR);
+    return test_ctx(cfg);
+}
+
+static vmaccel_resource *squeezenet(vmaccel_ctx *ctx, vmaccel_session *s) {
+    vmaccel_resource *m;
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &m));
+    CHECK_OK(vmaccel_session_register(s, m));
+    return m;
+}
+
+static void check_photos(vmaccel_ctx *ctx) {
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    vmaccel_resource *m = squeezenet(ctx, s);
+    for (int i = 0; i < 3; i++) {
+        vmaccel_arg img = load(photos[i].file);
+        vmaccel_class top[5];
+        uint32_t n = 0;
+        CHECK_OK(vmaccel_image_classify(s, m, img.data, img.len, top, 5, &n));
+        CHECK_INT(n, 5);
+        if (strcmp(top[0].label, photos[i].label) || fabsf(top[0].score - photos[i].score) > 0.01f) {
+            fprintf(stderr, "  %s: got %s %.3f\n", photos[i].file, top[0].label, top[0].score);
+            CHECK(0);
+        }
+        for (int j = 1; j < 5; j++)
+            CHECK(top[j].score <= top[j - 1].score);
+        free((void *)img.data);
+    }
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+}
+
+TEST(classify_shared_photos_in_process) {
+    vmaccel_ctx *ctx = local_ctx();
+    check_photos(ctx);
+    vmaccel_fini(ctx);
+}
+
+TEST(classify_shared_photos_through_the_agent) {
+    test_agent a;
+    test_agent_start(&a, 1, "plugins = opencv\n");
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    check_photos(ctx);
+    vmaccel_fini(ctx);
+    ctx = test_remote_ctx(a.tcp);
+    check_photos(ctx);
+    vmaccel_fini(ctx);
+    CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+TEST(classify_batch_equals_single_calls) {
+    vmaccel_ctx *ctx = local_ctx();
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    vmaccel_resource *m = squeezenet(ctx, s);
+    vmaccel_arg img[4] = {load(photos[0].file), load(photos[1].file), {"not an image", 12},
+                          load(photos[2].file)};
+    vmaccel_class batch[4 * 5], one[5];
+    uint32_t n_top[4], n;
+    int status[4];
+    CHECK_OK(vmaccel_image_classify_batch(s, m, img, 4, batch, 5, n_top, status));
+    CHECK_INT(status[2], -EINVAL); /* the bad image fails alone */
+    for (int i = 0; i < 4; i++) {
+        if (i == 2)
+            continue;
+        CHECK_INT(status[i], 0);
+        CHECK_OK(vmaccel_image_classify(s, m, img[i].data, img[i].len, one, 5, &n));
+        CHECK_INT(n_top[i], n);
+        for (uint32_t j = 0; j < n; j++) {
+            CHECK_INT(batch[i * 5 + j].class_id, one[j].class_id);
+            CHECK(fabsf(batch[i * 5 + j].score - one[j].score) <= 1e-5f);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        if (i != 2)
+            free((void *)img[i].data);
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+}
+
+static vmaccel_ctx *th_ctx;
+static vmaccel_session *th_sess;
+static vmaccel_resource *th_model;
+static vmaccel_arg th_img[3];
+static vmaccel_class th_want[3][3];
+
+static void *classify_worker(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 3; i++) {
+            vmaccel_class top[3];
+            uint32_t n;
+            CHECK_OK(vmaccel_image_classify(th_sess, th_model, th_img[i].data, th_img[i].len,
+                                            top, 3, &n));
+            for (int j = 0; j < 3; j++) {
+                CHECK_INT(top[j].class_id, th_want[i][j].class_id);
+                CHECK(fabsf(top[j].score - th_want[i][j].score) <= 1e-5f);
+            }
+        }
+    }
+    return NULL;
+}
+
+TEST(classify_eight_threads_agree_with_one) {
+    th_ctx = local_ctx();
+    CHECK_OK(vmaccel_session_new(th_ctx, &th_sess));
+    th_model = squeezenet(th_ctx, th_sess);
+    for (int i = 0; i < 3; i++) {
+        uint32_t n;
+        th_img[i] = load(photos[i].file);
+        CHECK_OK(vmaccel_image_classify(th_sess, th_model, th_img[i].data, th_img[i].len,
+                                        th_want[i], 3, &n));
+    }
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        CHECK(pthread_create(&t[i], NULL, classify_worker, NULL) == 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 3; i++)
+        free((void *)th_img[i].data);
+    vmaccel_resource_unref(th_model);
+    vmaccel_session_free(th_sess);
+    vmaccel_fini(th_ctx);
+}
+
+/* A 1×1 24-bit BMP: the smallest real image there is. */
+static void bmp_1x1(uint8_t out[58]) {
+    static const uint8_t hdr[54] = {'B', 'M', 58, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0,
+                                    1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 24, 0, 0, 0, 0, 0, 4, 0, 0, 0};
+    memcpy(out, hdr, 54);
+    out[54] = 200, out[55] = 100, out[56] = 50, out[57] = 0;
+}
+
+TEST(classify_bad_images_give_clean_answers) {
+    vmaccel_ctx *ctx = local_ctx();
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    vmaccel_resource *m = squeezenet(ctx, s);
+    vmaccel_class top[3];
+    uint32_t n = 0;
+    uint8_t junk[4096], png[64] = {0}, jpeg[32] = {0}, bmp[58];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)(i * 131 + 7);
+    CHECK_INT(vmaccel_image_classify(s, m, junk, sizeof(junk), top, 3, &n), -EINVAL);
+    vmaccel_arg real = load("coffee.png");
+    int r = vmaccel_image_classify(s, m, real.data, real.len / 2, top, 3, &n); /* truncated */
+    CHECK(r == 0 || r == -EINVAL);
+    CHECK_INT(vmaccel_image_classify(s, m, real.data, 0, top, 3, &n), -EINVAL);
+    free((void *)real.data);
+    bmp_1x1(bmp); /* tiny but valid: a real answer */
+    CHECK_OK(vmaccel_image_classify(s, m, bmp, sizeof(bmp), top, 3, &n));
+    CHECK_INT(n, 3);
+    /* Headers claiming 20000×20000: refused before any decoding. */
+    memcpy(png, "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x4e\x20\0\0\x4e\x20\x08\x02", 26);
+    CHECK_INT(vmaccel_image_classify(s, m, png, sizeof(png), top, 3, &n), -E2BIG);
+    memcpy(jpeg, "\xff\xd8\xff\xc0\x00\x11\x08\x4e\x20\x4e\x20\x03", 12);
+    CHECK_INT(vmaccel_image_classify(s, m, jpeg, sizeof(jpeg), top, 3, &n), -E2BIG);
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+}
+
+/* Builds a bundle from memory: the real model and labels, a given meta. */
+static int try_bundle(vmaccel_ctx *ctx, vmaccel_session *s, const char *meta, int labels_cut,
+                      int junk_model) {
+    vmaccel_resource *m, *real;
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &real));
+    CHECK_OK(vmaccel_resource_new(ctx, VMACCEL_RESOURCE_MODEL, &m));
+    const void *model, *labels;
+    size_t model_len, labels_len;
+    CHECK_OK(vmaccel_resource_find_file(real, "model.onnx", &model, &model_len));
+    CHECK_OK(vmaccel_resource_find_file(real, "labels.txt", &labels, &labels_len));
+    CHECK_OK(vmaccel_resource_add_file(m, "model.meta", meta, strlen(meta)));
+    CHECK_OK(vmaccel_resource_add_file(m, "model.onnx", junk_model ? "garbage" : model,
+                                       junk_model ? 7 : model_len));
+    size_t keep = labels_len;
+    for (int cut = 0; cut < labels_cut; cut++) /* drop the last lines */
+        while (keep > 0 && ((const char *)labels)[--keep - 1] != '\n')
+            ;
+    CHECK_OK(vmaccel_resource_add_file(m, "labels.txt", labels, keep));
+    int r = vmaccel_session_register(s, m);
+    vmaccel_resource_unref(m);
+    vmaccel_resource_unref(real);
+    return r;
+}
+
+#define GOOD_META "format = onnx\nmodel = model.onnx\nlabels = labels.txt\n" \
+                  "input_size = 227 227\nmean = 104 117 123\n"
+
+TEST(classify_bad_bundles_are_refused_at_registration) {
+    vmaccel_ctx *ctx = local_ctx();
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(try_bundle(ctx, s, GOOD_META, 0, 0)); /* from memory works */
+    CHECK_INT(try_bundle(ctx, s, GOOD_META, 1, 0), -EINVAL);
+    CHECK(strstr(test_log(), "the labels file has 999 labels but the network outputs 1000 classes"));
+    CHECK_INT(try_bundle(ctx, s, GOOD_META, 0, 1), -EINVAL);
+    CHECK(strstr(test_log(), "OpenCV cannot read the model"));
+    CHECK_INT(try_bundle(ctx, s, GOOD_META "colour = blue\n", 0, 0), -EINVAL);
+    CHECK(strstr(test_log(), "unknown key 'colour'"));
+    CHECK_INT(try_bundle(ctx, s, "format = onnx\nmodel = nothere.onnx\nlabels = labels.txt\n"
+                                 "input_size = 227 227\n", 0, 0), -EINVAL);
+    CHECK(strstr(test_log(), "model file 'nothere.onnx' is not in the bundle"));
+    CHECK_INT(try_bundle(ctx, s, "format = onnx\nmodel = model.onnx\ninput_size = 227 227\n",
+                         0, 0), -EINVAL);
+    CHECK(strstr(test_log(), "missing key 'labels'"));
+    CHECK_INT(try_bundle(ctx, s, "format = pytorch\n", 0, 0), -EINVAL);
+    CHECK(strstr(test_log(), "format 'pytorch'"));
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+}
+
+TEST(classify_unregistered_or_released_model_is_refused) {
+    vmaccel_ctx *ctx = local_ctx();
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    vmaccel_class top[1];
+    uint32_t n;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &m));
+    CHECK_INT(vmaccel_image_classify(s, m, "x", 1, top, 1, &n), -ENOENT);
+    CHECK_OK(vmaccel_session_register(s, m));
+    CHECK_OK(vmaccel_session_unregister(s, m));
+    CHECK_INT(vmaccel_image_classify(s, m, "x", 1, top, 1, &n), -ENOENT);
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+}
+
+TEST(classify_cli_in_process_and_through_the_agent) {
+    char *out;
+    const char *cli = "VMACCEL_PLUGIN_DIR=" TEST_BUILD_DIR "/plugins " TEST_BUILD_DIR "/tools/vmaccel";
+    CHECK_INT(test_sh(&out, "%s classify --model %s --top 2 %s/images/coffee.png 2>&1", cli, META,
+                      SHARED), 0);
+    CHECK(strstr(out, "1. n07920052 espresso"));
+    free(out);
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = opencv\n");
+    CHECK_INT(test_sh(&out, "VMACCEL_REMOTE=unix://%s %s --json classify --model %s "
+                            "%s/images/chelsea.png %s/images/squirrel_cls.jpg 2>&1",
+                      a.sock, cli, META, SHARED, SHARED), 0);
+    CHECK(strstr(out, "\"label\":\"n02124075 Egyptian cat\""));
+    CHECK(strstr(out, "\"label\":\"n02356798 fox squirrel"));
+    free(out);
+    /* The model crossed once for both images: session, model, register,
+     * two classifications, then unregister, session free, model destroy. */
+    CHECK_INT(test_agent_stat(&a, "requests_total"), 8);
+    CHECK_INT(test_agent_stop(&a), 0);
+}

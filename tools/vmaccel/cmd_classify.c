@@ -1,0 +1,127 @@
+/* vmaccel classify --model BUNDLE [--top K] [--batch] IMAGE... */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define USAGE "--model BUNDLE [--top K] [--batch] IMAGE...  (BUNDLE: a directory or a .meta file)"
+
+struct images {
+    vmaccel_arg arg[VMACCEL_BATCH_MAX];
+    const char *name[VMACCEL_BATCH_MAX];
+    uint32_t n;
+};
+
+static void print_one(cli *c, const char *name, int status, const vmaccel_class *top,
+                      uint32_t n, double ms) {
+    if (c->json) {
+        printf("{\"image\":");
+        cli_json_str(stdout, name);
+        printf(",\"ms\":%.3f,\"status\":%d,\"top\":[", ms, status);
+        for (uint32_t i = 0; i < n; i++) {
+            printf("%s{\"class\":%u,\"score\":%.6f,\"label\":", i ? "," : "", top[i].class_id,
+                   top[i].score);
+            cli_json_str(stdout, top[i].label);
+            printf("}");
+        }
+        printf("]}\n");
+        return;
+    }
+    if (status < 0) {
+        printf("%s: %s (%.1f ms)\n", name,
+               status == -EINVAL ? "not an image the backend can decode"
+               : status == -E2BIG ? "image larger than the backend accepts"
+                                  : vmaccel_strerror(status), ms);
+        return;
+    }
+    printf("%s (%.1f ms)\n", name, ms);
+    for (uint32_t i = 0; i < n; i++)
+        printf("  %u. %-50s %.4f\n", i + 1, top[i].label, top[i].score);
+}
+
+static int run_single(cli *c, vmaccel_resource *m, struct images *im, uint32_t k) {
+    vmaccel_class *top = calloc(k, sizeof(*top));
+    int failed = 0;
+    if (!top)
+        return cli_fail(c, "out of memory");
+    for (uint32_t i = 0; i < im->n; i++) {
+        uint32_t n = 0;
+        double t0 = cli_now();
+        int r = vmaccel_image_classify(c->sess, m, im->arg[i].data, im->arg[i].len, top, k, &n);
+        double ms = (cli_now() - t0) * 1e3;
+        if (r < 0 && r != -EINVAL && r != -E2BIG) { /* not this image's fault */
+            free(top);
+            return cli_op_fail(c, VMACCEL_OP_IMAGE_CLASSIFY, r);
+        }
+        failed |= r < 0;
+        print_one(c, im->name[i], r, top, r < 0 ? 0 : n, ms);
+    }
+    free(top);
+    return failed;
+}
+
+static int run_batch(cli *c, vmaccel_resource *m, struct images *im, uint32_t k) {
+    vmaccel_class *top = calloc((size_t)k * im->n, sizeof(*top));
+    uint32_t n_top[VMACCEL_BATCH_MAX];
+    int status[VMACCEL_BATCH_MAX], failed = 0;
+    if (!top)
+        return cli_fail(c, "out of memory");
+    double t0 = cli_now();
+    int r = vmaccel_image_classify_batch(c->sess, m, im->arg, im->n, top, k, n_top, status);
+    double ms = (cli_now() - t0) * 1e3 / im->n;
+    for (uint32_t i = 0; r == 0 && i < im->n; i++) {
+        failed |= status[i] < 0;
+        print_one(c, im->name[i], status[i], top + (size_t)i * k, n_top[i], ms);
+    }
+    free(top);
+    return r < 0 ? cli_op_fail(c, VMACCEL_OP_IMAGE_CLASSIFY_BATCH, r) : failed;
+}
+
+static int parse(cli *c, int argc, char **argv, const char **model, uint32_t *k, int *batch,
+                 struct images *im) {
+    unsigned long long top = 5;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && !strcmp(argv[i], "--model")) {
+            *model = argv[++i];
+        } else if (i + 1 < argc && !strcmp(argv[i], "--top")) {
+            if (cli_parse_u64(argv[++i], 1000, &top) < 0 || top == 0)
+                return cli_usage(c, USAGE "  (1 <= K <= 1000)");
+        } else if (!strcmp(argv[i], "--batch")) {
+            *batch = 1;
+        } else if (im->n == VMACCEL_BATCH_MAX) {
+            return cli_fail(c, "at most %d images", VMACCEL_BATCH_MAX);
+        } else {
+            void *data;
+            size_t len;
+            int r = cli_read_file(argv[i], &data, &len);
+            if (r < 0)
+                return cli_fail(c, "%s: %s", argv[i], vmaccel_strerror(r));
+            im->arg[im->n] = (vmaccel_arg){data, len};
+            im->name[im->n++] = argv[i];
+        }
+    }
+    *k = (uint32_t)top;
+    return *model && im->n ? 0 : cli_usage(c, USAGE);
+}
+
+int cmd_classify(cli *c, int argc, char **argv) {
+    struct images im = {.n = 0};
+    const char *path = NULL;
+    uint32_t k = 5;
+    int batch = 0, status = parse(c, argc, argv, &path, &k, &batch, &im);
+    vmaccel_resource *m = NULL;
+    if (status == 0) {
+        int r = vmaccel_resource_from_path(c->ctx, VMACCEL_RESOURCE_MODEL, path, &m);
+        if (r == 0)
+            r = vmaccel_session_register(c->sess, m);
+        if (r < 0)
+            status = cli_fail(c, "model %s: %s%s", path, vmaccel_strerror(r),
+                              r == -EINVAL ? " (the reason is logged above)" : "");
+    }
+    if (status == 0)
+        status = batch ? run_batch(c, m, &im, k) : run_single(c, m, &im, k);
+    vmaccel_resource_unref(m);
+    for (uint32_t i = 0; i < im.n; i++)
+        free((void *)im.arg[i].data);
+    return status;
+}
