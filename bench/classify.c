@@ -16,6 +16,8 @@
 
 #include "vmaccel/vmaccel.h"
 
+#include "bench.h"
+
 #define META BENCH_SOURCE_DIR "/models/squeezenet1.0.meta"
 #define IMAGES BENCH_SOURCE_DIR "/../shared/images/"
 #define BLOCKS 10
@@ -31,17 +33,6 @@ typedef struct side {
     double *t;
     int n;
 } side;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void load_images(void) {
     for (int i = 0; i < 3; i++) {
@@ -90,9 +81,9 @@ static void classify(vmaccel_session *s, vmaccel_resource *m, int i) {
 
 static void block(side *sd, int per) {
     for (int i = 0; i < per; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         classify(sd->s, sd->m, i);
-        sd->t[sd->n++] = now() - t0;
+        sd->t[sd->n++] = bench_now() - t0;
     }
 }
 
@@ -130,12 +121,12 @@ static double images_per_s(side *sd, int threads, int each) {
     pthread_t t[2];
     tp_side = sd;
     tp_each = each;
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, tp_worker, (void *)(intptr_t)i);
     for (int i = 0; i < threads; i++)
         pthread_join(t[i], NULL);
-    return threads * each / (now() - t0);
+    return threads * each / (bench_now() - t0);
 }
 
 int main(int argc, char **argv) {
@@ -166,7 +157,7 @@ int main(int argc, char **argv) {
     printf("| path | median ms | p99 ms | median / in-process |\n|---|---|---|---|\n");
     double base = 0;
     for (int k = 0; k < 3; k++) {
-        qsort(sides[k].t, (size_t)sides[k].n, sizeof(double), cmp_d);
+        qsort(sides[k].t, (size_t)sides[k].n, sizeof(double), bench_cmp_double);
         double med = sides[k].t[sides[k].n / 2] * 1e3, p99 = sides[k].t[(int)(sides[k].n * 0.99)] * 1e3;
         base = k == 0 ? med : base;
         printf("| %s | %.2f | %.2f | %.3f |\n", sides[k].name, med, p99, med / base);

@@ -22,6 +22,8 @@
 
 #include "vmaccel/vmaccel.h"
 
+#include "bench.h"
+
 #define BULK (64u << 20)
 
 /* Client on one CPU, server side (echo process or agent) on another, the
@@ -36,23 +38,12 @@ static void pin(int cpu) {
     sched_setaffinity(0, sizeof(set), &set);
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct stats {
     double med, p99;
 } stats;
 
 static stats summarize(double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    qsort(v, (size_t)n, sizeof(double), bench_cmp_double);
     return (stats){v[n / 2] * 1e6, v[(int)(n * 0.99)] * 1e6};
 }
 
@@ -140,10 +131,10 @@ static pid_t serve_raw(int tcp, int port, const char *path, int bulk) {
 static void raw_block(int fd, double *t, int n) {
     char msg[64] = {0};
     for (int i = 0; i < n; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (full(wr, fd, msg, 64) || full(read, fd, msg, 64))
             exit(1);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
 }
 
@@ -153,10 +144,10 @@ static double raw_bulk(int tcp, int port, const char *path) {
     for (int i = 0; i < 100 && fd < 0; i++, usleep(10000))
         fd = dial(tcp, port, path);
     char *buf = calloc(1, BULK), ack;
-    double t0 = now();
+    double t0 = bench_now();
     if (full(wr, fd, buf, BULK) || full(read, fd, &ack, 1))
         exit(1);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     close(fd);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -195,10 +186,10 @@ static void open_remote(const char *addr, vmaccel_ctx **ctx, vmaccel_session **s
 
 static void noop_block(vmaccel_session *s, double *t, int n) {
     for (int i = 0; i < n; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (vmaccel_noop(s) < 0)
             exit(1);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
 }
 
@@ -212,9 +203,9 @@ static double agent_bulk(vmaccel_ctx *ctx, vmaccel_session *s) {
     /* warm: the library resource is shipped on first use */
     vmaccel_exec(s, lib, "vmaccel_demo_count", &in, 1, &o, 1);
     o.len = sizeof(out);
-    double t0 = now();
+    double t0 = bench_now();
     int r = vmaccel_exec(s, lib, "vmaccel_demo_count", &in, 1, &o, 1);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (r < 0 || strncmp(out, "67108864", 8) != 0)
         fprintf(stderr, "bulk exec failed: %s\n", vmaccel_strerror(r));
     vmaccel_resource_unref(lib);

@@ -8,11 +8,7 @@
 
 #include "vmaccel/vmaccel.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench.h"
 
 /* i-k-j order, so the naive loop is at least cache-friendly: an honest
  * baseline, not a straw man. */
@@ -31,7 +27,7 @@ static double best_of(int reps, vmaccel_session *s, int n, const float *a,
                       const float *b, float *c) {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (s) {
             int rc = vmaccel_sgemm(s, (uint32_t)n, (uint32_t)n, (uint32_t)n, 1.0f, a, b, 0.0f, c);
             if (rc < 0) {
@@ -41,7 +37,7 @@ static double best_of(int reps, vmaccel_session *s, int n, const float *a,
         } else {
             naive(n, a, b, c);
         }
-        double t = now() - t0;
+        double t = bench_now() - t0;
         best = t < best ? t : best;
     }
     return best;
