@@ -274,6 +274,14 @@ static const char *read_error(int e) {
     }
 }
 
+const char *conn_close_reason(const conn *c, int err, char *buf, size_t len) {
+    if (c->close_reason)
+        snprintf(buf, len, "protocol error: %s", read_error(c->close_reason));
+    else
+        snprintf(buf, len, "%s", err == -ECONNRESET ? "closed by peer" : vmaccel_strerror(err));
+    return buf;
+}
+
 int conn_on_readable(conn *c) {
     /* A bounded number of reads per wake-up, so one busy client cannot keep
      * the leader from everyone else (level-triggered epoll calls again). */

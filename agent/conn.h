@@ -30,5 +30,7 @@ struct conn {
 
 void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m);
 void conn_pause_reading(conn *c);
+/* Why the connection is being closed, for the log line. */
+const char *conn_close_reason(const conn *c, int err, char *buf, size_t len);
 
 #endif

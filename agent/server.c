@@ -118,25 +118,18 @@ static void begin_drain(server *srv) {
 
 static void on_conn_event(server *srv, conn *c, uint32_t events) {
     int r = 0;
-    const char *why = "closed by peer";
     if (events & EPOLLOUT)
         r = conn_on_writable(c);
     if (r == 0 && (events & EPOLLIN))
         r = conn_on_readable(c);
-    if (r == 0 && (events & (EPOLLERR | EPOLLHUP)))
-        r = -ECONNRESET;
-    if (r == 0 && (events & EPOLLRDHUP) && !(events & EPOLLIN))
+    /* Hang-up: only once everything readable has been read. */
+    if (r == 0 && ((events & (EPOLLERR | EPOLLHUP)) ||
+                   ((events & EPOLLRDHUP) && !(events & EPOLLIN))))
         r = -ECONNRESET;
     if (r == 0)
         return;
-    if (r != -ECONNRESET)
-        why = c->close_reason ? "protocol error" : vmaccel_strerror(r);
-    if (c->close_reason)
-        why = c->close_reason == -EPROTO      ? "protocol error: malformed frame"
-              : c->close_reason == -EMSGSIZE ? "protocol error: request over the size limit"
-              : c->close_reason == -EMFILE   ? "protocol error: too many requests in flight"
-                                             : "protocol error";
-    drop_conn(srv, c, why);
+    char why[128];
+    drop_conn(srv, c, conn_close_reason(c, r, why, sizeof(why)));
 }
 
 /* True once draining has nothing left to wait for. */

@@ -109,6 +109,12 @@ TEST(wire_malformed_frames_close_only_that_connection) {
     wire_raw(&w, hdr, VMACCEL_PROTO_HDR);
     expect_goaway(&w, -EPROTO);
     wire_close(&w);
+    char *log; /* one line per close, naming the peer and the reason */
+    CHECK_INT(test_sh(&log, "cat %s", agent.log), 0);
+    CHECK(strstr(log, "peer=unix:"));
+    CHECK(strstr(log, ": protocol error: malformed frame"));
+    CHECK(strstr(log, ": closed by peer"));
+    free(log);
     teardown();
 }
 
