@@ -21,6 +21,8 @@
 
 #include "vmaccel/vmaccel.h"
 
+#include "fairsched.h"
+
 #include "../src/proto/msg.h"
 #include "../src/proto/proto.h"
 #include "../src/transport/addr.h"
@@ -39,7 +41,7 @@ typedef struct conn conn;
 
 /* A unit of work: one complete request of one connection. */
 typedef struct job {
-    struct job *next;
+    sched_item link; /* first: the scheduler hands back this pointer */
     conn *c;
     uint64_t id;
     uint8_t *body;
@@ -73,7 +75,7 @@ struct server {
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
-    job *head, *tail;
+    sched queue; /* per-connection queues, served round-robin */
     int running;          /* jobs being executed */
     bool have_leader, draining, exit_now;
     double drain_deadline;
@@ -92,6 +94,8 @@ int server_run(server *srv);
 uint16_t job_kind(const job *j);
 void server_record_cost(server *srv, uint16_t kind, double seconds);
 void server_push_job(server *srv, job *j);
+/* Drops the queued (not yet running) jobs of a closing connection. */
+void server_drop_jobs(server *srv, conn *c);
 double agent_now(void);
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

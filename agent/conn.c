@@ -253,7 +253,7 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
         free(body);
         return -ENOMEM;
     }
-    *j = (job){NULL, conn_ref(c), id, body, len};
+    *j = (job){{NULL}, conn_ref(c), id, body, len};
     c->n_requests++;
     atomic_fetch_add(&c->srv->stats.requests, 1);
     atomic_fetch_add(&c->srv->stats.inflight, 1);
@@ -319,6 +319,7 @@ void conn_close(conn *c, const char *why) {
     c->fd = -1;
     outq_free_locked(c);
     pthread_mutex_unlock(&c->wlock);
+    server_drop_jobs(c->srv, c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
     tables_free(&c->t);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,

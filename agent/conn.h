@@ -19,6 +19,7 @@ struct conn {
 
     tables t;
     vmaccel_reader_acct acct;
+    sched_tenant tenant; /* its queue in the server's scheduler */
 
     pthread_mutex_t wlock; /* guards the output queue, reading, fd */
     struct outbuf *out_head, *out_tail;

@@ -35,22 +35,32 @@ void agent_log(const char *fmt, ...) {
 
 void server_push_job(server *srv, job *j) {
     pthread_mutex_lock(&srv->lock);
-    if (srv->tail)
-        srv->tail->next = j;
-    else
-        srv->head = j;
-    srv->tail = j;
+    sched_push(&srv->queue, &j->c->tenant, &j->link);
     pthread_mutex_unlock(&srv->lock);
 }
 
-static job *pop_job_locked(server *srv) {
-    job *j = srv->head;
-    if (j) {
-        srv->head = j->next;
-        if (!srv->head)
-            srv->tail = NULL;
-        srv->running++;
+static void job_discard(job *j) {
+    conn_job_done(j->c, j->len);
+    free(j->body);
+    conn_unref(j->c);
+    free(j);
+}
+
+void server_drop_jobs(server *srv, conn *c) {
+    pthread_mutex_lock(&srv->lock);
+    sched_item *list = sched_drop(&srv->queue, &c->tenant);
+    pthread_mutex_unlock(&srv->lock);
+    while (list) {
+        job *j = (job *)list;
+        list = list->next;
+        job_discard(j);
     }
+}
+
+static job *pop_job_locked(server *srv) {
+    job *j = (job *)sched_pop(&srv->queue);
+    if (j)
+        srv->running++;
     return j;
 }
 
@@ -135,7 +145,7 @@ static void on_conn_event(server *srv, conn *c, uint32_t events) {
 /* True once draining has nothing left to wait for. */
 static bool drained(server *srv) {
     pthread_mutex_lock(&srv->lock);
-    bool idle = !srv->head && srv->running == 0, late = agent_now() > srv->drain_deadline;
+    bool idle = srv->queue.queued == 0 && srv->running == 0, late = agent_now() > srv->drain_deadline;
     pthread_mutex_unlock(&srv->lock);
     for (conn *c = srv->conns; idle && c; c = c->next)
         idle = conn_flushed(c);
@@ -214,10 +224,11 @@ static void *worker(void *arg) {
         poll_once(srv);
         pthread_mutex_lock(&srv->lock);
         srv->have_leader = false;
-        if (srv->head && !srv->head->next && !srv->exit_now && runs_inline(srv, srv->head))
+        if (srv->queue.queued == 1 && !srv->exit_now &&
+            runs_inline(srv, (job *)sched_peek(&srv->queue)))
             continue; /* one cheap job: run it and lead again, nobody woken */
         /* Wake one sleeper per queued job beyond ours, plus one to lead. */
-        if (srv->exit_now || (srv->head && srv->head->next))
+        if (srv->exit_now || srv->queue.queued > 1)
             pthread_cond_broadcast(&srv->cond);
         else
             pthread_cond_signal(&srv->cond);
@@ -257,12 +268,8 @@ static void teardown(server *srv) {
     for (int i = 0; i < srv->n_listeners; i++)
         if (srv->listeners[i].fd >= 0)
             close(srv->listeners[i].fd);
-    for (job *j = srv->head; j; j = srv->head) {
-        srv->head = j->next;
-        free(j->body);
-        conn_unref(j->c);
-        free(j);
-    }
+    for (job *j; (j = (job *)sched_pop(&srv->queue));)
+        job_discard(j);
     close(srv->epfd);
     close(srv->sigfd);
     pthread_mutex_destroy(&srv->lock);

@@ -1,0 +1,82 @@
+/* Weighted round-robin over per-tenant queues; see fairsched.h. */
+#include <stddef.h>
+
+#include "fairsched.h"
+
+static void ring_insert(sched *s, sched_tenant *t) {
+    t->active = true;
+    t->served = 0;
+    if (!s->cursor) {
+        t->prev = t->next = t;
+        s->cursor = t;
+        return;
+    }
+    /* Join just before the cursor: served last in the current round. */
+    t->next = s->cursor;
+    t->prev = s->cursor->prev;
+    t->prev->next = t;
+    s->cursor->prev = t;
+}
+
+static void ring_remove(sched *s, sched_tenant *t) {
+    t->active = false;
+    if (t->next == t) {
+        s->cursor = NULL;
+    } else {
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+        if (s->cursor == t) {
+            s->cursor = t->next;
+            s->cursor->served = 0;
+        }
+    }
+    t->prev = t->next = NULL;
+}
+
+void sched_push(sched *s, sched_tenant *t, sched_item *it) {
+    it->next = NULL;
+    if (t->tail)
+        t->tail->next = it;
+    else
+        t->head = it;
+    t->tail = it;
+    t->queued++;
+    s->queued++;
+    if (!t->active)
+        ring_insert(s, t);
+}
+
+sched_item *sched_peek(const sched *s) {
+    return s->cursor ? s->cursor->head : NULL;
+}
+
+sched_item *sched_pop(sched *s) {
+    sched_tenant *t = s->cursor;
+    if (!t)
+        return NULL;
+    sched_item *it = t->head;
+    t->head = it->next;
+    if (!t->head)
+        t->tail = NULL;
+    t->queued--;
+    s->queued--;
+    uint32_t weight = t->weight ? t->weight : 1;
+    if (!t->head) {
+        ring_remove(s, t);
+    } else if (++t->served >= weight) {
+        t->served = 0;
+        s->cursor = t->next;
+        s->cursor->served = 0;
+    }
+    return it;
+}
+
+sched_item *sched_drop(sched *s, sched_tenant *t) {
+    sched_item *list = t->head;
+    s->queued -= t->queued;
+    t->head = t->tail = NULL;
+    t->queued = 0;
+    if (t->active)
+        ring_remove(s, t);
+    return list;
+}
