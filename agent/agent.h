@@ -107,8 +107,6 @@ int conn_on_writable(conn *c);
 void conn_close(conn *c, const char *why);
 conn *conn_ref(conn *c);
 void conn_unref(conn *c);
-int conn_fd(const conn *c);
-conn *conn_next(const conn *c);
 bool conn_flushed(conn *c);
 /* Queues a response (frames it, writes what the socket takes now). */
 void conn_send(conn *c, uint64_t id, const vmaccel_msg *m);

@@ -41,14 +41,19 @@ const char *test_tmpdir(void) {
     return tmpdir;
 }
 
-vmaccel_ctx *test_ctx(const char *config_text) {
-    char path[512];
+const char *test_config_file(const char *config_text) {
+    static char path[512];
     snprintf(path, sizeof(path), "%s/vmaccel.conf", test_tmpdir());
     FILE *f = fopen(path, "w");
     CHECK(f);
     fputs(config_text, f);
     fclose(f);
-    vmaccel_init_opts o = {.size = sizeof(o), .config_path = path, .log_fn = test_log_capture};
+    return path;
+}
+
+vmaccel_ctx *test_ctx(const char *config_text) {
+    vmaccel_init_opts o = {.size = sizeof(o), .config_path = test_config_file(config_text),
+                           .log_fn = test_log_capture};
     vmaccel_ctx *ctx;
     CHECK_OK(vmaccel_init(&ctx, &o));
     return ctx;

@@ -52,6 +52,9 @@ void test_register(const char *name, test_fn fn);
 
 /* --- helpers (helpers.c) --- */
 
+/* Writes config text to a file in the test's temporary directory (the
+ * same path each call) and returns the path. */
+const char *test_config_file(const char *config_text);
 /* A context from the given config text (written to a temporary file); the
  * log is captured and readable with test_log(). */
 vmaccel_ctx *test_ctx(const char *config_text);

@@ -31,14 +31,8 @@ TEST(init_rejects_bad_arguments) {
 }
 
 static int init_with(const char *text) {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/bad.conf", test_tmpdir());
-    FILE *f = fopen(path, "w");
-    CHECK(f);
-    fputs(text, f);
-    fclose(f);
     vmaccel_ctx *ctx;
-    vmaccel_init_opts o = {.size = sizeof(o), .config_path = path,
+    vmaccel_init_opts o = {.size = sizeof(o), .config_path = test_config_file(text),
                            .log_fn = test_log_capture};
     int r = vmaccel_init(&ctx, &o);
     if (r == 0)
@@ -55,8 +49,8 @@ TEST(config_errors_are_refused) {
     CHECK_INT(init_with("plugins =\npriority.blas = high\n"), -EINVAL);
     CHECK_INT(init_with("plugins =\npriority.blas.nosuchop = 1\n"), -EINVAL);
     CHECK_INT(init_with("plugins =\npriority.blas.sgemm = -5\nexec.allow = /x\n"), 0);
-    CHECK(strstr(test_log(), "bad.conf:1: expected 'key = value'"));
-    CHECK(strstr(test_log(), "bad.conf:1: unknown key 'no_such_key'"));
+    CHECK(strstr(test_log(), "vmaccel.conf:1: expected 'key = value'"));
+    CHECK(strstr(test_log(), "vmaccel.conf:1: unknown key 'no_such_key'"));
     CHECK(strstr(test_log(), "unknown op 'nosuchop'"));
 }
 

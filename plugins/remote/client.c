@@ -330,7 +330,7 @@ int64_t client_connect_locked(client *cl) {
 
 /* --- calls --- */
 
-static int deadline(client *cl, struct timespec *ts) {
+static void deadline(client *cl, struct timespec *ts) {
     clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += cl->timeout_ms / 1000;
     ts->tv_nsec += (cl->timeout_ms % 1000) * 1000000L;
@@ -338,7 +338,6 @@ static int deadline(client *cl, struct timespec *ts) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
-    return 0;
 }
 
 /* Registers a waiter for a new request on connection `gen`; lock held. */

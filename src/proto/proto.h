@@ -191,7 +191,5 @@ void vmaccel_reader_space(vmaccel_reader *r, uint8_t **p, size_t *n);
  * negative error (-EPROTO, -EMSGSIZE, -EMFILE, -ENOMEM, or the callback's):
  * the stream is then unusable. */
 int vmaccel_reader_feed(vmaccel_reader *r, size_t n, vmaccel_reader_cb cb, void *ud);
-/* True when no frame is partly read (a clean point to stop). */
-int vmaccel_reader_idle(const vmaccel_reader *r);
 
 #endif

@@ -11,19 +11,15 @@
 void vmaccel_reader_init(vmaccel_reader *r, uint64_t max_body, uint64_t max_bytes,
                          uint32_t max_count, uint32_t accept_mask,
                          vmaccel_reader_acct *acct) {
+    /* Everything but the 64 KiB staging buffer, which needs no clearing. */
     memset(r, 0, offsetof(vmaccel_reader, stage));
+    memset(&r->s_start, 0, sizeof(*r) - offsetof(vmaccel_reader, s_start));
     r->max_body = max_body;
     r->max_bytes = max_bytes;
     r->max_count = max_count < VMACCEL_READER_PARTIALS_MAX ? max_count
                                                            : VMACCEL_READER_PARTIALS_MAX;
     r->accept_mask = accept_mask;
     r->acct = acct;
-    r->s_start = r->s_end = 0;
-    r->in_frame = r->direct = 0;
-    r->prefix_got = 0;
-    r->target = NULL;
-    r->partials = NULL;
-    r->n_partials = r->cap_partials = 0;
 }
 
 static void release(vmaccel_reader *r, uint64_t len) {
@@ -39,10 +35,6 @@ void vmaccel_reader_free(vmaccel_reader *r) {
     free(r->partials);
     r->partials = NULL;
     r->n_partials = r->cap_partials = 0;
-}
-
-int vmaccel_reader_idle(const vmaccel_reader *r) {
-    return !r->in_frame && r->s_start == r->s_end;
 }
 
 static vmaccel_partial *find(vmaccel_reader *r, uint64_t id) {

@@ -4,17 +4,27 @@
 
 #include "cli.h"
 
+/* An optional --count N in [1, max]: 0, or the usage exit status. */
+static int parse_count(cli *c, int argc, char **argv, unsigned long long max,
+                       unsigned long long *count) {
+    if (argc == 1)
+        return 0;
+    if (argc == 3 && strcmp(argv[1], "--count") == 0 &&
+        cli_parse_u64(argv[2], max, count) == 0 && *count > 0)
+        return 0;
+    char usage[64];
+    snprintf(usage, sizeof(usage), "[--count N]  (1 <= N <= %llu)", max);
+    return cli_usage(c, usage);
+}
+
 int cmd_noop(cli *c, int argc, char **argv) {
     unsigned long long count = 1;
-    if (argc == 3 && strcmp(argv[1], "--count") == 0) {
-        if (cli_parse_u64(argv[2], 100000000, &count) < 0 || count == 0)
-            return cli_usage(c, "[--count N]  (1 <= N <= 1e8)");
-    } else if (argc != 1) {
-        return cli_usage(c, "[--count N]");
-    }
+    int r = parse_count(c, argc, argv, 100000000, &count);
+    if (r)
+        return r;
     double t0 = cli_now();
     for (unsigned long long i = 0; i < count; i++) {
-        int r = vmaccel_noop(c->sess);
+        r = vmaccel_noop(c->sess);
         if (r < 0)
             return cli_op_fail(c, VMACCEL_OP_NOOP, r);
     }
@@ -35,18 +45,15 @@ static int cmp_double(const void *a, const void *b) {
  * set, else the in-process dispatch cost. */
 int cmd_ping(cli *c, int argc, char **argv) {
     unsigned long long count = 10;
-    if (argc == 3 && strcmp(argv[1], "--count") == 0) {
-        if (cli_parse_u64(argv[2], 10000000, &count) < 0 || count == 0)
-            return cli_usage(c, "[--count N]  (1 <= N <= 1e7)");
-    } else if (argc != 1) {
-        return cli_usage(c, "[--count N]");
-    }
+    int r = parse_count(c, argc, argv, 10000000, &count);
+    if (r)
+        return r;
     double *t = malloc(count * sizeof(double));
     if (!t)
         return cli_fail(c, "out of memory");
     for (unsigned long long i = 0; i < count; i++) {
         double t0 = cli_now();
-        int r = vmaccel_noop(c->sess);
+        r = vmaccel_noop(c->sess);
         t[i] = (cli_now() - t0) * 1e6;
         if (r < 0) {
             free(t);
