@@ -122,6 +122,15 @@ static const uint8_t *get_blob(vmaccel_cursor *c, uint64_t *len) {
     return vmaccel_cur_bytes(c, *len);
 }
 
+/* n length-prefixed byte strings into args[] (views into the body). */
+static void get_blobs(vmaccel_cursor *c, vmaccel_arg *args, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t len;
+        const void *p = get_blob(c, &len);
+        args[i] = (vmaccel_arg){p, p ? len : 0};
+    }
+}
+
 /* Bytes of a rows×cols float matrix, or UINT64_MAX when absurd. */
 static uint64_t mat_bytes(uint32_t rows, uint32_t cols) {
     return (uint64_t)rows * cols * sizeof(float);
@@ -161,11 +170,7 @@ static int dec_exec(vmaccel_cursor *c, vmaccel_req *r) {
     r->u.exec.n_in = vmaccel_cur_u32(c);
     if (r->u.exec.n_in > VMACCEL_EXEC_MAX_ARGS)
         return -EINVAL;
-    for (uint32_t i = 0; i < r->u.exec.n_in; i++) {
-        uint64_t len;
-        const void *p = get_blob(c, &len);
-        r->u.exec.in[i] = (vmaccel_arg){p, p ? len : 0};
-    }
+    get_blobs(c, r->u.exec.in, r->u.exec.n_in);
     r->u.exec.n_out = vmaccel_cur_u32(c);
     if (r->u.exec.n_out > VMACCEL_EXEC_MAX_ARGS)
         return -EINVAL;
@@ -190,11 +195,7 @@ static int dec_batch(vmaccel_cursor *c, vmaccel_req *r) {
     if (r->u.batch.k == 0 || r->u.batch.k > VMACCEL_PROTO_CLASSIFY_K_MAX ||
         r->u.batch.n == 0 || r->u.batch.n > VMACCEL_BATCH_MAX)
         return -EINVAL;
-    for (uint32_t i = 0; i < r->u.batch.n; i++) {
-        uint64_t len;
-        const void *p = get_blob(c, &len);
-        r->u.batch.images[i] = (vmaccel_arg){p, p ? len : 0};
-    }
+    get_blobs(c, r->u.batch.images, r->u.batch.n);
     return 0;
 }
 
