@@ -34,15 +34,20 @@ typedef struct agent_config {
     uint32_t max_connections;
     uint32_t workers;
     double drain_timeout_s;
+    double resync_s; /* a shared stream silent this long mid-frame resyncs */
 } agent_config;
 
 typedef struct server server;
 typedef struct conn conn;
 
 /* A unit of work: one complete request of one connection. */
+typedef struct tables tables;
+
 typedef struct job {
     sched_item link; /* first: the scheduler hands back this pointer */
     conn *c;
+    tables *t;    /* the sessions and resources it may use (a reference) */
+    uint32_t gen; /* the connection's generation when it arrived */
     uint64_t id;
     uint8_t *body;
     uint64_t len;
@@ -108,8 +113,9 @@ void conn_close(conn *c, const char *why);
 conn *conn_ref(conn *c);
 void conn_unref(conn *c);
 bool conn_flushed(conn *c);
-/* Queues a response (frames it, writes what the socket takes now). */
-void conn_send(conn *c, uint64_t id, const vmaccel_msg *m);
+/* Queues a response (frames it, writes what the socket takes now), unless
+ * the stream has started over since generation `gen`. */
+void conn_send(conn *c, uint32_t gen, uint64_t id, const vmaccel_msg *m);
 /* Called when a job is finished with its body. */
 void conn_job_done(conn *c, uint64_t len);
 

@@ -35,7 +35,12 @@ conn *conn_new(server *srv, int fd, const char *peer) {
     const vmaccel_limits *l = &srv->cfg.lim;
     vmaccel_reader_init(&c->rd, l->max_request_bytes, l->max_inflight_bytes, l->max_inflight,
                         1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST, &c->acct);
-    tables_init(&c->t, srv->ctx, l, &srv->stats);
+    c->t = tables_new(srv->ctx, l, &srv->stats);
+    c->last_rx = agent_now();
+    if (!c->t) {
+        conn_unref(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -47,6 +52,7 @@ conn *conn_ref(conn *c) {
 void conn_unref(conn *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
+    tables_unref(c->t);
     pthread_mutex_destroy(&c->wlock);
     free(c);
 }
@@ -107,12 +113,16 @@ static ssize_t send_iov(int fd, struct iovec *iov, int n) {
     return r;
 }
 
-void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
+/* Sends unless gen is given and the stream has started over since. */
+static void send_frames(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m,
+                        const uint32_t *gen) {
     vmaccel_framer fr;
     struct iovec iov[64];
     int n, failed = 0;
     vmaccel_framer_init(&fr, m, type, id);
     pthread_mutex_lock(&c->wlock);
+    if (gen && *gen != atomic_load(&c->gen))
+        failed = -1; /* an answer for a guest process that is gone */
     while (!atomic_load(&c->closed) && !failed && (n = vmaccel_framer_next(&fr, iov, 64)) > 0) {
         ssize_t w = 0;
         if (!c->out_head) {
@@ -129,7 +139,7 @@ void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
         if ((size_t)w < total && outq_append_locked(c, iov, n, (size_t)w) < 0)
             failed = 1;
     }
-    if (failed)
+    if (failed > 0)
         outq_free_locked(c);
     if (c->out_head && c->reading) {
         c->reading = false; /* backpressure: no new requests until flushed */
@@ -138,8 +148,12 @@ void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
     pthread_mutex_unlock(&c->wlock);
 }
 
-void conn_send(conn *c, uint64_t id, const vmaccel_msg *m) {
-    conn_send_type(c, VMACCEL_FRAME_RESPONSE, id, m);
+void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
+    send_frames(c, type, id, m, NULL);
+}
+
+void conn_send(conn *c, uint32_t gen, uint64_t id, const vmaccel_msg *m) {
+    send_frames(c, VMACCEL_FRAME_RESPONSE, id, m, &gen);
 }
 
 int conn_on_writable(conn *c) {
@@ -162,8 +176,10 @@ int conn_on_writable(conn *c) {
             free(b);
         }
     }
-    if (!c->out_head && !c->srv->draining)
+    if (!c->out_head && !c->srv->draining && !c->reading) {
         c->reading = true;
+        c->last_rx = agent_now(); /* silence while paused was ours */
+    }
     update_events_locked(c);
     pthread_mutex_unlock(&c->wlock);
     return r < 0 ? r : 0;
@@ -198,7 +214,7 @@ static void send_goaway(conn *c, int err, const char *text) {
     conn_send_type(c, VMACCEL_FRAME_GOAWAY, 0, &m);
 }
 
-static void send_hello_ok(conn *c) {
+static void send_hello_ok(conn *c, uint64_t nonce) {
     const vmaccel_limits *l = &c->srv->cfg.lim;
     vmaccel_msg m;
     vmaccel_msg_init(&m);
@@ -213,7 +229,26 @@ static void send_hello_ok(conn *c) {
     vmaccel_msg_u64(&m, l->max_request_bytes);
     vmaccel_msg_u64(&m, l->max_inflight_bytes);
     vmaccel_msg_u64(&m, l->max_resource_bytes);
+    vmaccel_msg_u64(&m, nonce);
     conn_send_type(c, VMACCEL_FRAME_HELLO_OK, 0, &m);
+}
+
+/* A new guest process took over a shared stream: everything of the
+ * previous one goes, and answers still being computed for it are dropped. */
+static int restart(conn *c) {
+    tables *fresh = tables_new(c->srv->ctx, &c->srv->cfg.lim, &c->srv->stats);
+    if (!fresh)
+        return -ENOMEM;
+    server_drop_jobs(c->srv, c);
+    pthread_mutex_lock(&c->wlock);
+    uint32_t gen = atomic_fetch_add(&c->gen, 1) + 1;
+    pthread_mutex_unlock(&c->wlock);
+    tables_close(c->t);
+    tables_unref(c->t);
+    c->t = fresh;
+    agent_log("conn=%llu peer=%s: a new HELLO starts the stream over (generation %u)",
+              (unsigned long long)c->id, c->peer, gen);
+    return 0;
 }
 
 static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
@@ -221,7 +256,10 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     vmaccel_cur_init(&cur, body, len);
     const void *magic = vmaccel_cur_bytes(&cur, 8);
     uint16_t major = vmaccel_cur_u16(&cur), minor = vmaccel_cur_u16(&cur);
-    vmaccel_cur_u32(&cur); /* flags, none defined: ignored for forward compat */
+    uint32_t flags = vmaccel_cur_u32(&cur); /* unknown bits: ignored, for forward compat */
+    uint64_t nonce = cur.left >= 8 ? vmaccel_cur_u64(&cur) : 0; /* since 1.1 */
+    if (c->hello_done && !c->shared)
+        return -EPROTO; /* only a shared stream may start over */
     if (cur.err || memcmp(magic, VMACCEL_PROTO_MAGIC, 8) != 0) {
         send_goaway(c, -EPROTO, "expected a vmaccel HELLO");
         return -EPROTO;
@@ -234,15 +272,21 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
         agent_log("conn=%llu peer=%s: %s", (unsigned long long)c->id, c->peer, why);
         return -EPROTO;
     }
+    int r = c->hello_done ? restart(c) : 0;
+    if (r < 0)
+        return r;
+    if (!c->hello_done)
+        c->shared = flags & VMACCEL_HELLO_SHARED;
+    send_hello_ok(c, nonce);
+    r = c->hello_done ? 1 : 0; /* 1: the reader must drop partial messages */
     c->hello_done = true;
-    send_hello_ok(c);
-    return 0;
+    return r;
 }
 
 static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
     conn *c = ud;
     if (!c->hello_done || type == VMACCEL_FRAME_HELLO) {
-        int r = type == VMACCEL_FRAME_HELLO && !c->hello_done ? on_hello(c, body, len) : -EPROTO;
+        int r = type == VMACCEL_FRAME_HELLO ? on_hello(c, body, len) : -EPROTO;
         free(body);
         atomic_fetch_sub(&c->acct.bytes, len);
         atomic_fetch_sub(&c->acct.count, 1);
@@ -253,7 +297,7 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
         free(body);
         return -ENOMEM;
     }
-    *j = (job){{NULL}, conn_ref(c), id, body, len};
+    *j = (job){{NULL}, conn_ref(c), tables_ref(c->t), atomic_load(&c->gen), id, body, len};
     c->n_requests++;
     atomic_fetch_add(&c->srv->stats.requests, 1);
     atomic_fetch_add(&c->srv->stats.inflight, 1);
@@ -282,7 +326,31 @@ const char *conn_close_reason(const conn *c, int err, char *buf, size_t len) {
     return buf;
 }
 
+/* On a shared stream, garbage or a frame its writer abandoned must not end
+ * the connection (the next guest process gets the same stream): skip to
+ * the next HELLO instead. */
+static void resync(conn *c, const char *why) {
+    agent_log("conn=%llu peer=%s: %s; skipping to the next HELLO", (unsigned long long)c->id,
+              c->peer, why);
+    vmaccel_reader_resync(&c->rd);
+}
+
+/* Feeds n bytes; a HELLO that restarted the stream drops the previous
+ * process's partial messages, then parsing goes on from there. */
+static int feed(conn *c, size_t n) {
+    int e = vmaccel_reader_feed(&c->rd, n, on_message, c);
+    while (e > 0) {
+        vmaccel_reader_free(&c->rd);
+        e = vmaccel_reader_feed(&c->rd, 0, on_message, c);
+    }
+    return e;
+}
+
 int conn_on_readable(conn *c) {
+    double now = agent_now();
+    if (c->shared && vmaccel_reader_busy(&c->rd) && now - c->last_rx > c->srv->cfg.resync_s)
+        resync(c, "a frame stalled mid-way (its writer died?)");
+    c->last_rx = now;
     /* A bounded number of reads per wake-up, so one busy client cannot keep
      * the leader from everyone else (level-triggered epoll calls again). */
     for (int i = 0; i < 16 && c->reading; i++) {
@@ -296,12 +364,17 @@ int conn_on_readable(conn *c) {
             return errno == EAGAIN ? 0 : -errno;
         if (got == 0)
             return -ECONNRESET;
-        int e = vmaccel_reader_feed(&c->rd, (size_t)got, on_message, c);
+        int e = feed(c, (size_t)got);
         if (e == 0 && (size_t)got < n)
             return 0; /* drained; level-triggered epoll reports any more */
         if (e < 0) {
             char why[96];
             snprintf(why, sizeof(why), "protocol error: %s", read_error(e));
+            if (c->shared && e != -ENOMEM) {
+                send_goaway(c, e, why);
+                resync(c, why);
+                continue;
+            }
             if (e != -EPROTO || c->hello_done)
                 send_goaway(c, e, why);
             c->close_reason = e;
@@ -321,7 +394,7 @@ void conn_close(conn *c, const char *why) {
     pthread_mutex_unlock(&c->wlock);
     server_drop_jobs(c->srv, c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
-    tables_free(&c->t);
+    tables_close(c->t);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
               c->peer, (unsigned long long)c->n_requests, why);
     atomic_fetch_sub(&c->srv->stats.connections, 1);

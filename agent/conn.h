@@ -15,9 +15,12 @@ struct conn {
     char peer[160];
     conn *prev, *next; /* server list, leader only */
     bool hello_done;
+    bool shared; /* virtio-serial: the stream outlives guest processes */
     int close_reason;
+    double last_rx; /* leader only: when bytes last arrived, or reading resumed */
 
-    tables t;
+    tables *t;            /* this generation's sessions and resources */
+    _Atomic uint32_t gen; /* bumped when a shared stream starts over */
     vmaccel_reader_acct acct;
     sched_tenant tenant; /* its queue in the server's scheduler */
 

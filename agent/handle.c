@@ -9,7 +9,7 @@
 /* What one request needs while it runs. */
 typedef struct call {
     server *srv;
-    conn *c;
+    tables *t;
     vmaccel_req *req;
     agent_sess *as;
     vmaccel_session *sess;
@@ -161,7 +161,7 @@ static int do_classify_batch(call *k) {
 
 /* The resource a request names, if this connection has it. */
 static int want_res(call *k, uint64_t id) {
-    k->res = tables_resource_get(&k->c->t, id);
+    k->res = tables_resource_get(k->t, id);
     return k->res ? 0 : -ENOENT;
 }
 
@@ -200,7 +200,7 @@ static int resource_create(call *k) {
     vmaccel_resource *res;
     for (uint32_t i = 0; i < a->n_files; i++)
         bytes += a->files[i].len;
-    int r = tables_resource_check(&k->c->t, bytes);
+    int r = tables_resource_check(k->t, bytes);
     if (r < 0)
         return r;
     if (a->type == VMACCEL_RESOURCE_LIBRARY) {
@@ -216,7 +216,7 @@ static int resource_create(call *k) {
         if (r < 0 && res)
             vmaccel_resource_unref(res);
     }
-    if (r == 0 && (r = tables_resource_add(&k->c->t, res, bytes, &id)) < 0)
+    if (r == 0 && (r = tables_resource_add(k->t, res, bytes, &id)) < 0)
         vmaccel_resource_unref(res);
     if (r == 0)
         vmaccel_msg_u64(k->resp, id);
@@ -231,15 +231,15 @@ static int run_control(call *k) {
     case VMACCEL_KIND_PING:
         return 0;
     case VMACCEL_KIND_SESSION_NEW:
-        if ((r = tables_session_new(&k->c->t, &id)) == 0)
+        if ((r = tables_session_new(k->t, &id)) == 0)
             vmaccel_msg_u64(k->resp, id);
         return r;
     case VMACCEL_KIND_SESSION_FREE:
-        return tables_session_free(&k->c->t, q->session);
+        return tables_session_free(k->t, q->session);
     case VMACCEL_KIND_RESOURCE_CREATE:
         return resource_create(k);
     case VMACCEL_KIND_RESOURCE_DESTROY:
-        return tables_resource_destroy(&k->c->t, q->u.res.res);
+        return tables_resource_destroy(k->t, q->u.res.res);
     default: /* (un)register: both objects must be this connection's */
         if ((r = want_res(k, q->u.res.res)) < 0)
             return r;
@@ -261,14 +261,14 @@ static void answer(server *srv, job *j) {
     conn *c = j->c;
     vmaccel_req *req = malloc(sizeof(*req));
     vmaccel_msg *resp = malloc(sizeof(*resp));
-    call k = {srv, c, req, NULL, NULL, resp, NULL, NULL, {NULL, 0, 0, 0}};
+    call k = {srv, j->t, req, NULL, NULL, resp, NULL, NULL, {NULL, 0, 0, 0}};
     int r = req && resp ? vmaccel_req_decode(j->body, j->len, req) : -ENOMEM;
     if (resp) {
         vmaccel_msg_init(resp);
         vmaccel_msg_u32(resp, 0); /* the status, patched below */
     }
     if (r == 0 && needs_session(req->kind)) {
-        k.as = tables_session_get(&c->t, req->session);
+        k.as = tables_session_get(j->t, req->session);
         r = k.as ? 0 : -ENOENT;
         k.sess = k.as ? agent_sess_get(k.as) : NULL;
     }
@@ -284,7 +284,7 @@ static void answer(server *srv, job *j) {
     conn_job_done(c, j->len);
     if (resp) {
         memcpy(resp->head, &r, 4);
-        conn_send(c, j->id, resp);
+        conn_send(c, j->gen, j->id, resp);
     }
     vmaccel_resource_unref(k.res);
     agent_sess_put(k.as);
@@ -295,7 +295,7 @@ static void answer(server *srv, job *j) {
 }
 
 void handle_job(server *srv, job *j) {
-    if (atomic_load(&j->c->closed)) {
+    if (atomic_load(&j->c->closed) || j->gen != atomic_load(&j->c->gen)) {
         conn_job_done(j->c, j->len); /* nobody to answer */
     } else {
         uint16_t kind = job_kind(j);
@@ -304,6 +304,7 @@ void handle_job(server *srv, job *j) {
         server_record_cost(srv, kind, agent_now() - t0);
     }
     free(j->body);
+    tables_unref(j->t);
     conn_unref(j->c);
     free(j);
 }

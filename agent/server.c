@@ -42,6 +42,7 @@ void server_push_job(server *srv, job *j) {
 static void job_discard(job *j) {
     conn_job_done(j->c, j->len);
     free(j->body);
+    tables_unref(j->t);
     conn_unref(j->c);
     free(j);
 }

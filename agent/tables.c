@@ -21,9 +21,27 @@ void agent_sess_put(agent_sess *s) {
     }
 }
 
-void tables_init(tables *t, vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st) {
+tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st) {
+    tables *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
     *t = (tables){.ctx = ctx, .lim = lim, .stats = st, .next_id = 1};
+    atomic_init(&t->refs, 1);
     pthread_mutex_init(&t->lock, NULL);
+    return t;
+}
+
+tables *tables_ref(tables *t) {
+    atomic_fetch_add(&t->refs, 1);
+    return t;
+}
+
+void tables_unref(tables *t) {
+    if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    tables_close(t);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
 }
 
 static void res_drop(tables *t, struct tres *e) {
@@ -33,8 +51,9 @@ static void res_drop(tables *t, struct tres *e) {
     atomic_fetch_sub(&t->stats->resource_bytes, (long)e->bytes);
 }
 
-void tables_free(tables *t) {
+void tables_close(tables *t) {
     pthread_mutex_lock(&t->lock);
+    t->closed = true;
     for (uint32_t i = 0; i < t->n_sess; i++)
         agent_sess_put(t->sess[i].s);
     for (uint32_t i = 0; i < t->n_res; i++)
@@ -45,7 +64,6 @@ void tables_free(tables *t) {
     t->res = NULL;
     t->n_sess = t->n_res = 0;
     pthread_mutex_unlock(&t->lock);
-    pthread_mutex_destroy(&t->lock);
 }
 
 int tables_session_new(tables *t, uint64_t *id) {
@@ -62,7 +80,9 @@ int tables_session_new(tables *t, uint64_t *id) {
     atomic_fetch_add(&t->stats->sessions, 1);
     pthread_mutex_lock(&t->lock);
     struct tsess *v = NULL;
-    if (t->n_sess >= t->lim->max_sessions)
+    if (t->closed)
+        r = -ECONNRESET;
+    else if (t->n_sess >= t->lim->max_sessions)
         r = -EMFILE;
     else if (!(v = realloc(t->sess, (t->n_sess + 1) * sizeof(*v))))
         r = -ENOMEM;
@@ -107,6 +127,8 @@ agent_sess *tables_session_get(tables *t, uint64_t id) {
 }
 
 static int res_check_locked(tables *t, uint64_t bytes) {
+    if (t->closed)
+        return -ECONNRESET;
     if (t->n_res >= t->lim->max_resources)
         return -EMFILE;
     if (bytes > t->lim->max_resource_bytes - t->res_bytes)

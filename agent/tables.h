@@ -7,6 +7,8 @@
 #include "agent.h"
 
 typedef struct tables {
+    atomic_int refs; /* the connection's, and one per job that uses it */
+    bool closed;     /* under lock: nothing may be added any more */
     pthread_mutex_t lock;
     vmaccel_ctx *ctx;
     const vmaccel_limits *lim;
@@ -23,10 +25,16 @@ typedef struct tables {
     uint64_t next_id, res_bytes;
 } tables;
 
-void tables_init(tables *t, vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st);
-/* Drops everything: what running jobs still hold stays alive until they
- * finish (sessions and resources are reference-counted). */
-void tables_free(tables *t);
+/* Reference-counted: a job keeps the tables it was queued with, so a job
+ * still running when its connection closes (or its virtio-serial stream
+ * starts over) cannot touch a later generation's objects. */
+tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st);
+tables *tables_ref(tables *t);
+void tables_unref(tables *t);
+/* Drops everything and refuses additions (-ECONNRESET) from then on: what
+ * running jobs still hold stays alive until they finish (sessions and
+ * resources are reference-counted). */
+void tables_close(tables *t);
 
 int tables_session_new(tables *t, uint64_t *id);
 int tables_session_free(tables *t, uint64_t id);

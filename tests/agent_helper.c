@@ -189,15 +189,35 @@ void wire_send(wire *w, uint64_t id, const vmaccel_msg *m) {
     }
 }
 
+size_t wire_hello_bytes(uint8_t out[48], uint16_t major, uint32_t flags, uint64_t nonce) {
+    memset(out, 0, 48);
+    vmaccel_frame f = {.len = 32, .type = VMACCEL_FRAME_HELLO};
+    vmaccel_proto_frame_put(out, &f);
+    out[16] = 24; /* body length */
+    memcpy(out + 24, VMACCEL_PROTO_MAGIC, 8);
+    memcpy(out + 32, &major, 2);
+    memcpy(out + 36, &flags, 4);
+    memcpy(out + 40, &nonce, 8);
+    return 48;
+}
+
 int wire_hello(wire *w, uint16_t major) {
-    uint8_t buf[VMACCEL_PROTO_HDR + 8 + 16] = {0};
-    vmaccel_frame f = {.len = 24, .type = VMACCEL_FRAME_HELLO};
-    vmaccel_proto_frame_put(buf, &f);
-    buf[16] = 16; /* body length */
-    memcpy(buf + 24, VMACCEL_PROTO_MAGIC, 8);
-    memcpy(buf + 32, &major, 2);
-    wire_raw(w, buf, sizeof(buf));
+    uint8_t buf[48];
+    wire_raw(w, buf, wire_hello_bytes(buf, major, 0, 0));
     return wire_recv(w);
+}
+
+int wire_hello_shared(wire *w, uint64_t nonce) {
+    uint8_t buf[48];
+    wire_raw(w, buf, wire_hello_bytes(buf, VMACCEL_PROTO_MAJOR, VMACCEL_HELLO_SHARED, nonce));
+    int t = wire_recv(w);
+    if (t == VMACCEL_FRAME_HELLO_OK) { /* the nonce comes back last */
+        uint64_t echo;
+        CHECK(w->last_len >= 8);
+        memcpy(&echo, w->last_body + w->last_len - 8, 8);
+        CHECK_INT(echo, nonce);
+    }
+    return t;
 }
 
 int wire_call(wire *w, uint64_t id, const vmaccel_msg *m) {

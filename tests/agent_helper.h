@@ -42,8 +42,12 @@ void wire_open(wire *w, const char *unix_path);
 void wire_close(wire *w);
 /* Sends raw bytes. */
 void wire_raw(wire *w, const void *p, size_t n);
+/* A HELLO frame and body; returns its length. */
+size_t wire_hello_bytes(uint8_t out[48], uint16_t major, uint32_t flags, uint64_t nonce);
 /* HELLO with the given major; returns the type of the answer. */
 int wire_hello(wire *w, uint16_t major);
+/* HELLO of a shared stream (virtio-serial); checks the echoed nonce. */
+int wire_hello_shared(wire *w, uint64_t nonce);
 void wire_send(wire *w, uint64_t id, const vmaccel_msg *m);
 /* Waits for one message (5 s); returns its type, or -1 when the agent
  * closed the connection.  The body stays in w->last_body. */

@@ -474,27 +474,42 @@ static void *relay(void *arg) {
     return NULL;
 }
 
-TEST(remote_over_a_character_device_like_virtio_serial) {
-    test_agent a;
-    test_agent_start(&a, 0, NULL);
+/* A pty in raw mode stands in for the guest's /dev/vportNpM, with a relay
+ * thread in QEMU's place. */
+typedef struct vport {
+    int slave;
+    pthread_t relay;
+    char addr[300];
+} vport;
+
+static void vport_open(vport *v, const test_agent *a) {
     relay_master = posix_openpt(O_RDWR | O_NOCTTY);
     CHECK(relay_master >= 0 && grantpt(relay_master) == 0 && unlockpt(relay_master) == 0);
     const char *slave = ptsname(relay_master);
-    int sfd = open(slave, O_RDWR | O_NOCTTY); /* raw: bytes pass untouched */
+    v->slave = open(slave, O_RDWR | O_NOCTTY); /* raw: bytes pass untouched */
     struct termios tio;
-    CHECK(sfd >= 0 && tcgetattr(sfd, &tio) == 0);
+    CHECK(v->slave >= 0 && tcgetattr(v->slave, &tio) == 0);
     cfmakeraw(&tio);
-    CHECK(tcsetattr(sfd, TCSANOW, &tio) == 0);
+    CHECK(tcsetattr(v->slave, TCSANOW, &tio) == 0);
     relay_sock = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, a.sock, strlen(a.sock) + 1);
+    memcpy(sa.sun_path, a->sock, strlen(a->sock) + 1);
     CHECK(connect(relay_sock, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, relay, NULL) == 0);
+    CHECK(pthread_create(&v->relay, NULL, relay, NULL) == 0);
+    snprintf(v->addr, sizeof(v->addr), "virtio-serial://%s", slave);
+}
 
-    char addr[300];
-    snprintf(addr, sizeof(addr), "virtio-serial://%s", slave);
-    vmaccel_ctx *ctx = test_remote_ctx(addr), *local = test_ctx_std(NULL);
+static void vport_close(vport *v) {
+    atomic_store(&relay_stop, 1);
+    pthread_join(v->relay, NULL);
+    close(relay_sock);
+    close(v->slave);
+    close(relay_master);
+}
+
+/* sha256 of 300 KB through ctx equals the in-process answer. */
+static void check_sha256(vmaccel_ctx *ctx, int rounds) {
+    vmaccel_ctx *local = test_ctx_std(NULL);
     vmaccel_session *s, *ls;
     CHECK_OK(vmaccel_session_new(ctx, &s));
     CHECK_OK(vmaccel_session_new(local, &ls));
@@ -502,7 +517,7 @@ TEST(remote_over_a_character_device_like_virtio_serial) {
     uint8_t *data = malloc(n), d1[32], d2[32];
     for (size_t i = 0; i < n; i++)
         data[i] = (uint8_t)(i * 7);
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < rounds; i++) {
         CHECK_OK(vmaccel_noop(s));
         CHECK_OK(vmaccel_sha256(s, data, n - (size_t)i, d1));
         CHECK_OK(vmaccel_sha256(ls, data, n - (size_t)i, d2));
@@ -511,13 +526,64 @@ TEST(remote_over_a_character_device_like_virtio_serial) {
     free(data);
     vmaccel_session_free(s);
     vmaccel_session_free(ls);
-    vmaccel_fini(ctx);
     vmaccel_fini(local);
-    atomic_store(&relay_stop, 1);
-    pthread_join(t, NULL);
-    close(relay_sock);
-    close(sfd);
-    close(relay_master);
+}
+
+TEST(remote_over_a_character_device_like_virtio_serial) {
+    test_agent a;
+    vport v;
+    test_agent_start(&a, 0, NULL);
+    vport_open(&v, &a);
+    vmaccel_ctx *ctx = test_remote_ctx(v.addr);
+    check_sha256(ctx, 20);
+    vmaccel_fini(ctx);
+    vport_close(&v);
     CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* The guest process holding the port dies, once cleanly between calls and
+ * once in the middle of a request: the next process on the same port is
+ * served, and what the dead one had is freed. */
+TEST(remote_virtio_serial_survives_a_process_dying_mid_frame) {
+    test_agent a;
+    vport v;
+    test_agent_start(&a, 0, "agent.resync_ms = 300\n");
+    vport_open(&v, &a);
+    pid_t pid = fork();
+    if (pid == 0) { /* a guest process that leaves without cleaning up */
+        vmaccel_ctx *ctx = test_remote_ctx(v.addr);
+        vmaccel_session *s;
+        CHECK_OK(vmaccel_session_new(ctx, &s));
+        CHECK_OK(vmaccel_noop(s)); /* mirrored on the agent now */
+        _exit(0);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_INT(test_agent_stat(&a, "sessions"), 1);
+    vmaccel_ctx *ctx = test_remote_ctx(v.addr);
+    check_sha256(ctx, 3); /* its session is freed on the agent */
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
+    vmaccel_fini(ctx);
+    /* Half a request on the port, then silence: its writer is gone. */
+    uint8_t hello[48], req[16 + 8 + 10] = {0};
+    vmaccel_frame f = {.len = 1000, .type = VMACCEL_FRAME_REQUEST, .id = 1};
+    vmaccel_proto_frame_put(req, &f);
+    req[16] = 0xe8, req[17] = 0x03; /* a 1000-byte body */
+    size_t hn = wire_hello_bytes(hello, VMACCEL_PROTO_MAJOR, VMACCEL_HELLO_SHARED, 99);
+    CHECK(write(v.slave, hello, hn) == (ssize_t)hn);
+    CHECK(write(v.slave, req, sizeof(req)) == (ssize_t)sizeof(req));
+    usleep(50000);
+    ctx = test_remote_ctx(v.addr); /* skips the stale HELLO_OK, retries its HELLO */
+    check_sha256(ctx, 3);
+    vmaccel_fini(ctx);
+    CHECK_INT(test_agent_stat(&a, "connections"), 1); /* all on one stream */
+    vport_close(&v);
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+    char *log;
+    CHECK_INT(test_sh(&log, "cat %s", a.log), 0);
+    CHECK(strstr(log, "stalled mid-way"));
+    free(log);
 }

@@ -9,7 +9,7 @@
 
 #define LIMITS "agent.max_sessions = 2\nagent.max_resources = 2\n" \
                "agent.max_resource_bytes = 1000\nagent.max_request_bytes = 65536\n" \
-               "agent.max_inflight = 4\n"
+               "agent.max_inflight = 4\nagent.resync_ms = 200\n"
 
 static test_agent agent;
 static atomic_int stop, victim_failures, victim_calls;
@@ -283,5 +283,61 @@ TEST(wire_model_path_from_guest_is_never_read) {
     vmaccel_msg_u32(&m, 0);
     CHECK_INT(wire_call_id(&w, 4, &m, &id), -EINVAL); /* embedded NUL in the name */
     wire_close(&w);
+    teardown();
+}
+
+/* A virtio-serial port outlives guest processes: a new HELLO starts the
+ * stream over, and garbage or a frame abandoned mid-way is skipped up to
+ * the next HELLO, all on one connection. */
+TEST(wire_shared_stream_starts_over_and_resyncs) {
+    setup();
+    wire w;
+    uint64_t id;
+    wire_open(&w, agent.sock);
+    CHECK_INT(wire_hello_shared(&w, 1), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = new_session(&w);
+    CHECK_INT(blob(&w, sid, 100, &id), 0);
+    CHECK_INT(test_agent_stat(&agent, "sessions"), 2); /* with the victim's */
+    /* A clean start-over: the old process's objects go at once. */
+    CHECK_INT(wire_hello_shared(&w, 2), VMACCEL_FRAME_HELLO_OK);
+    CHECK_INT(test_agent_wait_stat(&agent, "sessions", 1), 1);
+    CHECK_INT(test_agent_wait_stat(&agent, "resources", 0), 0);
+    sid = new_session(&w);
+    /* A writer dies mid-frame: 10 bytes of a 100-byte request. */
+    uint8_t req[16 + 8 + 10] = {0};
+    vmaccel_frame f = {.len = 100, .type = VMACCEL_FRAME_REQUEST, .id = 50};
+    vmaccel_proto_frame_put(req, &f);
+    req[16] = 100;
+    wire_raw(&w, req, sizeof(req));
+    usleep(400000); /* past agent.resync_ms */
+    CHECK_INT(wire_hello_shared(&w, 3), VMACCEL_FRAME_HELLO_OK);
+    CHECK_INT(test_agent_wait_stat(&agent, "sessions", 1), 1);
+    sid = new_session(&w);
+    vmaccel_msg m;
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid);
+    CHECK_INT(wire_call(&w, 7, &m), 0);
+    /* Garbage: a GOAWAY tells why, and the stream waits for a HELLO. */
+    wire_raw(&w, "this is not a frame at all........", 32);
+    CHECK_INT(wire_recv(&w), VMACCEL_FRAME_GOAWAY);
+    int32_t e;
+    memcpy(&e, w.last_body, 4);
+    CHECK_INT(e, -EPROTO);
+    wire_send(&w, 8, &m); /* skipped, not answered */
+    CHECK_INT(wire_hello_shared(&w, 4), VMACCEL_FRAME_HELLO_OK);
+    sid = new_session(&w);
+    vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid);
+    CHECK_INT(wire_call(&w, 9, &m), 0);
+    CHECK_INT(test_agent_stat(&agent, "connections"), 2);
+    /* A second HELLO on an ordinary connection is still a protocol error. */
+    wire close_me;
+    hello(&close_me);
+    CHECK_INT(wire_hello(&close_me, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_GOAWAY);
+    wire_close(&close_me);
+    wire_close(&w);
+    char *log;
+    CHECK_INT(test_sh(&log, "cat %s", agent.log), 0);
+    CHECK(strstr(log, "a new HELLO starts the stream over"));
+    CHECK(strstr(log, "stalled mid-way"));
+    free(log);
     teardown();
 }

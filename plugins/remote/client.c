@@ -2,6 +2,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ struct rconn {
     uint64_t gen;
     bool dead, reading; /* reading: a waiter is reading fd right now */
     bool sock;          /* a socket, not the virtio-serial device */
+    uint64_t nonce;     /* in our HELLO, echoed by the agent's HELLO_OK */
     pthread_mutex_t wlock; /* one frame at a time on fd */
     vmaccel_limits lim;
     client *cl;
@@ -134,6 +136,10 @@ static int on_message_locked(rconn *c, uint8_t type, uint64_t id, uint8_t *body,
     client *cl = c->cl;
     atomic_fetch_sub(&c->acct.bytes, len); /* the waiter owns it now */
     atomic_fetch_sub(&c->acct.count, 1);
+    if (type == VMACCEL_FRAME_HELLO_OK && !c->sock) {
+        free(body); /* the answer to a HELLO we sent again */
+        return 0;
+    }
     if (type != VMACCEL_FRAME_RESPONSE) {
         if (type == VMACCEL_FRAME_GOAWAY)
             log_goaway(cl, body, len);
@@ -238,66 +244,128 @@ static int await_locked(client *cl, rconn *c, waiter *w, const struct timespec *
 
 /* --- connecting --- */
 
-/* Reads frames until one complete message arrives (handshake only). */
+static void deadline_in(int ms, struct timespec *ts) {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* A virtio-serial port may hold what an earlier process left: answers it
+ * never read, or half a request the agent is still waiting to complete.
+ * So on such a stream the HELLO carries a nonce, everything up to the
+ * HELLO_OK that echoes it is skipped, and the HELLO is sent again every
+ * HELLO_RETRY_MS: once the agent has seen a frame stall for longer than its
+ * agent.resync_ms (default 1 s), it skips to our next HELLO. */
+#define HELLO_RETRY_MS 2000
+
+static int hello_ok(rconn *c, const uint8_t *body, uint64_t len) {
+    vmaccel_cursor cur;
+    vmaccel_cur_init(&cur, body, len);
+    const void *magic = vmaccel_cur_bytes(&cur, 8);
+    uint16_t major = vmaccel_cur_u16(&cur);
+    vmaccel_cur_u16(&cur);
+    vmaccel_cur_u32(&cur); /* frame max: fixed in this version */
+    vmaccel_limits l;
+    l.max_inflight = vmaccel_cur_u32(&cur);
+    l.max_sessions = vmaccel_cur_u32(&cur);
+    l.max_resources = vmaccel_cur_u32(&cur);
+    vmaccel_cur_u32(&cur);
+    l.max_request_bytes = vmaccel_cur_u64(&cur);
+    l.max_inflight_bytes = vmaccel_cur_u64(&cur);
+    l.max_resource_bytes = vmaccel_cur_u64(&cur);
+    uint64_t nonce = cur.left >= 8 ? vmaccel_cur_u64(&cur) : 0; /* agents since 1.1 */
+    if (cur.err || !magic || memcmp(magic, VMACCEL_PROTO_MAGIC, 8) != 0)
+        return -EPROTO;
+    if (!c->sock && nonce != c->nonce)
+        return 0; /* the answer to an earlier process's HELLO */
+    if (major != VMACCEL_PROTO_MAJOR) {
+        c->cl->host->log(c->cl->host, VMACCEL_LOG_ERROR,
+                         "agent speaks protocol %u.x, this library %u.x", major,
+                         VMACCEL_PROTO_MAJOR);
+        return -EPROTO;
+    }
+    c->lim = l;
+    return l.max_inflight ? 1 : -EPROTO;
+}
+
+/* Handshake reading: 1 once our HELLO_OK arrives. */
 static int hello_cb(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
     rconn *c = ud;
     (void)id;
     atomic_fetch_sub(&c->acct.bytes, len);
     atomic_fetch_sub(&c->acct.count, 1);
-    vmaccel_cursor cur;
-    vmaccel_cur_init(&cur, body, len);
-    int r = -EPROTO;
-    const void *magic = vmaccel_cur_bytes(&cur, 8);
-    uint16_t major = vmaccel_cur_u16(&cur);
-    vmaccel_cur_u16(&cur);
-    if (type == VMACCEL_FRAME_HELLO_OK && magic && !memcmp(magic, VMACCEL_PROTO_MAGIC, 8)) {
-        vmaccel_cur_u32(&cur); /* frame max: fixed in this version */
-        c->lim.max_inflight = vmaccel_cur_u32(&cur);
-        c->lim.max_sessions = vmaccel_cur_u32(&cur);
-        c->lim.max_resources = vmaccel_cur_u32(&cur);
-        vmaccel_cur_u32(&cur);
-        c->lim.max_request_bytes = vmaccel_cur_u64(&cur);
-        c->lim.max_inflight_bytes = vmaccel_cur_u64(&cur);
-        c->lim.max_resource_bytes = vmaccel_cur_u64(&cur);
-        r = cur.err || major != VMACCEL_PROTO_MAJOR || !c->lim.max_inflight ? -EPROTO : 1;
-        if (major != VMACCEL_PROTO_MAJOR)
-            c->cl->host->log(c->cl->host, VMACCEL_LOG_ERROR,
-                             "agent speaks protocol %u.x, this library %u.x", major,
-                             VMACCEL_PROTO_MAJOR);
-    } else if (type == VMACCEL_FRAME_GOAWAY) {
+    int r = c->sock ? -EPROTO : 0; /* a shared stream's leftovers are skipped */
+    if (type == VMACCEL_FRAME_HELLO_OK)
+        r = hello_ok(c, body, len);
+    else if (type == VMACCEL_FRAME_GOAWAY && c->sock)
         log_goaway(c->cl, body, len);
-    }
     free(body);
     return r;
 }
 
+/* Reads until our HELLO_OK (1), the end of this round (0) or an error. */
+static int await_hello(rconn *c, int round_ms) {
+    struct timespec dl;
+    deadline_in(round_ms, &dl);
+    for (;;) {
+        struct pollfd pfd = {c->fd, POLLIN, 0};
+        int p = poll(&pfd, 1, ms_left(&dl));
+        if (p == 0)
+            return 0;
+        if (p < 0 && errno == EINTR)
+            continue;
+        uint8_t *buf;
+        size_t n;
+        vmaccel_reader_space(&c->rd, &buf, &n);
+        ssize_t got = p < 0 ? -1 : read(c->fd, buf, n);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got <= 0)
+            return -ECONNREFUSED;
+        int r = vmaccel_reader_feed(&c->rd, (size_t)got, hello_cb, c);
+        if (r < 0 && !c->sock && r != -ENOMEM)
+            vmaccel_reader_resync(&c->rd); /* garbage: skip to a HELLO_OK */
+        else if (r != 0)
+            return r;
+    }
+}
+
 static int handshake(client *cl, rconn *c) {
     vmaccel_msg m;
+    if (getrandom(&c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce))
+        c->nonce = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL) ^ (uintptr_t)c;
     vmaccel_msg_init(&m);
     vmaccel_msg_copy(&m, VMACCEL_PROTO_MAGIC, 8);
     vmaccel_msg_u16(&m, VMACCEL_PROTO_MAJOR);
     vmaccel_msg_u16(&m, VMACCEL_PROTO_MINOR);
-    vmaccel_msg_u32(&m, 0);
-    int r = send_msg(c, VMACCEL_FRAME_HELLO, 0, &m);
-    while (r == 0) {
-        struct pollfd pfd = {c->fd, POLLIN, 0};
-        if (poll(&pfd, 1, cl->timeout_ms) <= 0)
-            return -ETIMEDOUT;
-        uint8_t *p;
-        size_t n;
-        vmaccel_reader_space(&c->rd, &p, &n);
-        ssize_t got = read(c->fd, p, n);
-        if (got <= 0)
+    vmaccel_msg_u32(&m, c->sock ? 0 : VMACCEL_HELLO_SHARED);
+    vmaccel_msg_u64(&m, c->nonce);
+    if (!c->sock)
+        vmaccel_reader_resync(&c->rd);
+    struct timespec dl;
+    deadline_in(cl->timeout_ms, &dl);
+    int r;
+    do {
+        if ((r = send_msg(c, VMACCEL_FRAME_HELLO, 0, &m)) < 0)
             return -ECONNREFUSED;
-        r = vmaccel_reader_feed(&c->rd, (size_t)got, hello_cb, c);
-    }
-    return r == 1 ? 0 : r;
+        int left = ms_left(&dl);
+        r = await_hello(c, c->sock || left < HELLO_RETRY_MS ? left : HELLO_RETRY_MS);
+    } while (r == 0 && ms_left(&dl) > 0);
+    return r == 1 ? 0 : r == 0 ? -ETIMEDOUT : r;
 }
 
 int64_t client_connect_locked(client *cl) {
     if (cl->conn)
         return (int64_t)cl->conn->gen;
     int fd = vmaccel_addr_connect(&cl->addr);
+    if (fd == -EBUSY)
+        cl->host->log(cl->host, VMACCEL_LOG_WARN,
+                      "%s is held by another process (a port has one user at a time)",
+                      cl->addr.text);
     if (fd < 0)
         return -ECONNREFUSED;
     rconn *c = calloc(1, sizeof(*c));
@@ -331,13 +399,7 @@ int64_t client_connect_locked(client *cl) {
 /* --- calls --- */
 
 static void deadline(client *cl, struct timespec *ts) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += cl->timeout_ms / 1000;
-    ts->tv_nsec += (cl->timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    deadline_in(cl->timeout_ms, ts);
 }
 
 /* Registers a waiter for a new request on connection `gen`; lock held. */

@@ -23,10 +23,15 @@
 #endif
 
 #define VMACCEL_PROTO_MAJOR 1
-#define VMACCEL_PROTO_MINOR 0
+#define VMACCEL_PROTO_MINOR 1
 #define VMACCEL_PROTO_MAGIC "VMACCEL" /* 8 bytes with its NUL */
 #define VMACCEL_PROTO_HDR 16
 #define VMACCEL_PROTO_FRAME_MAX (1u << 20)
+
+/* HELLO flags.  SHARED: the stream outlives the client process (a
+ * virtio-serial port), so a later HELLO on it starts over, and the agent
+ * resynchronises on the next HELLO after garbage or a stalled frame. */
+#define VMACCEL_HELLO_SHARED 1u
 
 enum vmaccel_frame_type {
     VMACCEL_FRAME_HELLO = 1,    /* client -> agent, first message */
@@ -176,6 +181,7 @@ typedef struct vmaccel_reader {
 
     vmaccel_partial *partials; /* messages being received */
     uint32_t n_partials, cap_partials;
+    int scanning; /* skipping bytes up to the next HELLO / HELLO_OK */
 } vmaccel_reader;
 
 /* accept_mask: bit (1 << type) for each start frame type this side accepts. */
@@ -191,5 +197,12 @@ void vmaccel_reader_space(vmaccel_reader *r, uint8_t **p, size_t *n);
  * negative error (-EPROTO, -EMSGSIZE, -EMFILE, -ENOMEM, or the callback's):
  * the stream is then unusable. */
 int vmaccel_reader_feed(vmaccel_reader *r, size_t n, vmaccel_reader_cb cb, void *ud);
+/* Forgets every partial message and the frame in progress, and skips what
+ * follows up to the next frame that starts a HELLO or HELLO_OK accepted by
+ * this reader (found by its magic).  For a shared stream whose previous
+ * writer died mid-frame. */
+void vmaccel_reader_resync(vmaccel_reader *r);
+/* Whether a frame or message has begun and not yet completed. */
+int vmaccel_reader_busy(const vmaccel_reader *r);
 
 #endif

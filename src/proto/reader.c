@@ -148,6 +148,44 @@ void vmaccel_reader_space(vmaccel_reader *r, uint8_t **p, size_t *n) {
     *n = VMACCEL_READER_STAGE - r->s_end;
 }
 
+void vmaccel_reader_resync(vmaccel_reader *r) {
+    vmaccel_reader_free(r);
+    r->in_frame = r->direct = 0;
+    r->target = NULL;
+    r->prefix_got = 0;
+    r->scanning = 1;
+}
+
+int vmaccel_reader_busy(const vmaccel_reader *r) {
+    return r->in_frame || r->n_partials > 0 || r->s_end > r->s_start;
+}
+
+/* Looks in the staged bytes for a handshake frame: its header, the u64
+ * body length, then the magic.  Keeps a tail that may be the start of one.
+ * Returns 1 when the stage now begins with such a frame. */
+static int scan(vmaccel_reader *r) {
+    const size_t lead = VMACCEL_PROTO_HDR + 8, magic = 8;
+    uint8_t *p = r->stage + r->s_start, *end = r->stage + r->s_end;
+    for (uint8_t *m = p + lead; m + magic <= end; m++) {
+        m = memchr(m, 'V', (size_t)(end - m));
+        if (!m || m + magic > end)
+            break;
+        vmaccel_frame f;
+        if (memcmp(m, VMACCEL_PROTO_MAGIC, magic) != 0 ||
+            vmaccel_proto_frame_get(m - lead, &f) < 0 || f.id != 0 ||
+            (f.type != VMACCEL_FRAME_HELLO && f.type != VMACCEL_FRAME_HELLO_OK) ||
+            !(r->accept_mask & (1u << f.type)))
+            continue;
+        r->s_start = (size_t)(m - lead - r->stage);
+        r->scanning = 0;
+        return 1;
+    }
+    size_t keep = lead + magic - 1;
+    if (r->s_end - r->s_start > keep)
+        r->s_start = r->s_end - keep;
+    return 0;
+}
+
 int vmaccel_reader_feed(vmaccel_reader *r, size_t n, vmaccel_reader_cb cb, void *ud) {
     size_t used;
     if (r->direct) { /* the bytes are already in place */
@@ -156,6 +194,8 @@ int vmaccel_reader_feed(vmaccel_reader *r, size_t n, vmaccel_reader_cb cb, void 
     }
     r->s_end += n;
     for (;;) {
+        if (r->scanning && !scan(r))
+            return 0;
         size_t avail = r->s_end - r->s_start;
         int e;
         if (!r->in_frame) {
