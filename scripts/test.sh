@@ -36,6 +36,10 @@ run "core tests under valgrind" valgrind -q --error-exitcode=99 --leak-check=ful
   --errors-for-leak-kinds=definite,indirect build/tests/vmaccel-tests \
   init_ config_ session resource dispatch exec_ sha256 aes_gcm_nist
 
+# A real guest kernel in the loop: QEMU guests call the agent over
+# virtio-serial; results must equal the in-process ones (under 1 min).
+run "end to end through QEMU guests" tests/vm/e2e.sh build
+
 # The protocol decoder under libFuzzer for 60 s, starting from the saved
 # corpus (new finds go to a scratch dir, so the tree stays clean).
 echo "== fuzz: src/proto decoder, 60 s"

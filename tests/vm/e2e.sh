@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# End to end through a real guest kernel: QEMU guests talk to one host agent
+# over virtio-serial.
+#  1. vmaccel-e2e (every op, fixed inputs) inside a guest prints exactly what
+#     it prints in-process on the host: each result line is compared.
+#  2. A guest killed (QEMU SIGKILL) in the middle of its calls leaves the
+#     agent serving the next guest, with nothing of the dead one left.
+# Prints one line per check and "N passed, N failed".
+#
+#   tests/vm/e2e.sh [BUILD_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+passed=0 failed=0
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+check() { # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+work=$(mktemp -d)
+agent_pid=""
+cleanup() {
+  for f in "$work"/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+  [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+}
+
+[ -d ../shared/models/squeezenet1.0 ] || { fail "../shared (model, photos) is missing"; finish; }
+guest/build-image.sh "$build" 2>/dev/null || { fail "guest image builds"; finish; }
+
+# The same data the guest gets, for the host's in-process reference run.
+(cd "$work" && zcat "$OLDPWD/$build/guest/initramfs.cpio.gz" | cpio -id --quiet 'data/*')
+export VMACCEL_PLUGIN_DIR=$PWD/$build/plugins VMACCEL_EXEC_ALLOW=$PWD/$build/plugins/exec/demo
+"$build/tests/vmaccel-e2e" "$work/data" >"$work/host.txt" 2>"$work/host.err" ||
+  { fail "vmaccel-e2e in-process on the host"; cat "$work/host.err"; finish; }
+
+# One agent for every guest, with a counters page.
+"$build/agent/vmacceld" --listen "unix://$work/agent.sock" --admin "unix://$work/admin.sock" \
+  2>"$work/agent.log" &
+agent_pid=$!
+for _ in $(seq 200); do [ -S "$work/admin.sock" ] && break; sleep 0.05; done
+stat() { # stat NAME: a counter from the admin page
+  python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); d=b""
+while True:
+    b=s.recv(4096)
+    if not b: break
+    d+=b
+print(dict(l.split() for l in d.decode().splitlines())[sys.argv[2]])' "$work/admin.sock" "$1"
+}
+wait_stat() { # wait_stat NAME VALUE: up to 10 s
+  for _ in $(seq 100); do [ "$(stat "$1")" = "$2" ] && return 0; sleep 0.1; done
+  return 1
+}
+vm() { # vm NAME [run-vm options] -- COMMAND...
+  local name=$1; shift
+  guest/run-vm --build "$build" --agent "unix://$work/agent.sock" --quiet --timeout 150 \
+    --console "$work/$name.log" --pidfile "$work/$name.pid" "$@" 2>>"$work/run-vm.log"
+}
+console() { tr -d '\r' <"$work/$1.log"; }
+
+# --- 1. every op from inside the guest -------------------------------------
+t0=$(date +%s.%N)
+vm a --script <(cat <<'EOF'
+echo "uname: $(uname -r)"
+vmaccel-e2e /data >/tmp/out 2>/tmp/err; rc=$?
+echo "==results"; cat /tmp/out; echo "==end"; cat /tmp/err
+exit $rc
+EOF
+)
+rc=$?
+t1=$(date +%s.%N)
+check "guest boots and runs vmaccel-e2e through virtio-serial (exit $rc)" [ "$rc" -eq 0 ]
+console a | sed -n '/^==results$/,/^==end$/p' | sed '1d;$d' >"$work/guest.txt"
+check "the guest ran its own kernel ($(console a | sed -n 's/^uname: //p'))" \
+  grep -q '^uname: [0-9]' <(console a)
+check "the agent logged the guest's connection" grep -q 'open conn=.*agent.sock' "$work/agent.log"
+while IFS= read -r line; do
+  op=${line%%:*}
+  got=$(grep -F -m1 "$op:" "$work/guest.txt" || true)
+  if [ "$got" = "$line" ]; then ok "in guest = on host: $line"
+  else fail "in guest = on host: $op"; echo "     host:  $line"; echo "     guest: ${got:-<missing>}"; fi
+done <"$work/host.txt"
+check "the guest printed no other results" [ "$(wc -l <"$work/guest.txt")" -eq "$(wc -l <"$work/host.txt")" ]
+echo "     (guest a: $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s from QEMU start to power-off)"
+
+# --- 2. a guest killed mid-call ---------------------------------------------
+vm b -- vmaccel-e2e --loop &
+runvm_b=$!
+for _ in $(seq 600); do grep -q '^looping' "$work/b.log" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5 # well inside its calls now
+check "guest b is in its calls" [ "$(stat inflight)" -ge 0 ] 
+kill -9 "$(cat "$work/b.pid")"
+wait "$runvm_b"
+check "run-vm reports a guest that died (exit 125)" [ $? -eq 125 ]
+check "no QEMU of guest b is left" bash -c "! kill -0 $(cat "$work/b.pid") 2>/dev/null"
+rm -f "$work/b.pid"
+check "the agent outlived the guest" kill -0 "$agent_pid"
+check "its connection is closed" wait_stat connections 0
+check "its sessions are freed" wait_stat sessions 0
+check "its resources are freed" wait_stat resources 0
+check "nothing of it is in flight" wait_stat inflight 0
+want=$(VMACCEL_REMOTE= "$build/tools/vmaccel" sha256 "$work/data/coffee.png" 2>/dev/null | awk '{print $1}')
+vm c -- sh -c 'vmaccel sha256 /data/coffee.png && vmaccel ping --count 50'
+check "a second guest is served afterwards (exit $?)" grep -q "^$want" <(console c)
+check "the agent log names the dead guest's connection closing" \
+  grep -q 'close conn=2 .*closed by peer' "$work/agent.log"
+
+kill -TERM "$agent_pid"
+wait "$agent_pid"
+check "the agent drains and exits cleanly" [ $? -eq 0 ]
+agent_pid=""
+if [ "$failed" -gt 0 ]; then
+  echo "--- agent log"; cat "$work/agent.log"; echo "--- run-vm"; cat "$work/run-vm.log"
+  for n in a b c; do [ -f "$work/$n.log" ] && { echo "--- console $n"; console "$n" | tail -30; }; done
+fi
+finish
