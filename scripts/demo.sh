@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# The main job: builds vmaccel and runs each operation through the plugins.
+# The main job.  By default: boots a QEMU guest whose processes call the
+# host agent over virtio-serial — SqueezeNet classifies the three shared
+# photos, and noop, sha256, AES-GCM, sgemm and exec run, all computed on the
+# host — then times the same calls on the host for comparison.
+#   scripts/demo.sh --local   no VM: every op in-process, then through the
+#                             agent on a unix socket (for hosts without QEMU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-vm}
+case $mode in
+  vm | --vm) mode=vm ;;
+  --local) mode=local ;;
+  *) echo "usage: scripts/demo.sh [--local]" >&2; exit 2 ;;
+esac
 scripts/deps.sh
 scripts/build.sh build
+[ "$mode" = vm ] && exec scripts/demo-vm.sh
 
 export VMACCEL_PLUGIN_DIR=$PWD/build/plugins
 export VMACCEL_EXEC_ALLOW=$PWD/build/plugins/exec/demo
