@@ -60,12 +60,18 @@ printf '%s\n' "${order[@]}" >"$tree/lib/modules/order"
 install -m 755 "$here/init" "$tree/init"
 
 # Binaries, and every shared library they load (found with ldd).
+# Also vmacceld with the dependency-free noop and mbench backends (in
+# /usr/lib/vmaccel/agent-plugins), so a test can run the agent inside the
+# guest and exercise AF_VSOCK over the guest's vsock loopback.
 cli=$build/tools/vmaccel
 [ -f "$cli" ] || cli=$build/tools/vmaccel/vmaccel
-bins=("$cli" "$build/tests/vmaccel-e2e")
+bins=("$cli" "$build/tests/vmaccel-e2e" "$build/agent/vmacceld")
+libs=("$build/plugins/vmaccel-remote.so" "$build/plugins/vmaccel-noop.so" "$build/plugins/vmaccel-mbench.so")
 cp "${bins[@]}" "$tree/usr/bin/"
-cp "$build/plugins/vmaccel-remote.so" "$tree/usr/lib/vmaccel/plugins/"
-for f in "${bins[@]}" "$build/plugins/vmaccel-remote.so"; do
+cp "${libs[0]}" "$tree/usr/lib/vmaccel/plugins/"
+mkdir -p "$tree/usr/lib/vmaccel/agent-plugins"
+cp "${libs[@]:1}" "$tree/usr/lib/vmaccel/agent-plugins/"
+for f in "${bins[@]}" "${libs[@]}"; do
   ldd "$f" | awk '/=> \//{print $3} /^\t\/lib64/{print $1}'
 done | sort -u | while read -r lib; do
   case $lib in
