@@ -127,6 +127,13 @@ check "AF_VSOCK: a client and an agent inside the guest, over vsock loopback (ex
 check "the agent log names the dead guest's connection closing" \
   grep -q 'close conn=2 .*closed by peer' "$work/agent.log"
 
+# --- 3. run-vm's own limits ---------------------------------------------------
+vm t --timeout 10 -- sleep 600
+rc=$?
+check "a guest over its time limit is stopped (exit $rc, want 124)" [ "$rc" -eq 124 ]
+check "no QEMU of it is left" bash -c "! kill -0 $(cat "$work/t.pid") 2>/dev/null"
+rm -f "$work/t.pid"
+
 kill -TERM "$agent_pid"
 wait "$agent_pid"
 check "the agent drains and exits cleanly" [ $? -eq 0 ]
