@@ -39,6 +39,8 @@ typedef struct agent_config {
 
 typedef struct server server;
 typedef struct conn conn;
+typedef struct tenant tenant;
+typedef struct tenant_rule tenant_rule;
 
 /* A unit of work: one complete request of one connection. */
 typedef struct tables tables;
@@ -80,7 +82,13 @@ struct server {
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
-    sched queue; /* per-connection queues, served round-robin */
+    sched queue; /* per-tenant queues, served round-robin */
+    bool fifo;   /* agent.scheduler = fifo: one queue for all (for comparison) */
+    sched_tenant fifo_queue;
+    tenant *tenants;    /* every tenant seen */
+    uint32_t n_tenants;
+    tenant_rule *rules; /* from the config; read-only once running */
+    int n_rules;
     int running;          /* jobs being executed */
     bool have_leader, draining, exit_now;
     double drain_deadline;
@@ -105,7 +113,7 @@ double agent_now(void);
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* conn.c */
-conn *conn_new(server *srv, int fd, const char *peer);
+conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text);
 /* Reads what is available; 0, or <0 when the connection must close. */
 int conn_on_readable(conn *c);
 int conn_on_writable(conn *c);

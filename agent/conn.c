@@ -18,7 +18,7 @@ struct outbuf {
     uint8_t data[];
 };
 
-conn *conn_new(server *srv, int fd, const char *peer) {
+conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text) {
     conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
@@ -36,8 +36,9 @@ conn *conn_new(server *srv, int fd, const char *peer) {
     vmaccel_reader_init(&c->rd, l->max_request_bytes, l->max_inflight_bytes, l->max_inflight,
                         1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST, &c->acct);
     c->t = tables_new(srv->ctx, l, &srv->stats);
+    c->tn = tenant_attach(srv, listen_text, peer);
     c->last_rx = agent_now();
-    if (!c->t) {
+    if (!c->t || !c->tn) {
         conn_unref(c);
         return NULL;
     }
@@ -53,6 +54,8 @@ void conn_unref(conn *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     tables_unref(c->t);
+    if (c->tn)
+        tenant_detach(c->srv, c->tn);
     pthread_mutex_destroy(&c->wlock);
     free(c);
 }

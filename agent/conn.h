@@ -4,6 +4,7 @@
 
 #include "agent.h"
 #include "tables.h"
+#include "tenant.h"
 
 struct conn {
     int tag; /* EV_CONN: must stay first */
@@ -22,7 +23,7 @@ struct conn {
     tables *t;            /* this generation's sessions and resources */
     _Atomic uint32_t gen; /* bumped when a shared stream starts over */
     vmaccel_reader_acct acct;
-    sched_tenant tenant; /* its queue in the server's scheduler */
+    tenant *tn; /* whom it works for: its queue in the scheduler */
 
     pthread_mutex_t wlock; /* guards the output queue, reading, fd */
     struct outbuf *out_head, *out_tail;

@@ -80,3 +80,26 @@ sched_item *sched_drop(sched *s, sched_tenant *t) {
         ring_remove(s, t);
     return list;
 }
+
+sched_item *sched_take(sched *s, sched_tenant *t, bool (*match)(sched_item *, void *),
+                       void *arg) {
+    sched_item *taken = NULL, **tail = &taken, **p = &t->head;
+    t->tail = NULL;
+    while (*p) {
+        sched_item *it = *p;
+        if (match(it, arg)) {
+            *p = it->next;
+            it->next = NULL;
+            *tail = it;
+            tail = &it->next;
+            t->queued--;
+            s->queued--;
+        } else {
+            t->tail = it;
+            p = &it->next;
+        }
+    }
+    if (!t->head && t->active)
+        ring_remove(s, t);
+    return taken;
+}

@@ -36,5 +36,9 @@ sched_item *sched_pop(sched *s);
 sched_item *sched_peek(const sched *s);
 /* Takes every queued item of t out (returned as a list) and t off the ring. */
 sched_item *sched_drop(sched *s, sched_tenant *t);
+/* Takes the queued items of t for which match() is true out, in order (as a
+ * list); t leaves the ring if nothing is left. */
+sched_item *sched_take(sched *s, sched_tenant *t, bool (*match)(sched_item *, void *),
+                       void *arg);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "tenant.h"
 
 static int usage(void) {
     fprintf(stderr, "usage: vmacceld [--config FILE] [--listen ADDR]... [--admin ADDR] "
@@ -58,7 +59,13 @@ static int read_config(server *srv) {
     srv->cfg.max_connections = (uint32_t)v[6];
     srv->cfg.workers = (uint32_t)v[7];
     srv->cfg.resync_s = (double)v[8] / 1000;
-    return 0;
+    const char *sch = vmaccel_config_get(srv->ctx, "agent.scheduler");
+    if (sch && strcmp(sch, "fair") != 0 && strcmp(sch, "fifo") != 0) {
+        agent_log("config: agent.scheduler = '%s': expected fair or fifo", sch);
+        return -EINVAL;
+    }
+    srv->fifo = sch && strcmp(sch, "fifo") == 0;
+    return tenants_configure(srv);
 }
 
 static int add_listener(server *srv, const char *spec, bool admin) {
@@ -195,6 +202,7 @@ int main(int argc, char **argv) {
         r = server_run(&srv);
     }
     vmaccel_fini(srv.ctx);
+    tenants_free(&srv);
     if (r < 0)
         return 1;
     agent_log("exited cleanly");

@@ -35,7 +35,7 @@ void agent_log(const char *fmt, ...) {
 
 void server_push_job(server *srv, job *j) {
     pthread_mutex_lock(&srv->lock);
-    sched_push(&srv->queue, &j->c->tenant, &j->link);
+    sched_push(&srv->queue, srv->fifo ? &srv->fifo_queue : &j->c->tn->st, &j->link);
     pthread_mutex_unlock(&srv->lock);
 }
 
@@ -47,9 +47,14 @@ static void job_discard(job *j) {
     free(j);
 }
 
+static bool job_of(sched_item *it, void *c) {
+    return ((job *)it)->c == c;
+}
+
 void server_drop_jobs(server *srv, conn *c) {
     pthread_mutex_lock(&srv->lock);
-    sched_item *list = sched_drop(&srv->queue, &c->tenant);
+    sched_item *list =
+        sched_take(&srv->queue, srv->fifo ? &srv->fifo_queue : &c->tn->st, job_of, c);
     pthread_mutex_unlock(&srv->lock);
     while (list) {
         job *j = (job *)list;
@@ -83,7 +88,7 @@ static void accept_all(server *srv, listener *l) {
             close(fd);
             continue;
         }
-        conn *c = conn_new(srv, fd, peer);
+        conn *c = conn_new(srv, fd, peer, l->addr.text);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
         if (!c || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             agent_log("refused %s: out of resources", peer);
@@ -98,7 +103,8 @@ static void accept_all(server *srv, listener *l) {
         srv->conns = c;
         atomic_fetch_add(&srv->stats.connections, 1);
         atomic_fetch_add(&srv->stats.conns_total, 1);
-        agent_log("open conn=%llu peer=%s on %s", (unsigned long long)c->id, peer, l->addr.text);
+        agent_log("open conn=%llu peer=%s tenant=%s on %s", (unsigned long long)c->id, peer,
+                  c->tn->name, l->addr.text);
     }
 }
 

@@ -587,3 +587,52 @@ TEST(remote_virtio_serial_survives_a_process_dying_mid_frame) {
     CHECK(strstr(log, "stalled mid-way"));
     free(log);
 }
+
+/* --- tenants: who a connection works for --- */
+
+TEST(agent_tenants_are_peers_or_named_in_the_config) {
+    test_agent a;
+    test_agent_start(&a, 1, "agent.tenants = vmB\ntenant.vmB.peer = tcp:127.0.0.1\n"
+                            "tenant.vmB.weight = 3\n");
+    vmaccel_ctx *ctx[3];
+    char unix_addr[300];
+    snprintf(unix_addr, sizeof(unix_addr), "unix://%s", a.sock);
+    ctx[0] = test_remote_ctx(unix_addr);
+    ctx[1] = test_remote_ctx(a.tcp);
+    ctx[2] = test_remote_ctx(a.tcp);
+    for (int i = 0; i < 3; i++) {
+        vmaccel_session *s;
+        CHECK_OK(vmaccel_session_new(ctx[i], &s));
+        CHECK_OK(vmaccel_noop(s));
+        vmaccel_session_free(s);
+        vmaccel_fini(ctx[i]);
+    }
+    CHECK_INT(test_agent_stop(&a), 0);
+    char *log;
+    CHECK_INT(test_sh(&log, "grep -c 'tenant=vmB on tcp://' %s", a.log), 0);
+    CHECK(atoi(log) == 2);
+    free(log);
+    CHECK_INT(test_sh(&log, "grep -c 'tenant=unix:%s on unix://' %s", a.sock, a.log), 0);
+    CHECK(atoi(log) == 1);
+    free(log);
+}
+
+TEST(agent_refuses_a_bad_tenant_config) {
+    static const char *bad[] = {
+        "agent.tenants = vmA\n",                                     /* no listen / peer */
+        "agent.tenants = vmA\ntenant.vmA.peer = vsock:3\ntenant.vmA.weight = 0\n",
+        "agent.scheduler = lottery\n",
+    };
+    static const char *why[] = {"has neither tenant.vmA.listen nor tenant.vmA.peer",
+                                "expected a weight in [1, 1000]", "expected fair or fifo"};
+    for (int i = 0; i < 3; i++) {
+        char *out;
+        int rc = test_sh(&out, TEST_BUILD_DIR "/agent/vmacceld --config %s --listen unix:///tmp/vmaccel-t-%d.sock 2>&1",
+                         test_config_file(bad[i]), (int)getpid());
+        CHECK(rc != 0);
+        if (!strstr(out, why[i]))
+            fprintf(stderr, "  got: %s\n", out);
+        CHECK(strstr(out, why[i]));
+        free(out);
+    }
+}

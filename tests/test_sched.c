@@ -98,3 +98,36 @@ TEST(sched_disconnected_tenant_work_is_dropped) {
     CHECK(sched_drop(&s, &b) == NULL); /* nothing left: a no-op */
     CHECK(sched_peek(&s) == NULL);
 }
+
+static bool is_odd(sched_item *it, void *arg) {
+    (void)arg;
+    return ((item *)it)->seq % 2 == 1;
+}
+
+/* One connection of a tenant closes: only its jobs go, the rest keep their
+ * order and their place in the ring. */
+TEST(sched_take_removes_one_connections_jobs_only) {
+    sched s = {0};
+    sched_tenant a = {0}, b = {0};
+    used = 0;
+    push(&s, &a, 'A', 6); /* seq 0..5: the odd ones are "another connection" */
+    push(&s, &b, 'B', 1);
+    item *taken = (item *)sched_take(&s, &a, is_odd, NULL);
+    int n = 0;
+    for (sched_item *it = &taken->link; it; it = it->next, n++)
+        CHECK_INT(((item *)it)->seq, 2 * n + 1);
+    CHECK_INT(n, 3);
+    CHECK_INT(s.queued, 4);
+    CHECK(strcmp(order(&s, 10), "ABAA") == 0);
+    push(&s, &a, 'A', 2); /* its tail was rebuilt: pushing still works */
+    CHECK(strcmp(order(&s, 10), "AA") == 0);
+    /* Taking all it has takes the tenant off the ring. */
+    push(&s, &b, 'B', 1);
+    push(&s, &a, 'A', 2);
+    pool[used - 2].seq = 1;
+    sched_item *all = sched_take(&s, &a, is_odd, NULL); /* seq 1 and 1 */
+    CHECK(all && all->next && !all->next->next);
+    CHECK(!a.active && b.active);
+    CHECK(strcmp(order(&s, 10), "B") == 0);
+    CHECK_INT(s.queued, 0);
+}

@@ -1,0 +1,133 @@
+/* Tenants and their configuration; see tenant.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tenant.h"
+
+void tenant_identity(const char *listen_text, const char *peer, char *out, size_t n) {
+    if (strncmp(peer, "unix:", 5) == 0) { /* the socket, not the process */
+        const char *path = strncmp(listen_text, "unix://", 7) == 0 ? listen_text + 7 : listen_text;
+        snprintf(out, n, "unix:%s", path);
+        return;
+    }
+    const char *port = strrchr(peer, ':'); /* tcp:IP:PORT, tcp:[v6]:PORT, vsock:CID:PORT */
+    int len = port && port > strchr(peer, ':') ? (int)(port - peer) : (int)strlen(peer);
+    snprintf(out, n, "%.*s", len, peer);
+}
+
+static int parse_weight(const char *key, const char *v, uint32_t *out) {
+    char *end;
+    unsigned long w = v ? strtoul(v, &end, 10) : 1;
+    if (v && (end == v || *end || w < 1 || w > 1000 || v[0] == '-')) {
+        agent_log("config: %s = '%s': expected a weight in [1, 1000]", key, v);
+        return -EINVAL;
+    }
+    *out = (uint32_t)w;
+    return 0;
+}
+
+static int read_rule(server *srv, const char *name, tenant_rule *r) {
+    char key[TENANT_NAME_MAX + 32];
+    if (strlen(name) >= TENANT_NAME_MAX) {
+        agent_log("config: agent.tenants: name '%s' is too long", name);
+        return -EINVAL;
+    }
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    snprintf(key, sizeof(key), "tenant.%s.listen", name);
+    const char *listen = vmaccel_config_get(srv->ctx, key);
+    snprintf(r->listen, sizeof(r->listen), "%s", listen ? listen : "");
+    snprintf(key, sizeof(key), "tenant.%s.peer", name);
+    const char *peer = vmaccel_config_get(srv->ctx, key);
+    snprintf(r->peer, sizeof(r->peer), "%s", peer ? peer : "");
+    if (!listen && !peer) {
+        agent_log("config: tenant %s has neither tenant.%s.listen nor tenant.%s.peer", name,
+                  name, name);
+        return -EINVAL;
+    }
+    snprintf(key, sizeof(key), "tenant.%s.weight", name);
+    return parse_weight(key, vmaccel_config_get(srv->ctx, key), &r->weight);
+}
+
+int tenants_configure(server *srv) {
+    const char *list = vmaccel_config_get(srv->ctx, "agent.tenants");
+    char *copy = list ? strdup(list) : NULL, *save = NULL;
+    int r = 0;
+    for (char *s = copy ? strtok_r(copy, ", ", &save) : NULL; s && r == 0;
+         s = strtok_r(NULL, ", ", &save)) {
+        if (!srv->rules && !(srv->rules = calloc(TENANT_RULES_MAX, sizeof(*srv->rules)))) {
+            r = -ENOMEM;
+        } else if (srv->n_rules == TENANT_RULES_MAX) {
+            agent_log("config: agent.tenants: more than %d tenants", TENANT_RULES_MAX);
+            r = -E2BIG;
+        } else {
+            r = read_rule(srv, s, &srv->rules[srv->n_rules++]);
+        }
+    }
+    free(copy);
+    return r;
+}
+
+/* The configured rule for a connection, if any. */
+static const tenant_rule *match(const server *srv, const char *listen_text, const char *id) {
+    for (int i = 0; i < srv->n_rules; i++) {
+        const tenant_rule *r = &srv->rules[i];
+        if ((r->listen[0] && strcmp(r->listen, listen_text) == 0) ||
+            (r->peer[0] && strcmp(r->peer, id) == 0))
+            return r;
+    }
+    return NULL;
+}
+
+/* Forgets one tenant with no connection and nothing queued.  Lock held. */
+static void evict_idle_locked(server *srv) {
+    for (tenant **p = &srv->tenants; *p; p = &(*p)->next) {
+        tenant *t = *p;
+        if (t->conns == 0 && !t->st.active) {
+            *p = t->next;
+            free(t);
+            srv->n_tenants--;
+            return;
+        }
+    }
+}
+
+tenant *tenant_attach(server *srv, const char *listen_text, const char *peer) {
+    char id[TENANT_NAME_MAX];
+    tenant_identity(listen_text, peer, id, sizeof(id));
+    const tenant_rule *rule = match(srv, listen_text, id);
+    const char *name = rule ? rule->name : id;
+    pthread_mutex_lock(&srv->lock);
+    tenant *t = srv->tenants;
+    while (t && strcmp(t->name, name) != 0)
+        t = t->next;
+    if (!t && srv->n_tenants >= TENANTS_MAX)
+        evict_idle_locked(srv);
+    if (!t && (t = calloc(1, sizeof(*t)))) {
+        snprintf(t->name, sizeof(t->name), "%s", name);
+        t->st.weight = rule ? rule->weight : 1;
+        t->next = srv->tenants;
+        srv->tenants = t;
+        srv->n_tenants++;
+    }
+    if (t)
+        t->conns++;
+    pthread_mutex_unlock(&srv->lock);
+    return t;
+}
+
+void tenant_detach(server *srv, tenant *t) {
+    pthread_mutex_lock(&srv->lock);
+    t->conns--;
+    pthread_mutex_unlock(&srv->lock);
+}
+
+void tenants_free(server *srv) {
+    free(srv->rules);
+    srv->rules = NULL;
+    while (srv->tenants) {
+        tenant *t = srv->tenants;
+        srv->tenants = t->next;
+        free(t);
+    }
+}
