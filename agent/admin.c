@@ -1,24 +1,134 @@
-/* The admin address: a client that connects gets a plain-text page of
- * counters ("name value" lines) and the connection closes.  It is meant for
- * operators and tests; guests should never be given this address. */
+/* The admin address: metrics in Prometheus text format, for operators and
+ * tests (guests should never be given this address).  It has its own
+ * thread, so a slow scraper never holds up the leader, and it answers both
+ * an HTTP GET (what Prometheus sends) and a bare connect (the page alone,
+ * after 100 ms of silence). */
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "metrics.h"
+#include "tenant.h"
 
-void admin_serve(server *srv, int fd, const vmaccel_addr *addr) {
-    (void)addr;
-    char page[1024];
+static void gauge(textbuf *b, const char *name, const char *type, const char *help, long v) {
+    tb_printf(b, "# HELP vmaccel_%s %s.\n# TYPE vmaccel_%s %s\nvmaccel_%s %ld\n", name, help,
+              name, type, name, v);
+}
+
+/* The page.  Under the server lock: tenants are not forgotten meanwhile. */
+static void build_page(server *srv, textbuf *b) {
     agent_stats *s = &srv->stats;
-    int n = snprintf(page, sizeof(page),
-                     "connections %ld\nconnections_total %ld\nsessions %ld\nresources %ld\n"
-                     "resource_bytes %ld\nrequests_total %ld\nerrors_total %ld\ninflight %ld\n",
-                     atomic_load(&s->connections), atomic_load(&s->conns_total),
-                     atomic_load(&s->sessions), atomic_load(&s->resources),
-                     atomic_load(&s->resource_bytes), atomic_load(&s->requests),
-                     atomic_load(&s->errors), atomic_load(&s->inflight));
-    /* A fresh socket's buffer takes a page this small in one write. */
-    if (write(fd, page, (size_t)n) != n)
-        agent_log("admin: short write");
+    gauge(b, "connections", "gauge", "Open client connections", atomic_load(&s->connections));
+    gauge(b, "connections_total", "counter", "Client connections accepted",
+          atomic_load(&s->conns_total));
+    gauge(b, "sessions", "gauge", "Sessions held for clients", atomic_load(&s->sessions));
+    gauge(b, "resources", "gauge", "Resources held for clients", atomic_load(&s->resources));
+    gauge(b, "resource_bytes", "gauge", "Bytes of those resources",
+          atomic_load(&s->resource_bytes));
+    gauge(b, "requests_total", "counter", "Requests received", atomic_load(&s->requests));
+    gauge(b, "errors_total", "counter", "Requests answered with an error",
+          atomic_load(&s->errors));
+    gauge(b, "inflight", "gauge", "Requests received and not yet answered",
+          atomic_load(&s->inflight));
+    pthread_mutex_lock(&srv->lock);
+    metrics_view *v = calloc(srv->n_tenants ? srv->n_tenants : 1, sizeof(*v));
+    int n = 0;
+    tb_printf(b, "# HELP vmaccel_tenant_connections Open connections per tenant.\n"
+                 "# TYPE vmaccel_tenant_connections gauge\n");
+    for (tenant *t = srv->tenants; t && v; t = t->next) {
+        v[n++] = (metrics_view){t->name, t->m};
+        tb_printf(b, "vmaccel_tenant_connections{tenant=\"%s\"} %u\n", t->name, t->conns);
+    }
+    if (v)
+        metrics_format_tenants(b, v, n);
+    pthread_mutex_unlock(&srv->lock);
+    free(v);
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void serve_one(server *srv, int fd) {
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    char req[4096];
+    size_t got = 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (got < sizeof(req) - 1 && poll(&p, 1, 100) == 1) {
+        ssize_t r = read(fd, req + got, sizeof(req) - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+            break;
+    }
+    textbuf b = {0};
+    build_page(srv, &b);
+    if (b.err || !b.p) {
+        agent_log("admin: out of memory building the page");
+    } else {
+        if (got >= 4 && memcmp(req, "GET ", 4) == 0) {
+            char head[160];
+            int n = snprintf(head, sizeof(head),
+                             "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                             b.len);
+            write_all(fd, head, (size_t)n);
+        }
+        write_all(fd, b.p, b.len);
+    }
+    free(b.p);
+    shutdown(fd, SHUT_WR);
     close(fd);
+}
+
+static void *admin_main(void *arg) {
+    server *srv = arg;
+    struct pollfd p[AGENT_LISTEN_MAX + 1];
+    int n = 0;
+    for (int i = 0; i < srv->n_listeners; i++)
+        if (srv->listeners[i].admin)
+            p[n++] = (struct pollfd){srv->listeners[i].fd, POLLIN, 0};
+    while (!atomic_load(&srv->admin_stop)) {
+        if (poll(p, (nfds_t)n, 200) <= 0)
+            continue;
+        for (int i = 0; i < n; i++) {
+            int fd = (p[i].revents & POLLIN) ? accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC) : -1;
+            if (fd >= 0)
+                serve_one(srv, fd);
+        }
+    }
+    return NULL;
+}
+
+int admin_start(server *srv) {
+    bool any = false;
+    for (int i = 0; i < srv->n_listeners; i++)
+        any |= srv->listeners[i].admin;
+    if (!any)
+        return 0;
+    atomic_store(&srv->admin_stop, false);
+    if (pthread_create(&srv->admin_thread, NULL, admin_main, srv) != 0)
+        return -EAGAIN;
+    srv->admin_running = true;
+    return 0;
+}
+
+void admin_stop(server *srv) {
+    if (!srv->admin_running)
+        return;
+    atomic_store(&srv->admin_stop, true);
+    pthread_join(srv->admin_thread, NULL);
+    srv->admin_running = false;
 }

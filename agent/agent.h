@@ -50,6 +50,7 @@ typedef struct job {
     conn *c;
     tables *t;    /* the sessions and resources it may use (a reference) */
     uint32_t gen; /* the connection's generation when it arrived */
+    double queued_at; /* agent_now() when it was queued */
     uint64_t id;
     uint8_t *body;
     uint64_t len;
@@ -89,6 +90,10 @@ struct server {
     uint32_t n_tenants;
     tenant_rule *rules; /* from the config; read-only once running */
     int n_rules;
+
+    pthread_t admin_thread;
+    atomic_bool admin_stop;
+    bool admin_running;
     int running;          /* jobs being executed */
     bool have_leader, draining, exit_now;
     double drain_deadline;
@@ -135,7 +140,8 @@ typedef struct agent_sess agent_sess;
 vmaccel_session *agent_sess_get(agent_sess *s);
 void agent_sess_put(agent_sess *s);
 
-/* admin.c */
-void admin_serve(server *srv, int lfd, const vmaccel_addr *addr);
+/* admin.c: the metrics page on the admin addresses, on its own thread. */
+int admin_start(server *srv);
+void admin_stop(server *srv);
 
 #endif

@@ -300,7 +300,8 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
         free(body);
         return -ENOMEM;
     }
-    *j = (job){{NULL}, conn_ref(c), tables_ref(c->t), atomic_load(&c->gen), id, body, len};
+    *j = (job){.c = conn_ref(c), .t = tables_ref(c->t), .gen = atomic_load(&c->gen), .id = id,
+               .body = body, .len = len};
     c->n_requests++;
     atomic_fetch_add(&c->srv->stats.requests, 1);
     atomic_fetch_add(&c->srv->stats.inflight, 1);

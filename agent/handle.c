@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "metrics.h"
 
 /* What one request needs while it runs. */
 typedef struct call {
@@ -258,6 +259,7 @@ static bool needs_session(uint16_t kind) {
  * before the answer goes out: once the client has the answer it may send
  * its next request at once, and must find the slot free. */
 static void answer(server *srv, job *j) {
+    double t0 = agent_now();
     conn *c = j->c;
     vmaccel_req *req = malloc(sizeof(*req));
     vmaccel_msg *resp = malloc(sizeof(*resp));
@@ -282,6 +284,12 @@ static void answer(server *srv, job *j) {
         }
     }
     conn_job_done(c, j->len);
+    /* Counted before the answer leaves: whoever has it sees it counted. */
+    uint16_t kind = job_kind(j);
+    double t1 = agent_now();
+    server_record_cost(srv, kind, t1 - t0);
+    metrics_record(c->tn->m, kind, r, j->len, resp ? resp->body_len : 0, t0 - j->queued_at,
+                   t1 - t0);
     if (resp) {
         memcpy(resp->head, &r, 4);
         conn_send(c, j->gen, j->id, resp);
@@ -298,10 +306,7 @@ void handle_job(server *srv, job *j) {
     if (atomic_load(&j->c->closed) || j->gen != atomic_load(&j->c->gen)) {
         conn_job_done(j->c, j->len); /* nobody to answer */
     } else {
-        uint16_t kind = job_kind(j);
-        double t0 = agent_now();
         answer(srv, j);
-        server_record_cost(srv, kind, agent_now() - t0);
     }
     free(j->body);
     tables_unref(j->t);

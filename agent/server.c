@@ -34,6 +34,7 @@ void agent_log(const char *fmt, ...) {
 }
 
 void server_push_job(server *srv, job *j) {
+    j->queued_at = agent_now();
     pthread_mutex_lock(&srv->lock);
     sched_push(&srv->queue, srv->fifo ? &srv->fifo_queue : &j->c->tn->st, &j->link);
     pthread_mutex_unlock(&srv->lock);
@@ -79,10 +80,6 @@ static void accept_all(server *srv, listener *l) {
                 agent_log("accept on %s: %s", l->addr.text, vmaccel_strerror(fd));
             return;
         }
-        if (l->admin) {
-            admin_serve(srv, fd, &l->addr);
-            continue;
-        }
         if (atomic_load(&srv->stats.connections) >= (long)srv->cfg.max_connections) {
             agent_log("refused %s: %u connections already open", peer, srv->cfg.max_connections);
             close(fd);
@@ -124,6 +121,8 @@ static void begin_drain(server *srv) {
     srv->drain_deadline = agent_now() + srv->cfg.drain_timeout_s;
     pthread_mutex_unlock(&srv->lock);
     for (int i = 0; i < srv->n_listeners; i++) {
+        if (srv->listeners[i].admin)
+            continue; /* metrics stay readable while draining */
         epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[i].fd, NULL);
         close(srv->listeners[i].fd);
         srv->listeners[i].fd = -1;
@@ -258,6 +257,8 @@ static int setup(server *srv) {
     if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd, &ev) < 0)
         return -errno;
     for (int i = 0; i < srv->n_listeners; i++) {
+        if (srv->listeners[i].admin)
+            continue; /* served by the admin thread */
         ev.data.ptr = &srv->listeners[i];
         if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listeners[i].fd, &ev) < 0)
             return -errno;
@@ -270,6 +271,7 @@ static int setup(server *srv) {
 }
 
 static void teardown(server *srv) {
+    admin_stop(srv);
     while (srv->conns)
         drop_conn(srv, srv->conns, "agent shutting down");
     for (int i = 0; i < srv->n_listeners; i++)
@@ -288,8 +290,11 @@ int server_run(server *srv) {
     if (r < 0)
         return r;
     pthread_t *t = calloc(srv->cfg.workers, sizeof(*t));
-    if (!t)
+    if (!t || admin_start(srv) < 0) {
+        free(t);
+        teardown(srv);
         return -ENOMEM;
+    }
     uint32_t started = 0;
     for (; started < srv->cfg.workers; started++)
         if (pthread_create(&t[started], NULL, worker, srv) != 0)

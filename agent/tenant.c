@@ -85,6 +85,7 @@ static void evict_idle_locked(server *srv) {
         tenant *t = *p;
         if (t->conns == 0 && !t->st.active) {
             *p = t->next;
+            free(t->m);
             free(t);
             srv->n_tenants--;
             return;
@@ -103,7 +104,11 @@ tenant *tenant_attach(server *srv, const char *listen_text, const char *peer) {
         t = t->next;
     if (!t && srv->n_tenants >= TENANTS_MAX)
         evict_idle_locked(srv);
-    if (!t && (t = calloc(1, sizeof(*t)))) {
+    if (!t && (t = calloc(1, sizeof(*t))) && !(t->m = calloc(1, sizeof(*t->m)))) {
+        free(t);
+        t = NULL;
+    }
+    if (t && !t->name[0]) {
         snprintf(t->name, sizeof(t->name), "%s", name);
         t->st.weight = rule ? rule->weight : 1;
         t->next = srv->tenants;
@@ -128,6 +133,7 @@ void tenants_free(server *srv) {
     while (srv->tenants) {
         tenant *t = srv->tenants;
         srv->tenants = t->next;
+        free(t->m);
         free(t);
     }
 }

@@ -17,6 +17,7 @@
 #define VMACCEL_AGENT_TENANT_H
 
 #include "agent.h"
+#include "metrics.h"
 
 #define TENANT_NAME_MAX 128
 #define TENANT_RULES_MAX 256
@@ -34,6 +35,7 @@ typedef struct tenant {
     char name[TENANT_NAME_MAX];
     sched_tenant st; /* its queue; under the server lock */
     uint32_t conns;  /* open connections; under the server lock */
+    tenant_metrics *m;
 } tenant;
 
 /* Reads agent.tenants and tenant.* keys; logs and fails on a bad one. */

@@ -66,27 +66,48 @@ int test_agent_stop(test_agent *a) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-long test_agent_stat(const test_agent *a, const char *name) {
+char *test_agent_metrics(const test_agent *a) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     CHECK(strlen(a->admin) < sizeof(sa.sun_path));
     memcpy(sa.sun_path, a->admin, strlen(a->admin) + 1);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         close(fd);
-        return -1;
+        return NULL;
     }
-    char page[2048];
-    size_t n = 0;
+    static const char get[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    CHECK(write(fd, get, sizeof(get) - 1) == sizeof(get) - 1);
+    size_t n = 0, cap = 1 << 16;
+    char *page = malloc(cap);
     ssize_t r;
-    while (n + 1 < sizeof(page) && (r = read(fd, page + n, sizeof(page) - 1 - n)) > 0)
-        n += (size_t)r;
+    while ((r = read(fd, page + n, cap - 1 - n)) > 0)
+        if ((n += (size_t)r) == cap - 1)
+            CHECK((page = realloc(page, cap *= 2)) != NULL);
     close(fd);
     page[n] = '\0';
-    size_t len = strlen(name);
-    for (char *line = page; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-        if (strncmp(line, name, len) == 0 && line[len] == ' ')
-            return atol(line + len + 1);
+    char *body = strstr(page, "\r\n\r\n");
+    CHECK(strncmp(page, "HTTP/1.0 200 OK\r\n", 17) == 0 && body);
+    memmove(page, body + 4, strlen(body + 4) + 1);
+    return page;
+}
+
+double test_metric(const char *page, const char *series) {
+    size_t len = strlen(series);
+    for (const char *line = page; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, series, len) == 0 && line[len] == ' ')
+            return atof(line + len + 1);
     return -1;
+}
+
+long test_agent_stat(const test_agent *a, const char *name) {
+    char *page = test_agent_metrics(a), series[128];
+    if (!page)
+        return -1;
+    snprintf(series, sizeof(series), "vmaccel_%s", name);
+    long v = (long)test_metric(page, series);
+    free(page);
+    return v;
 }
 
 long test_agent_wait_stat(const test_agent *a, const char *name, long want) {

@@ -19,7 +19,11 @@ void test_agent_start(test_agent *a, int tcp, const char *extra);
 void test_agent_restart(test_agent *a, const char *extra);
 /* SIGTERM and wait; returns the exit status (or 128+signal). */
 int test_agent_stop(test_agent *a);
-/* A counter from the admin page, e.g. "sessions". */
+/* The admin page (Prometheus text, fetched with an HTTP GET); free() it. */
+char *test_agent_metrics(const test_agent *a);
+/* The value of one series ("name{labels}" exactly as printed), or -1. */
+double test_metric(const char *page, const char *series);
+/* A counter from the admin page, e.g. "sessions" for vmaccel_sessions. */
 long test_agent_stat(const test_agent *a, const char *name);
 /* Waits (up to 10 s) until the counter equals want; returns its value. */
 long test_agent_wait_stat(const test_agent *a, const char *name, long want);

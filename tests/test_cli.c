@@ -48,7 +48,10 @@ TEST(cli_encrypt_decrypt_round_trip_and_tamper) {
     const char *d = test_tmpdir();
     CHECK_INT(test_sh(NULL, "head -c 32 /dev/urandom > %s/key && "
                             "head -c 2500000 /dev/urandom > %s/plain", d, d), 0);
-    CHECK_INT(test_sh(&out, CLI " encrypt --key %s/key -o %s/ct %s/plain 2>&1", d, d, d), 0);
+    int rc = test_sh(&out, CLI " encrypt --key %s/key -o %s/ct %s/plain 2>&1", d, d, d);
+    if (rc != 0)
+        fprintf(stderr, "  encrypt said: %s\n", out);
+    CHECK_INT(rc, 0);
     free(out);
     CHECK_INT(test_sh(&out, CLI " decrypt --key %s/key %s/ct 2>&1 | cmp - %s/plain", d, d, d), 0);
     free(out);

@@ -636,3 +636,56 @@ TEST(agent_refuses_a_bad_tenant_config) {
         free(out);
     }
 }
+
+/* --- metrics --- */
+
+TEST(agent_metrics_count_what_a_client_did) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(vmaccel_noop(s));
+    uint8_t buf[1000] = {0}, d[32], key[32] = {0}, iv[12] = {0}, tag[16] = {0}, out[16];
+    CHECK_OK(vmaccel_sha256(s, buf, sizeof(buf), d));
+    CHECK_OK(vmaccel_sha256(s, buf, sizeof(buf), d));
+    CHECK_INT(vmaccel_aes_gcm_decrypt(s, key, iv, NULL, 0, buf, 16, out, tag), -EBADMSG);
+    char *page = test_agent_metrics(&a), series[512];
+#define SERIES(metric, op) \
+    (snprintf(series, sizeof(series), metric "{tenant=\"unix:%s\",op=\"" op "\"}", a.sock), series)
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_requests_total", "noop")), 5);
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_requests_total", "sha256")), 2);
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_requests_total", "session_new")), 1);
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_errors_total", "noop")), 0);
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_errors_total", "aes_gcm_decrypt")), 1);
+    CHECK(test_metric(page, SERIES("vmaccel_tenant_bytes_in_total", "sha256")) >= 2000);
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_bytes_out_total", "sha256")), 2 * (4 + 32));
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_service_seconds_count", "noop")), 5);
+    CHECK_INT(test_metric(page, SERIES("vmaccel_tenant_queue_wait_seconds_count", "noop")), 5);
+    snprintf(series, sizeof(series),
+             "vmaccel_tenant_service_seconds_bucket{tenant=\"unix:%s\",op=\"noop\",le=\"+Inf\"}",
+             a.sock);
+    CHECK_INT(test_metric(page, series), 5);
+    snprintf(series, sizeof(series), "vmaccel_tenant_connections{tenant=\"unix:%s\"}", a.sock);
+    CHECK_INT(test_metric(page, series), 1);
+    CHECK_INT(test_metric(page, "vmaccel_connections"), 1);
+    CHECK(strstr(page, "# TYPE vmaccel_tenant_service_seconds histogram\n"));
+    free(page);
+    /* The same as a table: vmaccel stats. */
+    char *table;
+    CHECK_INT(test_sh(&table, TEST_BUILD_DIR "/tools/vmaccel stats --admin unix://%s", a.admin), 0);
+    snprintf(series, sizeof(series), "unix:%s", a.sock);
+    CHECK(strstr(table, "agent: 1 connections"));
+    char *row = strstr(table, "aes_gcm_decrypt");
+    CHECK(row && strstr(table, series));
+    int n_req = 0, n_err = 0;
+    CHECK(sscanf(row, "aes_gcm_decrypt %d %d", &n_req, &n_err) == 2 && n_req == 1 && n_err == 1);
+    CHECK((row = strstr(table, " noop ")) && sscanf(row, " noop %d", &n_req) == 1 && n_req == 5);
+    free(table);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
+}

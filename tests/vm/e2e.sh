@@ -49,14 +49,8 @@ export VMACCEL_PLUGIN_DIR=$PWD/$build/plugins VMACCEL_EXEC_ALLOW=$PWD/$build/plu
   2>"$work/agent.log" &
 agent_pid=$!
 for _ in $(seq 200); do [ -S "$work/admin.sock" ] && break; sleep 0.05; done
-stat() { # stat NAME: a counter from the admin page
-  python3 -c 'import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); d=b""
-while True:
-    b=s.recv(4096)
-    if not b: break
-    d+=b
-print(dict(l.split() for l in d.decode().splitlines())[sys.argv[2]])' "$work/admin.sock" "$1"
+stat() { # stat NAME: vmaccel_NAME from the agent's metrics
+  "$build/tools/vmaccel" stats --admin "unix://$work/admin.sock" --raw | sed -n "s/^vmaccel_$1 //p"
 }
 wait_stat() { # wait_stat NAME VALUE: up to 10 s
   for _ in $(seq 100); do [ "$(stat "$1")" = "$2" ] && return 0; sleep 0.1; done

@@ -28,6 +28,8 @@ int cmd_exec(cli *c, int argc, char **argv);
 int cmd_classify(cli *c, int argc, char **argv);
 int cmd_encrypt(cli *c, int argc, char **argv);
 int cmd_decrypt(cli *c, int argc, char **argv);
+/* Needs no context: reads the agent's admin address. */
+int cmd_stats(cli *c, int argc, char **argv);
 
 /* out.c — errors are one line on stderr; these return the exit status. */
 int cli_fail(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

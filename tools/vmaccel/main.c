@@ -21,6 +21,7 @@ static const struct {
     {"sgemm", cmd_sgemm, "--n N [--seed S] [--reps R]  random N×N product: GFLOP/s"},
     {"classify", cmd_classify, "--model BUNDLE [--top K] [--batch] IMAGE...  top-k classes"},
     {"exec", cmd_exec, "LIB SYMBOL [ARG|@FILE...] [--out SIZE...]  call a host function"},
+    {"stats", cmd_stats, "[--admin ADDR] [--raw]  the agent's metrics, per tenant and op"},
 };
 
 static void usage(FILE *f) {
@@ -84,6 +85,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     c.cmd = argv[1];
+    if (fn == cmd_stats) /* an operator's view of the agent: no backend involved */
+        return cmd_stats(&c, argc - 1, argv + 1);
     vmaccel_init_opts opts = {.size = sizeof(opts), .config_path = config};
     int r = vmaccel_init(&c.ctx, &opts);
     if (r < 0)
