@@ -33,6 +33,19 @@ static void build_page(server *srv, textbuf *b) {
           atomic_load(&s->errors));
     gauge(b, "inflight", "gauge", "Requests received and not yet answered",
           atomic_load(&s->inflight));
+    gauge(b, "batches_total", "counter", "Batched forward passes run",
+          atomic_load(&s->batches));
+    gauge(b, "batched_requests_total", "counter", "Requests answered from a batch",
+          atomic_load(&s->batched));
+    tb_printf(b, "# HELP vmaccel_batch_size Requests per batch.\n# TYPE vmaccel_batch_size histogram\n");
+    long cum = 0;
+    for (int i = 0; i < 8; i++) {
+        cum += atomic_load(&s->batch_size[i]);
+        if (i < 7)
+            tb_printf(b, "vmaccel_batch_size_bucket{le=\"%d\"} %ld\n", 1 << i, cum);
+    }
+    tb_printf(b, "vmaccel_batch_size_bucket{le=\"+Inf\"} %ld\nvmaccel_batch_size_sum %ld\n"
+                 "vmaccel_batch_size_count %ld\n", cum, atomic_load(&s->batched), cum);
     pthread_mutex_lock(&srv->lock);
     metrics_view *v = calloc(srv->n_tenants ? srv->n_tenants : 1, sizeof(*v));
     int n = 0;

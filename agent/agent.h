@@ -35,7 +35,12 @@ typedef struct agent_config {
     uint32_t workers;
     double drain_timeout_s;
     double resync_s; /* a shared stream silent this long mid-frame resyncs */
+    int batch;       /* BATCH_*: which models' classifications are batched */
+    double batch_window_s;
+    uint32_t batch_max;
 } agent_config;
+
+enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */
 
 typedef struct server server;
 typedef struct conn conn;
@@ -51,6 +56,7 @@ typedef struct job {
     tables *t;    /* the sessions and resources it may use (a reference) */
     uint32_t gen; /* the connection's generation when it arrived */
     double queued_at; /* agent_now() when it was queued */
+    uint64_t model;   /* an image_classify that may be batched: its model's id */
     uint64_t id;
     uint8_t *body;
     uint64_t len;
@@ -61,6 +67,8 @@ typedef struct agent_stats {
     atomic_long connections, sessions, resources, resource_bytes;
     atomic_long requests, errors, inflight;
     atomic_long conns_total;
+    atomic_long batches, batched; /* batches run, requests in them */
+    atomic_long batch_size[8];    /* sizes 1, 2, 3-4, 5-8, ..., 65+ */
 } agent_stats;
 
 /* epoll's data.ptr points at a struct whose first int is one of these. */
@@ -90,6 +98,10 @@ struct server {
     uint32_t n_tenants;
     tenant_rule *rules; /* from the config; read-only once running */
     int n_rules;
+
+    struct model_reg *models; /* model resources by content */
+    pthread_cond_t batch_cond; /* a batch being formed waits here for more */
+    int collecting;            /* workers forming a batch */
 
     pthread_t admin_thread;
     atomic_bool admin_stop;
@@ -134,6 +146,18 @@ void conn_job_done(conn *c, uint64_t len);
 
 /* handle.c: runs one request and sends its response. */
 void handle_job(server *srv, job *j);
+/* Answers an image_classify job with a result computed in a batch. */
+typedef struct classify_result {
+    int status;
+    const vmaccel_class *top;
+    uint32_t n;
+    double started; /* when the batch began: its service time counts */
+} classify_result;
+void handle_job_result(server *srv, job *j, const classify_result *res);
+
+/* batch.c: runs n image_classify jobs for one model as one batch, then
+ * answers each (any that cannot join runs on its own). */
+void batch_run(server *srv, job **jobs, int n);
 
 /* tables.c: a connection's sessions and resources, under its lock. */
 typedef struct agent_sess agent_sess;

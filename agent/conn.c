@@ -35,7 +35,7 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text) {
     const vmaccel_limits *l = &srv->cfg.lim;
     vmaccel_reader_init(&c->rd, l->max_request_bytes, l->max_inflight_bytes, l->max_inflight,
                         1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST, &c->acct);
-    c->t = tables_new(srv->ctx, l, &srv->stats);
+    c->t = tables_new(srv->ctx, l, &srv->stats, srv->models);
     c->tn = tenant_attach(srv, listen_text, peer);
     c->last_rx = agent_now();
     if (!c->t || !c->tn) {
@@ -239,7 +239,7 @@ static void send_hello_ok(conn *c, uint64_t nonce) {
 /* A new guest process took over a shared stream: everything of the
  * previous one goes, and answers still being computed for it are dropped. */
 static int restart(conn *c) {
-    tables *fresh = tables_new(c->srv->ctx, &c->srv->cfg.lim, &c->srv->stats);
+    tables *fresh = tables_new(c->srv->ctx, &c->srv->cfg.lim, &c->srv->stats, c->srv->models);
     if (!fresh)
         return -ENOMEM;
     server_drop_jobs(c->srv, c);
@@ -286,6 +286,18 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     return r;
 }
 
+/* The model id when j is an image_classify that batching applies to. */
+static uint64_t batch_model(conn *c, const job *j) {
+    const agent_config *cfg = &c->srv->cfg;
+    uint64_t res;
+    bool meta = false;
+    if (cfg->batch == BATCH_OFF || job_kind(j) != VMACCEL_OP_IMAGE_CLASSIFY || j->len < 24)
+        return 0;
+    memcpy(&res, j->body + 16, 8); /* after the 16-byte request header */
+    uint64_t model = tables_resource_model(c->t, res, &meta);
+    return cfg->batch == BATCH_ON || meta ? model : 0;
+}
+
 static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
     conn *c = ud;
     if (!c->hello_done || type == VMACCEL_FRAME_HELLO) {
@@ -302,6 +314,7 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
     }
     *j = (job){.c = conn_ref(c), .t = tables_ref(c->t), .gen = atomic_load(&c->gen), .id = id,
                .body = body, .len = len};
+    j->model = batch_model(c, j);
     c->n_requests++;
     atomic_fetch_add(&c->srv->stats.requests, 1);
     atomic_fetch_add(&c->srv->stats.inflight, 1);

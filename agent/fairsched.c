@@ -103,3 +103,15 @@ sched_item *sched_take(sched *s, sched_tenant *t, bool (*match)(sched_item *, vo
         ring_remove(s, t);
     return taken;
 }
+
+sched_item *sched_pop_tenant(sched *s, sched_tenant *t) {
+    sched_item *it = t->head;
+    t->head = it->next;
+    if (!t->head)
+        t->tail = NULL;
+    t->queued--;
+    s->queued--;
+    if (!t->head)
+        ring_remove(s, t);
+    return it;
+}

@@ -32,6 +32,8 @@ typedef struct sched {
 void sched_push(sched *s, sched_tenant *t, sched_item *it);
 /* The next item by weighted round-robin, or NULL. */
 sched_item *sched_pop(sched *s);
+/* t's first item, taken out of turn (t must have one). */
+sched_item *sched_pop_tenant(sched *s, sched_tenant *t);
 /* The item sched_pop would return, without taking it. */
 sched_item *sched_peek(const sched *s);
 /* Takes every queued item of t out (returned as a list) and t off the ring. */

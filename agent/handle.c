@@ -22,6 +22,7 @@ typedef struct call {
         size_t len, cap;
         int err;
     } ser;
+    const classify_result *pre; /* computed in a batch: no backend call */
 } call;
 
 static void ser_put(struct bytes *b, const void *p, size_t n) {
@@ -132,10 +133,17 @@ static int do_classify(call *k) {
     int r = out_alloc(k, (uint64_t)a->k * sizeof(vmaccel_class));
     if (r < 0)
         return r;
-    r = vmaccel_image_classify(k->sess, k->res, a->image, a->len, k->out, a->k, &n);
+    const vmaccel_class *top = k->out;
+    if (k->pre) {
+        r = k->pre->status;
+        top = k->pre->top;
+        n = k->pre->n;
+    } else {
+        r = vmaccel_image_classify(k->sess, k->res, a->image, a->len, k->out, a->k, &n);
+    }
     if (r < 0)
         return r;
-    put_classes(&k->ser, k->out, n < a->k ? n : a->k);
+    put_classes(&k->ser, top, n < a->k ? n : a->k);
     return ser_done(k, r);
 }
 
@@ -258,12 +266,11 @@ static bool needs_session(uint16_t kind) {
 /* Decodes and runs j, then answers it.  The request's slot is released
  * before the answer goes out: once the client has the answer it may send
  * its next request at once, and must find the slot free. */
-static void answer(server *srv, job *j) {
-    double t0 = agent_now();
+static void answer(server *srv, job *j, const classify_result *pre, double t0) {
     conn *c = j->c;
     vmaccel_req *req = malloc(sizeof(*req));
     vmaccel_msg *resp = malloc(sizeof(*resp));
-    call k = {srv, j->t, req, NULL, NULL, resp, NULL, NULL, {NULL, 0, 0, 0}};
+    call k = {srv, j->t, req, NULL, NULL, resp, NULL, NULL, {NULL, 0, 0, 0}, pre};
     int r = req && resp ? vmaccel_req_decode(j->body, j->len, req) : -ENOMEM;
     if (resp) {
         vmaccel_msg_init(resp);
@@ -302,14 +309,21 @@ static void answer(server *srv, job *j) {
     free(resp);
 }
 
-void handle_job(server *srv, job *j) {
-    if (atomic_load(&j->c->closed) || j->gen != atomic_load(&j->c->gen)) {
+static void finish(server *srv, job *j, const classify_result *pre, double t0) {
+    if (atomic_load(&j->c->closed) || j->gen != atomic_load(&j->c->gen))
         conn_job_done(j->c, j->len); /* nobody to answer */
-    } else {
-        answer(srv, j);
-    }
+    else
+        answer(srv, j, pre, t0);
     free(j->body);
     tables_unref(j->t);
     conn_unref(j->c);
     free(j);
+}
+
+void handle_job(server *srv, job *j) {
+    finish(srv, j, NULL, agent_now());
+}
+
+void handle_job_result(server *srv, job *j, const classify_result *res) {
+    finish(srv, j, res, res->started);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "models.h"
 #include "tenant.h"
 
 static int usage(void) {
@@ -65,6 +66,19 @@ static int read_config(server *srv) {
         return -EINVAL;
     }
     srv->fifo = sch && strcmp(sch, "fifo") == 0;
+    const char *b = vmaccel_config_get(srv->ctx, "agent.batch");
+    srv->cfg.batch = !b || !strcmp(b, "model") ? BATCH_MODEL : !strcmp(b, "on") ? BATCH_ON
+                   : !strcmp(b, "off") ? BATCH_OFF : -1;
+    if (srv->cfg.batch < 0) {
+        agent_log("config: agent.batch = '%s': expected model, on or off", b);
+        return -EINVAL;
+    }
+    uint64_t window_us = 2000, max = 8;
+    if (cfg_u64(srv->ctx, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||
+        cfg_u64(srv->ctx, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0)
+        return -EINVAL;
+    srv->cfg.batch_window_s = (double)window_us * 1e-6;
+    srv->cfg.batch_max = (uint32_t)max;
     return tenants_configure(srv);
 }
 
@@ -177,7 +191,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     defaults(&srv);
-    if (read_config(&srv) < 0)
+    if (read_config(&srv) < 0 || !(srv.models = models_new()))
         return 1;
     if (workers) {
         char *end;
@@ -201,6 +215,7 @@ int main(int argc, char **argv) {
         agent_log("ready: %d plugins, %u workers", vmaccel_plugin_count(srv.ctx), srv.cfg.workers);
         r = server_run(&srv);
     }
+    models_free(srv.models); /* before fini: it holds resources */
     vmaccel_fini(srv.ctx);
     tenants_free(&srv);
     if (r < 0)

@@ -37,6 +37,8 @@ void server_push_job(server *srv, job *j) {
     j->queued_at = agent_now();
     pthread_mutex_lock(&srv->lock);
     sched_push(&srv->queue, srv->fifo ? &srv->fifo_queue : &j->c->tn->st, &j->link);
+    if (j->model && srv->collecting)
+        pthread_cond_broadcast(&srv->batch_cond); /* a batch being formed may take it */
     pthread_mutex_unlock(&srv->lock);
 }
 
@@ -207,11 +209,67 @@ static bool runs_inline(server *srv, const job *j) {
            atomic_load(&srv->cost_ns[kind]) <= INLINE_MAX_NS;
 }
 
+/* Takes the heads of the tenants' queues that are for `model`, at most one
+ * per tenant per round, in ring order (so batching keeps the fair share).
+ * Lock held. */
+static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int max) {
+    sched_tenant *ring[256];
+    int nt = 0;
+    sched_tenant *t = srv->queue.cursor;
+    do {
+        ring[nt++] = t;
+        t = t ? t->next : NULL;
+    } while (t && t != srv->queue.cursor && nt < 256);
+    for (bool took = true; took && n < max;) {
+        took = false;
+        for (int i = 0; i < nt && n < max; i++) {
+            job *h = ring[i] && ring[i]->active ? (job *)ring[i]->head : NULL;
+            if (h && h->model == model) {
+                out[n++] = (job *)sched_pop_tenant(&srv->queue, ring[i]);
+                srv->running++;
+                took = true;
+            }
+        }
+    }
+    return n;
+}
+
+/* Forms a batch around `first`: what is queued for its model now, then
+ * whatever arrives within the window, up to batch_max.  Lock held. */
+static int collect_batch_locked(server *srv, job *first, job **out) {
+    int n = 1, max = (int)srv->cfg.batch_max;
+    out[0] = first;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    long ns = dl.tv_nsec + (long)(srv->cfg.batch_window_s * 1e9);
+    dl.tv_sec += ns / 1000000000L;
+    dl.tv_nsec = ns % 1000000000L;
+    for (;;) {
+        n = take_heads_locked(srv, first->model, out, n, max);
+        if (n >= max || srv->exit_now)
+            return n;
+        srv->collecting++;
+        int r = pthread_cond_timedwait(&srv->batch_cond, &srv->lock, &dl);
+        srv->collecting--;
+        if (r == ETIMEDOUT)
+            return take_heads_locked(srv, first->model, out, n, max);
+    }
+}
+
 static void *worker(void *arg) {
     server *srv = arg;
     pthread_mutex_lock(&srv->lock);
     for (;;) {
         job *j = pop_job_locked(srv);
+        if (j && j->model && srv->cfg.batch_max > 1) {
+            job *batch[VMACCEL_BATCH_MAX];
+            int n = collect_batch_locked(srv, j, batch);
+            pthread_mutex_unlock(&srv->lock);
+            batch_run(srv, batch, n);
+            pthread_mutex_lock(&srv->lock);
+            srv->running -= n;
+            continue;
+        }
         if (j) {
             pthread_mutex_unlock(&srv->lock);
             handle_job(srv, j);
@@ -265,6 +323,7 @@ static int setup(server *srv) {
     }
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);
+    pthread_cond_init(&srv->batch_cond, NULL);
     for (int i = 0; i < 128; i++)
         atomic_init(&srv->cost_ns[i], COST_UNKNOWN_NS);
     return 0;
@@ -283,6 +342,7 @@ static void teardown(server *srv) {
     close(srv->sigfd);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cond);
+    pthread_cond_destroy(&srv->batch_cond);
 }
 
 int server_run(server *srv) {

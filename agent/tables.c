@@ -21,11 +21,12 @@ void agent_sess_put(agent_sess *s) {
     }
 }
 
-tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st) {
+tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st,
+                   model_reg *models) {
     tables *t = malloc(sizeof(*t));
     if (!t)
         return NULL;
-    *t = (tables){.ctx = ctx, .lim = lim, .stats = st, .next_id = 1};
+    *t = (tables){.ctx = ctx, .lim = lim, .stats = st, .models = models, .next_id = 1};
     atomic_init(&t->refs, 1);
     pthread_mutex_init(&t->lock, NULL);
     return t;
@@ -45,6 +46,8 @@ void tables_unref(tables *t) {
 }
 
 static void res_drop(tables *t, struct tres *e) {
+    if (e->model)
+        models_release(t->models, e->model);
     vmaccel_resource_unref(e->r);
     t->res_bytes -= e->bytes;
     atomic_fetch_sub(&t->stats->resources, 1);
@@ -144,6 +147,11 @@ int tables_resource_check(tables *t, uint64_t bytes) {
 }
 
 int tables_resource_add(tables *t, vmaccel_resource *res, uint64_t bytes, uint64_t *id) {
+    uint64_t model = 0;
+    bool batch = false;
+    if (t->models && vmaccel_resource_get_type(res) == VMACCEL_RESOURCE_MODEL &&
+        !(model = models_intern(t->models, res, &batch)))
+        return -ENOMEM;
     pthread_mutex_lock(&t->lock);
     int r = res_check_locked(t, bytes);
     struct tres *v = NULL;
@@ -152,13 +160,27 @@ int tables_resource_add(tables *t, vmaccel_resource *res, uint64_t bytes, uint64
     if (r == 0) {
         t->res = v;
         *id = t->next_id++;
-        t->res[t->n_res++] = (struct tres){*id, bytes, res};
+        t->res[t->n_res++] = (struct tres){*id, bytes, res, model, batch};
         t->res_bytes += bytes;
         atomic_fetch_add(&t->stats->resources, 1);
         atomic_fetch_add(&t->stats->resource_bytes, (long)bytes);
     }
     pthread_mutex_unlock(&t->lock);
+    if (r < 0 && model)
+        models_release(t->models, model);
     return r;
+}
+
+uint64_t tables_resource_model(tables *t, uint64_t id, bool *batch) {
+    uint64_t model = 0;
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n_res; i++)
+        if (t->res[i].id == id) {
+            model = t->res[i].model;
+            *batch = t->res[i].batch;
+        }
+    pthread_mutex_unlock(&t->lock);
+    return model;
 }
 
 vmaccel_resource *tables_resource_get(tables *t, uint64_t id) {

@@ -5,6 +5,7 @@
 #define VMACCEL_AGENT_TABLES_H
 
 #include "agent.h"
+#include "models.h"
 
 typedef struct tables {
     atomic_int refs; /* the connection's, and one per job that uses it */
@@ -13,6 +14,7 @@ typedef struct tables {
     vmaccel_ctx *ctx;
     const vmaccel_limits *lim;
     agent_stats *stats;
+    model_reg *models; /* model resources are interned here, for batching */
     struct tsess {
         uint64_t id;
         agent_sess *s;
@@ -20,6 +22,8 @@ typedef struct tables {
     struct tres {
         uint64_t id, bytes;
         vmaccel_resource *r;
+        uint64_t model; /* its content's id (models.h), for MODEL resources */
+        bool batch;     /* its metadata asks for batching */
     } *res;
     uint32_t n_sess, n_res;
     uint64_t next_id, res_bytes;
@@ -28,7 +32,8 @@ typedef struct tables {
 /* Reference-counted: a job keeps the tables it was queued with, so a job
  * still running when its connection closes (or its virtio-serial stream
  * starts over) cannot touch a later generation's objects. */
-tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st);
+tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st,
+                   model_reg *models);
 tables *tables_ref(tables *t);
 void tables_unref(tables *t);
 /* Drops everything and refuses additions (-ECONNRESET) from then on: what
@@ -47,6 +52,8 @@ int tables_resource_check(tables *t, uint64_t bytes);
 int tables_resource_add(tables *t, vmaccel_resource *r, uint64_t bytes, uint64_t *id);
 /* A new reference to the resource, or NULL. */
 vmaccel_resource *tables_resource_get(tables *t, uint64_t id);
+/* The content id of model resource `id` (0 if none) and its batch flag. */
+uint64_t tables_resource_model(tables *t, uint64_t id, bool *batch);
 int tables_resource_destroy(tables *t, uint64_t id);
 
 #endif

@@ -295,3 +295,103 @@ TEST(classify_cli_in_process_and_through_the_agent) {
     CHECK_INT(test_agent_stat(&a, "requests_total"), 8);
     CHECK_INT(test_agent_stop(&a), 0);
 }
+
+/* --- dynamic batching in the agent --- */
+
+#define BATCH_CLIENTS 6
+static pthread_barrier_t bt_barrier;
+static char bt_addr[300];
+static vmaccel_arg bt_img[BATCH_CLIENTS];
+static vmaccel_class bt_got[BATCH_CLIENTS][3];
+static int bt_status[BATCH_CLIENTS];
+static const char *bt_meta = META;
+static vmaccel_ctx *bt_ctx[BATCH_CLIENTS];
+
+/* A client of its own (a connection, as another VM would be): registers
+ * the model, warms up, then classifies its image with the others. */
+static void *batch_client(void *arg) {
+    int i = (int)(intptr_t)arg;
+    vmaccel_ctx *ctx = bt_ctx[i];
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, bt_meta, &m));
+    CHECK_OK(vmaccel_session_register(s, m));
+    uint32_t n;
+    CHECK_OK(vmaccel_image_classify(s, m, bt_img[0].data, bt_img[0].len, bt_got[i], 3, &n));
+    pthread_barrier_wait(&bt_barrier);
+    bt_status[i] = vmaccel_image_classify(s, m, bt_img[i].data, bt_img[i].len, bt_got[i], 3, &n);
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_fini(ctx);
+    return NULL;
+}
+
+/* Runs the clients against an agent with `config`; returns its number of
+ * batches (the answers are checked against single in-process calls). */
+static double batch_round(const char *config) {
+    test_agent a;
+    test_agent_start(&a, 0, config);
+    snprintf(bt_addr, sizeof(bt_addr), "unix://%s", a.sock);
+    static uint8_t junk[5000];
+    for (int i = 0; i < BATCH_CLIENTS; i++)
+        bt_img[i] = i == 4 ? (vmaccel_arg){junk, sizeof(junk)} : load(photos[i % 3].file);
+    for (int i = 0; i < BATCH_CLIENTS; i++) /* (making one writes a config file) */
+        bt_ctx[i] = test_remote_ctx(bt_addr);
+    pthread_barrier_init(&bt_barrier, NULL, BATCH_CLIENTS);
+    pthread_t t[BATCH_CLIENTS];
+    for (int i = 0; i < BATCH_CLIENTS; i++)
+        CHECK(pthread_create(&t[i], NULL, batch_client, (void *)(intptr_t)i) == 0);
+    for (int i = 0; i < BATCH_CLIENTS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&bt_barrier);
+    /* Each answer is what a single in-process call gives for its image. */
+    vmaccel_ctx *local = local_ctx();
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(local, &s));
+    vmaccel_resource *m = squeezenet(local, s);
+    for (int i = 0; i < BATCH_CLIENTS; i++) {
+        vmaccel_class want[3];
+        uint32_t n;
+        int r = vmaccel_image_classify(s, m, bt_img[i].data, bt_img[i].len, want, 3, &n);
+        CHECK_INT(bt_status[i], r);
+        for (int c = 0; r == 0 && c < 3; c++) {
+            CHECK_INT(bt_got[i][c].class_id, want[c].class_id);
+            CHECK(fabsf(bt_got[i][c].score - want[c].score) <= 1e-5f);
+            CHECK(strcmp(bt_got[i][c].label, want[c].label) == 0);
+        }
+    }
+    CHECK(bt_status[4] < 0); /* the junk image failed, alone */
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_fini(local);
+    char *page = test_agent_metrics(&a);
+    double batches = test_metric(page, "vmaccel_batches_total"),
+           batched = test_metric(page, "vmaccel_batched_requests_total");
+    CHECK(batched == 0 || batched > batches); /* if any, some batch held several */
+    free(page);
+    for (int i = 0; i < BATCH_CLIENTS; i++)
+        if (i != 4)
+            free((void *)bt_img[i].data);
+    CHECK_INT(test_agent_stop(&a), 0);
+    return batches;
+}
+
+/* A wide window, so the concurrent requests surely meet. */
+#define BATCH_CFG "plugins = opencv\nagent.batch_window_us = 200000\nagent.batch_max = 8\n"
+
+TEST(classify_concurrent_requests_batched_across_clients) {
+    CHECK(batch_round(BATCH_CFG "agent.batch = on\n") >= 1);
+}
+
+TEST(classify_batching_is_off_unless_the_model_or_config_asks) {
+    CHECK(batch_round(BATCH_CFG) == 0);
+    /* The bundle's own "batch = on" turns it on for that model. */
+    char meta[600];
+    snprintf(meta, sizeof(meta), "%s/batched.meta", test_tmpdir());
+    CHECK_INT(test_sh(NULL, "sed 's#= \\.\\./\\.\\./#= %s/../#' %s > %s && echo 'batch = on' >> %s",
+                      TEST_SOURCE_DIR, META, meta, meta), 0);
+    bt_meta = meta;
+    CHECK(batch_round(BATCH_CFG) >= 1);
+    CHECK(batch_round(BATCH_CFG "agent.batch = off\n") == 0);
+}

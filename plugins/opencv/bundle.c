@@ -81,6 +81,8 @@ static int apply(bundle *b, const vmaccel_resource *res, const char *k, const ch
         return b->softmax || !strcmp(v, "probabilities")
                    ? 0 : fail(why, wl, "output '%s': want logits or probabilities%s", v, "");
     }
+    if (!strcmp(k, "batch")) /* for the agent: batch requests for this model */
+        return !strcmp(v, "on") || !strcmp(v, "off") ? 0 : fail(why, wl, "batch '%s': want on or off%s", v, "");
     return fail(why, wl, "unknown key '%s'%s", k, "");
 }
 
