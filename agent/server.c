@@ -235,7 +235,9 @@ static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int 
 }
 
 /* Forms a batch around `first`: what is queued for its model now, then
- * whatever arrives within the window, up to batch_max.  Lock held. */
+ * whatever arrives within the window, up to batch_max.  It waits only while
+ * other requests are in flight (being received or run, so their clients
+ * may soon send again): a lone client is never delayed.  Lock held. */
 static int collect_batch_locked(server *srv, job *first, job **out) {
     int n = 1, max = (int)srv->cfg.batch_max;
     out[0] = first;
@@ -246,7 +248,7 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
     dl.tv_nsec = ns % 1000000000L;
     for (;;) {
         n = take_heads_locked(srv, first->model, out, n, max);
-        if (n >= max || srv->exit_now)
+        if (n >= max || srv->exit_now || atomic_load(&srv->stats.inflight) <= n)
             return n;
         srv->collecting++;
         int r = pthread_cond_timedwait(&srv->batch_cond, &srv->lock, &dl);

@@ -4,14 +4,18 @@
  * network readable, as many labels as the network has outputs) and cached
  * by resource id until the resource is freed.  cv::dnn::Net::forward must
  * not run on one network from two threads, so each model keeps a pool of
- * networks: a call takes a free one or loads another, and gives it back.
+ * networks: a call takes a free one, or loads another while there are
+ * fewer than opencv.max_nets, or waits for one to come back.  More forward
+ * passes at once than CPUs would only share them, at the cost of memory.
  *
- *   opencv.max_pixels = 40000000    largest image accepted (width × height) */
+ *   opencv.max_pixels = 40000000    largest image accepted (width × height)
+ *   opencv.max_nets = CPUs          networks per model, 1..16 */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net.h"
 
@@ -24,8 +28,9 @@ typedef struct model {
     bundle b;
     uint32_t classes;
     pthread_mutex_t lock;
+    pthread_cond_t given; /* a network came back to the pool */
     cvnet *pool[POOL_MAX];
-    int n_pool;
+    int n_pool, n_live, max_live;
 } model;
 
 struct state {
@@ -33,6 +38,7 @@ struct state {
     pthread_mutex_t lock;
     model *models;
     uint64_t max_pixels;
+    int max_nets;
 };
 
 static void model_free(model *m) {
@@ -40,6 +46,7 @@ static void model_free(model *m) {
         cvnet_free(m->pool[i]);
     bundle_free(&m->b);
     pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->given);
     free(m);
 }
 
@@ -52,16 +59,18 @@ static void model_put(struct state *st, model *m) {
 }
 
 /* Parses and checks a bundle, with one network loaded; why on failure. */
-static int model_build(vmaccel_resource *res, model **out, char *why, size_t wl) {
+static int model_build(vmaccel_resource *res, int max_nets, model **out, char *why, size_t wl) {
     model *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
     pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->given, NULL);
     m->id = vmaccel_resource_id(res);
     m->refs = 1;
     int r = bundle_parse(res, &m->b, why, wl);
+    m->max_live = max_nets;
     if (r == 0 && (r = cvnet_load(&m->b, &m->pool[0], why, wl)) == 0)
-        m->n_pool = 1;
+        m->n_pool = m->n_live = 1;
     if (r == 0)
         r = cvnet_classes(m->pool[0], &m->b, &m->classes, why, wl);
     if (r == 0 && m->classes != m->b.n_labels) {
@@ -96,7 +105,7 @@ static int model_get(struct state *st, vmaccel_resource *res, model **out) {
         return 0;
     }
     char why[512];
-    int r = model_build(res, &m, why, sizeof(why));
+    int r = model_build(res, st->max_nets, &m, why, sizeof(why));
     if (r < 0) {
         const char *path = vmaccel_resource_path(res);
         st->host->log(st->host, VMACCEL_LOG_WARN, "model bundle %s: %s; refused",
@@ -123,22 +132,28 @@ static cvnet *net_take(model *m) {
     cvnet *n = NULL;
     char why[256];
     pthread_mutex_lock(&m->lock);
+    while (m->n_pool == 0 && m->n_live >= m->max_live)
+        pthread_cond_wait(&m->given, &m->lock);
     if (m->n_pool > 0)
         n = m->pool[--m->n_pool];
+    else
+        m->n_live++; /* ours to load */
     pthread_mutex_unlock(&m->lock);
-    if (!n && cvnet_load(&m->b, &n, why, sizeof(why)) < 0)
+    if (!n && cvnet_load(&m->b, &n, why, sizeof(why)) < 0) {
+        pthread_mutex_lock(&m->lock);
+        m->n_live--;
+        pthread_cond_signal(&m->given);
+        pthread_mutex_unlock(&m->lock);
         return NULL;
+    }
     return n;
 }
 
 static void net_give(model *m, cvnet *n) {
     pthread_mutex_lock(&m->lock);
-    if (m->n_pool < POOL_MAX) {
-        m->pool[m->n_pool++] = n;
-        n = NULL;
-    }
+    m->pool[m->n_pool++] = n; /* n_pool <= n_live <= max_live <= POOL_MAX */
+    pthread_cond_signal(&m->given);
     pthread_mutex_unlock(&m->lock);
-    cvnet_free(n);
 }
 
 /* The k best of probs[0..classes) into top[], best first. */
@@ -230,6 +245,14 @@ static int cv_init(const vmaccel_plugin_host *host, void **out) {
         return -ENOMEM;
     st->host = host;
     st->max_pixels = mp ? strtoull(mp, NULL, 10) : 40000000ULL;
+    const char *mn = host->config_get(host, "opencv.max_nets");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    st->max_nets = mn ? atoi(mn) : (int)(cpus < 1 ? 1 : cpus > POOL_MAX ? POOL_MAX : cpus);
+    if (st->max_nets < 1 || st->max_nets > POOL_MAX) {
+        host->log(host, VMACCEL_LOG_ERROR, "opencv.max_nets = '%s': want 1..%d", mn, POOL_MAX);
+        free(st);
+        return -EINVAL;
+    }
     if (st->max_pixels == 0) {
         host->log(host, VMACCEL_LOG_ERROR, "opencv.max_pixels = '%s': want a positive number", mp);
         free(st);
