@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "models.h"
 #include "tenant.h"
 
 static void gauge(textbuf *b, const char *name, const char *type, const char *help, long v) {
@@ -31,6 +32,8 @@ static void build_page(server *srv, textbuf *b) {
     gauge(b, "requests_total", "counter", "Requests received", atomic_load(&s->requests));
     gauge(b, "errors_total", "counter", "Requests answered with an error",
           atomic_load(&s->errors));
+    gauge(b, "models", "gauge", "Distinct model contents held (each loaded once)",
+          models_count(srv->models));
     gauge(b, "inflight", "gauge", "Requests received and not yet answered",
           atomic_load(&s->inflight));
     gauge(b, "batches_total", "counter", "Batched forward passes run",

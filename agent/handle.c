@@ -225,7 +225,17 @@ static int resource_create(call *k) {
         if (r < 0 && res)
             vmaccel_resource_unref(res);
     }
-    if (r == 0 && (r = tables_resource_add(k->t, res, bytes, &id)) < 0)
+    uint64_t model = 0;
+    bool batch = false;
+    if (r == 0 && a->type == VMACCEL_RESOURCE_MODEL) {
+        /* One object per model content: the backend loads it once. */
+        vmaccel_resource *canon = NULL;
+        model = models_intern(k->srv->models, res, &batch, &canon);
+        vmaccel_resource_unref(res);
+        res = canon;
+        r = model ? 0 : -ENOMEM;
+    }
+    if (r == 0 && (r = tables_resource_add(k->t, res, bytes, model, batch, &id)) < 0)
         vmaccel_resource_unref(res);
     if (r == 0)
         vmaccel_msg_u64(k->resp, id);

@@ -97,7 +97,8 @@ static bool meta_says_batch(const vmaccel_resource *r) {
     return false;
 }
 
-uint64_t models_intern(model_reg *m, vmaccel_resource *res, bool *batch_meta) {
+uint64_t models_intern(model_reg *m, vmaccel_resource *res, bool *batch_meta,
+                       vmaccel_resource **canon) {
     uint64_t bytes, h = hash_of(res, &bytes), id = 0;
     *batch_meta = meta_says_batch(res);
     pthread_mutex_lock(&m->lock);
@@ -105,12 +106,14 @@ uint64_t models_intern(model_reg *m, vmaccel_resource *res, bool *batch_meta) {
         if (e->hash == h && e->bytes == bytes && same(e->canon, res)) {
             e->refs++;
             id = e->id;
+            *canon = vmaccel_resource_ref(e->canon);
         }
     entry *e = id ? NULL : malloc(sizeof(*e));
     if (e) {
         *e = (entry){m->list, m->next_id++, h, bytes, 1, vmaccel_resource_ref(res)};
         m->list = e;
         id = e->id;
+        *canon = vmaccel_resource_ref(res);
     }
     pthread_mutex_unlock(&m->lock);
     return id;
@@ -132,4 +135,13 @@ void models_release(model_reg *m, uint64_t id) {
         vmaccel_resource_unref(gone->canon);
         free(gone);
     }
+}
+
+long models_count(model_reg *m) {
+    long n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (entry *e = m->list; e; e = e->next)
+        n++;
+    pthread_mutex_unlock(&m->lock);
+    return n;
 }

@@ -146,12 +146,8 @@ int tables_resource_check(tables *t, uint64_t bytes) {
     return r;
 }
 
-int tables_resource_add(tables *t, vmaccel_resource *res, uint64_t bytes, uint64_t *id) {
-    uint64_t model = 0;
-    bool batch = false;
-    if (t->models && vmaccel_resource_get_type(res) == VMACCEL_RESOURCE_MODEL &&
-        !(model = models_intern(t->models, res, &batch)))
-        return -ENOMEM;
+int tables_resource_add(tables *t, vmaccel_resource *res, uint64_t bytes, uint64_t model,
+                        bool batch, uint64_t *id) {
     pthread_mutex_lock(&t->lock);
     int r = res_check_locked(t, bytes);
     struct tres *v = NULL;

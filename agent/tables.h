@@ -48,8 +48,10 @@ agent_sess *tables_session_get(tables *t, uint64_t id);
 
 /* -EMFILE / -EDQUOT when another resource of `bytes` would exceed limits. */
 int tables_resource_check(tables *t, uint64_t bytes);
-/* Takes over the caller's reference to r on success. */
-int tables_resource_add(tables *t, vmaccel_resource *r, uint64_t bytes, uint64_t *id);
+/* Takes over the caller's reference to r on success, and in any case the
+ * count on `model` (its models_intern id, 0 for none). */
+int tables_resource_add(tables *t, vmaccel_resource *r, uint64_t bytes, uint64_t model,
+                        bool batch, uint64_t *id);
 /* A new reference to the resource, or NULL. */
 vmaccel_resource *tables_resource_get(tables *t, uint64_t id);
 /* The content id of model resource `id` (0 if none) and its batch flag. */

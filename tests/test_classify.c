@@ -395,3 +395,33 @@ TEST(classify_batching_is_off_unless_the_model_or_config_asks) {
     CHECK(batch_round(BATCH_CFG) >= 1);
     CHECK(batch_round(BATCH_CFG "agent.batch = off\n") == 0);
 }
+
+TEST(classify_same_model_from_two_clients_is_held_once) {
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = opencv\n");
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    vmaccel_ctx *ctx[2];
+    vmaccel_session *s[2];
+    vmaccel_resource *m[2];
+    vmaccel_arg img = load(photos[1].file);
+    for (int i = 0; i < 2; i++) {
+        vmaccel_class top[1];
+        uint32_t n;
+        ctx[i] = test_remote_ctx(addr);
+        CHECK_OK(vmaccel_session_new(ctx[i], &s[i]));
+        m[i] = squeezenet(ctx[i], s[i]);
+        CHECK_OK(vmaccel_image_classify(s[i], m[i], img.data, img.len, top, 1, &n));
+        CHECK(strcmp(top[0].label, photos[1].label) == 0);
+    }
+    CHECK_INT(test_agent_stat(&a, "resources"), 2); /* each its own, and charged */
+    CHECK_INT(test_agent_stat(&a, "models"), 1);    /* one content, loaded once */
+    for (int i = 0; i < 2; i++) {
+        vmaccel_resource_unref(m[i]);
+        vmaccel_session_free(s[i]);
+        vmaccel_fini(ctx[i]);
+    }
+    CHECK_INT(test_agent_wait_stat(&a, "models", 0), 0);
+    free((void *)img.data);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
