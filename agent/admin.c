@@ -105,8 +105,7 @@ static void serve_one(server *srv, int fd) {
         write_all(fd, b.p, b.len);
     }
     free(b.p);
-    shutdown(fd, SHUT_WR);
-    close(fd);
+    close(fd); /* the reader's EOF comes only now: nothing of ours is left open */
 }
 
 static void *admin_main(void *arg) {

@@ -162,9 +162,11 @@ static bool drained(server *srv) {
     return idle || late;
 }
 
-static void poll_once(server *srv) {
+/* Waits for events (timeout_ms as epoll_wait: -1 forever, 0 not at all)
+ * and handles them. */
+static void poll_once(server *srv, int timeout_ms) {
     struct epoll_event evs[64];
-    int n = epoll_wait(srv->epfd, evs, 64, srv->draining ? 50 : -1);
+    int n = epoll_wait(srv->epfd, evs, 64, srv->draining && timeout_ms < 0 ? 50 : timeout_ms);
     for (int i = 0; i < n; i++) {
         int tag = *(int *)evs[i].data.ptr;
         if (tag == EV_CONN) {
@@ -258,10 +260,26 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
     }
 }
 
+/* Reads what has arrived without waiting, when nobody leads: while every
+ * worker is busy and jobs are queued, nobody would poll, and requests
+ * still in the sockets would not reach the scheduler — a flooding tenant's
+ * backlog would be served before anyone else's next request was even
+ * read.  Lock held; returns with it held. */
+static void poll_between_jobs_locked(server *srv) {
+    if (srv->have_leader || srv->queue.queued == 0 || srv->exit_now)
+        return;
+    srv->have_leader = true;
+    pthread_mutex_unlock(&srv->lock);
+    poll_once(srv, 0);
+    pthread_mutex_lock(&srv->lock);
+    srv->have_leader = false;
+}
+
 static void *worker(void *arg) {
     server *srv = arg;
     pthread_mutex_lock(&srv->lock);
     for (;;) {
+        poll_between_jobs_locked(srv);
         job *j = pop_job_locked(srv);
         if (j && j->model && srv->cfg.batch_max > 1) {
             job *batch[VMACCEL_BATCH_MAX];
@@ -287,7 +305,7 @@ static void *worker(void *arg) {
         }
         srv->have_leader = true;
         pthread_mutex_unlock(&srv->lock);
-        poll_once(srv);
+        poll_once(srv, -1);
         pthread_mutex_lock(&srv->lock);
         srv->have_leader = false;
         if (srv->queue.queued == 1 && !srv->exit_now &&

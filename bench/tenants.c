@@ -1,0 +1,439 @@
+/* bench/tenants: many VMs, one accelerator.  All in one run:
+ *
+ *  1. throughput and latency of classification for 1..64 concurrent
+ *     clients, in-process (the ceiling: the same backend, as many threads)
+ *     and through the agent with batching off and on;
+ *  2. fairness: one tenant flooding with 32 requests outstanding against
+ *     three with one each, under the fair scheduler and plain FIFO;
+ *  3. coarse vs fine-grained: one image_classify call against the same
+ *     classification remoted layer by layer, each layer's activations
+ *     crossing the wire (what API remoting would do).
+ *
+ *   build/bench/bench-tenants [SECONDS_PER_POINT] [OUT_DIR]
+ *
+ * Each client is its own connection; the agent listens on 16 unix sockets,
+ * each socket a tenant.  Writes OUT_DIR/tenants.csv and, when gnuplot is
+ * installed, OUT_DIR/tenants.png. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmaccel/vmaccel.h"
+
+#include "bench.h"
+
+#define META BENCH_SOURCE_DIR "/models/squeezenet1.0.meta"
+#define MODEL BENCH_SOURCE_DIR "/../shared/models/squeezenet1.0/model.onnx"
+#define IMAGES BENCH_SOURCE_DIR "/../shared/images/"
+#define SOCKETS 16
+#define CLIENTS_MAX 64
+
+static const char *files[] = {"chelsea.png", "coffee.png", "squirrel_cls.jpg"};
+static vmaccel_arg img[3];
+static char dir[256];
+static double seconds = 3;
+
+/* --- clients --------------------------------------------------------------- */
+
+typedef struct client {
+    vmaccel_ctx *ctx; /* its own, so its own connection (NULL: shared in-process) */
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    pthread_t thread;
+    double *lat; /* latencies of requests finished inside the window */
+    int n, cap, errors;
+} client;
+
+static atomic_int phase; /* 0 warm-up, 1 measuring, 2 stop */
+
+static void *client_loop(void *arg) {
+    client *c = arg;
+    for (int i = 0; atomic_load(&phase) < 2; i++) {
+        vmaccel_class top[5];
+        uint32_t n;
+        double t0 = bench_now();
+        if (vmaccel_image_classify(c->s, c->m, img[i % 3].data, img[i % 3].len, top, 5, &n) < 0)
+            c->errors++;
+        /* Counted when it finishes inside the window: throughput is what
+         * completes per second, whenever it started. */
+        if (atomic_load(&phase) == 1 && c->n < c->cap)
+            c->lat[c->n++] = bench_now() - t0;
+    }
+    return NULL;
+}
+
+static vmaccel_ctx *open_ctx(const char *remote) {
+    vmaccel_ctx *ctx;
+    if (remote) {
+        setenv("VMACCEL_REMOTE", remote, 1);
+        setenv("VMACCEL_PLUGINS", "remote", 1);
+    } else {
+        unsetenv("VMACCEL_REMOTE");
+        setenv("VMACCEL_PLUGINS", "opencv", 1);
+    }
+    if (vmaccel_init(&ctx, NULL) < 0) {
+        fprintf(stderr, "bench-tenants: cannot initialise vmaccel\n");
+        exit(1);
+    }
+    return ctx;
+}
+
+static void client_open(client *c, vmaccel_ctx *shared, const char *remote) {
+    memset(c, 0, sizeof(*c));
+    vmaccel_ctx *ctx = shared ? shared : (c->ctx = open_ctx(remote));
+    c->cap = (int)(seconds * 2000) + 16;
+    c->lat = malloc(sizeof(double) * (size_t)c->cap);
+    if (!c->lat || vmaccel_session_new(ctx, &c->s) < 0 ||
+        vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &c->m) < 0 ||
+        vmaccel_session_register(c->s, c->m) < 0) {
+        fprintf(stderr, "bench-tenants: cannot set up a client\n");
+        exit(1);
+    }
+}
+
+static void client_close(client *c) {
+    vmaccel_resource_unref(c->m);
+    vmaccel_session_free(c->s);
+    vmaccel_fini(c->ctx);
+    free(c->lat);
+}
+
+/* Runs the clients: 2 s of warm-up (queues fill), then `seconds` measured. */
+static void run(client *c, int n) {
+    atomic_store(&phase, 0);
+    for (int i = 0; i < n; i++)
+        pthread_create(&c[i].thread, NULL, client_loop, &c[i]);
+    usleep(2000000);
+    atomic_store(&phase, 1);
+    usleep((useconds_t)(seconds * 1e6));
+    atomic_store(&phase, 2);
+    for (int i = 0; i < n; i++)
+        pthread_join(c[i].thread, NULL);
+}
+
+typedef struct result {
+    double per_s, p50, p99;
+    int done, errors;
+} result;
+
+static result summarize(client *c, int n) {
+    int total = 0, errors = 0;
+    for (int i = 0; i < n; i++)
+        total += c[i].n, errors += c[i].errors;
+    double *all = malloc(sizeof(double) * (size_t)(total ? total : 1));
+    for (int i = 0, at = 0; i < n; i++)
+        for (int j = 0; j < c[i].n; j++)
+            all[at++] = c[i].lat[j];
+    qsort(all, (size_t)total, sizeof(double), bench_cmp_double);
+    result r = {total / seconds, total ? all[total / 2] * 1e3 : 0,
+                total ? all[(int)(total * 0.99)] * 1e3 : 0, total, errors};
+    free(all);
+    return r;
+}
+
+/* --- the agent ------------------------------------------------------------- */
+
+static pid_t agent_start(const char *extra) {
+    char cfg[512], list[SOCKETS * 64] = "";
+    snprintf(cfg, sizeof(cfg), "%s/agent.conf", dir);
+    for (int i = 0; i < SOCKETS; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%sunix://%s/t%d.sock",
+                 i ? ", " : "", dir, i);
+    FILE *f = fopen(cfg, "w");
+    if (!f)
+        exit(1);
+    fprintf(f, "plugins = opencv, exec\nexec.allow = %s/plugins/exec/demo\nagent.listen = %s\n%s",
+            BENCH_BUILD_DIR, list, extra);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsetenv("VMACCEL_REMOTE");
+        unsetenv("VMACCEL_PLUGINS");
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(1);
+        execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg, (char *)NULL);
+        _exit(127);
+    }
+    char last[300];
+    snprintf(last, sizeof(last), "%s/t%d.sock", dir, SOCKETS - 1);
+    for (int i = 0; i < 200 && access(last, F_OK) != 0; i++)
+        usleep(20000);
+    return pid;
+}
+
+static void agent_stop(pid_t pid) {
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+static void sock_addr(char *out, size_t n, int tenant) {
+    snprintf(out, n, "unix://%s/t%d.sock", dir, tenant % SOCKETS);
+}
+
+/* --- 1. throughput ------------------------------------------------------- */
+
+static const int levels[] = {1, 2, 4, 8, 16, 32, 64};
+#define N_LEVELS 7
+static const char *const modes[] = {"in-process", "agent, batching off", "agent, batching on"};
+static result tp[3][N_LEVELS];
+
+static void throughput(int mode, FILE *csv) {
+    pid_t agent = mode ? agent_start(mode == 2 ? "agent.batch = on\n" : "agent.batch = off\n") : 0;
+    vmaccel_ctx *shared = mode ? NULL : open_ctx(NULL);
+    static client c[CLIENTS_MAX];
+    for (int l = 0; l < N_LEVELS; l++) {
+        char addr[300];
+        for (int i = 0; i < levels[l]; i++) {
+            sock_addr(addr, sizeof(addr), i);
+            client_open(&c[i], shared, mode ? addr : NULL);
+        }
+        run(c, levels[l]);
+        tp[mode][l] = summarize(c, levels[l]);
+        fprintf(csv, "throughput,%s,%d,%.2f,%.2f,%.2f\n", modes[mode], levels[l],
+                tp[mode][l].per_s, tp[mode][l].p50, tp[mode][l].p99);
+        fflush(csv);
+        fprintf(stderr, "  %-20s %2d clients: %6.1f images/s\n", modes[mode], levels[l],
+                tp[mode][l].per_s);
+        for (int i = 0; i < levels[l]; i++)
+            client_close(&c[i]);
+    }
+    vmaccel_fini(shared);
+    if (agent)
+        agent_stop(agent);
+}
+
+/* --- 2. fairness --------------------------------------------------------- */
+
+#define FLOOD 32
+static result fair[2][4]; /* [fair, fifo][flood, small 1..3] */
+static double idle_p99, idle_p50;
+
+static void fairness(int fifo, FILE *csv) {
+    pid_t agent = agent_start(fifo ? "agent.scheduler = fifo\n" : "");
+    static client c[FLOOD + 3];
+    char addr[300];
+    if (!fifo) { /* a small tenant alone: its idle-system latency */
+        sock_addr(addr, sizeof(addr), 1);
+        client_open(&c[0], NULL, addr);
+        run(c, 1);
+        result r = summarize(c, 1);
+        idle_p50 = r.p50;
+        idle_p99 = r.p99;
+        client_close(&c[0]);
+    }
+    for (int i = 0; i < FLOOD + 3; i++) {
+        sock_addr(addr, sizeof(addr), i < FLOOD ? 0 : i - FLOOD + 1);
+        client_open(&c[i], NULL, addr);
+    }
+    run(c, FLOOD + 3);
+    fair[fifo][0] = summarize(c, FLOOD);
+    for (int t = 1; t <= 3; t++)
+        fair[fifo][t] = summarize(&c[FLOOD + t - 1], 1);
+    int total = 0;
+    for (int t = 0; t < 4; t++)
+        total += fair[fifo][t].done;
+    for (int t = 0; t < 4; t++)
+        fprintf(csv, "fairness,%s,%s,%.4f,%.2f,%.2f\n", fifo ? "fifo" : "fair",
+                t ? "small" : "flood", (double)fair[fifo][t].done / (total ? total : 1),
+                fair[fifo][t].p50, fair[fifo][t].p99);
+    for (int i = 0; i < FLOOD + 3; i++)
+        client_close(&c[i]);
+    agent_stop(agent);
+}
+
+/* --- 3. coarse vs fine-grained -------------------------------------------- */
+
+/* Bytes of each layer's activations, from bench-layers (OpenCV's shapes). */
+static int layer_bytes(size_t *out, int max) {
+    FILE *p = popen(BENCH_BUILD_DIR "/bench/bench-layers " MODEL " 227 227", "r");
+    int n = 0;
+    char name[512];
+    size_t b;
+    while (p && n < max && fscanf(p, "%511s %zu", name, &b) == 2)
+        out[n++] = b;
+    if (p)
+        pclose(p);
+    return n;
+}
+
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), bench_cmp_double);
+    return v[n / 2];
+}
+
+static void granularity(FILE *csv, double *coarse, double *fine, double *compute, int *layers,
+                        double *mbytes) {
+    static size_t bytes[1024];
+    int nl = *layers = layer_bytes(bytes, 1024);
+    pid_t agent = agent_start("");
+    char addr[300];
+    sock_addr(addr, sizeof(addr), 0);
+    client local, remote;
+    vmaccel_ctx *lctx = open_ctx(NULL);
+    client_open(&local, lctx, NULL);
+    client_open(&remote, NULL, addr);
+    double t[40];
+    vmaccel_class top[5];
+    uint32_t n;
+    for (int pass = 0; pass < 2; pass++) /* the coarse call, in-process and remote */
+        for (int i = -3; i < 40; i++) {
+            client *c = pass ? &remote : &local;
+            double t0 = bench_now();
+            vmaccel_image_classify(c->s, c->m, img[1].data, img[1].len, top, 5, &n);
+            if (i >= 0)
+                t[i] = bench_now() - t0;
+            if (i == 39)
+                *(pass ? coarse : compute) = median_of(t, 40) * 1e3;
+        }
+    /* Fine-grained: per layer, its activations cross to the host and a
+     * short answer comes back (a host function that only counts bytes). */
+    vmaccel_resource *lib;
+    size_t maxb = 0;
+    double total_mb = 0;
+    for (int i = 0; i < nl; i++)
+        maxb = bytes[i] > maxb ? bytes[i] : maxb, total_mb += bytes[i] / 1e6;
+    *mbytes = total_mb;
+    uint8_t *act = calloc(1, maxb ? maxb : 1);
+    char outbuf[32];
+    if (vmaccel_resource_from_path(remote.ctx, VMACCEL_RESOURCE_LIBRARY, "libvmaccel-exec-demo.so",
+                                   &lib) < 0 || vmaccel_session_register(remote.s, lib) < 0) {
+        fprintf(stderr, "bench-tenants: no exec demo library\n");
+        exit(1);
+    }
+    for (int r = -1; r < 10; r++) {
+        double t0 = bench_now();
+        for (int i = 0; i < nl; i++) {
+            vmaccel_arg in = {act, bytes[i]};
+            vmaccel_buf out = {outbuf, sizeof(outbuf)};
+            vmaccel_exec(remote.s, lib, "vmaccel_demo_count", &in, 1, &out, 1);
+        }
+        if (r >= 0)
+            t[r] = bench_now() - t0;
+    }
+    *fine = median_of(t, 10) * 1e3 + *compute;
+    fprintf(csv, "granularity,coarse,%d,%.2f\ngranularity,fine,%d,%.2f\n", 1, *coarse, nl, *fine);
+    free(act);
+    vmaccel_resource_unref(lib);
+    client_close(&local);
+    vmaccel_fini(lctx);
+    client_close(&remote);
+    agent_stop(agent);
+}
+
+/* --- output ---------------------------------------------------------------- */
+
+static void load_images(void) {
+    for (int i = 0; i < 3; i++) {
+        char path[512];
+        snprintf(path, sizeof(path), IMAGES "%s", files[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            fprintf(stderr, "%s missing: the bench needs ../shared beside the repo\n", path);
+            exit(1);
+        }
+        fseek(f, 0, SEEK_END);
+        img[i].len = (size_t)ftell(f);
+        rewind(f);
+        img[i].data = malloc(img[i].len);
+        if (fread((void *)img[i].data, 1, img[i].len, f) != img[i].len)
+            exit(1);
+        fclose(f);
+    }
+}
+
+/* Throughput against clients, one line per mode, with gnuplot. */
+static void plot(const char *out) {
+    char script[512], cmd[1024];
+    snprintf(script, sizeof(script), "%s/tenants.gp", dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return;
+    fprintf(f, "set terminal png size 900,520\nset output '%s/tenants.png'\n"
+               "set datafile separator ','\nset logscale x 2\nset yrange [0:*]\n"
+               "set xlabel 'concurrent clients (one connection, one request outstanding each)'\n"
+               "set ylabel 'images/s'\nset key bottom right\n"
+               "set title 'SqueezeNet classification: one agent, many clients'\n", out);
+    for (int m = 0; m < 3; m++)
+        fprintf(f, "%s '< grep \"^throughput,%s,\" %s/tenants.csv' using 3:4 with linespoints "
+                   "title '%s'%s", m ? "" : "plot", modes[m], out, modes[m], m < 2 ? ", \\\n" : "\n");
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "command -v gnuplot >/dev/null && gnuplot %s", script);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench-tenants: no plot (is gnuplot installed?)\n");
+}
+
+int main(int argc, char **argv) {
+    seconds = argc > 1 ? atof(argv[1]) : 3;
+    const char *out = argc > 2 ? argv[2] : BENCH_BUILD_DIR "/bench";
+    if (seconds <= 0)
+        seconds = 3;
+    snprintf(dir, sizeof(dir), "/tmp/vmaccel-bench-tenants-%d", (int)getpid());
+    mkdir(dir, 0700);
+    setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
+    setenv("VMACCEL_LOG_LEVEL", "error", 1);
+    load_images();
+    char csv_path[512];
+    snprintf(csv_path, sizeof(csv_path), "%s/tenants.csv", out);
+    FILE *csv = fopen(csv_path, "w");
+    if (!csv) {
+        fprintf(stderr, "bench-tenants: cannot write %s\n", csv_path);
+        return 1;
+    }
+    fprintf(csv, "part,mode,clients_or_tenant,value,p50_ms,p99_ms\n");
+    for (int m = 0; m < 3; m++)
+        throughput(m, csv);
+    fairness(0, csv);
+    fairness(1, csv);
+    double coarse = 0, fine = 0, compute = 0, mbytes = 0;
+    int layers = 0;
+    granularity(csv, &coarse, &fine, &compute, &layers, &mbytes);
+    fclose(csv);
+    plot(out);
+
+    printf("SqueezeNet v1.0 on the 3 shared photos; each client one connection, one request\n"
+           "outstanding; %.0f s measured per point after 2 s of warm-up.\n\n", seconds);
+    printf("| clients | in-process img/s | p50 / p99 ms | agent, batching off img/s | p50 / p99 ms "
+           "| ratio | agent, batching on img/s | p50 / p99 ms | ratio |\n"
+           "|---|---|---|---|---|---|---|---|---|\n");
+    for (int l = 0; l < N_LEVELS; l++) {
+        result *a = &tp[0][l], *b = &tp[1][l], *c = &tp[2][l];
+        printf("| %d | %.1f | %.1f / %.1f | %.1f | %.1f / %.1f | %.2f | %.1f | %.1f / %.1f | %.2f |\n",
+               levels[l], a->per_s, a->p50, a->p99, b->per_s, b->p50, b->p99,
+               b->per_s / a->per_s, c->per_s, c->p50, c->p99, c->per_s / a->per_s);
+    }
+    printf("\nFairness: tenant F floods with %d requests outstanding, tenants a, b, c have one each.\n"
+           "Small tenant alone: p50 %.1f ms, p99 %.1f ms.\n\n", FLOOD, idle_p50, idle_p99);
+    printf("| scheduler | F share | a share | b share | c share | a / b / c p99 ms | worst p99 / idle p99 |\n"
+           "|---|---|---|---|---|---|---|\n");
+    for (int f = 0; f < 2; f++) {
+        int total = 0;
+        double worst = 0;
+        for (int t = 0; t < 4; t++)
+            total += fair[f][t].done;
+        for (int t = 1; t < 4; t++)
+            worst = fair[f][t].p99 > worst ? fair[f][t].p99 : worst;
+        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.1f / %.1f / %.1f | %.2f |\n",
+               f ? "FIFO" : "fair (round-robin)", (double)fair[f][0].done / total,
+               (double)fair[f][1].done / total, (double)fair[f][2].done / total,
+               (double)fair[f][3].done / total, fair[f][1].p99, fair[f][2].p99, fair[f][3].p99,
+               worst / idle_p99);
+    }
+    printf("\n(fair share of each tenant: 0.250; errors seen: %d)\n",
+           fair[0][0].errors + fair[1][0].errors);
+    printf("\nCoarse vs fine-grained, one image (coffee.png), median:\n\n"
+           "| | calls | ms per image |\n|---|---|---|\n"
+           "| in-process (compute only) | 1 | %.2f |\n"
+           "| coarse: one image_classify through the agent | 1 | %.2f |\n"
+           "| fine: per-layer remoting (%d layers, %.1f MB of activations cross) + compute | %d | %.2f |\n"
+           "\nfine / coarse = %.1fx\n\nCSV: %s\n",
+           compute, coarse, layers, mbytes, layers, fine, fine / coarse, csv_path);
+    char rm[300];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    return system(rm) == 0 ? 0 : 1;
+}
