@@ -1,17 +1,19 @@
 /* vmacceld, the host agent: shared declarations.
  *
- * Threads: a pool of workers in leader/follower style.  One worker at a
- * time (the leader) waits in epoll and reads; each complete request becomes
- * a job; the leader hands leadership to an idle worker and runs a job
- * itself, writing the response straight to the socket.  No connection has
- * a thread of its own, and backends run on the workers.
+ * Threads: one I/O thread waits in epoll, accepts, reads and reassembles
+ * requests, queues each complete one as a job in the fair scheduler (one
+ * queue per tenant), and flushes answers the sockets did not take at once.
+ * A pool of workers runs the jobs in the scheduler's order and writes each
+ * answer straight to its socket.  No connection has a thread of its own,
+ * and backends run only on workers — so a backend that blocks never stops
+ * requests from being read and fairly ordered.
  *
- * Waking a follower costs a few microseconds, as much as a cheap request
- * itself, so a small request of a kind that usually completes within
- * INLINE_MAX_NS runs on the leader with no hand-off at all: it then costs
- * exactly the wake-ups of a plain socket ping-pong.  Anything slower, or
- * unknown, or exec (arbitrary host code) hands off first, so polling never
- * waits behind real work for more than about that long. */
+ * Waking a worker costs a few microseconds, as much as a cheap request
+ * itself, so a lone small request of a kind that usually completes within
+ * INLINE_MAX_NS runs on the I/O thread itself: it then costs exactly the
+ * wake-ups of a plain socket ping-pong.  Anything slower, or unknown, or
+ * exec (arbitrary host code) goes to a worker, so reading never waits
+ * behind real work for more than about that long. */
 #ifndef VMACCEL_AGENT_H
 #define VMACCEL_AGENT_H
 
@@ -107,7 +109,7 @@ struct server {
     atomic_bool admin_stop;
     bool admin_running;
     int running;          /* jobs being executed */
-    bool have_leader, draining, exit_now;
+    bool draining, exit_now;
     double drain_deadline;
 
     conn *conns; /* all open connections; touched by the leader only */

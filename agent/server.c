@@ -1,9 +1,10 @@
-/* The server: listeners, the leader/follower worker pool, and shutdown.
+/* The server: listeners, the I/O thread, the worker pool, and shutdown.
  *
- * Every worker loops: run a queued job if there is one; otherwise, if
- * nobody is polling, become the leader and poll; otherwise sleep.  The
- * leader reads sockets and queues complete requests, then gives up the
- * lead, wakes a sleeper to take it over, and runs a job itself. */
+ * One I/O thread waits in epoll, reads, and queues complete requests in the
+ * fair scheduler; workers take them in its order.  (A leader/follower pool,
+ * where workers took turns polling, left requests unread whenever every
+ * worker was busy or blocked in a backend: the scheduler then saw only the
+ * backlog of whoever had sent first.) */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -260,26 +261,13 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
     }
 }
 
-/* Reads what has arrived without waiting, when nobody leads: while every
- * worker is busy and jobs are queued, nobody would poll, and requests
- * still in the sockets would not reach the scheduler — a flooding tenant's
- * backlog would be served before anyone else's next request was even
- * read.  Lock held; returns with it held. */
-static void poll_between_jobs_locked(server *srv) {
-    if (srv->have_leader || srv->queue.queued == 0 || srv->exit_now)
-        return;
-    srv->have_leader = true;
-    pthread_mutex_unlock(&srv->lock);
-    poll_once(srv, 0);
-    pthread_mutex_lock(&srv->lock);
-    srv->have_leader = false;
-}
-
+/* A worker: runs jobs (alone, or a batch formed around one) in the
+ * scheduler's order, and sleeps when there are none.  Workers never poll:
+ * a worker blocked inside a backend must not leave requests unread. */
 static void *worker(void *arg) {
     server *srv = arg;
     pthread_mutex_lock(&srv->lock);
     for (;;) {
-        poll_between_jobs_locked(srv);
         job *j = pop_job_locked(srv);
         if (j && j->model && srv->cfg.batch_max > 1) {
             job *batch[VMACCEL_BATCH_MAX];
@@ -288,36 +276,45 @@ static void *worker(void *arg) {
             batch_run(srv, batch, n);
             pthread_mutex_lock(&srv->lock);
             srv->running -= n;
-            continue;
-        }
-        if (j) {
+        } else if (j) {
             pthread_mutex_unlock(&srv->lock);
             handle_job(srv, j);
             pthread_mutex_lock(&srv->lock);
             srv->running--;
-            continue;
-        }
-        if (srv->exit_now)
+        } else if (srv->exit_now) {
             break;
-        if (srv->have_leader) {
+        } else {
             pthread_cond_wait(&srv->cond, &srv->lock);
-            continue;
         }
-        srv->have_leader = true;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+/* The I/O thread: accepts, reads and queues requests, flushes answers.  A
+ * lone cheap request it runs itself, so a noop costs exactly the wake-ups
+ * of a socket ping-pong; anything else goes to a worker. */
+static void *io_main(void *arg) {
+    server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    while (!srv->exit_now) {
         pthread_mutex_unlock(&srv->lock);
         poll_once(srv, -1);
         pthread_mutex_lock(&srv->lock);
-        srv->have_leader = false;
         if (srv->queue.queued == 1 && !srv->exit_now &&
-            runs_inline(srv, (job *)sched_peek(&srv->queue)))
-            continue; /* one cheap job: run it and lead again, nobody woken */
-        /* Wake one sleeper per queued job beyond ours, plus one to lead. */
-        if (srv->exit_now || srv->queue.queued > 1)
+            runs_inline(srv, (job *)sched_peek(&srv->queue))) {
+            job *j = pop_job_locked(srv);
+            pthread_mutex_unlock(&srv->lock);
+            handle_job(srv, j);
+            pthread_mutex_lock(&srv->lock);
+            srv->running--;
+        } else if (srv->queue.queued > 1) {
             pthread_cond_broadcast(&srv->cond);
-        else
+        } else if (srv->queue.queued == 1) {
             pthread_cond_signal(&srv->cond);
+        }
     }
-    pthread_cond_broadcast(&srv->cond);
+    pthread_cond_broadcast(&srv->cond); /* workers: time to go */
     pthread_mutex_unlock(&srv->lock);
     return NULL;
 }
@@ -379,9 +376,19 @@ int server_run(server *srv) {
     for (; started < srv->cfg.workers; started++)
         if (pthread_create(&t[started], NULL, worker, srv) != 0)
             break;
+    pthread_t io;
+    bool io_started = started && pthread_create(&io, NULL, io_main, srv) == 0;
+    if (!io_started) { /* nobody would ever set exit_now: do it here */
+        pthread_mutex_lock(&srv->lock);
+        srv->exit_now = true;
+        pthread_cond_broadcast(&srv->cond);
+        pthread_mutex_unlock(&srv->lock);
+    } else {
+        pthread_join(io, NULL);
+    }
     for (uint32_t i = 0; i < started; i++)
         pthread_join(t[i], NULL);
     free(t);
     teardown(srv);
-    return started ? 0 : -EAGAIN;
+    return io_started ? 0 : -EAGAIN;
 }

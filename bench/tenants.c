@@ -84,13 +84,22 @@ static vmaccel_ctx *open_ctx(const char *remote) {
     return ctx;
 }
 
+/* In-process clients share one context and one model (as an application
+ * would: the model loaded once, like the agent's one object per model);
+ * remote ones each have their own connection and register their own. */
+static vmaccel_resource *shared_model;
+
 static void client_open(client *c, vmaccel_ctx *shared, const char *remote) {
     memset(c, 0, sizeof(*c));
     vmaccel_ctx *ctx = shared ? shared : (c->ctx = open_ctx(remote));
     c->cap = (int)(seconds * 2000) + 16;
     c->lat = malloc(sizeof(double) * (size_t)c->cap);
+    if (shared && !shared_model &&
+        vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &shared_model) < 0)
+        exit(1);
+    c->m = shared ? vmaccel_resource_ref(shared_model) : NULL;
     if (!c->lat || vmaccel_session_new(ctx, &c->s) < 0 ||
-        vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &c->m) < 0 ||
+        (!c->m && vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &c->m) < 0) ||
         vmaccel_session_register(c->s, c->m) < 0) {
         fprintf(stderr, "bench-tenants: cannot set up a client\n");
         exit(1);
@@ -203,6 +212,8 @@ static void throughput(int mode, FILE *csv) {
         for (int i = 0; i < levels[l]; i++)
             client_close(&c[i]);
     }
+    if (shared_model)
+        shared_model = vmaccel_resource_unref(shared_model);
     vmaccel_fini(shared);
     if (agent)
         agent_stop(agent);
@@ -321,6 +332,8 @@ static void granularity(FILE *csv, double *coarse, double *fine, double *compute
     free(act);
     vmaccel_resource_unref(lib);
     client_close(&local);
+    if (shared_model)
+        shared_model = vmaccel_resource_unref(shared_model);
     vmaccel_fini(lctx);
     client_close(&remote);
     agent_stop(agent);
