@@ -58,11 +58,12 @@ static void *client_loop(void *arg) {
         vmaccel_class top[5];
         uint32_t n;
         double t0 = bench_now();
-        if (vmaccel_image_classify(c->s, c->m, img[i % 3].data, img[i % 3].len, top, 5, &n) < 0)
-            c->errors++;
+        int r = vmaccel_image_classify(c->s, c->m, img[i % 3].data, img[i % 3].len, top, 5, &n);
+        if (r < 0 && c->errors++ == 0)
+            fprintf(stderr, "bench-tenants: a call failed: %s\n", vmaccel_strerror(r));
         /* Counted when it finishes inside the window: throughput is what
          * completes per second, whenever it started. */
-        if (atomic_load(&phase) == 1 && c->n < c->cap)
+        if (r >= 0 && atomic_load(&phase) == 1 && c->n < c->cap)
             c->lat[c->n++] = bench_now() - t0;
     }
     return NULL;
@@ -148,8 +149,18 @@ static result summarize(client *c, int n) {
 
 /* --- the agent ------------------------------------------------------------- */
 
+/* The agent's sockets: a stale one would look like a ready agent. */
+static void unlink_sockets(void) {
+    for (int i = 0; i < SOCKETS; i++) {
+        char path[300];
+        snprintf(path, sizeof(path), "%s/t%d.sock", dir, i);
+        unlink(path);
+    }
+}
+
 static pid_t agent_start(const char *extra) {
     char cfg[512], list[SOCKETS * 64] = "";
+    unlink_sockets();
     snprintf(cfg, sizeof(cfg), "%s/agent.conf", dir);
     for (int i = 0; i < SOCKETS; i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%sunix://%s/t%d.sock",
@@ -164,7 +175,9 @@ static pid_t agent_start(const char *extra) {
     if (pid == 0) {
         unsetenv("VMACCEL_REMOTE");
         unsetenv("VMACCEL_PLUGINS");
-        if (!freopen("/dev/null", "w", stderr))
+        char log[300];
+        snprintf(log, sizeof(log), "%s/agent.log", dir);
+        if (!freopen(log, "a", stderr))
             _exit(1);
         execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg, (char *)NULL);
         _exit(127);
@@ -177,8 +190,14 @@ static pid_t agent_start(const char *extra) {
 }
 
 static void agent_stop(pid_t pid) {
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == pid) { /* it should still be running */
+        fprintf(stderr, "bench-tenants: the agent died (status %d); its log: %s/agent.log\n", st, dir);
+        exit(1);
+    }
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+    unlink_sockets();
 }
 
 static void sock_addr(char *out, size_t n, int tenant) {
@@ -190,6 +209,7 @@ static void sock_addr(char *out, size_t n, int tenant) {
 static const int levels[] = {1, 2, 4, 8, 16, 32, 64};
 #define N_LEVELS 7
 static const char *const modes[] = {"in-process", "agent, batching off", "agent, batching on"};
+static const char *const mode_key[] = {"in-process", "agent-batching-off", "agent-batching-on"};
 static result tp[3][N_LEVELS];
 
 static void throughput(int mode, FILE *csv) {
@@ -204,7 +224,7 @@ static void throughput(int mode, FILE *csv) {
         }
         run(c, levels[l]);
         tp[mode][l] = summarize(c, levels[l]);
-        fprintf(csv, "throughput,%s,%d,%.2f,%.2f,%.2f\n", modes[mode], levels[l],
+        fprintf(csv, "throughput,%s,%d,%.2f,%.2f,%.2f\n", mode_key[mode], levels[l],
                 tp[mode][l].per_s, tp[mode][l].p50, tp[mode][l].p99);
         fflush(csv);
         fprintf(stderr, "  %-20s %2d clients: %6.1f images/s\n", modes[mode], levels[l],
@@ -222,37 +242,44 @@ static void throughput(int mode, FILE *csv) {
 /* --- 2. fairness --------------------------------------------------------- */
 
 #define FLOOD 32
-static result fair[2][4]; /* [fair, fifo][flood, small 1..3] */
-static double idle_p99, idle_p50;
+/* Fair scheduler; FIFO; fair with one network per model (one forward
+ * pass at a time, each using every core: shorter waits, less throughput). */
+enum { FAIR, FIFO, FAIR_ONE_NET, N_SCHED };
+static const char *const sched_name[N_SCHED] = {"fair (round-robin)", "FIFO",
+                                                "fair, opencv.max_nets = 1"};
+static const char *const sched_key[N_SCHED] = {"fair", "fifo", "fair-one-net"};
+static const char *const sched_cfg[N_SCHED] = {"", "agent.scheduler = fifo\n",
+                                               "opencv.max_nets = 1\n"};
+static result fair[N_SCHED][4]; /* [scheduler][flood, small 1..3] */
+static double idle_p99[N_SCHED], idle_p50[N_SCHED];
 
-static void fairness(int fifo, FILE *csv) {
-    pid_t agent = agent_start(fifo ? "agent.scheduler = fifo\n" : "");
+static void fairness(int sched, FILE *csv) {
+    pid_t agent = agent_start(sched_cfg[sched]);
     static client c[FLOOD + 3];
     char addr[300];
-    if (!fifo) { /* a small tenant alone: its idle-system latency */
-        sock_addr(addr, sizeof(addr), 1);
-        client_open(&c[0], NULL, addr);
-        run(c, 1);
-        result r = summarize(c, 1);
-        idle_p50 = r.p50;
-        idle_p99 = r.p99;
-        client_close(&c[0]);
-    }
+    /* A small tenant alone first: its idle-system latency. */
+    sock_addr(addr, sizeof(addr), 1);
+    client_open(&c[0], NULL, addr);
+    run(c, 1);
+    result idle = summarize(c, 1);
+    idle_p50[sched] = idle.p50;
+    idle_p99[sched] = idle.p99;
+    client_close(&c[0]);
     for (int i = 0; i < FLOOD + 3; i++) {
         sock_addr(addr, sizeof(addr), i < FLOOD ? 0 : i - FLOOD + 1);
         client_open(&c[i], NULL, addr);
     }
     run(c, FLOOD + 3);
-    fair[fifo][0] = summarize(c, FLOOD);
+    fair[sched][0] = summarize(c, FLOOD);
     for (int t = 1; t <= 3; t++)
-        fair[fifo][t] = summarize(&c[FLOOD + t - 1], 1);
+        fair[sched][t] = summarize(&c[FLOOD + t - 1], 1);
     int total = 0;
     for (int t = 0; t < 4; t++)
-        total += fair[fifo][t].done;
+        total += fair[sched][t].done;
     for (int t = 0; t < 4; t++)
-        fprintf(csv, "fairness,%s,%s,%.4f,%.2f,%.2f\n", fifo ? "fifo" : "fair",
-                t ? "small" : "flood", (double)fair[fifo][t].done / (total ? total : 1),
-                fair[fifo][t].p50, fair[fifo][t].p99);
+        fprintf(csv, "fairness,%s,%s,%.4f,%.2f,%.2f\n", sched_key[sched],
+                t ? "small" : "flood", (double)fair[sched][t].done / (total ? total : 1),
+                fair[sched][t].p50, fair[sched][t].p99);
     for (int i = 0; i < FLOOD + 3; i++)
         client_close(&c[i]);
     agent_stop(agent);
@@ -374,7 +401,7 @@ static void plot(const char *out) {
                "set title 'SqueezeNet classification: one agent, many clients'\n", out);
     for (int m = 0; m < 3; m++)
         fprintf(f, "%s '< grep \"^throughput,%s,\" %s/tenants.csv' using 3:4 with linespoints "
-                   "title '%s'%s", m ? "" : "plot", modes[m], out, modes[m], m < 2 ? ", \\\n" : "\n");
+                   "title '%s'%s", m ? "" : "plot", mode_key[m], out, modes[m], m < 2 ? ", \\\n" : "\n");
     fclose(f);
     snprintf(cmd, sizeof(cmd), "command -v gnuplot >/dev/null && gnuplot %s", script);
     if (system(cmd) != 0)
@@ -401,8 +428,8 @@ int main(int argc, char **argv) {
     fprintf(csv, "part,mode,clients_or_tenant,value,p50_ms,p99_ms\n");
     for (int m = 0; m < 3; m++)
         throughput(m, csv);
-    fairness(0, csv);
-    fairness(1, csv);
+    for (int f = 0; f < N_SCHED; f++)
+        fairness(f, csv);
     double coarse = 0, fine = 0, compute = 0, mbytes = 0;
     int layers = 0;
     granularity(csv, &coarse, &fine, &compute, &layers, &mbytes);
@@ -420,25 +447,30 @@ int main(int argc, char **argv) {
                levels[l], a->per_s, a->p50, a->p99, b->per_s, b->p50, b->p99,
                b->per_s / a->per_s, c->per_s, c->p50, c->p99, c->per_s / a->per_s);
     }
-    printf("\nFairness: tenant F floods with %d requests outstanding, tenants a, b, c have one each.\n"
-           "Small tenant alone: p50 %.1f ms, p99 %.1f ms.\n\n", FLOOD, idle_p50, idle_p99);
-    printf("| scheduler | F share | a share | b share | c share | a / b / c p99 ms | worst p99 / idle p99 |\n"
-           "|---|---|---|---|---|---|---|\n");
-    for (int f = 0; f < 2; f++) {
+    printf("\nFairness: tenant F floods with %d requests outstanding, tenants a, b, c have one each;\n"
+           "idle: tenant a alone on the same agent.  Fair share: 0.250 each.\n\n", FLOOD);
+    printf("| scheduler | F share | a share | b share | c share | a / b / c p99 ms | idle p50 / p99 ms "
+           "| worst p99 / idle p99 |\n|---|---|---|---|---|---|---|---|\n");
+    for (int f = 0; f < N_SCHED; f++) {
         int total = 0;
         double worst = 0;
         for (int t = 0; t < 4; t++)
             total += fair[f][t].done;
         for (int t = 1; t < 4; t++)
             worst = fair[f][t].p99 > worst ? fair[f][t].p99 : worst;
-        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.1f / %.1f / %.1f | %.2f |\n",
-               f ? "FIFO" : "fair (round-robin)", (double)fair[f][0].done / total,
-               (double)fair[f][1].done / total, (double)fair[f][2].done / total,
-               (double)fair[f][3].done / total, fair[f][1].p99, fair[f][2].p99, fair[f][3].p99,
-               worst / idle_p99);
+        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.1f / %.1f / %.1f | %.1f / %.1f | %.2f |\n",
+               sched_name[f], (double)fair[f][0].done / total, (double)fair[f][1].done / total,
+               (double)fair[f][2].done / total, (double)fair[f][3].done / total, fair[f][1].p99,
+               fair[f][2].p99, fair[f][3].p99, idle_p50[f], idle_p99[f], worst / idle_p99[f]);
     }
-    printf("\n(fair share of each tenant: 0.250; errors seen: %d)\n",
-           fair[0][0].errors + fair[1][0].errors);
+    int errors = 0;
+    for (int f = 0; f < N_SCHED; f++)
+        for (int t = 0; t < 4; t++)
+            errors += fair[f][t].errors;
+    for (int m = 0; m < 3; m++)
+        for (int l = 0; l < N_LEVELS; l++)
+            errors += tp[m][l].errors;
+    printf("\n(failed calls in all runs: %d)\n", errors);
     printf("\nCoarse vs fine-grained, one image (coffee.png), median:\n\n"
            "| | calls | ms per image |\n|---|---|---|\n"
            "| in-process (compute only) | 1 | %.2f |\n"
