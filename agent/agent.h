@@ -112,11 +112,11 @@ struct server {
     bool draining, exit_now;
     double drain_deadline;
 
-    conn *conns; /* all open connections; touched by the leader only */
+    conn *conns; /* all open connections; touched by the I/O thread only */
     uint64_t next_conn_id;
 
     /* Moving average of service time per request kind, in ns: decides
-     * which jobs the leader may run without handing off (server.c). */
+     * which jobs the I/O thread may run without handing off (server.c). */
     _Atomic uint64_t cost_ns[128];
 };
 

@@ -10,6 +10,7 @@ packages=(
   libopencv-dnn-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # opencv plugin
   valgrind libc6-dbg                              # memory checks in the tests
   clang libclang-rt-14-dev                        # the libFuzzer target
+  gnuplot-nox                                     # bench/tenants' plot
   qemu-system-x86 busybox-static cpio kmod        # the guest VM (guest/); the kernel
                                                   # is fetched by guest/build-image.sh
 )
