@@ -11,15 +11,11 @@ static void ring_insert(sched *s, sched_tenant *t) {
         s->cursor = t;
         return;
     }
-    /* A tenant that had nothing queued is served next, as fq_codel serves
-     * new flows first: a VM with one request at a time waits for one job,
-     * not for a round of everyone's.  It cannot hog: if it still has work
-     * after that job, it takes its turns in the ring like anyone else. */
+    /* Join just before the cursor: served last in the current round. */
     t->next = s->cursor;
     t->prev = s->cursor->prev;
     t->prev->next = t;
     s->cursor->prev = t;
-    s->cursor = t;
 }
 
 static void ring_remove(sched *s, sched_tenant *t) {

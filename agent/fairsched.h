@@ -2,12 +2,9 @@
  *
  * Each tenant has its own queue.  Tenants with queued jobs sit in a ring;
  * the scheduler serves the tenant at the cursor up to `weight` jobs in a
- * row, then moves on.  A tenant whose queue was empty joins at the cursor
- * (served next, as fq_codel serves new flows first), so a tenant with one
- * request at a time waits for one job, not a whole round.  A tenant
- * flooding the agent therefore gets at most its share while others wait,
- * and all of the capacity when alone.  Pure data structure: the caller
- * holds the lock. */
+ * row, then moves on.  A tenant flooding the agent therefore gets its
+ * share while others wait, and all of the capacity when alone.  Pure data
+ * structure: the caller holds the lock. */
 #ifndef VMACCEL_AGENT_FAIRSCHED_H
 #define VMACCEL_AGENT_FAIRSCHED_H
 
