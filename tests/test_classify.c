@@ -384,7 +384,7 @@ TEST(classify_concurrent_requests_batched_across_clients) {
     CHECK(batch_round(BATCH_CFG "agent.batch = on\n") >= 1);
 }
 
-TEST(classify_batching_is_off_unless_the_model_or_config_asks) {
+TEST(classify_batching_is_off_unless_the_model_or_agent_asks) {
     CHECK(batch_round(BATCH_CFG) == 0);
     /* The bundle's own "batch = on" turns it on for that model. */
     char meta[600];
