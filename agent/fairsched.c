@@ -50,16 +50,22 @@ sched_item *sched_peek(const sched *s) {
     return s->cursor ? s->cursor->head : NULL;
 }
 
-sched_item *sched_pop(sched *s) {
-    sched_tenant *t = s->cursor;
-    if (!t)
-        return NULL;
+/* Unlinks t's first item. */
+static sched_item *take_head(sched *s, sched_tenant *t) {
     sched_item *it = t->head;
     t->head = it->next;
     if (!t->head)
         t->tail = NULL;
     t->queued--;
     s->queued--;
+    return it;
+}
+
+sched_item *sched_pop(sched *s) {
+    sched_tenant *t = s->cursor;
+    if (!t)
+        return NULL;
+    sched_item *it = take_head(s, t);
     uint32_t weight = t->weight ? t->weight : 1;
     if (!t->head) {
         ring_remove(s, t);
@@ -105,12 +111,7 @@ sched_item *sched_take(sched *s, sched_tenant *t, bool (*match)(sched_item *, vo
 }
 
 sched_item *sched_pop_tenant(sched *s, sched_tenant *t) {
-    sched_item *it = t->head;
-    t->head = it->next;
-    if (!t->head)
-        t->tail = NULL;
-    t->queued--;
-    s->queued--;
+    sched_item *it = take_head(s, t);
     if (!t->head)
         ring_remove(s, t);
     return it;

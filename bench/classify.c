@@ -34,24 +34,6 @@ typedef struct side {
     int n;
 } side;
 
-static void load_images(void) {
-    for (int i = 0; i < 3; i++) {
-        char path[512];
-        snprintf(path, sizeof(path), IMAGES "%s", files[i]);
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            fprintf(stderr, "%s missing: the bench needs ../shared beside the repo\n", path);
-            exit(1);
-        }
-        fseek(f, 0, SEEK_END);
-        img[i].len = (size_t)ftell(f);
-        rewind(f);
-        img[i].data = malloc(img[i].len);
-        if (fread((void *)img[i].data, 1, img[i].len, f) != img[i].len)
-            exit(1);
-        fclose(f);
-    }
-}
 
 static void open_side(side *sd, const char *name, const char *remote) {
     if (remote) {
@@ -136,7 +118,7 @@ int main(int argc, char **argv) {
     snprintf(unix_addr, sizeof(unix_addr), "unix:///tmp/vmaccel-bench-cls-%d.sock", (int)getpid());
     snprintf(tcp_addr, sizeof(tcp_addr), "tcp://127.0.0.1:%d", 40000 + getpid() % 10000);
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
-    load_images();
+    bench_load_images(IMAGES, files, img, 3);
     pid_t agent = start_agent(unix_addr, tcp_addr);
     side sides[3];
     open_side(&sides[0], "in-process", NULL);

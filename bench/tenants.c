@@ -368,24 +368,6 @@ static void granularity(FILE *csv, double *coarse, double *fine, double *compute
 
 /* --- output ---------------------------------------------------------------- */
 
-static void load_images(void) {
-    for (int i = 0; i < 3; i++) {
-        char path[512];
-        snprintf(path, sizeof(path), IMAGES "%s", files[i]);
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            fprintf(stderr, "%s missing: the bench needs ../shared beside the repo\n", path);
-            exit(1);
-        }
-        fseek(f, 0, SEEK_END);
-        img[i].len = (size_t)ftell(f);
-        rewind(f);
-        img[i].data = malloc(img[i].len);
-        if (fread((void *)img[i].data, 1, img[i].len, f) != img[i].len)
-            exit(1);
-        fclose(f);
-    }
-}
 
 /* Throughput against clients, one line per mode, with gnuplot. */
 static void plot(const char *out) {
@@ -417,7 +399,7 @@ int main(int argc, char **argv) {
     mkdir(dir, 0700);
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
     setenv("VMACCEL_LOG_LEVEL", "error", 1);
-    load_images();
+    bench_load_images(IMAGES, files, img, 3);
     char csv_path[512];
     snprintf(csv_path, sizeof(csv_path), "%s/tenants.csv", out);
     FILE *csv = fopen(csv_path, "w");

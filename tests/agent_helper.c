@@ -136,6 +136,12 @@ vmaccel_ctx *test_remote_ctx(const char *addr) {
     return test_ctx(cfg);
 }
 
+vmaccel_ctx *test_agent_client(const test_agent *a) {
+    char addr[300];
+    snprintf(addr, sizeof(addr), "unix://%s", a->sock);
+    return test_remote_ctx(addr);
+}
+
 /* --- raw wire client --- */
 
 void wire_open(wire *w, const char *path) {

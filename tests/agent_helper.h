@@ -31,6 +31,8 @@ int test_agent_fds(const test_agent *a);
 
 /* A context whose only plugin is `remote`, pointed at addr. */
 vmaccel_ctx *test_remote_ctx(const char *addr);
+/* The same, pointed at the agent's unix socket. */
+vmaccel_ctx *test_agent_client(const test_agent *a);
 
 /* --- a raw protocol client, for feeding the agent bad input --- */
 typedef struct wire {

@@ -83,9 +83,7 @@ TEST(classify_shared_photos_in_process) {
 TEST(classify_shared_photos_through_the_agent) {
     test_agent a;
     test_agent_start(&a, 1, "plugins = opencv\n");
-    char addr[300];
-    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
-    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_ctx *ctx = test_agent_client(&a);
     check_photos(ctx);
     vmaccel_fini(ctx);
     ctx = test_remote_ctx(a.tcp);

@@ -303,9 +303,7 @@ static void *long_call(void *arg) {
 TEST(remote_agent_restart_reconnects_by_itself) {
     test_agent a;
     test_agent_start(&a, 0, NULL);
-    char addr[300];
-    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
-    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_ctx *ctx = test_agent_client(&a);
     vmaccel_resource *lib;
     CHECK_OK(vmaccel_session_new(ctx, &long_sess));
     CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_LIBRARY, DEMO_LIB, &lib));
@@ -341,9 +339,7 @@ TEST(remote_agent_restart_reconnects_by_itself) {
 TEST(remote_sigterm_drains_in_flight_calls) {
     test_agent a;
     test_agent_start(&a, 0, NULL);
-    char addr[300];
-    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
-    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_ctx *ctx = test_agent_client(&a);
     vmaccel_session *s;
     CHECK_OK(vmaccel_session_new(ctx, &s));
     CHECK_OK(vmaccel_noop(s));
@@ -642,9 +638,7 @@ TEST(agent_refuses_a_bad_tenant_config) {
 TEST(agent_metrics_count_what_a_client_did) {
     test_agent a;
     test_agent_start(&a, 0, NULL);
-    char addr[300];
-    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
-    vmaccel_ctx *ctx = test_remote_ctx(addr);
+    vmaccel_ctx *ctx = test_agent_client(&a);
     vmaccel_session *s;
     CHECK_OK(vmaccel_session_new(ctx, &s));
     for (int i = 0; i < 5; i++)
