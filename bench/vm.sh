@@ -14,7 +14,7 @@ vmaccel=$build/tools/vmaccel
 img=coffee.png
 work=$(mktemp -d)
 agent=""
-trap '[ -n "$agent" ] && kill $agent 2>/dev/null; rm -rf "$work"' EXIT
+trap '{ [ -n "$agent" ] && kill $agent 2>/dev/null; } || true; rm -rf "$work"' EXIT
 
 # medians: reads "(12.3 ms)" per classified image, skips the first (the
 # model's upload and load), prints "median p90".

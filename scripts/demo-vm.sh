@@ -35,7 +35,7 @@ export VMACCEL_PLUGIN_DIR=$PWD/build/plugins
 work=$(mktemp -d)
 build/agent/vmacceld --listen "unix://$work/a.sock" 2>"$work/agent.log" &
 agent=$!
-trap 'kill $agent 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $agent 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -S "$work/a.sock" ] && break; sleep 0.05; done
 run_classify() {
   $vmaccel classify --model models/squeezenet1.0.meta --top 1 "${photos[@]/#/../shared/images/}" \
