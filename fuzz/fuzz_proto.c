@@ -3,7 +3,9 @@
  * response fields a client reads.
  *
  * The first input byte picks how the stream is cut into reads, so frames
- * split at every possible point are exercised. */
+ * split at every possible point are exercised, and (its top bit) whether
+ * the reader behaves as on a shared virtio-serial stream: starting in
+ * resync mode, and resyncing after every error instead of stopping. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +40,8 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
-    size_t step = (size_t)data[0] % 97 + 1;
+    size_t step = (size_t)(data[0] & 0x7f) % 97 + 1;
+    int shared = data[0] & 0x80;
     data++, size--;
     static vmaccel_reader rd; /* 64 KiB: not on the stack */
     vmaccel_reader_acct acct = {0};
@@ -46,8 +49,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST |
                             1u << VMACCEL_FRAME_RESPONSE,
                         &acct);
+    if (shared)
+        vmaccel_reader_resync(&rd);
     int r = 0;
-    while (size > 0 && r == 0) {
+    while (size > 0 && (r == 0 || shared)) {
+        if (r < 0)
+            vmaccel_reader_resync(&rd); /* as the agent does on a shared stream */
         uint8_t *p;
         size_t n;
         vmaccel_reader_space(&rd, &p, &n);
