@@ -92,8 +92,11 @@ echo "     (guest a: $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s 
 vm b -- vmaccel-e2e --loop &
 runvm_b=$!
 for _ in $(seq 600); do grep -q '^looping' "$work/b.log" 2>/dev/null && break; sleep 0.1; done
-sleep 0.5 # well inside its calls now
-check "guest b is in its calls" [ "$(stat inflight)" -ge 0 ] 
+in_call() { # a request of guest b is in the agent right now (up to 10 s)
+  for _ in $(seq 200); do [ "$(stat inflight)" -ge 1 ] && return 0; sleep 0.05; done
+  return 1
+}
+check "guest b is in the middle of a call" in_call
 kill -9 "$(cat "$work/b.pid")"
 wait "$runvm_b"
 check "run-vm reports a guest that died (exit 125)" [ $? -eq 125 ]
