@@ -1,19 +1,21 @@
 /* vmacceld, the host agent: shared declarations.
  *
- * Threads: one I/O thread waits in epoll, accepts, reads and reassembles
- * requests, queues each complete one as a job in the fair scheduler (one
- * queue per tenant), and flushes answers the sockets did not take at once.
- * A pool of workers runs the jobs in the scheduler's order and writes each
- * answer straight to its socket.  No connection has a thread of its own,
- * and backends run only on workers — so a backend that blocks never stops
- * requests from being read and fairly ordered.
+ * Threads: workers + 1, one of which at a time holds the I/O role: it
+ * waits in epoll, accepts, reads and reassembles requests, queues each
+ * complete one as a job in the fair scheduler (one queue per tenant), and
+ * flushes answers the sockets did not take at once.  The others run the
+ * jobs in the scheduler's order and write each answer straight to its
+ * socket.  No connection has a thread of its own, and the role only passes
+ * to an idle thread — so a backend that blocks never stops requests from
+ * being read and fairly ordered.
  *
- * Waking a worker costs a few microseconds, as much as a cheap request
- * itself, so a lone small request of a kind that usually completes within
- * INLINE_MAX_NS runs on the I/O thread itself: it then costs exactly the
- * wake-ups of a plain socket ping-pong.  Anything slower, or unknown, or
- * exec (arbitrary host code) goes to a worker, so reading never waits
- * behind real work for more than about that long. */
+ * Waking a worker costs as much as a cheap request itself, so a lone small
+ * request of a kind that usually completes within INLINE_MAX_NS runs in the
+ * I/O role: it then costs exactly the wake-ups of a plain socket ping-pong.
+ * A lone expensive request is run by the role holder too, after it hands
+ * the role to an idle thread, so that thread's wake-up is off the request's
+ * path.  Anything else (exec, arbitrary host code, included) waits for a
+ * worker, so reading never waits behind real work. */
 #ifndef VMACCEL_AGENT_H
 #define VMACCEL_AGENT_H
 
@@ -109,19 +111,33 @@ struct server {
     atomic_bool admin_stop;
     bool admin_running;
     int running;          /* jobs being executed */
+    int idle;             /* threads asleep on cond */
+    bool standby;         /* a thread waits in sb_epfd (pool.c) */
+    bool io_free;         /* nobody holds the I/O role: the next to look takes it */
+    int sb_epfd, sb_kick; /* the standby's epoll set, and its wake-up eventfd */
     bool draining, exit_now;
     double drain_deadline;
 
-    conn *conns; /* all open connections; touched by the I/O thread only */
+    conn *conns; /* all open connections; touched in the I/O role only */
     uint64_t next_conn_id;
 
     /* Moving average of service time per request kind, in ns: decides
-     * which jobs the I/O thread may run without handing off (server.c). */
+     * which jobs the I/O role may run without handing off (server.c). */
     _Atomic uint64_t cost_ns[128];
 };
 
 /* server.c */
 int server_run(server *srv);
+/* Waits for events (timeout_ms as epoll_wait) and handles them: the I/O
+ * role's one step. */
+void server_poll(server *srv, int timeout_ms);
+/* pool.c: the threads */
+int pool_init(server *srv);
+void pool_fini(server *srv);
+/* Runs workers + 1 threads until the server exits. */
+int pool_run(server *srv);
+/* A job's answer is ready to go out (handle.c). */
+void pool_answer_ready(server *srv);
 /* The request kind of a raw body (0 when it is too short to tell). */
 uint16_t job_kind(const job *j);
 void server_record_cost(server *srv, uint16_t kind, double seconds);

@@ -307,6 +307,7 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0) {
     server_record_cost(srv, kind, t1 - t0);
     metrics_record(c->tn->m, kind, r, j->len, resp ? resp->body_len : 0, t0 - j->queued_at,
                    t1 - t0);
+    pool_answer_ready(srv);
     if (resp) {
         memcpy(resp->head, &r, 4);
         conn_send(c, j->gen, j->id, resp);

@@ -1,6 +1,7 @@
 /* The remote plugin against a real agent: same answers as in-process,
  * concurrency, clients dying, the agent restarting, draining. */
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -412,6 +413,53 @@ TEST(remote_cli_works_unchanged_against_the_agent) {
     CHECK_INT(test_sh(&out, "VMACCEL_REMOTE=unix://%s %s noop 2>&1", a.sock, cli), 1);
     CHECK(strstr(out, "vmaccel: noop: noop failed: agent not reachable (retryable)"));
     free(out);
+}
+
+struct long_call {
+    vmaccel_session *s;
+    atomic_int done;
+    int r;
+};
+
+static void *long_call_main(void *arg) {
+    struct long_call *lc = arg;
+    lc->r = vmaccel_mbench(lc->s, 4000000); /* 4 s of work */
+    atomic_store(&lc->done, 1);
+    return NULL;
+}
+
+/* A lone long job runs on the thread that read it, with the I/O role left
+ * to a standby (agent/pool.c): requests arriving meanwhile must still be
+ * read and served, from a new client and from an open one. */
+TEST(agent_reads_others_while_a_lone_long_job_runs) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    vmaccel_ctx *ca = test_agent_client(&a), *cb = test_agent_client(&a);
+    vmaccel_session *sb;
+    struct long_call lc = {.done = 0};
+    CHECK_OK(vmaccel_session_new(ca, &lc.s));
+    CHECK_OK(vmaccel_session_new(cb, &sb));
+    CHECK_OK(vmaccel_noop(lc.s));
+    pthread_t t;
+    CHECK_INT(pthread_create(&t, NULL, long_call_main, &lc), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "inflight", 1), 1);
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(vmaccel_noop(sb));
+    vmaccel_ctx *cc = test_agent_client(&a); /* a new connection, too */
+    vmaccel_session *sc;
+    CHECK_OK(vmaccel_session_new(cc, &sc));
+    CHECK_OK(vmaccel_noop(sc));
+    CHECK(!atomic_load(&lc.done)); /* all of that while the long job ran */
+    pthread_join(t, NULL);
+    CHECK_OK(lc.r);
+    CHECK_OK(vmaccel_noop(lc.s));
+    vmaccel_session_free(lc.s);
+    vmaccel_session_free(sb);
+    vmaccel_session_free(sc);
+    vmaccel_fini(ca);
+    vmaccel_fini(cb);
+    vmaccel_fini(cc);
+    CHECK_INT(test_agent_stop(&a), 0);
 }
 
 TEST(remote_call_timeout_then_connection_still_usable) {

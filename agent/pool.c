@@ -1,0 +1,287 @@
+/* The threads: workers + 1, and the I/O role that passes between them.
+ *
+ * One thread at a time holds the I/O role (server_poll: epoll, reading,
+ * queuing jobs in the fair scheduler); the others run jobs in its order.
+ * Somebody must always be reading, even while every worker is blocked in a
+ * backend (a leader/follower pool that polled only when a worker was idle
+ * left requests unread, and the scheduler then saw only the backlog of
+ * whoever had sent first), so the role holder runs nothing slow itself —
+ * with one exception below.
+ *
+ * Waking a sleeping thread is what a lone request to the agent pays beyond
+ * the socket, and on a VM, whose idle vCPUs are slow to wake, it is ~100 us
+ * per wake-up: handing a 20 ms classification to a worker cost 1-4% of it,
+ * and so did waking a thread to take over the role while the holder ran
+ * it (the wake-up lands in the middle of the backend's parallel work).  So
+ * one idle thread stands by *inside epoll* on a second epoll set, which
+ * holds the main set only while the role is free.  A holder with a lone
+ * expensive job frees the role and runs the job; the standby wakes only if
+ * something arrives meanwhile, and then takes the role.  With nothing
+ * arriving, nobody wakes at all. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+#define INLINE_MAX_NS 20000
+#define INLINE_MAX_BODY 4096
+#define COST_UNKNOWN_NS 1000000 /* until measured, assume expensive */
+
+uint16_t job_kind(const job *j) {
+    uint16_t kind = 0;
+    if (j->len >= 2)
+        memcpy(&kind, j->body, 2);
+    return kind < 128 ? kind : 0;
+}
+
+void server_record_cost(server *srv, uint16_t kind, double seconds) {
+    uint64_t ns = (uint64_t)(seconds * 1e9), old = atomic_load(&srv->cost_ns[kind]);
+    /* EWMA with weight 1/8; races between workers only lose a sample. */
+    atomic_store(&srv->cost_ns[kind], old - old / 8 + ns / 8);
+}
+
+/* Cheap enough to run in the I/O role without giving the role up. */
+static bool runs_inline(server *srv, const job *j) {
+    uint16_t kind = job_kind(j);
+    return j->len <= INLINE_MAX_BODY && kind != VMACCEL_OP_EXEC &&
+           atomic_load(&srv->cost_ns[kind]) <= INLINE_MAX_NS;
+}
+
+static job *pop_job_locked(server *srv) {
+    job *j = (job *)sched_pop(&srv->queue);
+    if (j)
+        srv->running++;
+    return j;
+}
+/* Takes the heads of the tenants' queues that are for `model`, at most one
+ * per tenant per round, in ring order (so batching keeps the fair share).
+ * Lock held. */
+static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int max) {
+    sched_tenant *ring[256];
+    int nt = 0;
+    sched_tenant *t = srv->queue.cursor;
+    do {
+        ring[nt++] = t;
+        t = t ? t->next : NULL;
+    } while (t && t != srv->queue.cursor && nt < 256);
+    for (bool took = true; took && n < max;) {
+        took = false;
+        for (int i = 0; i < nt && n < max; i++) {
+            job *h = ring[i] && ring[i]->active ? (job *)ring[i]->head : NULL;
+            if (h && h->model == model) {
+                out[n++] = (job *)sched_pop_tenant(&srv->queue, ring[i]);
+                srv->running++;
+                took = true;
+            }
+        }
+    }
+    return n;
+}
+
+/* Forms a batch around `first`: what is queued for its model now, then
+ * whatever arrives within the window, up to batch_max.  It waits only while
+ * other requests are in flight (being received or run, so their clients
+ * may soon send again): a lone client is never delayed.  Lock held. */
+static int collect_batch_locked(server *srv, job *first, job **out) {
+    int n = 1, max = (int)srv->cfg.batch_max;
+    out[0] = first;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    long ns = dl.tv_nsec + (long)(srv->cfg.batch_window_s * 1e9);
+    dl.tv_sec += ns / 1000000000L;
+    dl.tv_nsec = ns % 1000000000L;
+    for (;;) {
+        n = take_heads_locked(srv, first->model, out, n, max);
+        if (n >= max || srv->exit_now || atomic_load(&srv->stats.inflight) <= n)
+            return n;
+        srv->collecting++;
+        int r = pthread_cond_timedwait(&srv->batch_cond, &srv->lock, &dl);
+        srv->collecting--;
+        if (r == ETIMEDOUT)
+            return take_heads_locked(srv, first->model, out, n, max);
+    }
+}
+
+/* Runs a popped job (alone, or a batch formed around it).  Lock held. */
+static void run_job_locked(server *srv, job *j) {
+    if (j->model && srv->cfg.batch_max > 1) {
+        job *batch[VMACCEL_BATCH_MAX];
+        int n = collect_batch_locked(srv, j, batch);
+        pthread_mutex_unlock(&srv->lock);
+        batch_run(srv, batch, n);
+        pthread_mutex_lock(&srv->lock);
+        srv->running -= n;
+    } else {
+        pthread_mutex_unlock(&srv->lock);
+        handle_job(srv, j);
+        pthread_mutex_lock(&srv->lock);
+        srv->running--;
+    }
+}
+
+/* The standby's epoll set watches the main one only while the role is
+ * free.  Lock held. */
+static void role_free_locked(server *srv, bool is_free) {
+    struct epoll_event ev = {.events = is_free ? EPOLLIN : 0, .data.ptr = NULL};
+    srv->io_free = is_free;
+    epoll_ctl(srv->sb_epfd, EPOLL_CTL_MOD, srv->epfd, &ev);
+}
+
+static void kick_standby(server *srv) {
+    uint64_t one = 1;
+    if (write(srv->sb_kick, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        agent_log("waking the standby thread: %s", strerror(errno));
+}
+
+/* 1 while this thread runs a job with the role lent to the standby; 2
+ * once it has taken the role back. */
+static _Thread_local int lent;
+
+/* Takes a lent role back as soon as the answer is computed, before it is
+ * sent: the client's next request then finds this thread polling, instead
+ * of waking the standby while this one finishes up. */
+void pool_answer_ready(server *srv) {
+    if (lent != 1)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->io_free) {
+        role_free_locked(srv, false);
+        lent = 2;
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* Queued jobs need threads: idle ones first, then the standby.  Lock held. */
+static void wake_for_jobs_locked(server *srv) {
+    uint32_t q = srv->queue.queued;
+    if (q > 1)
+        pthread_cond_broadcast(&srv->cond);
+    else if (q == 1)
+        pthread_cond_signal(&srv->cond);
+    if (q > (uint32_t)srv->idle && srv->standby)
+        kick_standby(srv);
+}
+
+/* Holds the I/O role: polls, and runs a lone cheap request itself (a noop
+ * then costs exactly the wake-ups of a socket ping-pong).  A lone expensive
+ * one it runs after freeing the role, when a standby can take the role
+ * over.  Returns, lock held, once another thread has the role or the
+ * server is exiting. */
+static void io_role(server *srv) {
+    while (!srv->exit_now) {
+        pthread_mutex_unlock(&srv->lock);
+        server_poll(srv, -1);
+        pthread_mutex_lock(&srv->lock);
+        job *head = srv->queue.queued == 1 ? (job *)sched_peek(&srv->queue) : NULL;
+        if (head && !srv->exit_now && runs_inline(srv, head)) {
+            run_job_locked(srv, pop_job_locked(srv));
+        } else if (head && !srv->exit_now && srv->standby) {
+            job *j = pop_job_locked(srv);
+            role_free_locked(srv, true);
+            lent = 1;
+            run_job_locked(srv, j);
+            bool mine = lent == 2 || srv->io_free;
+            lent = 0;
+            if (!mine)
+                return; /* the standby took over */
+            if (srv->io_free)
+                role_free_locked(srv, false); /* no answer was sent */
+        } else {
+            wake_for_jobs_locked(srv);
+        }
+    }
+    pthread_cond_broadcast(&srv->cond); /* everyone: time to go */
+    kick_standby(srv);
+}
+
+/* Waits in the standby's epoll set: for the role to be free while
+ * something is readable, or for a kick.  Lock not held. */
+static void stand_by(server *srv) {
+    struct epoll_event ev[2];
+    int n = epoll_wait(srv->sb_epfd, ev, 2, -1);
+    for (int i = 0; i < n; i++) {
+        uint64_t v;
+        if (ev[i].data.ptr == &srv->sb_kick) {
+            ssize_t r = read(srv->sb_kick, &v, sizeof(v)); /* EAGAIN: drained already */
+            (void)r;
+        }
+    }
+}
+
+/* Every thread: takes the I/O role when it is free, else runs jobs in the
+ * scheduler's order; when there are none it stands by (one thread) or
+ * sleeps.  A thread inside a backend never holds the role unless a standby
+ * is there to take it. */
+static void *thread_main(void *arg) {
+    server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    while (!srv->exit_now) {
+        job *j;
+        if (srv->io_free) {
+            role_free_locked(srv, false);
+            io_role(srv);
+        } else if ((j = pop_job_locked(srv))) {
+            run_job_locked(srv, j);
+        } else if (!srv->standby) {
+            srv->standby = true;
+            pthread_mutex_unlock(&srv->lock);
+            stand_by(srv);
+            pthread_mutex_lock(&srv->lock);
+            srv->standby = false;
+        } else {
+            srv->idle++;
+            pthread_cond_wait(&srv->cond, &srv->lock);
+            srv->idle--;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+int pool_init(server *srv) {
+    for (int i = 0; i < 128; i++)
+        atomic_init(&srv->cost_ns[i], COST_UNKNOWN_NS);
+    srv->sb_epfd = epoll_create1(EPOLL_CLOEXEC);
+    srv->sb_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (srv->sb_epfd < 0 || srv->sb_kick < 0)
+        return -errno;
+    struct epoll_event ev = {.events = 0, .data.ptr = NULL};
+    if (epoll_ctl(srv->sb_epfd, EPOLL_CTL_ADD, srv->epfd, &ev) < 0)
+        return -errno;
+    ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &srv->sb_kick};
+    return epoll_ctl(srv->sb_epfd, EPOLL_CTL_ADD, srv->sb_kick, &ev) < 0 ? -errno : 0;
+}
+
+void pool_fini(server *srv) {
+    if (srv->sb_epfd >= 0)
+        close(srv->sb_epfd);
+    if (srv->sb_kick >= 0)
+        close(srv->sb_kick);
+}
+
+int pool_run(server *srv) {
+    uint32_t started = 0, want = srv->cfg.workers + 1; /* one more for the I/O role */
+    pthread_t *t = calloc(want, sizeof(*t));
+    srv->io_free = true;
+    for (; t && started < want; started++)
+        if (pthread_create(&t[started], NULL, thread_main, srv) != 0)
+            break;
+    if (started < want) { /* fewer than asked for: stop them all */
+        agent_log("cannot start %u threads", want);
+        pthread_mutex_lock(&srv->lock);
+        srv->exit_now = true;
+        pthread_cond_broadcast(&srv->cond);
+        kick_standby(srv);
+        pthread_mutex_unlock(&srv->lock);
+    }
+    for (uint32_t i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    return started == want ? 0 : -EAGAIN;
+}
