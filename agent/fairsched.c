@@ -46,7 +46,18 @@ void sched_push(sched *s, sched_tenant *t, sched_item *it) {
         ring_insert(s, t);
 }
 
-sched_item *sched_peek(const sched *s) {
+/* A tenant whose queue ran empty stays in the ring, keeping its place,
+ * until the cursor comes round to it: one that sends again at once (a
+ * client with one request outstanding, between its answer and its next
+ * request) is then served in its own turn, not after everyone else's.
+ * Here the cursor skips, and unlinks, the empty tenants it reaches. */
+static void settle(sched *s) {
+    while (s->cursor && !s->cursor->head)
+        ring_remove(s, s->cursor);
+}
+
+sched_item *sched_peek(sched *s) {
+    settle(s);
     return s->cursor ? s->cursor->head : NULL;
 }
 
@@ -62,14 +73,13 @@ static sched_item *take_head(sched *s, sched_tenant *t) {
 }
 
 sched_item *sched_pop(sched *s) {
+    settle(s);
     sched_tenant *t = s->cursor;
     if (!t)
         return NULL;
     sched_item *it = take_head(s, t);
     uint32_t weight = t->weight ? t->weight : 1;
-    if (!t->head) {
-        ring_remove(s, t);
-    } else if (++t->served >= weight) {
+    if (!t->head || ++t->served >= weight) { /* its turn ends */
         t->served = 0;
         s->cursor = t->next;
         s->cursor->served = 0;
@@ -111,8 +121,6 @@ sched_item *sched_take(sched *s, sched_tenant *t, bool (*match)(sched_item *, vo
 }
 
 sched_item *sched_pop_tenant(sched *s, sched_tenant *t) {
-    sched_item *it = take_head(s, t);
-    if (!t->head)
-        ring_remove(s, t);
-    return it;
+    /* an emptied t keeps its place, as in sched_pop */
+    return take_head(s, t);
 }

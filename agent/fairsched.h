@@ -3,8 +3,11 @@
  * Each tenant has its own queue.  Tenants with queued jobs sit in a ring;
  * the scheduler serves the tenant at the cursor up to `weight` jobs in a
  * row, then moves on.  A tenant flooding the agent therefore gets its
- * share while others wait, and all of the capacity when alone.  Pure data
- * structure: the caller holds the lock. */
+ * share while others wait, and all of the capacity when alone.  A tenant
+ * whose queue runs empty keeps its place in the ring until its turn comes
+ * round (then it leaves), so a client that always has one request out is
+ * served once per round, in its own turn.  Pure data structure: the caller
+ * holds the lock. */
 #ifndef VMACCEL_AGENT_FAIRSCHED_H
 #define VMACCEL_AGENT_FAIRSCHED_H
 
@@ -35,7 +38,7 @@ sched_item *sched_pop(sched *s);
 /* t's first item, taken out of turn (t must have one). */
 sched_item *sched_pop_tenant(sched *s, sched_tenant *t);
 /* The item sched_pop would return, without taking it. */
-sched_item *sched_peek(const sched *s);
+sched_item *sched_peek(sched *s);
 /* Takes every queued item of t out (returned as a list) and t off the ring. */
 sched_item *sched_drop(sched *s, sched_tenant *t);
 /* Takes the queued items of t for which match() is true out, in order (as a

@@ -83,7 +83,8 @@ static const tenant_rule *match(const server *srv, const char *listen_text, cons
 static void evict_idle_locked(server *srv) {
     for (tenant **p = &srv->tenants; *p; p = &(*p)->next) {
         tenant *t = *p;
-        if (t->conns == 0 && !t->st.active) {
+        if (t->conns == 0 && !t->st.head) {
+            sched_drop(&srv->queue, &t->st); /* an empty one may still hold its place */
             *p = t->next;
             free(t->m);
             free(t);
