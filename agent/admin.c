@@ -1,6 +1,6 @@
 /* The admin address: metrics in Prometheus text format, for operators and
  * tests (guests should never be given this address).  It has its own
- * thread, so a slow scraper never holds up the I/O thread, and it answers both
+ * thread, so a slow scraper never holds up the I/O role, and it answers both
  * an HTTP GET (what Prometheus sends) and a bare connect (the page alone,
  * after 100 ms of silence). */
 #include <poll.h>

@@ -1,6 +1,7 @@
 /* Dynamic batching: image_classify requests for one model, from any
  * tenants, run as one batched forward pass; each caller gets exactly its
- * own answer.  The worker in server.c forms the batch; this runs it.
+ * own answer.  The thread that pops the first job forms the batch
+ * (pool.c); this runs it.
  *
  * A request joins only if it would have run on its own: its session and
  * model are its connection's and the model is registered with the session.

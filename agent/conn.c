@@ -1,4 +1,4 @@
-/* One client connection: reading and reassembling requests (I/O thread),
+/* One client connection: reading and reassembling requests (I/O role),
  * the handshake, and writing responses (any worker, under wlock).  Output
  * the socket does not take at once is copied into a queue and flushed on
  * EPOLLOUT; while anything is queued the connection is not read, so a
@@ -369,7 +369,7 @@ int conn_on_readable(conn *c) {
         resync(c, "a frame stalled mid-way (its writer died?)");
     c->last_rx = now;
     /* A bounded number of reads per wake-up, so one busy client cannot keep
-     * the I/O thread from everyone else (level-triggered epoll calls again). */
+     * the I/O role from everyone else (level-triggered epoll calls again). */
     for (int i = 0; i < 16 && c->reading; i++) {
         uint8_t *p;
         size_t n;

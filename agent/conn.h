@@ -14,11 +14,11 @@ struct conn {
     int fd;
     uint64_t id, n_requests;
     char peer[160];
-    conn *prev, *next; /* server list, I/O thread only */
+    conn *prev, *next; /* server list, I/O role only */
     bool hello_done;
     bool shared; /* virtio-serial: the stream outlives guest processes */
     int close_reason;
-    double last_rx; /* I/O thread only: when bytes last arrived, or reading resumed */
+    double last_rx; /* I/O role only: when bytes last arrived, or reading resumed */
 
     tables *t;            /* this generation's sessions and resources */
     _Atomic uint32_t gen; /* bumped when a shared stream starts over */
