@@ -178,10 +178,11 @@ static void io_role(server *srv) {
         pthread_mutex_unlock(&srv->lock);
         server_poll(srv, -1);
         pthread_mutex_lock(&srv->lock);
-        job *head = srv->queue.queued == 1 ? (job *)sched_peek(&srv->queue) : NULL;
-        if (head && !srv->exit_now && runs_inline(srv, head)) {
+        job *head = srv->queue.queued == 1 && !srv->exit_now ? (job *)sched_peek(&srv->queue)
+                                                             : NULL;
+        if (head && runs_inline(srv, head)) {
             run_job_locked(srv, pop_job_locked(srv));
-        } else if (head && !srv->exit_now && srv->standby) {
+        } else if (head && srv->standby) {
             job *j = pop_job_locked(srv);
             role_free_locked(srv, true);
             lent = 1;

@@ -14,6 +14,18 @@ static inline double bench_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* What the next vmaccel_init loads for classification: the remote plugin
+ * pointed at the agent `remote`, or (NULL) the OpenCV backend in-process. */
+static inline void bench_classify_via(const char *remote) {
+    if (remote) {
+        setenv("VMACCEL_REMOTE", remote, 1);
+        setenv("VMACCEL_PLUGINS", "remote", 1);
+    } else {
+        unsetenv("VMACCEL_REMOTE");
+        setenv("VMACCEL_PLUGINS", "opencv", 1);
+    }
+}
+
 /* For qsort over doubles. */
 static inline int bench_cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -36,13 +36,7 @@ typedef struct side {
 
 
 static void open_side(side *sd, const char *name, const char *remote) {
-    if (remote) {
-        setenv("VMACCEL_REMOTE", remote, 1);
-        setenv("VMACCEL_PLUGINS", "remote", 1);
-    } else {
-        unsetenv("VMACCEL_REMOTE");
-        setenv("VMACCEL_PLUGINS", "opencv", 1);
-    }
+    bench_classify_via(remote);
     *sd = (side){.name = name};
     if (vmaccel_init(&sd->ctx, NULL) < 0 || vmaccel_session_new(sd->ctx, &sd->s) < 0 ||
         vmaccel_resource_from_path(sd->ctx, VMACCEL_RESOURCE_MODEL, META, &sd->m) < 0 ||
@@ -72,8 +66,7 @@ static void block(side *sd, int per) {
 static pid_t start_agent(const char *unix_addr, const char *tcp_addr) {
     pid_t pid = fork();
     if (pid == 0) {
-        unsetenv("VMACCEL_REMOTE");
-        setenv("VMACCEL_PLUGINS", "opencv", 1);
+        bench_classify_via(NULL);
         if (!freopen("/dev/null", "w", stderr))
             _exit(1);
         execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--listen", unix_addr, "--listen",

@@ -74,13 +74,7 @@ static void *client_loop(void *arg) {
 
 static vmaccel_ctx *open_ctx(const char *remote) {
     vmaccel_ctx *ctx;
-    if (remote) {
-        setenv("VMACCEL_REMOTE", remote, 1);
-        setenv("VMACCEL_PLUGINS", "remote", 1);
-    } else {
-        unsetenv("VMACCEL_REMOTE");
-        setenv("VMACCEL_PLUGINS", "opencv", 1);
-    }
+    bench_classify_via(remote);
     if (vmaccel_init(&ctx, NULL) < 0) {
         fprintf(stderr, "bench-tenants: cannot initialise vmaccel\n");
         exit(1);

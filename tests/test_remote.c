@@ -292,12 +292,18 @@ TEST(remote_clients_killed_mid_upload_leave_nothing) {
 
 /* --- the agent going away and coming back --- */
 
-static vmaccel_session *long_sess;
-static int long_rc;
+/* One mbench call of `usec` on a thread of its own; `done` once it returned. */
+struct long_call {
+    vmaccel_session *s;
+    uint64_t usec;
+    int r;
+    atomic_int done;
+};
 
-static void *long_call(void *arg) {
-    (void)arg;
-    long_rc = vmaccel_mbench(long_sess, 2000000); /* 2 s: killed long before */
+static void *long_call_main(void *arg) {
+    struct long_call *lc = arg;
+    lc->r = vmaccel_mbench(lc->s, lc->usec);
+    atomic_store(&lc->done, 1);
     return NULL;
 }
 
@@ -306,32 +312,33 @@ TEST(remote_agent_restart_reconnects_by_itself) {
     test_agent_start(&a, 0, NULL);
     vmaccel_ctx *ctx = test_agent_client(&a);
     vmaccel_resource *lib;
-    CHECK_OK(vmaccel_session_new(ctx, &long_sess));
+    struct long_call lc = {.usec = 2000000}; /* 2 s: killed long before */
+    CHECK_OK(vmaccel_session_new(ctx, &lc.s));
     CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_LIBRARY, DEMO_LIB, &lib));
-    CHECK_OK(vmaccel_session_register(long_sess, lib));
+    CHECK_OK(vmaccel_session_register(lc.s, lib));
     char out[16];
     vmaccel_arg in = {"abc", 3};
     vmaccel_buf o = {out, sizeof(out)};
-    CHECK_OK(vmaccel_exec(long_sess, lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
+    CHECK_OK(vmaccel_exec(lc.s, lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, long_call, NULL) == 0);
+    CHECK(pthread_create(&t, NULL, long_call_main, &lc) == 0);
     usleep(200000);
     kill(a.pid, SIGKILL); /* mid-call */
     waitpid(a.pid, NULL, 0);
     pthread_join(t, NULL);
-    CHECK_INT(long_rc, -ECONNRESET);
-    CHECK(vmaccel_error_retryable(long_rc));
+    CHECK_INT(lc.r, -ECONNRESET);
+    CHECK(vmaccel_error_retryable(lc.r));
     double t0 = now_s(); /* while it is down: fail fast, retryable */
-    int rc = vmaccel_noop(long_sess);
+    int rc = vmaccel_noop(lc.s);
     CHECK(vmaccel_error_retryable(rc));
     CHECK(now_s() - t0 < 1.0);
     test_agent_restart(&a, NULL);
     o.len = sizeof(out); /* no re-registration by hand */
-    CHECK_OK(vmaccel_exec(long_sess, lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
+    CHECK_OK(vmaccel_exec(lc.s, lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
     CHECK(o.len == 3 && memcmp(out, "cba", 3) == 0);
     CHECK_INT(test_agent_stat(&a, "resources"), 1);
     vmaccel_resource_unref(lib);
-    vmaccel_session_free(long_sess);
+    vmaccel_session_free(lc.s);
     vmaccel_fini(ctx);
     CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
@@ -415,19 +422,6 @@ TEST(remote_cli_works_unchanged_against_the_agent) {
     free(out);
 }
 
-struct long_call {
-    vmaccel_session *s;
-    atomic_int done;
-    int r;
-};
-
-static void *long_call_main(void *arg) {
-    struct long_call *lc = arg;
-    lc->r = vmaccel_mbench(lc->s, 4000000); /* 4 s of work */
-    atomic_store(&lc->done, 1);
-    return NULL;
-}
-
 /* A lone long job runs on the thread that read it, with the I/O role left
  * to a standby (agent/pool.c): requests arriving meanwhile must still be
  * read and served, from a new client and from an open one. */
@@ -436,7 +430,7 @@ TEST(agent_reads_others_while_a_lone_long_job_runs) {
     test_agent_start(&a, 0, NULL);
     vmaccel_ctx *ca = test_agent_client(&a), *cb = test_agent_client(&a);
     vmaccel_session *sb;
-    struct long_call lc = {.done = 0};
+    struct long_call lc = {.usec = 4000000}; /* 4 s of work */
     CHECK_OK(vmaccel_session_new(ca, &lc.s));
     CHECK_OK(vmaccel_session_new(cb, &sb));
     CHECK_OK(vmaccel_noop(lc.s));
