@@ -7,7 +7,8 @@
 #   bench/vm.sh [BUILD_DIR] [N]     N: classifications per path (default 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
+# Relative or absolute: made absolute once, so every use below works.
+build=$(cd "${1:-build}" && pwd) || { echo "bench/vm.sh: no build dir ${1:-build}" >&2; exit 2; }
 n=${2:-30}
 vmaccel=$build/tools/vmaccel
 [ -x "$vmaccel" ] || vmaccel=$build/tools/vmaccel/vmaccel
@@ -32,8 +33,9 @@ vmaccel-e2e /data 2>&1 >/dev/null | sed -nE 's/^time (init \+ session|noop): /fi
 vmaccel ping --count 2000
 vmaccel classify --model /data/squeezenet1.0.meta --top 1 $images 2>/dev/null
 EOF
-) 2>/dev/null
+) 2>"$work/run-vm.err"
 t1=$(date +%s.%N)
+accel=$(sed -n 's/^run-vm: accelerator: \([a-z]*\) .*/\1/p' "$work/run-vm.err")
 con=$(tr -d '\r' <"$work/console")
 boot=$(sed -n 's/^guest: kernel .*, up \([0-9.]*\) s,.*/\1/p' <<<"$con")
 first_init=$(sed -n 's/^first init + session: \([0-9.]*\) ms/\1/p' <<<"$con")
@@ -42,7 +44,7 @@ g_ping=$(ping_median <<<"$con")
 read -r g_cls g_cls90 <<<"$(ms_stats <<<"$con")"
 
 # --- on the host: through an agent, then in-process ---------------------------
-export VMACCEL_PLUGIN_DIR=$PWD/$build/plugins
+export VMACCEL_PLUGIN_DIR=$build/plugins
 "$build/agent/vmacceld" --listen "unix://$work/a.sock" 2>/dev/null &
 agent=$!
 for _ in $(seq 100); do [ -S "$work/a.sock" ] && break; sleep 0.05; done
@@ -54,7 +56,7 @@ read -r l_cls l_cls90 <<<"$(classify | ms_stats)"
 
 printf '\nvmaccel in a VM: %s (QEMU %s, %s), one run\n\n' "$(uname -m)" \
   "$(qemu-system-x86_64 --version | head -1 | awk '{print $4}')" \
-  "$([ -w /dev/kvm ] && echo KVM || echo 'TCG: no KVM on this host')"
+  "${accel:-?} (guest/run-vm's choice)"
 printf '| %-48s | %14s | %14s | %12s |\n' "" "guest (virtio-serial)" "host process → agent" "in-process"
 printf '|%s|%s|%s|%s|\n' "--------------------------------------------------" "------------------------" "-----------------------" "--------------"
 printf '| %-48s | %22s | %21s | %12s |\n' "kernel boot to /init" "${boot} s" "" ""

@@ -69,7 +69,7 @@ static void encode_resource(vmaccel_msg *m, const vmaccel_resource *res) {
 }
 
 static int session_remote(client *cl, uint64_t gen, vmaccel_session *s, uint64_t *out) {
-    uint64_t local = vmaccel_session_id(s), id;
+    uint64_t local = vmaccel_session_id(s), id = 0;
     pthread_mutex_lock(&cl->lock);
     msess *e = sess_find(cl, local);
     int have = e && e->gen == gen;
@@ -100,7 +100,7 @@ static int session_remote(client *cl, uint64_t gen, vmaccel_session *s, uint64_t
 }
 
 static int resource_remote(client *cl, uint64_t gen, vmaccel_resource *res, uint64_t *out) {
-    uint64_t local = vmaccel_resource_id(res), id;
+    uint64_t local = vmaccel_resource_id(res), id = 0;
     pthread_mutex_lock(&cl->lock);
     mres *e = res_find(cl, local);
     int have = e && e->gen == gen;

@@ -10,7 +10,8 @@
 #   tests/vm/e2e.sh [BUILD_DIR]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-build=${1:-build}
+# Relative or absolute: made absolute once, so every use below works.
+build=$(cd "${1:-build}" && pwd) || { echo "e2e: no build dir ${1:-build}" >&2; exit 2; }
 passed=0 failed=0
 ok() { echo "ok   $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
@@ -39,8 +40,8 @@ finish() {
 guest/build-image.sh "$build" 2>/dev/null || { fail "guest image builds"; finish; }
 
 # The same data the guest gets, for the host's in-process reference run.
-(cd "$work" && zcat "$OLDPWD/$build/guest/initramfs.cpio.gz" | cpio -id --quiet 'data/*')
-export VMACCEL_PLUGIN_DIR=$PWD/$build/plugins VMACCEL_EXEC_ALLOW=$PWD/$build/plugins/exec/demo
+(cd "$work" && zcat "$build/guest/initramfs.cpio.gz" | cpio -id --quiet 'data/*')
+export VMACCEL_PLUGIN_DIR=$build/plugins VMACCEL_EXEC_ALLOW=$build/plugins/exec/demo
 "$build/tests/vmaccel-e2e" "$work/data" >"$work/host.txt" 2>"$work/host.err" ||
   { fail "vmaccel-e2e in-process on the host"; cat "$work/host.err"; finish; }
 
