@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "vmaccel/vmaccel.h"
 
@@ -83,10 +84,17 @@ typedef struct listener {
     vmaccel_addr addr;
     int fd;
     bool admin;
+    /* A unix socket file this agent bound, to remove at exit: only if the
+     * path still holds this very file (someone may have replaced it). */
+    bool owns_file;
+    dev_t file_dev;
+    ino_t file_ino;
 } listener;
 
 struct server {
     vmaccel_ctx *ctx;
+    const char *config_path;             /* the config file, or NULL (settings.c) */
+    struct vmaccel_config *config_lines; /* it again, for the line of a key */
     agent_config cfg;
     agent_stats stats;
     int epfd, sigfd;
@@ -126,6 +134,20 @@ struct server {
     _Atomic uint64_t cost_ns[128];
 };
 
+/* listen.c: listening addresses */
+/* Parses an address the agent can listen on; when it is not one, writes
+ * what is wrong (and what was probably meant) into why. */
+int agent_addr_check(const char *spec, vmaccel_addr *a, char *why, size_t why_len);
+#define AGENT_ADDR_FORMS "unix:///PATH, tcp://HOST:PORT, vsock://CID:PORT"
+/* Listens on spec, or writes why it cannot into why. */
+int listener_open(server *srv, const char *spec, bool admin, char *why, size_t why_len);
+/* The addresses of agent.listen (when `listen`) and agent.admin (when
+ * `admin`); logs what is wrong with them. */
+int listeners_from_config(server *srv, bool listen, bool admin);
+/* Closes the socket and removes the unix socket file it bound. */
+void listener_close(listener *l);
+void listeners_close(server *srv);
+
 /* server.c */
 int server_run(server *srv);
 /* Waits for events (timeout_ms as epoll_wait) and handles them: the I/O
@@ -145,7 +167,10 @@ void server_push_job(server *srv, job *j);
 /* Drops the queued (not yet running) jobs of a closing connection. */
 void server_drop_jobs(server *srv, conn *c);
 double agent_now(void);
+/* log.c: "vmacceld: [LEVEL: ]message" lines on stderr.  agent_log is info. */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void agent_log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void agent_log_set_level(int level); /* a VMACCEL_LOG_* level; before threads start */
 
 /* conn.c */
 conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text);

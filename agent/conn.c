@@ -249,8 +249,9 @@ static int restart(conn *c) {
     tables_close(c->t);
     tables_unref(c->t);
     c->t = fresh;
-    agent_log("conn=%llu peer=%s: a new HELLO starts the stream over (generation %u)",
-              (unsigned long long)c->id, c->peer, gen);
+    /* Every guest process that opens the port does this: routine, not news. */
+    agent_log_at(VMACCEL_LOG_DEBUG, "conn=%llu peer=%s: a new HELLO starts the stream over "
+                 "(generation %u)", (unsigned long long)c->id, c->peer, gen);
     return 0;
 }
 

@@ -4,7 +4,8 @@
  *
  * Listens on each ADDR (unix://, tcp://, vsock://), runs the requests of
  * every client on the host's plugins, and exits 0 after SIGTERM/SIGINT once
- * in-flight requests are answered. */
+ * in-flight requests are answered, removing the unix sockets it made.
+ * Command line: options.c; settings: settings.c; addresses: listen.c. */
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -16,108 +17,9 @@
 
 #include "agent.h"
 #include "models.h"
+#include "options.h"
+#include "settings.h"
 #include "tenant.h"
-
-static int usage(void) {
-    fprintf(stderr, "usage: vmacceld [--config FILE] [--listen ADDR]... [--admin ADDR] "
-                    "[--workers N]\n  ADDR: unix:///path | tcp://host:port | vsock://cid:port\n");
-    return 2;
-}
-
-/* Reads an unsigned agent.* key within [lo, hi]; keeps *out when unset. */
-static int cfg_u64(vmaccel_ctx *ctx, const char *key, uint64_t lo, uint64_t hi, uint64_t *out) {
-    const char *v = vmaccel_config_get(ctx, key);
-    if (!v)
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi || v[0] == '-') {
-        agent_log("config: %s = '%s': expected an integer in [%llu, %llu]", key, v,
-                  (unsigned long long)lo, (unsigned long long)hi);
-        return -EINVAL;
-    }
-    *out = x;
-    return 0;
-}
-
-static int read_config(server *srv) {
-    vmaccel_limits *l = &srv->cfg.lim;
-    uint64_t v[9] = {l->max_request_bytes, l->max_inflight_bytes, l->max_resource_bytes,
-                     l->max_inflight, l->max_sessions, l->max_resources,
-                     srv->cfg.max_connections, srv->cfg.workers,
-                     (uint64_t)(srv->cfg.resync_s * 1000)};
-    static const char *const keys[9] = {
-        "agent.max_request_bytes", "agent.max_inflight_bytes", "agent.max_resource_bytes",
-        "agent.max_inflight", "agent.max_sessions", "agent.max_resources",
-        "agent.max_connections", "agent.workers", "agent.resync_ms"};
-    static const uint64_t hi[9] = {1ULL << 40, 1ULL << 42, 1ULL << 42, 1024, 1u << 20,
-                                   1u << 20, 1u << 20, 256, 600000};
-    for (int i = 0; i < 9; i++)
-        if (cfg_u64(srv->ctx, keys[i], 1, hi[i], &v[i]) < 0)
-            return -EINVAL;
-    *l = (vmaccel_limits){v[0], v[1], v[2], (uint32_t)v[3], (uint32_t)v[4], (uint32_t)v[5]};
-    srv->cfg.max_connections = (uint32_t)v[6];
-    srv->cfg.workers = (uint32_t)v[7];
-    srv->cfg.resync_s = (double)v[8] / 1000;
-    const char *sch = vmaccel_config_get(srv->ctx, "agent.scheduler");
-    if (sch && strcmp(sch, "fair") != 0 && strcmp(sch, "fifo") != 0) {
-        agent_log("config: agent.scheduler = '%s': expected fair or fifo", sch);
-        return -EINVAL;
-    }
-    srv->fifo = sch && strcmp(sch, "fifo") == 0;
-    const char *b = vmaccel_config_get(srv->ctx, "agent.batch");
-    srv->cfg.batch = !b || !strcmp(b, "model") ? BATCH_MODEL : !strcmp(b, "on") ? BATCH_ON
-                   : !strcmp(b, "off") ? BATCH_OFF : -1;
-    if (srv->cfg.batch < 0) {
-        agent_log("config: agent.batch = '%s': expected model, on or off", b);
-        return -EINVAL;
-    }
-    uint64_t window_us = 2000, max = 8;
-    if (cfg_u64(srv->ctx, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||
-        cfg_u64(srv->ctx, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0)
-        return -EINVAL;
-    srv->cfg.batch_window_s = (double)window_us * 1e-6;
-    srv->cfg.batch_max = (uint32_t)max;
-    return tenants_configure(srv);
-}
-
-static int add_listener(server *srv, const char *spec, bool admin) {
-    if (srv->n_listeners == AGENT_LISTEN_MAX) {
-        agent_log("too many listen addresses");
-        return -E2BIG;
-    }
-    listener *l = &srv->listeners[srv->n_listeners];
-    int r = vmaccel_addr_parse(spec, &l->addr);
-    if (r == 0 && l->addr.kind == VMACCEL_ADDR_SERIAL)
-        r = -EINVAL; /* the host side of virtio-serial is a unix socket */
-    if (r == 0)
-        r = l->fd = vmaccel_addr_listen(&l->addr, 1024);
-    if (r < 0) {
-        agent_log("cannot listen on %s: %s", spec, vmaccel_strerror(r));
-        return r;
-    }
-    l->admin = admin;
-    l->tag = EV_LISTENER;
-    srv->n_listeners++;
-    agent_log("listening on %s%s", spec, admin ? " (admin)" : "");
-    return 0;
-}
-
-/* Config-file addresses: agent.listen = A, B and agent.admin = A. */
-static int listen_from_config(server *srv) {
-    const char *list = vmaccel_config_get(srv->ctx, "agent.listen");
-    const char *admin = vmaccel_config_get(srv->ctx, "agent.admin");
-    char *copy = list ? strdup(list) : NULL, *save = NULL;
-    int r = 0;
-    for (char *s = copy ? strtok_r(copy, ", ", &save) : NULL; s && r == 0;
-         s = strtok_r(NULL, ", ", &save))
-        r = add_listener(srv, s, false);
-    free(copy);
-    if (r == 0 && admin && *admin)
-        r = add_listener(srv, admin, true);
-    return r;
-}
 
 /* A thousand clients need a thousand descriptors: lift the soft limit. */
 static void raise_fd_limit(void) {
@@ -161,63 +63,93 @@ static void tune_malloc(void) {
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }
 
+/* Serving nothing is never what was meant: say where plugins were looked
+ * for and how to point the agent at them, and refuse to start. */
+static int require_plugins(server *srv) {
+    if (vmaccel_plugin_count(srv->ctx) > 0)
+        return 0;
+    const char *dir = vmaccel_config_get(srv->ctx, "plugin_dir"); /* the one used */
+    const char *list = vmaccel_config_get(srv->ctx, "plugins");
+    char from[600] = "the default", at[512];
+    if (secure_getenv("VMACCEL_PLUGIN_DIR")) /* the environment wins over the file */
+        snprintf(from, sizeof(from), "VMACCEL_PLUGIN_DIR");
+    else if (agent_config_where(srv, "plugin_dir", at, sizeof(at)))
+        snprintf(from, sizeof(from), "plugin_dir at %s", at);
+    agent_log_at(VMACCEL_LOG_ERROR,
+                 "no plugins loaded from %s (%s)%s%s: refusing to start, the agent would "
+                 "serve nothing; point it at the plugins with VMACCEL_PLUGIN_DIR=DIR or "
+                 "'plugin_dir = DIR' in the config file (--config FILE), and set "
+                 "log_level = info to see why a plugin was skipped",
+                 dir && *dir ? dir : VMACCEL_DEFAULT_PLUGIN_DIR, from,
+                 list ? ", plugins = " : "", list ? list : "");
+    return -ENOENT;
+}
+
+/* Each command-line address replaces its config key (agent.listen,
+ * agent.admin); the command line's were checked when parsed. */
+static int open_listeners(server *srv, const agent_options *o) {
+    char why[512];
+    int r = 0;
+    for (int i = 0; r == 0 && i < o->n_listen; i++)
+        if ((r = listener_open(srv, o->listen[i], false, why, sizeof(why))) < 0)
+            agent_log_at(VMACCEL_LOG_ERROR, "--listen %s: %s", o->listen[i], why);
+    if (r == 0 && o->admin && (r = listener_open(srv, o->admin, true, why, sizeof(why))) < 0)
+        agent_log_at(VMACCEL_LOG_ERROR, "--admin %s: %s", o->admin, why);
+    if (r == 0)
+        r = listeners_from_config(srv, o->n_listen == 0, !o->admin);
+    if (r == 0 && srv->n_listeners == 0) {
+        agent_log_at(VMACCEL_LOG_ERROR,
+                     "nothing to listen on: give --listen ADDR or agent.listen in the config");
+        r = -EINVAL;
+    }
+    return r;
+}
+
+/* Everything before serving: the library and its plugins, the agent's
+ * settings, the addresses.  Each failure has been logged. */
+static int prepare(server *srv, const agent_options *o) {
+    vmaccel_init_opts io = {.size = sizeof(io), .config_path = o->config};
+    int r = vmaccel_init(&srv->ctx, &io);
+    if (r < 0) {
+        agent_log_at(VMACCEL_LOG_ERROR, "cannot initialise vmaccel: %s", vmaccel_strerror(r));
+        return r;
+    }
+    defaults(srv);
+    agent_settings_open(srv, o->config);
+    if (agent_settings_read(srv) < 0)
+        return -EINVAL;
+    if (!(srv->models = models_new()))
+        return -ENOMEM;
+    if (o->workers)
+        srv->cfg.workers = (uint32_t)o->workers;
+    r = require_plugins(srv);
+    return r < 0 ? r : open_listeners(srv, o);
+}
+
 int main(int argc, char **argv) {
     static server srv;
+    agent_options o;
+    int r = agent_options_parse(argc, argv, &o);
+    if (r != OPTIONS_RUN)
+        return r;
     block_signals();
     tune_malloc();
-    const char *config = NULL, *listen_args[AGENT_LISTEN_MAX], *admin = NULL, *workers = NULL;
-    int n_listen = 0;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--config"))
-            config = argv[++i];
-        else if (i + 1 < argc && !strcmp(argv[i], "--listen") && n_listen < AGENT_LISTEN_MAX)
-            listen_args[n_listen++] = argv[++i];
-        else if (i + 1 < argc && !strcmp(argv[i], "--admin"))
-            admin = argv[++i];
-        else if (i + 1 < argc && !strcmp(argv[i], "--workers"))
-            workers = argv[++i];
-        else
-            return usage();
-    }
+    raise_fd_limit();
     /* The agent runs requests on this host's plugins: never forward them. */
     if (getenv("VMACCEL_REMOTE")) {
         agent_log("ignoring VMACCEL_REMOTE: the agent itself never forwards");
         unsetenv("VMACCEL_REMOTE");
     }
-    vmaccel_init_opts o = {.size = sizeof(o), .config_path = config};
-    int r = vmaccel_init(&srv.ctx, &o);
-    if (r < 0) {
-        agent_log("cannot initialise vmaccel: %s", vmaccel_strerror(r));
-        return 1;
-    }
-    defaults(&srv);
-    if (read_config(&srv) < 0 || !(srv.models = models_new()))
-        return 1;
-    if (workers) {
-        char *end;
-        long w = strtol(workers, &end, 10);
-        if (*end || w < 1 || w > 256)
-            return usage();
-        srv.cfg.workers = (uint32_t)w;
-    }
-    raise_fd_limit();
-    for (int i = 0; r == 0 && i < n_listen; i++)
-        r = add_listener(&srv, listen_args[i], false);
-    if (r == 0 && admin)
-        r = add_listener(&srv, admin, true);
-    if (r == 0 && n_listen == 0)
-        r = listen_from_config(&srv);
-    if (r == 0 && srv.n_listeners == 0) {
-        agent_log("nothing to listen on: give --listen ADDR or agent.listen in the config");
-        r = -EINVAL;
-    }
+    r = prepare(&srv, &o);
     if (r == 0) {
         agent_log("ready: %d plugins, %u workers", vmaccel_plugin_count(srv.ctx), srv.cfg.workers);
         r = server_run(&srv);
     }
+    listeners_close(&srv); /* those server_run did not close; their socket files go too */
     models_free(srv.models); /* before fini: it holds resources */
     vmaccel_fini(srv.ctx);
     tenants_free(&srv);
+    agent_settings_close(&srv);
     if (r < 0)
         return 1;
     agent_log("exited cleanly");

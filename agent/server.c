@@ -1,7 +1,6 @@
 /* The server: listeners, connections, the I/O role's poll step, draining
  * and shutdown.  Which thread polls and which run jobs: pool.c. */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +17,6 @@ double agent_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void agent_log(const char *fmt, ...) {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "vmacceld: %s\n", msg); /* one write: lines never interleave */
 }
 
 void server_push_job(server *srv, job *j) {
@@ -115,8 +105,7 @@ static void begin_drain(server *srv) {
         if (srv->listeners[i].admin)
             continue; /* metrics stay readable while draining */
         epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listeners[i].fd, NULL);
-        close(srv->listeners[i].fd);
-        srv->listeners[i].fd = -1;
+        listener_close(&srv->listeners[i]); /* and its socket file: nobody is served there now */
     }
     for (conn *c = srv->conns; c; c = c->next)
         conn_pause_reading(c); /* finish what was asked, take nothing new */
@@ -207,9 +196,7 @@ static void teardown(server *srv) {
     admin_stop(srv);
     while (srv->conns)
         drop_conn(srv, srv->conns, "agent shutting down");
-    for (int i = 0; i < srv->n_listeners; i++)
-        if (srv->listeners[i].fd >= 0)
-            close(srv->listeners[i].fd);
+    listeners_close(srv);
     for (job *j; (j = (job *)sched_pop(&srv->queue));)
         job_discard(j);
     pool_fini(srv);

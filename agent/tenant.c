@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "settings.h"
 #include "tenant.h"
 
 void tenant_identity(const char *listen_text, const char *peer, char *out, size_t n) {
@@ -16,11 +17,12 @@ void tenant_identity(const char *listen_text, const char *peer, char *out, size_
     snprintf(out, n, "%.*s", len, peer);
 }
 
-static int parse_weight(const char *key, const char *v, uint32_t *out) {
+static int parse_weight(server *srv, const char *key, uint32_t *out) {
+    const char *v = vmaccel_config_get(srv->ctx, key);
     char *end;
     unsigned long w = v ? strtoul(v, &end, 10) : 1;
     if (v && (end == v || *end || w < 1 || w > 1000 || v[0] == '-')) {
-        agent_log("config: %s = '%s': expected a weight in [1, 1000]", key, v);
+        agent_config_error(srv, key, "expected a weight in [1, 1000]");
         return -EINVAL;
     }
     *out = (uint32_t)w;
@@ -30,7 +32,7 @@ static int parse_weight(const char *key, const char *v, uint32_t *out) {
 static int read_rule(server *srv, const char *name, tenant_rule *r) {
     char key[TENANT_NAME_MAX + 32];
     if (strlen(name) >= TENANT_NAME_MAX) {
-        agent_log("config: agent.tenants: name '%s' is too long", name);
+        agent_config_error(srv, "agent.tenants", "name '%s' is too long", name);
         return -EINVAL;
     }
     snprintf(r->name, sizeof(r->name), "%s", name);
@@ -41,12 +43,13 @@ static int read_rule(server *srv, const char *name, tenant_rule *r) {
     const char *peer = vmaccel_config_get(srv->ctx, key);
     snprintf(r->peer, sizeof(r->peer), "%s", peer ? peer : "");
     if (!listen && !peer) {
-        agent_log("config: tenant %s has neither tenant.%s.listen nor tenant.%s.peer", name,
-                  name, name);
+        agent_config_error(srv, "agent.tenants",
+                           "tenant %s has neither tenant.%s.listen nor tenant.%s.peer", name,
+                           name, name);
         return -EINVAL;
     }
     snprintf(key, sizeof(key), "tenant.%s.weight", name);
-    return parse_weight(key, vmaccel_config_get(srv->ctx, key), &r->weight);
+    return parse_weight(srv, key, &r->weight);
 }
 
 int tenants_configure(server *srv) {
@@ -58,7 +61,7 @@ int tenants_configure(server *srv) {
         if (!srv->rules && !(srv->rules = calloc(TENANT_RULES_MAX, sizeof(*srv->rules)))) {
             r = -ENOMEM;
         } else if (srv->n_rules == TENANT_RULES_MAX) {
-            agent_log("config: agent.tenants: more than %d tenants", TENANT_RULES_MAX);
+            agent_config_error(srv, "agent.tenants", "more than %d tenants", TENANT_RULES_MAX);
             r = -E2BIG;
         } else {
             r = read_rule(srv, s, &srv->rules[srv->n_rules++]);

@@ -48,7 +48,9 @@ typedef struct vmaccel_init_opts {
  * keys), then VMACCEL_* environment variables, which win over the file, and
  * loads the configured plugins.  A plugin that cannot be loaded (wrong ABI,
  * missing entry symbol, failing init) is logged and skipped; it is not an
- * error for vmaccel_init().  An unreadable or malformed config file is.
+ * error for vmaccel_init().  An unreadable or malformed config file is, and
+ * so is a `remote` (VMACCEL_REMOTE) address the remote plugin cannot use:
+ * operations meant for the agent never silently run in-process.
  *
  * On success *out owns a new context, to be released with vmaccel_fini().
  * On failure *out is left untouched.  Calling vmaccel_init() again simply

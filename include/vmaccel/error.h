@@ -38,7 +38,7 @@ extern "C" {
     X(EMFILE, "too many sessions, resources or requests (agent limit)")      \
     X(EDQUOT, "resource bytes over the agent's per-connection limit")        \
     X(EPROTO, "protocol error")                                               \
-    X(EMSGSIZE, "request or response larger than the agent allows")
+    X(EMSGSIZE, "request or response larger than the agent allows (agent.max_request_bytes)")
 
 /* A short, static, human description of a (negative) error code.  Never
  * returns NULL; unknown codes give strerror's text or "unknown error". */

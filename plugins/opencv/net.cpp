@@ -1,5 +1,6 @@
 // OpenCV DNN behind a C interface: loading, preprocessing, a forward pass.
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "net.h"
+#include "pngstrip.h"
 
 struct cvnet {
     cv::dnn::Net net;
@@ -93,13 +95,23 @@ static int decode(const vmaccel_arg &img, uint64_t max_pixels, cv::Mat &out) {
     if (image_dims(static_cast<const uint8_t *>(img.data), img.len, &w, &h) &&
         ((uint64_t)w * h > max_pixels || w == 0 || h == 0))
         return (uint64_t)w * h > max_pixels ? -E2BIG : -EINVAL;
+    /* Without the PNG's colour profile, which OpenCV ignores anyway, libpng
+     * has nothing to warn about on stderr (pngstrip.h). */
+    uint8_t *quiet = NULL;
+    size_t quiet_len = 0;
+    if (png_without_iccp(static_cast<const uint8_t *>(img.data), img.len, &quiet,
+                         &quiet_len) < 0)
+        return -ENOMEM;
+    int r = 0;
     try {
-        cv::Mat raw(1, (int)img.len, CV_8U, const_cast<void *>(img.data));
+        cv::Mat raw(1, (int)(quiet ? quiet_len : img.len), CV_8U,
+                    quiet ? static_cast<void *>(quiet) : const_cast<void *>(img.data));
         out = cv::imdecode(raw, cv::IMREAD_COLOR);
     } catch (const std::exception &) {
-        return -EINVAL; /* OpenCV's own size limits end up here too */
+        r = -EINVAL; /* OpenCV's own size limits end up here too */
     }
-    return out.empty() ? -EINVAL : 0;
+    free(quiet);
+    return r == 0 && out.empty() ? -EINVAL : r;
 }
 
 static void to_probs(const cv::Mat &row, bool softmax, float *p, uint32_t classes) {

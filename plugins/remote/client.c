@@ -325,7 +325,7 @@ static int await_hello(rconn *c, int round_ms) {
         if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (got <= 0)
-            return -ECONNREFUSED;
+            return -ECONNRESET; /* closed on us: not an agent, or one refusing us */
         int r = vmaccel_reader_feed(&c->rd, (size_t)got, hello_cb, c);
         if (r < 0 && !c->sock && r != -ENOMEM)
             vmaccel_reader_resync(&c->rd); /* garbage: skip to a HELLO_OK */
@@ -347,27 +347,44 @@ static int handshake(client *cl, rconn *c) {
     if (!c->sock)
         vmaccel_reader_resync(&c->rd);
     struct timespec dl;
-    deadline_in(cl->timeout_ms, &dl);
+    deadline_in(cl->connect_timeout_ms, &dl);
     int r;
     do {
-        if ((r = send_msg(c, VMACCEL_FRAME_HELLO, 0, &m)) < 0)
-            return -ECONNREFUSED;
+        if (send_msg(c, VMACCEL_FRAME_HELLO, 0, &m) < 0)
+            return -ECONNRESET; /* it hung up before reading our HELLO */
         int left = ms_left(&dl);
         r = await_hello(c, c->sock || left < HELLO_RETRY_MS ? left : HELLO_RETRY_MS);
     } while (r == 0 && ms_left(&dl) > 0);
     return r == 1 ? 0 : r == 0 ? -ETIMEDOUT : r;
 }
 
-int64_t client_connect_locked(client *cl) {
-    if (cl->conn)
-        return (int64_t)cl->conn->gen;
-    int fd = vmaccel_addr_connect(&cl->addr);
-    if (fd == -EBUSY)
+/* Why connecting failed, once per change: a program that retries every
+ * call while the agent is down gets one line, not one per call. */
+static void log_connect_error(client *cl, int err) {
+    if (err == cl->last_connect_err)
+        return;
+    cl->last_connect_err = err;
+    if (err == 0)
+        return;
+    if (err == -ETIMEDOUT)
+        cl->host->log(cl->host, VMACCEL_LOG_WARN,
+                      "%s accepted the connection but did not answer the handshake within "
+                      "%d ms (remote.connect_timeout_ms): is an agent listening there?",
+                      cl->addr.text, cl->connect_timeout_ms);
+    else if (err == -EBUSY)
         cl->host->log(cl->host, VMACCEL_LOG_WARN,
                       "%s is held by another process (a port has one user at a time)",
                       cl->addr.text);
+    else if (err != -EPROTO) /* the handshake logged those itself */
+        cl->host->log(cl->host, VMACCEL_LOG_WARN, "cannot connect to the agent at %s: %s",
+                      cl->addr.text, err == -ECONNRESET ? "it closed the connection"
+                                                        : strerror(-err));
+}
+
+static int connect_new_locked(client *cl) {
+    int fd = vmaccel_addr_connect(&cl->addr);
     if (fd < 0)
-        return -ECONNREFUSED;
+        return fd;
     rconn *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
@@ -390,10 +407,26 @@ int64_t client_connect_locked(client *cl) {
     int r = handshake(cl, c);
     if (r < 0) {
         conn_put_locked(c);
-        return r == -EPROTO ? -EPROTO : -ECONNREFUSED;
+        return r;
     }
     cl->conn = c;
-    return (int64_t)c->gen;
+    cl->max_request_bytes = c->lim.max_request_bytes;
+    return 0;
+}
+
+int64_t client_connect_locked(client *cl) {
+    if (cl->conn)
+        return (int64_t)cl->conn->gen;
+    int r = connect_new_locked(cl);
+    log_connect_error(cl, r);
+    return r < 0 ? r : (int64_t)cl->conn->gen;
+}
+
+uint64_t client_max_request_bytes(client *cl) {
+    pthread_mutex_lock(&cl->lock);
+    uint64_t v = cl->max_request_bytes;
+    pthread_mutex_unlock(&cl->lock);
+    return v;
 }
 
 /* --- calls --- */
@@ -473,11 +506,13 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
     return 0;
 }
 
-int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms) {
+int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms,
+                int connect_timeout_ms, const char **why) {
     memset(cl, 0, sizeof(*cl));
     cl->host = host;
     cl->timeout_ms = timeout_ms;
-    int r = vmaccel_addr_parse(addr, &cl->addr);
+    cl->connect_timeout_ms = connect_timeout_ms;
+    int r = vmaccel_addr_parse_why(addr, &cl->addr, why);
     if (r < 0)
         return r;
     pthread_mutex_init(&cl->lock, NULL);

@@ -34,7 +34,8 @@ typedef struct mres {
 typedef struct client {
     const vmaccel_plugin_host *host;
     vmaccel_addr addr;
-    int timeout_ms;
+    int timeout_ms;         /* one call */
+    int connect_timeout_ms; /* connecting and the handshake */
 
     pthread_mutex_t create_lock; /* one thread at a time mirrors things */
     pthread_mutex_t lock;        /* guards all below */
@@ -47,19 +48,29 @@ typedef struct client {
     msess *sess;
     mres *res;
     uint32_t n_sess, cap_sess, n_res, cap_res;
+    uint64_t max_request_bytes; /* the agent's, from its last HELLO_OK */
+    int last_connect_err;       /* logged once, not on every retry */
 } client;
 
-int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms);
+/* Parses addr; on -EINVAL or -ENOENT *why says what is wrong with it. */
+int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms,
+                int connect_timeout_ms, const char **why);
 void client_fini(client *cl);
 
-/* Makes sure a connection exists; returns its generation (> 0) or an error
- * (-ECONNREFUSED when the agent cannot be reached).  Call with lock held. */
+/* Makes sure a connection exists; returns its generation (> 0) or an error:
+ * connect's own (-ENOENT: no such socket, -ECONNREFUSED: nobody listens,
+ * ...), -ETIMEDOUT when the peer does not answer the handshake within
+ * connect_timeout_ms, -ECONNRESET when it hangs up, -EPROTO when it is not
+ * an agent we can talk to.  Call with lock held. */
 int64_t client_connect_locked(client *cl);
 
 /* Sends m on connection generation `gen` and waits for the answer.  On
  * success *body (malloc'd, caller frees) holds the response.  -ESTALE if
  * the connection changed since `gen`: prepare again and retry. */
 int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len);
+
+/* agent.max_request_bytes as the agent last told us, 0 before any HELLO_OK. */
+uint64_t client_max_request_bytes(client *cl);
 
 /* Sends m on `gen` only (never reconnects) and ignores the answer; for
  * releasing what the agent holds for us. */

@@ -2,10 +2,13 @@
  *
  *   remote = unix:///run/vmaccel.sock    (or VMACCEL_REMOTE; also tcp://,
  *   remote.timeout_ms = 60000             vsock://2:PORT, virtio-serial://)
+ *   remote.connect_timeout_ms = 10000     connecting and the handshake
  *
  * It registers every op at a priority above any local backend, so in a
  * guest the same binaries simply run on the host.  Without an address it
- * skips itself. */
+ * skips itself; with a malformed one its init fails, and so does
+ * vmaccel_init (core/plugin.c): never a silent fallback to local backends. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +32,24 @@ static int parse_answer(const rop *op, const uint8_t *body, uint64_t len, void *
     return r < 0 ? r : vmaccel_cur_end(&c) < 0 ? -EPROTO : st;
 }
 
+/* -EMSGSIZE alone does not tell a user which limit, or how far over it:
+ * the agent's limit came in its HELLO_OK. */
+static void log_too_big(client *cl, uint64_t request_bytes) {
+    uint64_t lim = client_max_request_bytes(cl);
+    if (lim == 0)
+        return;
+    if (request_bytes > lim)
+        cl->host->log(cl->host, VMACCEL_LOG_ERROR,
+                      "a request of %" PRIu64 " bytes is over the agent's "
+                      "agent.max_request_bytes = %" PRIu64 " (%.2f MiB); nothing was sent",
+                      request_bytes, lim, (double)lim / (1 << 20));
+    else
+        cl->host->log(cl->host, VMACCEL_LOG_ERROR,
+                      "the request or its answer is over the agent's "
+                      "agent.max_request_bytes = %" PRIu64 " (%.2f MiB)",
+                      lim, (double)lim / (1 << 20));
+}
+
 /* Prepares the mirrors, sends, waits, parses; retries (twice at most) when
  * the connection changed before the request went out. */
 static int run(client *cl, vmaccel_session *s, vmaccel_resource *res, const rop *op, void *a) {
@@ -36,19 +57,22 @@ static int run(client *cl, vmaccel_session *s, vmaccel_resource *res, const rop 
         mirror_ids ids = {0};
         vmaccel_msg m;
         uint8_t *body = NULL;
-        uint64_t len = 0;
+        uint64_t len = 0, sent = 0;
         int r = mirror_prepare(cl, s, res, &ids);
         if (r == 0) {
             op->build(&m, &ids, a);
+            sent = m.body_len;
             r = m.err ? m.err : client_call(cl, ids.gen, &m, &body, &len);
         }
         if (r == -ESTALE && attempt < 2)
             continue;
-        if (r < 0)
-            return r == -ESTALE ? -ECONNRESET : r;
-        r = parse_answer(op, body, len, a);
-        free(body);
-        return r;
+        if (r == 0) {
+            r = parse_answer(op, body, len, a);
+            free(body);
+        }
+        if (r == -EMSGSIZE)
+            log_too_big(cl, sent);
+        return r == -ESTALE ? -ECONNRESET : r;
     }
 }
 
@@ -309,22 +333,53 @@ static int r_classify_batch(void *st, vmaccel_session *s, vmaccel_resource *mode
 
 /* --- plugin --- */
 
-static int remote_init(const vmaccel_plugin_host *host, void **state) {
-    const char *addr = host->config_get(host, "remote");
-    const char *to = host->config_get(host, "remote.timeout_ms");
-    if (!addr || !*addr)
-        return VMACCEL_PLUGIN_SKIP;
-    long timeout = to ? strtol(to, NULL, 10) : 60000;
-    if (timeout <= 0 || timeout > 24L * 3600 * 1000) {
-        host->log(host, VMACCEL_LOG_ERROR, "remote.timeout_ms = '%s': want 1..86400000", to);
+/* The environment wins over the config file (core/ctx.c), so a non-empty
+ * VMACCEL_REMOTE is where the address came from. */
+static const char *addr_source(void) {
+    const char *env = secure_getenv("VMACCEL_REMOTE");
+    return env && *env ? "VMACCEL_REMOTE" : "remote";
+}
+
+/* A timeout key in milliseconds: 1 ms to a day. */
+static int timeout_key(const vmaccel_plugin_host *host, const char *key, long dflt, long *out) {
+    const char *v = host->config_get(host, key);
+    char *end = NULL;
+    *out = v ? strtol(v, &end, 10) : dflt;
+    if ((v && (end == v || *end)) || *out <= 0 || *out > 24L * 3600 * 1000) {
+        host->log(host, VMACCEL_LOG_ERROR, "%s = '%s': want 1..86400000 (milliseconds)", key, v);
         return -EINVAL;
     }
+    return 0;
+}
+
+/* The handshake gets remote.connect_timeout_ms: a peer that accepts but
+ * never answers is not an agent, and saying so should not take the minute
+ * a long call may take.  No longer than the call timeout, though. */
+static int timeouts(const vmaccel_plugin_host *host, int *call_ms, int *connect_ms) {
+    long call, conn;
+    if (timeout_key(host, "remote.timeout_ms", 60000, &call) < 0 ||
+        timeout_key(host, "remote.connect_timeout_ms", 10000, &conn) < 0)
+        return -EINVAL;
+    *call_ms = (int)call;
+    *connect_ms = (int)conn;
+    if (!host->config_get(host, "remote.connect_timeout_ms") && call < conn)
+        *connect_ms = (int)call; /* the default never outlasts a shorter call timeout */
+    return 0;
+}
+
+static int remote_init(const vmaccel_plugin_host *host, void **state) {
+    const char *addr = host->config_get(host, "remote");
+    if (!addr || !*addr)
+        return VMACCEL_PLUGIN_SKIP;
+    int call_ms, connect_ms;
+    if (timeouts(host, &call_ms, &connect_ms) < 0)
+        return -EINVAL;
     client *cl = malloc(sizeof(*cl));
-    int r = cl ? client_init(cl, host, addr, (int)timeout) : -ENOMEM;
+    const char *why = NULL;
+    int r = cl ? client_init(cl, host, addr, call_ms, connect_ms, &why) : -ENOMEM;
     if (r < 0) {
-        host->log(host, VMACCEL_LOG_ERROR, "remote = '%s': %s", addr,
-                  r == -EINVAL ? "not an address (unix://, tcp://, vsock://, virtio-serial://)"
-                               : vmaccel_strerror(r));
+        host->log(host, VMACCEL_LOG_ERROR, "%s='%s' is not an agent address: %s", addr_source(),
+                  addr, why ? why : vmaccel_strerror(r));
         free(cl);
         return r;
     }

@@ -9,7 +9,7 @@
  * passed through; `priority.<plugin>[.<op>]` is checked by dispatch.c. */
 static const char *const env_keys[] = {
     "plugins", "plugin_dir", "log_level", "exec.allow", "remote",
-    "remote.timeout_ms", NULL,
+    "remote.timeout_ms", "remote.connect_timeout_ms", NULL,
 };
 
 static int key_known(const char *key) {

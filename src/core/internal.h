@@ -41,6 +41,7 @@ struct vmaccel_ctx {
     int n_plugins;
     vmaccel_provider *chain[VMACCEL_OP_MAX_]; /* sorted, highest first */
     int chain_len[VMACCEL_OP_MAX_];
+    bool remote_failed; /* `remote` is set and its plugin's init failed */
 
     atomic_uint_fast64_t next_id; /* resource and session ids */
     atomic_long live_objects;     /* sessions + resources, to catch misuse */

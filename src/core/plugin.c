@@ -1,5 +1,7 @@
 /* Plugin loading: dlopen, check the descriptor, init.  A plugin that fails
- * any check is logged and skipped; it never takes the process down. */
+ * any check is logged and skipped; it never takes the process down.  The
+ * one exception is `remote`: once configured, every op must go to the
+ * agent, so a remote plugin that did not start fails vmaccel_init. */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -91,6 +93,12 @@ static void plugin_free(vmaccel_loaded_plugin *p) {
     free(p);
 }
 
+/* The agent address, when one is configured (empty means unset). */
+static const char *remote_addr(vmaccel_ctx *ctx) {
+    const char *a = vmaccel__config_get(ctx->cfg, "remote");
+    return a && *a ? a : NULL;
+}
+
 static int plugin_init(vmaccel_ctx *ctx, vmaccel_loaded_plugin *p) {
     p->host = (vmaccel_plugin_host){sizeof(vmaccel_plugin_host), ctx,
                                     host_config_get, host_log};
@@ -99,6 +107,8 @@ static int plugin_init(vmaccel_ctx *ctx, vmaccel_loaded_plugin *p) {
     int r = p->desc->init(&p->host, &p->state);
     if (r == VMACCEL_PLUGIN_SKIP)
         vmaccel__log(ctx, VMACCEL_LOG_INFO, "plugin %s: not applicable here, skipped", p->name);
+    else if (r < 0 && !strcmp(p->name, "remote") && remote_addr(ctx))
+        ctx->remote_failed = true; /* remote_check() says it, as an error */
     else if (r < 0)
         vmaccel__log(ctx, VMACCEL_LOG_WARN, "plugin %s (%s): init failed: %s; refused",
                      p->name, p->path, vmaccel_strerror(r));
@@ -144,9 +154,10 @@ oom:
     plugin_free(p);
 }
 
+/* Set by vmaccel__plugins_load, default included, so that
+ * vmaccel_config_get(ctx, "plugin_dir") tells a user where we looked. */
 static const char *plugin_dir(vmaccel_ctx *ctx) {
-    const char *d = vmaccel__config_get(ctx->cfg, "plugin_dir");
-    return d && *d ? d : VMACCEL_DEFAULT_PLUGIN_DIR;
+    return vmaccel__config_get(ctx->cfg, "plugin_dir");
 }
 
 /* A bare name means <plugin_dir>/vmaccel-<name>.so; anything with a '/' is
@@ -195,15 +206,25 @@ static void load_dir(vmaccel_ctx *ctx) {
     free(list);
 }
 
-int vmaccel__plugins_load(vmaccel_ctx *ctx) {
-    ctx->plugins = calloc(PLUGINS_MAX, sizeof(*ctx->plugins));
-    if (!ctx->plugins)
-        return -ENOMEM;
-    const char *list = vmaccel__config_get(ctx->cfg, "plugins");
-    if (!list) {
-        load_dir(ctx);
+/* With `remote` set, running an op on a local backend would silently do
+ * in the guest the work meant for the host: refuse instead. */
+static int remote_check(vmaccel_ctx *ctx) {
+    const char *addr = remote_addr(ctx);
+    if (!addr || find_plugin(ctx, "remote"))
         return 0;
-    }
+    char src[64] = "VMACCEL_REMOTE"; /* the environment wins over the file */
+    unsigned line = vmaccel__config_line(ctx->cfg, "remote");
+    if (line)
+        snprintf(src, sizeof(src), "remote (config line %u)", line);
+    vmaccel__log(ctx, VMACCEL_LOG_ERROR,
+                 "%s='%s' is set, but the remote plugin %s; refusing to run operations "
+                 "in-process instead", src, addr,
+                 ctx->remote_failed ? "did not start (above)"
+                                    : "is not loaded (see 'plugins' and 'plugin_dir')");
+    return -EINVAL;
+}
+
+static int load_list(vmaccel_ctx *ctx, const char *list) {
     char *copy = strdup(list), *save = NULL;
     if (!copy)
         return -ENOMEM;
@@ -211,6 +232,22 @@ int vmaccel__plugins_load(vmaccel_ctx *ctx) {
         load_spec(ctx, s);
     free(copy);
     return 0;
+}
+
+int vmaccel__plugins_load(vmaccel_ctx *ctx) {
+    ctx->plugins = calloc(PLUGINS_MAX, sizeof(*ctx->plugins));
+    if (!ctx->plugins)
+        return -ENOMEM;
+    const char *d = vmaccel__config_get(ctx->cfg, "plugin_dir");
+    int r = d && *d ? 0 : vmaccel__config_set(ctx->cfg, "plugin_dir", VMACCEL_DEFAULT_PLUGIN_DIR);
+    if (r < 0)
+        return r;
+    const char *list = vmaccel__config_get(ctx->cfg, "plugins");
+    if (list)
+        r = load_list(ctx, list);
+    else
+        load_dir(ctx);
+    return r < 0 ? r : remote_check(ctx);
 }
 
 void vmaccel__plugins_unload(vmaccel_ctx *ctx) {

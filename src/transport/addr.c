@@ -11,9 +11,16 @@
 
 #include "addr.h"
 
-static int parse_unix(const char *path, vmaccel_addr *a) {
-    if (path[0] != '/' || strlen(path) >= sizeof(a->u.un.sun_path))
+/* Each parser says why an address is refused in *why (a static string). */
+static int parse_unix(const char *path, vmaccel_addr *a, const char **why) {
+    if (path[0] != '/') {
+        *why = "unix:// needs an absolute path: three slashes, as in unix:///run/vmaccel.sock";
         return -EINVAL;
+    }
+    if (strlen(path) >= sizeof(a->u.un.sun_path)) {
+        *why = "the socket path is longer than a unix socket allows (107 bytes)";
+        return -EINVAL;
+    }
     a->kind = VMACCEL_ADDR_UNIX;
     a->u.un.sun_family = AF_UNIX;
     strcpy(a->u.un.sun_path, path);
@@ -42,14 +49,18 @@ static int split_host_port(const char *s, char *host, size_t hlen, unsigned long
     return errno || *end || colon[1] == '\0' || *port > 65535 || !host[0] ? -EINVAL : 0;
 }
 
-static int parse_tcp(const char *s, vmaccel_addr *a) {
+static int parse_tcp(const char *s, vmaccel_addr *a, const char **why) {
     char host[256];
     unsigned long port;
-    if (split_host_port(s, host, sizeof(host), &port) < 0)
+    if (split_host_port(s, host, sizeof(host), &port) < 0) {
+        *why = "tcp:// needs HOST:PORT with a port in 0..65535, as in tcp://127.0.0.1:5555";
         return -EINVAL;
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+    if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+        *why = "the host name does not resolve";
         return -ENOENT;
+    }
     memcpy(&a->u.ss, res->ai_addr, res->ai_addrlen);
     a->len = res->ai_addrlen;
     freeaddrinfo(res);
@@ -61,9 +72,10 @@ static int parse_tcp(const char *s, vmaccel_addr *a) {
     return 0;
 }
 
-static int parse_vsock(const char *s, vmaccel_addr *a) {
+static int parse_vsock(const char *s, vmaccel_addr *a, const char **why) {
     char cid[32];
     unsigned long port, c;
+    *why = "vsock:// needs CID:PORT (numbers; CID 'any' to listen), as in vsock://2:5555";
     if (split_host_port(s, cid, sizeof(cid), &port) < 0)
         return -EINVAL;
     if (strcmp(cid, "any") == 0 || strcmp(cid, "-1") == 0) {
@@ -82,25 +94,59 @@ static int parse_vsock(const char *s, vmaccel_addr *a) {
     return 0;
 }
 
-int vmaccel_addr_parse(const char *s, vmaccel_addr *a) {
-    if (!s || strlen(s) >= sizeof(a->text))
+static int parse_serial(const char *path, vmaccel_addr *a, const char **why) {
+    if (path[0] != '/' || strlen(path) >= sizeof(a->path)) {
+        *why = "virtio-serial:// needs an absolute device path, as in "
+               "virtio-serial:///dev/vport0p1";
         return -EINVAL;
+    }
+    a->kind = VMACCEL_ADDR_SERIAL;
+    strcpy(a->path, path);
+    return 0;
+}
+
+#define SCHEMES "unix:///PATH, tcp://HOST:PORT, vsock://CID:PORT or virtio-serial:///DEVICE"
+
+/* Why an address without a known "scheme://" prefix is refused: the usual
+ * slips (a bare path, "unix:/x") get a hint of their own. */
+static const char *why_no_scheme(const char *s) {
+    static const char *const names[] = {"unix:", "tcp:", "vsock:", "virtio-serial:"};
+    if (s[0] == '/')
+        return "a bare path; a unix socket is written unix://PATH, as in "
+               "unix:///run/vmaccel.sock";
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strncmp(s, names[i], strlen(names[i])) == 0)
+            return "the scheme must be followed by '//' (want " SCHEMES ")";
+    if (strstr(s, "://"))
+        return "unknown scheme (want " SCHEMES ")";
+    return "no scheme (want " SCHEMES ")";
+}
+
+int vmaccel_addr_parse_why(const char *s, vmaccel_addr *a, const char **why) {
+    const char *unused;
+    if (!why)
+        why = &unused;
+    *why = NULL;
+    if (!s || !*s || strlen(s) >= sizeof(a->text)) {
+        *why = s && *s ? "longer than 255 characters" : "empty";
+        return -EINVAL;
+    }
     memset(a, 0, sizeof(*a));
     strcpy(a->text, s);
     if (strncmp(s, "unix://", 7) == 0)
-        return parse_unix(s + 7, a);
+        return parse_unix(s + 7, a, why);
     if (strncmp(s, "tcp://", 6) == 0)
-        return parse_tcp(s + 6, a);
+        return parse_tcp(s + 6, a, why);
     if (strncmp(s, "vsock://", 8) == 0)
-        return parse_vsock(s + 8, a);
-    if (strncmp(s, "virtio-serial://", 16) == 0) {
-        if (s[16] != '/' || strlen(s + 16) >= sizeof(a->path))
-            return -EINVAL;
-        a->kind = VMACCEL_ADDR_SERIAL;
-        strcpy(a->path, s + 16);
-        return 0;
-    }
+        return parse_vsock(s + 8, a, why);
+    if (strncmp(s, "virtio-serial://", 16) == 0)
+        return parse_serial(s + 16, a, why);
+    *why = why_no_scheme(s);
     return -EINVAL;
+}
+
+int vmaccel_addr_parse(const char *s, vmaccel_addr *a) {
+    return vmaccel_addr_parse_why(s, a, NULL);
 }
 
 static int tune(int fd, int kind) {

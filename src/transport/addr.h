@@ -39,6 +39,9 @@ typedef struct vmaccel_addr {
 
 /* 0, or -EINVAL for a malformed address, -ENOENT for an unknown host. */
 int vmaccel_addr_parse(const char *s, vmaccel_addr *a);
+/* The same; on failure *why (when why is not NULL) says what is wrong, in
+ * words for a user: "no scheme (want unix:///PATH, ...)". */
+int vmaccel_addr_parse_why(const char *s, vmaccel_addr *a, const char **why);
 
 /* A connected, blocking, close-on-exec stream (or the opened device). */
 int vmaccel_addr_connect(const vmaccel_addr *a);

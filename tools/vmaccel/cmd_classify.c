@@ -1,10 +1,9 @@
 /* vmaccel classify --model BUNDLE [--top K] [--batch] IMAGE... */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-#define USAGE "--model BUNDLE [--top K] [--batch] IMAGE...  (BUNDLE: a directory or a .meta file)"
 
 struct images {
     vmaccel_arg arg[VMACCEL_BATCH_MAX];
@@ -12,10 +11,12 @@ struct images {
     uint32_t n;
 };
 
+/* With --json, each image is one element of the "images" array that
+ * cmd_classify opens and closes; `first` says whether a comma goes before. */
 static void print_one(cli *c, const char *name, int status, const vmaccel_class *top,
-                      uint32_t n, double ms) {
+                      uint32_t n, double ms, bool first) {
     if (c->json) {
-        printf("{\"image\":");
+        printf("%s{\"image\":", first ? "" : ",");
         cli_json_str(stdout, name);
         printf(",\"ms\":%.3f,\"status\":%d,\"top\":[", ms, status);
         for (uint32_t i = 0; i < n; i++) {
@@ -24,7 +25,7 @@ static void print_one(cli *c, const char *name, int status, const vmaccel_class 
             cli_json_str(stdout, top[i].label);
             printf("}");
         }
-        printf("]}\n");
+        printf("]}");
         return;
     }
     if (status < 0) {
@@ -47,14 +48,16 @@ static int run_single(cli *c, vmaccel_resource *m, struct images *im, uint32_t k
     for (uint32_t i = 0; i < im->n; i++) {
         uint32_t n = 0;
         double t0 = cli_now();
+        cli_progress_begin(c);
         int r = vmaccel_image_classify(c->sess, m, im->arg[i].data, im->arg[i].len, top, k, &n);
+        cli_progress_end();
         double ms = (cli_now() - t0) * 1e3;
         if (r < 0 && r != -EINVAL && r != -E2BIG) { /* not this image's fault */
             free(top);
             return cli_op_fail(c, VMACCEL_OP_IMAGE_CLASSIFY, r);
         }
         failed |= r < 0;
-        print_one(c, im->name[i], r, top, r < 0 ? 0 : n, ms);
+        print_one(c, im->name[i], r, top, r < 0 ? 0 : n, ms, i == 0);
     }
     free(top);
     return failed;
@@ -67,41 +70,53 @@ static int run_batch(cli *c, vmaccel_resource *m, struct images *im, uint32_t k)
     if (!top)
         return cli_fail(c, "out of memory");
     double t0 = cli_now();
+    cli_progress_begin(c);
     int r = vmaccel_image_classify_batch(c->sess, m, im->arg, im->n, top, k, n_top, status);
+    cli_progress_end();
     double ms = (cli_now() - t0) * 1e3 / im->n;
     for (uint32_t i = 0; r == 0 && i < im->n; i++) {
         failed |= status[i] < 0;
-        print_one(c, im->name[i], status[i], top + (size_t)i * k, n_top[i], ms);
+        print_one(c, im->name[i], status[i], top + (size_t)i * k, n_top[i], ms, i == 0);
     }
     free(top);
     return r < 0 ? cli_op_fail(c, VMACCEL_OP_IMAGE_CLASSIFY_BATCH, r) : failed;
 }
 
+static int add_image(cli *c, struct images *im, const char *path) {
+    void *data;
+    size_t len;
+    if (im->n == VMACCEL_BATCH_MAX)
+        return cli_bad_usage(c, "more than %d images", VMACCEL_BATCH_MAX);
+    int r = cli_read_file(path, &data, &len);
+    if (r < 0)
+        return cli_fail(c, "%s: %s", path, r == -EISDIR ? "is a directory" : strerror(-r));
+    im->arg[im->n] = (vmaccel_arg){data, len};
+    im->name[im->n++] = path;
+    return 0;
+}
+
 static int parse(cli *c, int argc, char **argv, const char **model, uint32_t *k, int *batch,
                  struct images *im) {
     unsigned long long top = 5;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--model")) {
-            *model = argv[++i];
-        } else if (i + 1 < argc && !strcmp(argv[i], "--top")) {
-            if (cli_parse_u64(argv[++i], 1000, &top) < 0 || top == 0)
-                return cli_usage(c, USAGE "  (1 <= K <= 1000)");
-        } else if (!strcmp(argv[i], "--batch")) {
+    int r = 0;
+    for (int i = 1; r == 0 && i < argc; i++) {
+        if (!strcmp(argv[i], "--model"))
+            r = (*model = cli_opt_value(c, argc, argv, &i)) ? 0 : 2;
+        else if (!strcmp(argv[i], "--top"))
+            r = cli_opt_u64(c, argc, argv, &i, 1, 1000, &top);
+        else if (!strcmp(argv[i], "--batch"))
             *batch = 1;
-        } else if (im->n == VMACCEL_BATCH_MAX) {
-            return cli_fail(c, "at most %d images", VMACCEL_BATCH_MAX);
-        } else {
-            void *data;
-            size_t len;
-            int r = cli_read_file(argv[i], &data, &len);
-            if (r < 0)
-                return cli_fail(c, "%s: %s", argv[i], vmaccel_strerror(r));
-            im->arg[im->n] = (vmaccel_arg){data, len};
-            im->name[im->n++] = argv[i];
-        }
+        else if (cli_is_option(argv[i]))
+            r = cli_bad_arg(c, argv[i]);
+        else
+            r = add_image(c, im, argv[i]);
     }
     *k = (uint32_t)top;
-    return *model && im->n ? 0 : cli_usage(c, USAGE);
+    if (r == 0 && !*model)
+        r = cli_bad_usage(c, "missing --model BUNDLE (a directory or a .meta file)");
+    if (r == 0 && !im->n)
+        r = cli_bad_usage(c, "missing IMAGE");
+    return r;
 }
 
 int cmd_classify(cli *c, int argc, char **argv) {
@@ -111,15 +126,25 @@ int cmd_classify(cli *c, int argc, char **argv) {
     int batch = 0, status = parse(c, argc, argv, &path, &k, &batch, &im);
     vmaccel_resource *m = NULL;
     if (status == 0) {
+        cli_progress_begin(c); /* through an agent, registering uploads the model */
         int r = vmaccel_resource_from_path(c->ctx, VMACCEL_RESOURCE_MODEL, path, &m);
         if (r == 0)
             r = vmaccel_session_register(c->sess, m);
+        cli_progress_end();
         if (r < 0)
             status = cli_fail(c, "model %s: %s%s", path, vmaccel_strerror(r),
                               r == -EINVAL ? " (the reason is logged above)" : "");
     }
+    bool opened = status == 0 && c->json;
+    if (opened) {
+        printf("{\"op\":\"classify\",\"model\":");
+        cli_json_str(stdout, path);
+        printf(",\"images\":[");
+    }
     if (status == 0)
         status = batch ? run_batch(c, m, &im, k) : run_single(c, m, &im, k);
+    if (opened) /* closed even after a failure: what was printed parses */
+        printf("]}\n");
     vmaccel_resource_unref(m);
     for (uint32_t i = 0; i < im.n; i++)
         free((void *)im.arg[i].data);

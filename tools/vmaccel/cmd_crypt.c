@@ -9,9 +9,12 @@
  * Record i uses the base IV with its last 8 bytes XORed with i (BE), and
  * authenticates header || i (u64 BE) || final flag (1 byte) as AAD, so
  * records cannot be reordered, dropped, or the stream cut short unnoticed. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -32,27 +35,40 @@ struct stream {
     unsigned long long bytes_in, bytes_out;
 };
 
+#define KEY_FORM "a key file holds 32 raw bytes or 64 hex digits, not a passphrase " \
+                 "(make one: head -c 32 /dev/urandom > KEYFILE)"
+
+/* The key from a file of 32 raw bytes or 64 hex digits (a trailing
+ * newline allowed): 0, or the exit status once reported. */
 static int read_key(cli *c, const char *path, uint8_t key[32]) {
     void *data;
     size_t len;
     int r = cli_read_file(path, &data, &len);
     if (r < 0)
-        return cli_fail(c, "key %s: %s", path, vmaccel_strerror(r));
+        return cli_fail(c, "--key %s: %s; %s", path,
+                        r == -EISDIR ? "is a directory" : strerror(-r), KEY_FORM);
     const char *s = data;
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
-        len--;
+    size_t n = len;
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        n--;
     r = 0;
-    if (len == 32) {
+    if (n == 32) {
         memcpy(key, data, 32);
-    } else if (len == 64) {
+    } else if (n == 64) {
         for (int i = 0; i < 32 && r == 0; i++)
-            if (sscanf(s + 2 * i, "%2hhx", &key[i]) != 1)
+            if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+                sscanf(s + 2 * i, "%2hhx", &key[i]) != 1)
                 r = -1;
     } else {
         r = -1;
     }
+    explicit_bzero(data, len);
     free(data);
-    return r ? cli_fail(c, "key %s: want 32 raw bytes or 64 hex digits", path) : 0;
+    if (r == 0)
+        return 0;
+    if (n == 64)
+        return cli_fail(c, "--key %s: 64 characters but not all hex digits; %s", path, KEY_FORM);
+    return cli_fail(c, "--key %s: %zu bytes; %s", path, len, KEY_FORM);
 }
 
 static void record_params(const struct stream *st, uint64_t idx, int final,
@@ -167,17 +183,18 @@ static int run(struct stream *st, int enc) {
 static int parse(cli *c, int argc, char **argv, struct stream *st, const char **in) {
     const char *key = NULL;
     for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && strcmp(argv[i], "--key") == 0)
-            key = argv[++i];
-        else if (i + 1 < argc && strcmp(argv[i], "-o") == 0)
-            st->out_path = argv[++i];
-        else if (!*in)
-            *in = argv[i];
-        else
-            return cli_usage(c, "--key KEYFILE [-o OUT] [IN]");
+        const char **slot = !strcmp(argv[i], "--key") ? &key
+                            : !strcmp(argv[i], "-o") ? &st->out_path : NULL;
+        if (slot && !(*slot = cli_opt_value(c, argc, argv, &i)))
+            return 2;
+        if (slot)
+            continue;
+        if (cli_is_option(argv[i]) || *in)
+            return cli_bad_arg(c, argv[i]);
+        *in = argv[i];
     }
     if (!key)
-        return cli_usage(c, "--key KEYFILE [-o OUT] [IN]");
+        return cli_bad_usage(c, "missing --key KEYFILE; %s", KEY_FORM);
     return read_key(c, key, st->key);
 }
 
@@ -189,10 +206,21 @@ static int crypt_main(cli *c, int argc, char **argv, int enc) {
         return status;
     if (in && strcmp(in, "-") && !(st.in = fopen(in, "rb")))
         return cli_fail(c, "%s: %s", in, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(st.in), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (st.in != stdin)
+            fclose(st.in);
+        explicit_bzero(st.key, sizeof(st.key));
+        return cli_fail(c, "%s: is a directory", in ? in : "stdin");
+    }
     if (st.out_path && !(st.out = fopen(st.out_path, "wb")))
         status = cli_fail(c, "%s: %s", st.out_path, strerror(errno));
+    /* No progress line between data written to the same terminal. */
+    if (!status && (st.out != stdout || !isatty(STDOUT_FILENO)))
+        cli_progress_begin(c);
     if (!status)
         status = run(&st, enc);
+    cli_progress_end();
     if (st.in != stdin)
         fclose(st.in);
     if (st.out_path && st.out) {

@@ -1,11 +1,10 @@
 /* vmaccel exec LIB SYMBOL [ARG|@FILE...] [--out SIZE...] */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-#define USAGE "LIB SYMBOL [ARG|@FILE...] [--out SIZE...]"
 
 struct exec_args {
     vmaccel_arg in[VMACCEL_EXEC_MAX_ARGS];
@@ -28,7 +27,7 @@ static int add_input(cli *c, struct exec_args *a, const char *arg) {
     if (arg[0] == '@') {
         int r = cli_read_file(arg + 1, &a->owned[a->n_in], &in->len);
         if (r < 0)
-            return cli_fail(c, "%s: %s", arg + 1, vmaccel_strerror(r));
+            return cli_fail(c, "%s: %s", arg + 1, r == -EISDIR ? "is a directory" : strerror(-r));
         in->data = a->owned[a->n_in];
     } else {
         a->owned[a->n_in] = NULL;
@@ -38,10 +37,7 @@ static int add_input(cli *c, struct exec_args *a, const char *arg) {
     return 0;
 }
 
-static int add_output(cli *c, struct exec_args *a, const char *size) {
-    unsigned long long n;
-    if (cli_parse_u64(size, 1ULL << 30, &n) < 0)
-        return cli_usage(c, USAGE "  (SIZE at most 1 GiB)");
+static int add_output(cli *c, struct exec_args *a, unsigned long long n) {
     if (a->n_out == VMACCEL_EXEC_MAX_ARGS)
         return cli_fail(c, "more than %d outputs", VMACCEL_EXEC_MAX_ARGS);
     a->out[a->n_out] = (vmaccel_buf){calloc(1, n ? n : 1), n};
@@ -86,9 +82,11 @@ static int run(cli *c, const char *lib, const char *symbol, struct exec_args *a)
     int r = vmaccel_resource_from_path(c->ctx, VMACCEL_RESOURCE_LIBRARY, lib, &res);
     if (r < 0)
         return cli_fail(c, "%s: %s", lib, vmaccel_strerror(r));
+    cli_progress_begin(c);
     r = vmaccel_session_register(c->sess, res);
     if (r == 0)
         r = vmaccel_exec(c->sess, res, symbol, a->in, a->n_in, a->out, a->n_out);
+    cli_progress_end();
     vmaccel_resource_unref(res);
     if (r == -EACCES)
         return cli_fail(c, "%s: outside the directories exec may open (exec.allow)", lib);
@@ -100,19 +98,21 @@ static int run(cli *c, const char *lib, const char *symbol, struct exec_args *a)
     return 0;
 }
 
+/* Arguments are free strings handed to the function: only --out is ours. */
 int cmd_exec(cli *c, int argc, char **argv) {
     if (argc < 3)
-        return cli_usage(c, USAGE);
+        return cli_bad_usage(c, argc < 2 ? "missing LIB and SYMBOL" : "missing SYMBOL");
     struct exec_args a = {0};
     int status = 0;
     for (int i = 3; status == 0 && i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0)
-            status = i + 1 < argc ? add_output(c, &a, argv[++i]) : cli_usage(c, USAGE);
-        else
+        unsigned long long n;
+        if (strcmp(argv[i], "--out") != 0)
             status = add_input(c, &a, argv[i]);
+        else if ((status = cli_opt_u64(c, argc, argv, &i, 0, 1ULL << 30, &n)) == 0)
+            status = add_output(c, &a, n);
     }
     if (status == 0 && a.n_out == 0)
-        status = add_output(c, &a, "4096");
+        status = add_output(c, &a, 4096);
     if (status == 0)
         status = run(c, argv[1], argv[2], &a);
     exec_args_free(&a);

@@ -3,7 +3,12 @@
 
 static void info_text(cli *c) {
     int n = vmaccel_plugin_count(c->ctx);
-    printf("plugins (%d):\n", n);
+    char note[1024];
+    cli_plugin_dir_note(c, note, sizeof(note));
+    if (n == 0) /* say where we looked: the usual cause is VMACCEL_PLUGIN_DIR */
+        printf("plugins (0): none loaded; %s\n", note);
+    else
+        printf("plugins (%d):\n", n);
     for (int i = 0; i < n; i++) {
         vmaccel_plugin_info pi;
         vmaccel_plugin_get(c->ctx, i, &pi);
@@ -25,7 +30,9 @@ static void info_text(cli *c) {
 
 static void info_json(cli *c) {
     int n = vmaccel_plugin_count(c->ctx);
-    printf("{\"plugins\":[");
+    printf("{\"plugin_dir\":");
+    cli_json_str(stdout, vmaccel_config_get(c->ctx, "plugin_dir"));
+    printf(",\"plugins\":[");
     for (int i = 0; i < n; i++) {
         vmaccel_plugin_info pi;
         vmaccel_plugin_get(c->ctx, i, &pi);
@@ -53,9 +60,8 @@ static void info_json(cli *c) {
 }
 
 int cmd_info(cli *c, int argc, char **argv) {
-    (void)argv;
-    if (argc != 1)
-        return cli_usage(c, "");
+    if (argc > 1)
+        return cli_bad_arg(c, argv[1]);
     if (c->json)
         info_json(c);
     else

@@ -1,4 +1,5 @@
 /* vmaccel noop / mbench / sha256 / sgemm. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,14 +8,13 @@
 /* An optional --count N in [1, max]: 0, or the usage exit status. */
 static int parse_count(cli *c, int argc, char **argv, unsigned long long max,
                        unsigned long long *count) {
-    if (argc == 1)
-        return 0;
-    if (argc == 3 && strcmp(argv[1], "--count") == 0 &&
-        cli_parse_u64(argv[2], max, count) == 0 && *count > 0)
-        return 0;
-    char usage[64];
-    snprintf(usage, sizeof(usage), "[--count N]  (1 <= N <= %llu)", max);
-    return cli_usage(c, usage);
+    for (int i = 1; i < argc; i++) {
+        int r = strcmp(argv[i], "--count") ? cli_bad_arg(c, argv[i])
+                                           : cli_opt_u64(c, argc, argv, &i, 1, max, count);
+        if (r)
+            return r;
+    }
+    return 0;
 }
 
 int cmd_noop(cli *c, int argc, char **argv) {
@@ -23,11 +23,13 @@ int cmd_noop(cli *c, int argc, char **argv) {
     if (r)
         return r;
     double t0 = cli_now();
+    cli_progress_begin(c);
     for (unsigned long long i = 0; i < count; i++) {
         r = vmaccel_noop(c->sess);
         if (r < 0)
             return cli_op_fail(c, VMACCEL_OP_NOOP, r);
     }
+    cli_progress_end();
     double us = (cli_now() - t0) * 1e6 / (double)count;
     if (c->json)
         printf("{\"op\":\"noop\",\"calls\":%llu,\"usec_per_call\":%.3f}\n", count, us);
@@ -51,6 +53,7 @@ int cmd_ping(cli *c, int argc, char **argv) {
     double *t = malloc(count * sizeof(double));
     if (!t)
         return cli_fail(c, "out of memory");
+    cli_progress_begin(c);
     for (unsigned long long i = 0; i < count; i++) {
         double t0 = cli_now();
         r = vmaccel_noop(c->sess);
@@ -60,6 +63,7 @@ int cmd_ping(cli *c, int argc, char **argv) {
             return cli_op_fail(c, VMACCEL_OP_NOOP, r);
         }
     }
+    cli_progress_end();
     qsort(t, count, sizeof(double), cmp_double);
     double min = t[0], med = t[count / 2], p99 = t[(size_t)((double)count * 0.99)];
     const char *name;
@@ -74,12 +78,30 @@ int cmd_ping(cli *c, int argc, char **argv) {
     return 0;
 }
 
+static int mbench_args(cli *c, int argc, char **argv, unsigned long long *usec) {
+    if (argc < 2)
+        return cli_bad_usage(c, "missing USEC (microseconds to spin)");
+    if (argc > 2)
+        return cli_bad_arg(c, argv[2]);
+    int r = cli_parse_u64(argv[1], 0, VMACCEL_MBENCH_MAX_USEC, usec);
+    if (r == 0)
+        return 0;
+    if (r == -ERANGE)
+        return cli_bad_usage(c, "USEC %s: out of range (want 0..%llu)", argv[1],
+                             (unsigned long long)VMACCEL_MBENCH_MAX_USEC);
+    return cli_is_option(argv[1]) ? cli_bad_arg(c, argv[1])
+                                  : cli_bad_usage(c, "USEC '%s': not a whole number", argv[1]);
+}
+
 int cmd_mbench(cli *c, int argc, char **argv) {
     unsigned long long usec;
-    if (argc != 2 || cli_parse_u64(argv[1], VMACCEL_MBENCH_MAX_USEC, &usec) < 0)
-        return cli_usage(c, "USEC  (at most 10000000)");
+    int r = mbench_args(c, argc, argv, &usec);
+    if (r)
+        return r;
     double t0 = cli_now();
-    int r = vmaccel_mbench(c->sess, usec);
+    cli_progress_begin(c);
+    r = vmaccel_mbench(c->sess, usec);
+    cli_progress_end();
     if (r < 0)
         return cli_op_fail(c, VMACCEL_OP_MBENCH, r);
     double us = (cli_now() - t0) * 1e6;
@@ -90,32 +112,64 @@ int cmd_mbench(cli *c, int argc, char **argv) {
     return 0;
 }
 
-int cmd_sha256(cli *c, int argc, char **argv) {
-    if (argc < 2)
-        return cli_usage(c, "FILE...");
+/* The files to hash: every argument but options; "--" ends options. */
+static int sha256_args(cli *c, int argc, char **argv, int *n_files) {
+    bool options = true;
+    *n_files = 0;
     for (int i = 1; i < argc; i++) {
-        void *data;
-        size_t len;
-        uint8_t d[32];
-        int r = cli_read_file(argv[i], &data, &len);
-        if (r < 0)
-            return cli_fail(c, "%s: %s", argv[i], vmaccel_strerror(r));
-        r = vmaccel_sha256(c->sess, data, len, d);
-        free(data);
-        if (r < 0)
-            return cli_op_fail(c, VMACCEL_OP_SHA256, r);
-        if (c->json) {
-            printf("{\"file\":");
-            cli_json_str(stdout, argv[i]);
-            printf(",\"bytes\":%zu,\"sha256\":\"", len);
-            cli_hex(stdout, d, 32);
-            printf("\"}\n");
-        } else {
-            cli_hex(stdout, d, 32);
-            printf("  %s\n", argv[i]);
-        }
+        if (options && !strcmp(argv[i], "--"))
+            options = false;
+        else if (options && cli_is_option(argv[i]))
+            return cli_bad_arg(c, argv[i]);
+        else
+            argv[++*n_files] = argv[i];
     }
+    return *n_files ? 0 : cli_bad_usage(c, "missing FILE (or - for stdin)");
+}
+
+static void sha256_print(cli *c, const char *name, size_t len, const uint8_t d[32], int i) {
+    if (c->json) {
+        printf("%s{\"file\":", i > 1 ? "," : "");
+        cli_json_str(stdout, name);
+        printf(",\"bytes\":%zu,\"sha256\":\"", len);
+        cli_hex(stdout, d, 32);
+        printf("\"}");
+    } else {
+        cli_hex(stdout, d, 32);
+        printf("  %s\n", name);
+    }
+}
+
+static int sha256_one(cli *c, const char *name, int i) {
+    void *data;
+    size_t len;
+    uint8_t d[32];
+    cli_progress_begin(c);
+    int r = cli_read_file(name, &data, &len);
+    if (r < 0)
+        return cli_fail(c, "%s: %s", name, r == -EISDIR ? "is a directory" : strerror(-r));
+    r = vmaccel_sha256(c->sess, data, len, d);
+    cli_progress_end();
+    free(data);
+    if (r < 0)
+        return cli_op_fail(c, VMACCEL_OP_SHA256, r);
+    sha256_print(c, name, len, d, i);
     return 0;
+}
+
+/* With --json, one document: {"op":"sha256","files":[...]}, closed even
+ * when a file fails, so what was printed still parses. */
+int cmd_sha256(cli *c, int argc, char **argv) {
+    int n, status = sha256_args(c, argc, argv, &n);
+    if (status)
+        return status;
+    if (c->json)
+        printf("{\"op\":\"sha256\",\"files\":[");
+    for (int i = 1; status == 0 && i <= n; i++)
+        status = sha256_one(c, argv[i], i);
+    if (c->json)
+        printf("]}\n");
+    return status;
 }
 
 /* Deterministic pseudo-random floats in [-1, 1), so runs are comparable. */
@@ -126,24 +180,22 @@ static void fill_random(float *v, size_t n, uint64_t *seed) {
     }
 }
 
-#define SGEMM_USAGE "--n N [--seed S] [--reps R]  (1 <= N <= 16384, 1 <= R <= 100)"
-
 static int sgemm_args(cli *c, int argc, char **argv, unsigned long long *n,
                       unsigned long long *seed, unsigned long long *reps) {
     for (int i = 1; i < argc; i++) {
-        int bad;
-        if (i + 1 < argc && strcmp(argv[i], "--n") == 0)
-            bad = cli_parse_u64(argv[++i], 16384, n) < 0 || *n == 0;
-        else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0)
-            bad = cli_parse_u64(argv[++i], ~0ULL, seed) < 0;
-        else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0)
-            bad = cli_parse_u64(argv[++i], 100, reps) < 0 || *reps == 0;
+        int r;
+        if (strcmp(argv[i], "--n") == 0)
+            r = cli_opt_u64(c, argc, argv, &i, 1, 16384, n);
+        else if (strcmp(argv[i], "--seed") == 0)
+            r = cli_opt_u64(c, argc, argv, &i, 0, ~0ULL, seed);
+        else if (strcmp(argv[i], "--reps") == 0)
+            r = cli_opt_u64(c, argc, argv, &i, 1, 100, reps);
         else
-            bad = 1;
-        if (bad)
-            return cli_usage(c, SGEMM_USAGE);
+            r = cli_bad_arg(c, argv[i]);
+        if (r)
+            return r;
     }
-    return *n ? 0 : cli_usage(c, SGEMM_USAGE);
+    return *n ? 0 : cli_bad_usage(c, "missing --n N (the matrix size)");
 }
 
 /* One untimed warm-up (thread pools, page faults), then the best of reps. */
@@ -175,13 +227,20 @@ int cmd_sgemm(cli *c, int argc, char **argv) {
         return cli_fail(c, "out of memory for %llu×%llu matrices", n, n);
     }
     uint64_t s = seed;
+    cli_progress_begin(c);
     fill_random(a, elems, &s);
     fill_random(b, elems, &s);
     double secs, sum = 0;
     r = sgemm_time(c, (uint32_t)n, a, b, m, reps, &secs);
+    cli_progress_end();
     for (size_t i = 0; r == 0 && i < elems; i++)
         sum += m[i];
     free(a), free(b), free(m);
+    if (r == -EMSGSIZE) /* the agent's limit and its value are logged above */
+        return cli_fail(c, "sgemm failed: --n %llu sends A and B, %zu bytes (%.2f MiB), in one "
+                        "request: more than the agent allows (agent.max_request_bytes) (EMSGSIZE)",
+                        n, 2 * elems * sizeof(float),
+                        2.0 * (double)elems * sizeof(float) / (1 << 20));
     if (r < 0)
         return cli_op_fail(c, VMACCEL_OP_SGEMM, r);
     double gflops = 2.0 * (double)n * (double)n * (double)n / secs * 1e-9;

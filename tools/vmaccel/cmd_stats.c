@@ -19,13 +19,25 @@ typedef struct row {
     int nb;
 } row;
 
-static char *fetch(const char *addr_text) {
+#define FETCH_TIMEOUT_S 10
+
+/* Everything the peer sends after our GET, until it closes; NULL after
+ * reporting why.  *len is the byte count (the answer may not be text). */
+static char *fetch(cli *c, const char *addr_text, const char *src, size_t *len) {
     vmaccel_addr a;
-    if (vmaccel_addr_parse(addr_text, &a) < 0)
+    const char *why;
+    if (vmaccel_addr_parse_why(addr_text, &a, &why) < 0) {
+        cli_fail(c, "%s '%s' is not an address: %s", src, addr_text, why);
         return NULL;
+    }
     int fd = vmaccel_addr_connect(&a);
-    if (fd < 0)
+    if (fd < 0) {
+        cli_fail(c, "cannot connect to %s (%s): %s", addr_text, src, strerror(-fd));
         return NULL;
+    }
+    struct timeval tv = {FETCH_TIMEOUT_S, 0}; /* a peer that never answers */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     static const char get[] = "GET /metrics HTTP/1.0\r\n\r\n";
     size_t n = 0, cap = 1 << 16;
     char *page = malloc(cap);
@@ -37,10 +49,52 @@ static char *fetch(const char *addr_text) {
                 free(page);
             page = p;
         }
+    int err = r < 0 ? errno : 0;
     close(fd);
-    if (page)
+    if (page && err) {
+        free(page);
+        page = NULL;
+        cli_fail(c, "%s: %s", addr_text, err == EAGAIN || err == EWOULDBLOCK
+                     ? "no answer within 10 s: is it the agent's admin address?" : strerror(err));
+    } else if (!page) {
+        cli_fail(c, "out of memory");
+    } else {
         page[n] = '\0';
+        *len = n;
+    }
     return page;
+}
+
+/* Why `page` is not vmaccel's metrics page, or NULL when it is.  The
+ * agent's --listen socket speaks the vmaccel protocol, not HTTP (the usual
+ * mistake): its answer to our GET is anything but an HTTP 200 carrying
+ * vmaccel's Prometheus text. */
+static const char *not_metrics(const char *page, size_t len, const char **body) {
+    if (len == 0)
+        return "closed the connection without answering";
+    if (len < 12 || strncmp(page, "HTTP/1.", 7) != 0 || strlen(page) != len)
+        return "did not answer in HTTP";
+    if (strncmp(page + 8, " 200", 4) != 0)
+        return "answered with an HTTP error";
+    *body = strstr(page, "\r\n\r\n");
+    *body = *body ? *body + 4 : page + len;
+    if (strncmp(*body, "vmaccel_", 8) && !strstr(*body, "\nvmaccel_") &&
+        strncmp(*body, "# HELP vmaccel_", 15) && strncmp(*body, "# TYPE vmaccel_", 15))
+        return "answered HTTP 200 but with no vmaccel metrics";
+    return NULL;
+}
+
+/* The page's body, or NULL after saying why it is not the metrics page
+ * (quoting an HTTP status line, never bytes of another protocol). */
+static const char *metrics_body(cli *c, const char *addr, const char *page, size_t len) {
+    const char *body = NULL, *why = not_metrics(page, len, &body);
+    int http = len >= 7 && strncmp(page, "HTTP/1.", 7) == 0;
+    int quote = http ? (int)strcspn(page, "\r\n") : 0;
+    if (why)
+        cli_fail(c, "%s %s%s%.*s%s: not a metrics page; give the agent's --admin address "
+                 "(agent.admin), not its --listen one", addr, why, http ? " ('" : "",
+                 quote > 60 ? 60 : quote, page, http ? "')" : "");
+    return why ? NULL : body;
 }
 
 /* Copies the value of label `key` out of `{a="x",b="y"}` (unescaped). */
@@ -119,72 +173,126 @@ static double p99(const row *r) {
     return 0;
 }
 
-static void print_table(const char *page, row *rows) {
-    int n = 0;
-    double g[8] = {0};
-    static const char *const gauges[] = {"connections", "sessions", "resources", "resource_bytes",
-                                         "inflight", "requests_total", "errors_total",
-                                         "connections_total"};
-    for (const char *line = page; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        char metric[96], labels[512] = "", tenant[128], op[32];
-        double v;
-        if (*line == '#')
-            continue;
-        if (sscanf(line, "%95[a-z_]{%511[^}]} %lf", metric, labels, &v) == 3) {
-            if (strncmp(metric, "vmaccel_tenant_", 15) || label(labels, "tenant", tenant, sizeof(tenant)) ||
-                label(labels, "op", op, sizeof(op)))
-                continue;
-            row *r = find_row(rows, &n, tenant, op);
-            if (r)
-                take(r, metric, labels, v);
-        } else if (sscanf(line, "vmaccel_%95[a-z_] %lf", metric, &v) == 2) {
-            for (int i = 0; i < 8; i++)
-                if (!strcmp(metric, gauges[i]))
-                    g[i] = v;
-        }
+/* The page as numbers: the agent's totals, then one row per tenant and op. */
+typedef struct stats {
+    double g[8];
+    row *rows;
+    int n;
+} stats;
+
+static const char *const gauges[8] = {"connections", "sessions", "resources", "resource_bytes",
+                                      "inflight", "requests_total", "errors_total",
+                                      "connections_total"};
+
+static void parse_line(const char *line, stats *st) {
+    char metric[96], labels[512] = "", tenant[128], op[32];
+    double v;
+    if (*line == '#')
+        return;
+    if (sscanf(line, "%95[a-z_]{%511[^}]} %lf", metric, labels, &v) == 3) {
+        if (strncmp(metric, "vmaccel_tenant_", 15) ||
+            label(labels, "tenant", tenant, sizeof(tenant)) || label(labels, "op", op, sizeof(op)))
+            return;
+        row *r = find_row(st->rows, &st->n, tenant, op);
+        if (r)
+            take(r, metric, labels, v);
+    } else if (sscanf(line, "vmaccel_%95[a-z_] %lf", metric, &v) == 2) {
+        for (int i = 0; i < 8; i++)
+            if (!strcmp(metric, gauges[i]))
+                st->g[i] = v;
     }
+}
+
+static void parse_page(const char *page, stats *st) {
+    for (const char *line = page; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        parse_line(line, st);
+}
+
+static void print_table(const stats *st) {
+    const double *g = st->g;
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     printf("agent: %.0f connections (%.0f in all), %.0f sessions, %.0f resources (%s), "
            "%.0f requests in flight, %.0f requests, %.0f errors\n\n",
            g[0], g[7], g[1], g[2], human_bytes(g[3], b1, sizeof(b1)), g[4], g[5], g[6]);
     printf("%-32s %-20s %9s %7s %10s %10s %10s %10s %10s\n", "TENANT", "OP", "REQUESTS", "ERRORS",
            "IN", "OUT", "WAIT avg", "SERVICE", "p99 <=");
-    for (int i = 0; i < n; i++) {
-        row *r = &rows[i];
+    for (int i = 0; i < st->n; i++) {
+        const row *r = &st->rows[i];
         printf("%-32s %-20s %9.0f %7.0f %10s %10s %10s %10s %10s\n", r->tenant, r->op, r->requests,
                r->errors, human_bytes(r->in, b1, sizeof(b1)), human_bytes(r->out, b2, sizeof(b2)),
                human_time(r->wait_n ? r->wait_sum / r->wait_n : 0, b3, sizeof(b3)),
                human_time(r->svc_n ? r->svc_sum / r->svc_n : 0, b4, sizeof(b4)),
                human_time(p99(r), b5, sizeof(b5)));
     }
-    if (!n)
+    if (!st->n)
         printf("(no requests yet)\n");
 }
 
-int cmd_stats(cli *c, int argc, char **argv) {
-    const char *addr = getenv("VMACCEL_ADMIN");
-    int raw = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--admin") && i + 1 < argc)
-            addr = argv[++i];
-        else if (!strcmp(argv[i], "--raw"))
-            raw = 1;
-        else
-            return cli_usage(c, "stats [--admin ADDR] [--raw]   (ADDR also from VMACCEL_ADMIN)");
+/* Times in seconds; p99_le_s is null when the +Inf bucket holds the p99. */
+static void print_json(const stats *st) {
+    printf("{\"agent\":{");
+    for (int i = 0; i < 8; i++)
+        printf("%s\"%s\":%.0f", i ? "," : "", gauges[i], st->g[i]);
+    printf("},\"rows\":[");
+    for (int i = 0; i < st->n; i++) {
+        const row *r = &st->rows[i];
+        double q = p99(r);
+        printf("%s{\"tenant\":", i ? "," : "");
+        cli_json_str(stdout, r->tenant);
+        printf(",\"op\":");
+        cli_json_str(stdout, r->op);
+        printf(",\"requests\":%.0f,\"errors\":%.0f,\"bytes_in\":%.0f,\"bytes_out\":%.0f,"
+               "\"wait_avg_s\":%.9f,\"service_avg_s\":%.9f,\"p99_le_s\":",
+               r->requests, r->errors, r->in, r->out, r->wait_n ? r->wait_sum / r->wait_n : 0,
+               r->svc_n ? r->svc_sum / r->svc_n : 0);
+        q >= 1e9 ? printf("null}") : printf("%.9f}", q);
     }
-    if (!addr)
-        return cli_fail(c, "no admin address: give --admin ADDR (the agent's --admin / agent.admin)");
-    char *page = fetch(addr);
-    if (!page)
-        return cli_fail(c, "cannot read the metrics at %s: %s", addr, strerror(errno));
-    const char *body = strstr(page, "\r\n\r\n");
-    body = body ? body + 4 : page;
-    row *rows = raw ? NULL : malloc(ROWS_MAX * sizeof(row));
-    if (raw)
+    printf("]}\n");
+}
+
+static int stats_args(cli *c, int argc, char **argv, const char **addr, const char **src,
+                      int *raw) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--admin")) {
+            if (!(*addr = cli_opt_value(c, argc, argv, &i)))
+                return 2;
+            *src = "--admin";
+        } else if (!strcmp(argv[i], "--raw")) {
+            *raw = 1;
+        } else {
+            return cli_bad_arg(c, argv[i]);
+        }
+    }
+    if (*raw && c->json)
+        return cli_bad_usage(c, "--raw and --json: choose one");
+    if (!*addr)
+        return cli_bad_usage(c, "no admin address: give --admin ADDR (the agent's --admin "
+                             "or agent.admin) or set VMACCEL_ADMIN");
+    return 0;
+}
+
+int cmd_stats(cli *c, int argc, char **argv) {
+    const char *addr = getenv("VMACCEL_ADMIN"), *src = "VMACCEL_ADMIN";
+    int raw = 0;
+    if (addr && !*addr)
+        addr = NULL; /* set but empty means unset, as for VMACCEL_REMOTE */
+    int status = stats_args(c, argc, argv, &addr, &src, &raw);
+    if (status)
+        return status;
+    size_t len;
+    char *page = fetch(c, addr, src, &len);
+    const char *body = page ? metrics_body(c, addr, page, len) : NULL;
+    stats st = {.rows = body && !raw ? malloc(ROWS_MAX * sizeof(row)) : NULL};
+    if (body && raw)
         fputs(body, stdout);
-    else if (rows)
-        print_table(body, rows);
-    free(rows);
+    else if (body && !st.rows)
+        status = cli_fail(c, "out of memory");
+    else if (body)
+        parse_page(body, &st);
+    if (st.rows)
+        c->json ? print_json(&st) : print_table(&st);
+    free(st.rows);
     free(page);
-    return raw || rows ? 0 : cli_fail(c, "out of memory");
+    return body ? status : 1;
 }

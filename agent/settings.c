@@ -1,0 +1,131 @@
+/* The agent's own configuration keys (agent.*, tenant.*), and messages that
+ * point at the config file line a bad key came from.
+ *
+ * libvmaccel reads the file and owns the values; it does not tell where a
+ * key was.  So the agent reads the same file once more with the same parser
+ * (src/core/config.c, linked in here) only to learn each key's line. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "settings.h"
+#include "tenant.h"
+
+void agent_settings_open(server *srv, const char *path) {
+    if (!path)
+        path = secure_getenv("VMACCEL_CONFIG"); /* as vmaccel_init() does */
+    srv->config_path = path && *path ? path : NULL;
+    char err[256];
+    if (srv->config_path && vmaccel__config_new(&srv->config_lines) == 0 &&
+        vmaccel__config_load(srv->config_lines, srv->config_path, err, sizeof(err)) < 0) {
+        vmaccel__config_free(srv->config_lines); /* the library has said why */
+        srv->config_lines = NULL;
+    }
+}
+
+void agent_settings_close(server *srv) {
+    vmaccel__config_free(srv->config_lines);
+    srv->config_lines = NULL;
+}
+
+bool agent_config_where(server *srv, const char *key, char *where, size_t n) {
+    unsigned line = srv->config_lines ? vmaccel__config_line(srv->config_lines, key) : 0;
+    if (line)
+        snprintf(where, n, "%s:%u", srv->config_path, line);
+    else
+        snprintf(where, n, "%s", srv->config_path ? srv->config_path : "config");
+    return line != 0;
+}
+
+void agent_config_error(server *srv, const char *key, const char *fmt, ...) {
+    char where[512], why[512];
+    agent_config_where(srv, key, where, sizeof(where));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    const char *value = vmaccel_config_get(srv->ctx, key);
+    agent_log_at(VMACCEL_LOG_ERROR, "%s: %s = '%s': %s", where, key, value ? value : "", why);
+}
+
+/* Reads an unsigned agent.* key within [lo, hi]; keeps *out when unset. */
+static int cfg_u64(server *srv, const char *key, uint64_t lo, uint64_t hi, uint64_t *out) {
+    const char *v = vmaccel_config_get(srv->ctx, key);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi || v[0] == '-') {
+        agent_config_error(srv, key, "expected an integer in [%llu, %llu]",
+                           (unsigned long long)lo, (unsigned long long)hi);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+static int read_limits(server *srv) {
+    vmaccel_limits *l = &srv->cfg.lim;
+    uint64_t v[9] = {l->max_request_bytes, l->max_inflight_bytes, l->max_resource_bytes,
+                     l->max_inflight, l->max_sessions, l->max_resources,
+                     srv->cfg.max_connections, srv->cfg.workers,
+                     (uint64_t)(srv->cfg.resync_s * 1000)};
+    static const char *const keys[9] = {
+        "agent.max_request_bytes", "agent.max_inflight_bytes", "agent.max_resource_bytes",
+        "agent.max_inflight", "agent.max_sessions", "agent.max_resources",
+        "agent.max_connections", "agent.workers", "agent.resync_ms"};
+    static const uint64_t hi[9] = {1ULL << 40, 1ULL << 42, 1ULL << 42, 1024, 1u << 20,
+                                   1u << 20, 1u << 20, 256, 600000};
+    for (int i = 0; i < 9; i++)
+        if (cfg_u64(srv, keys[i], 1, hi[i], &v[i]) < 0)
+            return -EINVAL;
+    *l = (vmaccel_limits){v[0], v[1], v[2], (uint32_t)v[3], (uint32_t)v[4], (uint32_t)v[5]};
+    srv->cfg.max_connections = (uint32_t)v[6];
+    srv->cfg.workers = (uint32_t)v[7];
+    srv->cfg.resync_s = (double)v[8] / 1000;
+    return 0;
+}
+
+static int read_scheduling(server *srv) {
+    const char *sch = vmaccel_config_get(srv->ctx, "agent.scheduler");
+    if (sch && strcmp(sch, "fair") != 0 && strcmp(sch, "fifo") != 0) {
+        agent_config_error(srv, "agent.scheduler", "expected fair or fifo");
+        return -EINVAL;
+    }
+    srv->fifo = sch && strcmp(sch, "fifo") == 0;
+    const char *b = vmaccel_config_get(srv->ctx, "agent.batch");
+    srv->cfg.batch = !b || !strcmp(b, "model") ? BATCH_MODEL : !strcmp(b, "on") ? BATCH_ON
+                   : !strcmp(b, "off") ? BATCH_OFF : -1;
+    if (srv->cfg.batch < 0) {
+        agent_config_error(srv, "agent.batch", "expected model, on or off");
+        return -EINVAL;
+    }
+    uint64_t window_us = 2000, max = 8;
+    if (cfg_u64(srv, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||
+        cfg_u64(srv, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0)
+        return -EINVAL;
+    srv->cfg.batch_window_s = (double)window_us * 1e-6;
+    srv->cfg.batch_max = (uint32_t)max;
+    return 0;
+}
+
+/* The library accepts any log_level it knows; the agent follows it too. */
+static void read_log_level(server *srv) {
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    const char *v = vmaccel_config_get(srv->ctx, "log_level");
+    for (int i = 0; v && i < 4; i++)
+        if (strcasecmp(v, names[i]) == 0)
+            agent_log_set_level(i);
+}
+
+int agent_settings_read(server *srv) {
+    read_log_level(srv);
+    if (read_limits(srv) < 0 || read_scheduling(srv) < 0)
+        return -EINVAL;
+    return tenants_configure(srv);
+}
