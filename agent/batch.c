@@ -19,9 +19,11 @@ typedef struct member {
     vmaccel_resource *res;
 } member;
 
-/* Decodes j and checks it may join; 0 when it can. */
-static int admit(member *m) {
-    job *j = m->j;
+/* Decodes j into m and checks it may join; 0 when it can.  m is filled
+ * from scratch: a slot reused after a refusal must not keep the refused
+ * job's references, or releasing it again would drop them twice. */
+static int admit(member *m, job *j) {
+    *m = (member){.j = j};
     int r = vmaccel_req_decode(j->body, j->len, &m->req);
     if (r < 0 || m->req.kind != VMACCEL_OP_IMAGE_CLASSIFY || m->req.u.classify.k == 0)
         return -EINVAL;
@@ -35,6 +37,8 @@ static int admit(member *m) {
 static void release(member *m) {
     agent_sess_put(m->as);
     vmaccel_resource_unref(m->res);
+    m->as = NULL;
+    m->res = NULL;
 }
 
 static void record(server *srv, int n) {
@@ -52,8 +56,7 @@ void batch_run(server *srv, job **jobs, int n) {
     int in = 0;
     uint32_t k = 0;
     for (int i = 0; m && i < n; i++) {
-        m[in].j = jobs[i];
-        if (admit(&m[in]) < 0) {
+        if (admit(&m[in], jobs[i]) < 0) {
             release(&m[in]);
             handle_job(srv, jobs[i]); /* on its own: it gets its own error */
             continue;
