@@ -60,6 +60,19 @@ else
   failed=$((failed + 1))
 fi
 
+# The PNG chunk walker the opencv plugin runs on guest images, 15 s.
+echo "== fuzz: plugins/opencv PNG chunk walker, 15 s"
+scratch=$(mktemp -d)
+if build-fuzz/fuzz/fuzz-pngstrip -max_total_time=15 -timeout=10 -print_final_stats=1 \
+     "$scratch" fuzz/corpus/png >"$scratch.log" 2>&1; then
+  grep -E "^stat::number_of_executed_units" "$scratch.log" | tail -1
+  echo "ok   fuzz-pngstrip"; passed=$((passed + 1))
+  rm -rf "$scratch" "$scratch.log"
+else
+  tail -40 "$scratch.log"; echo "FAIL fuzz-pngstrip (crashing input kept in $scratch)"
+  failed=$((failed + 1))
+fi
+
 echo "== all runs"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
