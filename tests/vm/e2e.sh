@@ -12,13 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # Relative or absolute: made absolute once, so every use below works.
 build=$(cd "${1:-build}" && pwd) || { echo "e2e: no build dir ${1:-build}" >&2; exit 2; }
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then ok "$name"; else fail "$name"; fi
-}
+source tests/vm/check.sh
 
 work=$(mktemp -d)
 agent_pid=""
@@ -29,12 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-finish() {
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit
-}
 
 [ -d ../shared/models/squeezenet1.0 ] || { fail "../shared (model, photos) is missing"; finish; }
 guest/build-image.sh "$build" 2>/dev/null || { fail "guest image builds"; finish; }

@@ -8,18 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build=$(cd "${1:-build}" && pwd) || { echo "run-vm.sh: no build dir ${1:-build}" >&2; exit 2; }
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then ok "$name"; else fail "$name"; fi
-}
-finish() {
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit
-}
+source tests/vm/check.sh
 
 work=$(mktemp -d)
 # The fakes' verdicts are cached under their own keys: remove those after.
