@@ -52,20 +52,9 @@ typedef struct conn conn;
 typedef struct tenant tenant;
 typedef struct tenant_rule tenant_rule;
 
-/* A unit of work: one complete request of one connection. */
 typedef struct tables tables;
-
-typedef struct job {
-    sched_item link; /* first: the scheduler hands back this pointer */
-    conn *c;
-    tables *t;    /* the sessions and resources it may use (a reference) */
-    uint32_t gen; /* the connection's generation when it arrived */
-    double queued_at; /* agent_now() when it was queued */
-    uint64_t model;   /* an image_classify that may be batched: its model's id */
-    uint64_t id;
-    uint8_t *body;
-    uint64_t len;
-} job;
+/* One complete request of one connection, owned from arrival to free (job.h). */
+typedef struct job job;
 
 /* Counters for the admin page; updated with atomics from any thread. */
 typedef struct agent_stats {
@@ -131,7 +120,7 @@ struct server {
 
     /* Moving average of service time per request kind, in ns: decides
      * which jobs the I/O role may run without handing off (server.c). */
-    _Atomic uint64_t cost_ns[128];
+    _Atomic uint64_t cost_ns[VMACCEL_KIND_MAX + 1];
 };
 
 /* listen.c: listening addresses */
@@ -160,12 +149,11 @@ void pool_fini(server *srv);
 int pool_run(server *srv);
 /* A job's answer is ready to go out (handle.c). */
 void pool_answer_ready(server *srv);
-/* The request kind of a raw body (0 when it is too short to tell). */
-uint16_t job_kind(const job *j);
 void server_record_cost(server *srv, uint16_t kind, double seconds);
 void server_push_job(server *srv, job *j);
 /* Drops the queued (not yet running) jobs of a closing connection. */
 void server_drop_jobs(server *srv, conn *c);
+/* log.c: the monotonic clock, in seconds */
 double agent_now(void);
 /* log.c: "vmacceld: [LEVEL: ]message" lines on stderr.  agent_log is info. */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "job.h"
 
 struct outbuf {
     struct outbuf *next;
@@ -287,18 +288,6 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     return r;
 }
 
-/* The model id when j is an image_classify that batching applies to. */
-static uint64_t batch_model(conn *c, const job *j) {
-    const agent_config *cfg = &c->srv->cfg;
-    uint64_t res;
-    bool meta = false;
-    if (cfg->batch == BATCH_OFF || job_kind(j) != VMACCEL_OP_IMAGE_CLASSIFY || j->len < 24)
-        return 0;
-    memcpy(&res, j->body + 16, 8); /* after the 16-byte request header */
-    uint64_t model = tables_resource_model(c->t, res, &meta);
-    return cfg->batch == BATCH_ON || meta ? model : 0;
-}
-
 static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
     conn *c = ud;
     if (!c->hello_done || type == VMACCEL_FRAME_HELLO) {
@@ -308,14 +297,9 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
         atomic_fetch_sub(&c->acct.count, 1);
         return r;
     }
-    job *j = malloc(sizeof(*j));
-    if (!j) {
-        free(body);
+    job *j = job_new(c, id, body, len);
+    if (!j)
         return -ENOMEM;
-    }
-    *j = (job){.c = conn_ref(c), .t = tables_ref(c->t), .gen = atomic_load(&c->gen), .id = id,
-               .body = body, .len = len};
-    j->model = batch_model(c, j);
     c->n_requests++;
     atomic_fetch_add(&c->srv->stats.requests, 1);
     atomic_fetch_add(&c->srv->stats.inflight, 1);

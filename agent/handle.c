@@ -5,14 +5,14 @@
 #include <string.h>
 
 #include "conn.h"
+#include "job.h"
 #include "metrics.h"
 
-/* What one request needs while it runs. */
+/* What one request needs while it runs; req and res are the job's. */
 typedef struct call {
     server *srv;
     tables *t;
-    vmaccel_req *req;
-    agent_sess *as;
+    const vmaccel_req *req;
     vmaccel_session *sess;
     vmaccel_msg *resp;
     void *out; /* output buffer, freed after sending */
@@ -130,15 +130,17 @@ static int ser_done(call *k, int r) {
 static int do_classify(call *k) {
     __typeof__(k->req->u.classify) *a = &k->req->u.classify;
     uint32_t n = 0;
-    int r = out_alloc(k, (uint64_t)a->k * sizeof(vmaccel_class));
-    if (r < 0)
-        return r;
-    const vmaccel_class *top = k->out;
-    if (k->pre) {
+    int r = 0;
+    const vmaccel_class *top;
+    if (k->pre) { /* computed in a batch: nothing to allocate */
         r = k->pre->status;
         top = k->pre->top;
         n = k->pre->n;
     } else {
+        r = out_alloc(k, (uint64_t)a->k * sizeof(vmaccel_class));
+        if (r < 0)
+            return r;
+        top = k->out;
         r = vmaccel_image_classify(k->sess, k->res, a->image, a->len, k->out, a->k, &n);
     }
     if (r < 0)
@@ -168,14 +170,8 @@ static int do_classify_batch(call *k) {
     return ser_done(k, r);
 }
 
-/* The resource a request names, if this connection has it. */
-static int want_res(call *k, uint64_t id) {
-    k->res = tables_resource_get(k->t, id);
-    return k->res ? 0 : -ENOENT;
-}
-
 static int run_op(call *k) {
-    vmaccel_req *q = k->req;
+    const vmaccel_req *q = k->req;
     int r;
     switch (q->kind) {
     case VMACCEL_OP_NOOP:
@@ -193,11 +189,11 @@ static int run_op(call *k) {
     case VMACCEL_OP_AES_GCM_DECRYPT:
         return do_gcm(k, q->kind == VMACCEL_OP_AES_GCM_ENCRYPT);
     case VMACCEL_OP_EXEC:
-        return (r = want_res(k, q->u.exec.res)) < 0 ? r : do_exec(k);
+        return do_exec(k);
     case VMACCEL_OP_IMAGE_CLASSIFY:
-        return (r = want_res(k, q->u.classify.res)) < 0 ? r : do_classify(k);
+        return do_classify(k);
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
-        return (r = want_res(k, q->u.batch.res)) < 0 ? r : do_classify_batch(k);
+        return do_classify_batch(k);
     default:
         return -ENOTSUP;
     }
@@ -243,7 +239,7 @@ static int resource_create(call *k) {
 }
 
 static int run_control(call *k) {
-    vmaccel_req *q = k->req;
+    const vmaccel_req *q = k->req;
     uint64_t id;
     int r;
     switch (q->kind) {
@@ -259,40 +255,28 @@ static int run_control(call *k) {
         return resource_create(k);
     case VMACCEL_KIND_RESOURCE_DESTROY:
         return tables_resource_destroy(k->t, q->u.res.res);
-    default: /* (un)register: both objects must be this connection's */
-        if ((r = want_res(k, q->u.res.res)) < 0)
-            return r;
+    default: /* (un)register: the job found both objects in this connection */
         return q->kind == VMACCEL_KIND_SESSION_REGISTER
                    ? vmaccel_session_register(k->sess, k->res)
                    : vmaccel_session_unregister(k->sess, k->res);
     }
 }
 
-static bool needs_session(uint16_t kind) {
-    return kind < 64 || kind == VMACCEL_KIND_SESSION_REGISTER ||
-           kind == VMACCEL_KIND_SESSION_UNREGISTER;
-}
-
-/* Decodes and runs j, then answers it.  The request's slot is released
- * before the answer goes out: once the client has the answer it may send
- * its next request at once, and must find the slot free. */
+/* Runs j (unless it failed on arrival), then answers it.  The request's
+ * slot is released before the answer goes out: once the client has the
+ * answer it may send its next request at once, and must find room. */
 static void answer(server *srv, job *j, const classify_result *pre, double t0) {
     conn *c = j->c;
-    vmaccel_req *req = malloc(sizeof(*req));
     vmaccel_msg *resp = malloc(sizeof(*resp));
-    call k = {srv, j->t, req, NULL, NULL, resp, NULL, NULL, {NULL, 0, 0, 0}, pre};
-    int r = req && resp ? vmaccel_req_decode(j->body, j->len, req) : -ENOMEM;
+    call k = {srv, j->t, &j->req, j->as ? agent_sess_get(j->as) : NULL, resp, NULL, j->res,
+              {NULL, 0, 0, 0}, pre};
+    int r = j->err ? j->err : resp ? 0 : -ENOMEM;
     if (resp) {
         vmaccel_msg_init(resp);
         vmaccel_msg_u32(resp, 0); /* the status, patched below */
     }
-    if (r == 0 && needs_session(req->kind)) {
-        k.as = tables_session_get(j->t, req->session);
-        r = k.as ? 0 : -ENOENT;
-        k.sess = k.as ? agent_sess_get(k.as) : NULL;
-    }
     if (r == 0)
-        r = req->kind < 64 ? run_op(&k) : run_control(&k);
+        r = vmaccel_kind_is_op(j->req.kind) ? run_op(&k) : run_control(&k);
     if (r < 0) {
         atomic_fetch_add(&srv->stats.errors, 1);
         if (resp) { /* no payload after a failure */
@@ -300,35 +284,27 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0) {
             vmaccel_msg_u32(resp, 0);
         }
     }
-    conn_job_done(c, j->len);
+    job_free_slot(j);
     /* Counted before the answer leaves: whoever has it sees it counted. */
-    uint16_t kind = job_kind(j);
     double t1 = agent_now();
-    server_record_cost(srv, kind, t1 - t0);
-    metrics_record(c->tn->m, kind, r, j->len, resp ? resp->body_len : 0, t0 - j->queued_at,
+    server_record_cost(srv, j->kind, t1 - t0);
+    metrics_record(c->tn->m, j->kind, r, j->len, resp ? resp->body_len : 0, t0 - j->queued_at,
                    t1 - t0);
     pool_answer_ready(srv);
     if (resp) {
         memcpy(resp->head, &r, 4);
         conn_send(c, j->gen, j->id, resp);
     }
-    vmaccel_resource_unref(k.res);
-    agent_sess_put(k.as);
     free(k.out);
     free(k.ser.p);
-    free(req);
     free(resp);
 }
 
+/* Answers j unless nobody is left to read the answer, then frees it. */
 static void finish(server *srv, job *j, const classify_result *pre, double t0) {
-    if (atomic_load(&j->c->closed) || j->gen != atomic_load(&j->c->gen))
-        conn_job_done(j->c, j->len); /* nobody to answer */
-    else
+    if (!atomic_load(&j->c->closed) && j->gen == atomic_load(&j->c->gen))
         answer(srv, j, pre, t0);
-    free(j->body);
-    tables_unref(j->t);
-    conn_unref(j->c);
-    free(j);
+    job_free(j);
 }
 
 void handle_job(server *srv, job *j) {

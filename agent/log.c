@@ -1,4 +1,6 @@
-/* The agent's log: one line per event on stderr, at a level.
+/* The agent's small utilities: its clock, and its log.
+ *
+ * The log: one line per event on stderr, at a level.
  *
  * Info lines (connections opening and closing, start and stop) are what an
  * operator reads, so they show unless `log_level` (or VMACCEL_LOG_LEVEL)
@@ -6,8 +8,15 @@
  * every guest process does) only when it asks for debug. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "agent.h"
+
+double agent_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* Set once in main() before any thread starts; read-only afterwards. */
 static int agent_log_level = VMACCEL_LOG_INFO;

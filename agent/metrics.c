@@ -15,13 +15,13 @@ static const double bounds[METRIC_BUCKETS - 1] = {
 static int slot(uint16_t kind) {
     if (kind >= 1 && kind < 32)
         return kind;
-    if (kind >= 64 && kind < 64 + METRIC_KINDS - 32)
-        return 32 + (kind - 64);
+    if (kind >= VMACCEL_KIND_CONTROL_FIRST && kind < VMACCEL_KIND_CONTROL_FIRST + METRIC_KINDS - 32)
+        return 32 + (kind - VMACCEL_KIND_CONTROL_FIRST);
     return 0; /* undecodable: counted as kind 0 */
 }
 
 static uint16_t kind_of_slot(int s) {
-    return s < 32 ? (uint16_t)s : (uint16_t)(64 + s - 32);
+    return s < 32 ? (uint16_t)s : (uint16_t)(VMACCEL_KIND_CONTROL_FIRST + s - 32);
 }
 
 void histogram_add(histogram *h, double seconds) {
@@ -99,8 +99,9 @@ static const char *kind_name(uint16_t kind) {
                                           "resource_create",    "resource_destroy",
                                           "session_register",   "session_unregister",
                                           "ping"};
-    if (kind >= 64 && kind < 64 + sizeof(control) / sizeof(control[0]))
-        return control[kind - 64];
+    uint16_t c = kind - VMACCEL_KIND_CONTROL_FIRST;
+    if (kind >= VMACCEL_KIND_CONTROL_FIRST && c < sizeof(control) / sizeof(control[0]))
+        return control[c];
     const char *n = vmaccel_op_name((vmaccel_op)kind);
     return n ? n : "unknown";
 }

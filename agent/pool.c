@@ -28,17 +28,11 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "job.h"
 
 #define INLINE_MAX_NS 20000
 #define INLINE_MAX_BODY 4096
 #define COST_UNKNOWN_NS 1000000 /* until measured, assume expensive */
-
-uint16_t job_kind(const job *j) {
-    uint16_t kind = 0;
-    if (j->len >= 2)
-        memcpy(&kind, j->body, 2);
-    return kind < 128 ? kind : 0;
-}
 
 void server_record_cost(server *srv, uint16_t kind, double seconds) {
     uint64_t ns = (uint64_t)(seconds * 1e9), old = atomic_load(&srv->cost_ns[kind]);
@@ -48,9 +42,8 @@ void server_record_cost(server *srv, uint16_t kind, double seconds) {
 
 /* Cheap enough to run in the I/O role without giving the role up. */
 static bool runs_inline(server *srv, const job *j) {
-    uint16_t kind = job_kind(j);
-    return j->len <= INLINE_MAX_BODY && kind != VMACCEL_OP_EXEC &&
-           atomic_load(&srv->cost_ns[kind]) <= INLINE_MAX_NS;
+    return j->len <= INLINE_MAX_BODY && j->kind != VMACCEL_OP_EXEC &&
+           atomic_load(&srv->cost_ns[j->kind]) <= INLINE_MAX_NS;
 }
 
 static job *pop_job_locked(server *srv) {
@@ -63,13 +56,13 @@ static job *pop_job_locked(server *srv) {
  * per tenant per round, in ring order (so batching keeps the fair share).
  * Lock held. */
 static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int max) {
-    sched_tenant *ring[256];
+    sched_tenant *ring[TENANTS_MAX]; /* every tenant may have a head for it */
     int nt = 0;
     sched_tenant *t = srv->queue.cursor;
     do {
         ring[nt++] = t;
         t = t ? t->next : NULL;
-    } while (t && t != srv->queue.cursor && nt < 256);
+    } while (t && t != srv->queue.cursor && nt < TENANTS_MAX);
     for (bool took = true; took && n < max;) {
         took = false;
         for (int i = 0; i < nt && n < max; i++) {
@@ -92,7 +85,7 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
     int n = 1, max = (int)srv->cfg.batch_max;
     out[0] = first;
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
+    clock_gettime(CLOCK_MONOTONIC, &dl); /* batch_cond waits on it (server.c) */
     long ns = dl.tv_nsec + (long)(srv->cfg.batch_window_s * 1e9);
     dl.tv_sec += ns / 1000000000L;
     dl.tv_nsec = ns % 1000000000L;
@@ -246,7 +239,7 @@ static void *thread_main(void *arg) {
 }
 
 int pool_init(server *srv) {
-    for (int i = 0; i < 128; i++)
+    for (int i = 0; i <= VMACCEL_KIND_MAX; i++)
         atomic_init(&srv->cost_ns[i], COST_UNKNOWN_NS);
     srv->sb_epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->sb_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -10,14 +10,9 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "job.h"
 
 static const int signal_tag = EV_SIGNAL;
-
-double agent_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void server_push_job(server *srv, job *j) {
     j->queued_at = agent_now();
@@ -26,14 +21,6 @@ void server_push_job(server *srv, job *j) {
     if (j->model && srv->collecting)
         pthread_cond_broadcast(&srv->batch_cond); /* a batch being formed may take it */
     pthread_mutex_unlock(&srv->lock);
-}
-
-static void job_discard(job *j) {
-    conn_job_done(j->c, j->len);
-    free(j->body);
-    tables_unref(j->t);
-    conn_unref(j->c);
-    free(j);
 }
 
 static bool job_of(sched_item *it, void *c) {
@@ -48,7 +35,7 @@ void server_drop_jobs(server *srv, conn *c) {
     while (list) {
         job *j = (job *)list;
         list = list->next;
-        job_discard(j);
+        job_free(j);
     }
 }
 
@@ -188,7 +175,11 @@ static int setup(server *srv) {
     }
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);
-    pthread_cond_init(&srv->batch_cond, NULL);
+    pthread_condattr_t mono; /* a batch's window must not move with the wall clock */
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->batch_cond, &mono);
+    pthread_condattr_destroy(&mono);
     return pool_init(srv);
 }
 
@@ -198,7 +189,7 @@ static void teardown(server *srv) {
         drop_conn(srv, srv->conns, "agent shutting down");
     listeners_close(srv);
     for (job *j; (j = (job *)sched_pop(&srv->queue));)
-        job_discard(j);
+        job_free(j);
     pool_fini(srv);
     close(srv->epfd);
     close(srv->sigfd);

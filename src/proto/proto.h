@@ -42,9 +42,18 @@ enum vmaccel_frame_type {
     VMACCEL_FRAME_GOAWAY = 6,   /* agent -> client before it closes */
 };
 
-/* Request kinds: 1..63 are vmaccel_op numbers; these are control. */
+/* Request kinds: below VMACCEL_KIND_CONTROL_FIRST they are vmaccel_op
+ * numbers (run by a backend in a session); from it on, control requests
+ * handled by the agent itself. */
+#define VMACCEL_KIND_CONTROL_FIRST 64
+#define VMACCEL_KIND_MAX 127 /* kinds above are refused: counters stop here */
+
+static inline int vmaccel_kind_is_op(uint16_t kind) {
+    return kind > 0 && kind < VMACCEL_KIND_CONTROL_FIRST;
+}
+
 enum vmaccel_kind {
-    VMACCEL_KIND_SESSION_NEW = 64,
+    VMACCEL_KIND_SESSION_NEW = VMACCEL_KIND_CONTROL_FIRST,
     VMACCEL_KIND_SESSION_FREE = 65,
     VMACCEL_KIND_RESOURCE_CREATE = 66,
     VMACCEL_KIND_RESOURCE_DESTROY = 67,

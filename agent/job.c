@@ -1,0 +1,101 @@
+/* See job.h.  A request is decoded and its session and resource looked up
+ * once, in the I/O role, when it arrives; everyone after that reads the
+ * job.  (Decoding twice, in batching and in the handler, and releasing
+ * references in two places is how a guest once got a model's reference
+ * dropped twice.) */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "job.h"
+
+static uint16_t header_kind(const uint8_t *body, uint64_t len) {
+    uint16_t kind = 0;
+    if (len >= 2)
+        memcpy(&kind, body, 2);
+    return kind <= VMACCEL_KIND_MAX ? kind : 0;
+}
+
+static bool needs_session(uint16_t kind) {
+    return vmaccel_kind_is_op(kind) || kind == VMACCEL_KIND_SESSION_REGISTER ||
+           kind == VMACCEL_KIND_SESSION_UNREGISTER;
+}
+
+/* The resource id a request works on, or 0 when it names none.  (DESTROY
+ * only names an id: it takes no reference.) */
+static uint64_t named_resource(const vmaccel_req *q) {
+    switch (q->kind) {
+    case VMACCEL_OP_EXEC:
+        return q->u.exec.res;
+    case VMACCEL_OP_IMAGE_CLASSIFY:
+        return q->u.classify.res;
+    case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
+        return q->u.batch.res;
+    case VMACCEL_KIND_SESSION_REGISTER:
+    case VMACCEL_KIND_SESSION_UNREGISTER:
+        return q->u.res.res;
+    default:
+        return 0;
+    }
+}
+
+/* The model id when j is an image_classify that batching applies to. */
+static uint64_t batch_model(const agent_config *cfg, job *j) {
+    bool meta = false;
+    if (cfg->batch == BATCH_OFF || j->req.kind != VMACCEL_OP_IMAGE_CLASSIFY)
+        return 0;
+    uint64_t model = tables_resource_model(j->t, j->req.u.classify.res, &meta);
+    return cfg->batch == BATCH_ON || meta ? model : 0;
+}
+
+/* Decodes the body and takes the references it needs; j->err says why not. */
+static int resolve(job *j) {
+    vmaccel_req *q = &j->req;
+    int r = vmaccel_req_decode(j->body, j->len, q);
+    if (r < 0)
+        return r;
+    if (needs_session(q->kind) && !(j->as = tables_session_get(j->t, q->session)))
+        return -ENOENT;
+    uint64_t res = named_resource(q);
+    if (res && !(j->res = tables_resource_get(j->t, res)))
+        return -ENOENT;
+    return 0;
+}
+
+job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
+    job *j = malloc(sizeof(*j));
+    if (!j) {
+        free(body);
+        return NULL;
+    }
+    /* Not the whole struct: req is large and decoding fills what it needs. */
+    memset(j, 0, offsetof(job, req));
+    j->c = conn_ref(c);
+    j->t = tables_ref(c->t);
+    j->gen = atomic_load(&c->gen);
+    j->id = id;
+    j->body = body;
+    j->len = len;
+    j->kind = header_kind(body, len);
+    j->err = resolve(j);
+    if (j->err == 0)
+        j->model = batch_model(&c->srv->cfg, j);
+    return j;
+}
+
+void job_free_slot(job *j) {
+    if (!j->slot_freed)
+        conn_job_done(j->c, j->len);
+    j->slot_freed = true;
+}
+
+void job_free(job *j) {
+    job_free_slot(j);
+    vmaccel_resource_unref(j->res);
+    agent_sess_put(j->as);
+    free(j->body);
+    tables_unref(j->t);
+    conn_unref(j->c);
+    free(j);
+}

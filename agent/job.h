@@ -1,0 +1,39 @@
+/* A request, owned by one job from the moment its last frame arrives until
+ * job_free: its body, decoded once; the session and resource it names,
+ * referenced; the connection and the tables (connection generation) it
+ * came with.  The scheduler, the pool, batching and the handlers borrow
+ * it; job_free alone releases what it holds. */
+#ifndef VMACCEL_AGENT_JOB_H
+#define VMACCEL_AGENT_JOB_H
+
+#include "agent.h"
+#include "tables.h"
+
+struct job {
+    sched_item link; /* first: the scheduler hands back this pointer */
+    conn *c;         /* a reference */
+    tables *t;       /* a reference: the sessions and resources it may use */
+    uint32_t gen;    /* the connection's generation when it arrived */
+    double queued_at; /* agent_now() when it was queued */
+    uint64_t id;
+    uint16_t kind;  /* from the header even when decoding failed; 0 if unknown */
+    int err;        /* < 0: it failed to decode or names what does not exist;
+                     * it is answered with err and nothing runs */
+    agent_sess *as; /* its session, for ops and (un)register (a reference) */
+    vmaccel_resource *res; /* the resource it works on, if any (a reference) */
+    uint64_t model; /* an image_classify that may be batched: its model's id */
+    bool slot_freed; /* conn_job_done called: the client may send more */
+    uint8_t *body;  /* owned; req points into it */
+    uint64_t len;
+    vmaccel_req req; /* large: keep last */
+};
+
+/* Takes over body (freed by job_free, or here on failure: NULL). */
+job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len);
+/* Releases the job's request slot on its connection: once its answer is
+ * on its way, the client may send the next request and must find room. */
+void job_free_slot(job *j);
+/* The one teardown, whether the job ran, was dropped or never ran. */
+void job_free(job *j);
+
+#endif
