@@ -246,7 +246,9 @@ TEST(wire_limits_give_clear_errors) {
     vmaccel_msg_u32(&m, 0);
     CHECK_INT(wire_call_id(&w, 3, &m, &id), -EMFILE); /* still over: refused early */
     wire_close(&w);
-    /* Five requests in flight where four are allowed: the connection goes. */
+    /* Five requests in flight where four are allowed: the connection goes,
+     * and says why (a GOAWAY with EMFILE, a log line), after answering at
+     * most the four it took. */
     hello(&w);
     sid = new_session(&w);
     for (int i = 0; i < 5; i++) {
@@ -256,9 +258,17 @@ TEST(wire_limits_give_clear_errors) {
     int answers = 0, t;
     while ((t = wire_recv(&w)) == VMACCEL_FRAME_RESPONSE)
         answers++;
-    CHECK(t == VMACCEL_FRAME_GOAWAY || t == -1);
+    CHECK_INT(t, VMACCEL_FRAME_GOAWAY);
+    int32_t err;
+    memcpy(&err, w.last_body, 4);
+    CHECK_INT(err, -EMFILE);
+    CHECK_INT(wire_recv(&w), -1);
     CHECK(answers <= 4);
     wire_close(&w);
+    char *log;
+    CHECK_INT(test_sh(&log, "cat %s", agent.log), 0);
+    CHECK(strstr(log, "protocol error: too many requests in flight"));
+    free(log);
     teardown();
 }
 
