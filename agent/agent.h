@@ -28,9 +28,9 @@
 
 #include "fairsched.h"
 
-#include "../src/proto/msg.h"
-#include "../src/proto/proto.h"
-#include "../src/transport/addr.h"
+#include "addr.h"
+#include "msg.h"
+#include "proto.h"
 
 #define AGENT_LISTEN_MAX 16
 

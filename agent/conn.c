@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "hello.h"
 #include "job.h"
 
 struct outbuf {
@@ -211,29 +212,16 @@ void conn_job_done(conn *c, uint64_t len) {
 
 static void send_goaway(conn *c, int err, const char *text) {
     vmaccel_msg m;
-    vmaccel_msg_init(&m);
-    vmaccel_msg_u32(&m, (uint32_t)err);
-    vmaccel_msg_u16(&m, (uint16_t)strlen(text));
-    vmaccel_msg_copy(&m, text, strlen(text));
+    vmaccel_goaway_encode(&m, err, text);
     conn_send_type(c, VMACCEL_FRAME_GOAWAY, 0, &m);
 }
 
 static void send_hello_ok(conn *c, uint64_t nonce) {
-    const vmaccel_limits *l = &c->srv->cfg.lim;
+    vmaccel_hello_ok ok = {.major = VMACCEL_PROTO_MAJOR, .minor = VMACCEL_PROTO_MINOR,
+                           .max_frame = VMACCEL_PROTO_FRAME_MAX, .lim = c->srv->cfg.lim,
+                           .nonce = nonce};
     vmaccel_msg m;
-    vmaccel_msg_init(&m);
-    vmaccel_msg_copy(&m, VMACCEL_PROTO_MAGIC, 8);
-    vmaccel_msg_u16(&m, VMACCEL_PROTO_MAJOR);
-    vmaccel_msg_u16(&m, VMACCEL_PROTO_MINOR);
-    vmaccel_msg_u32(&m, VMACCEL_PROTO_FRAME_MAX);
-    vmaccel_msg_u32(&m, l->max_inflight);
-    vmaccel_msg_u32(&m, l->max_sessions);
-    vmaccel_msg_u32(&m, l->max_resources);
-    vmaccel_msg_u32(&m, 0);
-    vmaccel_msg_u64(&m, l->max_request_bytes);
-    vmaccel_msg_u64(&m, l->max_inflight_bytes);
-    vmaccel_msg_u64(&m, l->max_resource_bytes);
-    vmaccel_msg_u64(&m, nonce);
+    vmaccel_hello_ok_encode(&m, &ok);
     conn_send_type(c, VMACCEL_FRAME_HELLO_OK, 0, &m);
 }
 
@@ -257,22 +245,17 @@ static int restart(conn *c) {
 }
 
 static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
-    vmaccel_cursor cur;
-    vmaccel_cur_init(&cur, body, len);
-    const void *magic = vmaccel_cur_bytes(&cur, 8);
-    uint16_t major = vmaccel_cur_u16(&cur), minor = vmaccel_cur_u16(&cur);
-    uint32_t flags = vmaccel_cur_u32(&cur); /* unknown bits: ignored, for forward compat */
-    uint64_t nonce = cur.left >= 8 ? vmaccel_cur_u64(&cur) : 0; /* since 1.1 */
+    vmaccel_hello h;
     if (c->hello_done && !c->shared)
         return -EPROTO; /* only a shared stream may start over */
-    if (cur.err || memcmp(magic, VMACCEL_PROTO_MAGIC, 8) != 0) {
+    if (vmaccel_hello_decode(body, len, &h) < 0) {
         send_goaway(c, -EPROTO, "expected a vmaccel HELLO");
         return -EPROTO;
     }
-    if (major != VMACCEL_PROTO_MAJOR) {
+    if (h.major != VMACCEL_PROTO_MAJOR) {
         char why[128];
         snprintf(why, sizeof(why), "unsupported protocol version %u.%u; this agent speaks %u.x",
-                 major, minor, VMACCEL_PROTO_MAJOR);
+                 h.major, h.minor, VMACCEL_PROTO_MAJOR);
         send_goaway(c, -EPROTO, why);
         agent_log("conn=%llu peer=%s: %s", (unsigned long long)c->id, c->peer, why);
         return -EPROTO;
@@ -280,9 +263,9 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     int r = c->hello_done ? restart(c) : 0;
     if (r < 0)
         return r;
-    if (!c->hello_done)
-        c->shared = flags & VMACCEL_HELLO_SHARED;
-    send_hello_ok(c, nonce);
+    if (!c->hello_done) /* flag bits we do not know: ignored, for forward compat */
+        c->shared = h.flags & VMACCEL_HELLO_SHARED;
+    send_hello_ok(c, h.nonce);
     r = c->hello_done ? 1 : 0; /* 1: the reader must drop partial messages */
     c->hello_done = true;
     return r;

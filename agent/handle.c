@@ -271,28 +271,25 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0) {
     call k = {srv, j->t, &j->req, j->as ? agent_sess_get(j->as) : NULL, resp, NULL, j->res,
               {NULL, 0, 0, 0}, pre};
     int r = j->err ? j->err : resp ? 0 : -ENOMEM;
-    if (resp) {
-        vmaccel_msg_init(resp);
-        vmaccel_msg_u32(resp, 0); /* the status, patched below */
-    }
+    if (resp)
+        vmaccel_resp_begin(resp); /* the status is set below */
     if (r == 0)
         r = vmaccel_kind_is_op(j->req.kind) ? run_op(&k) : run_control(&k);
     if (r < 0) {
         atomic_fetch_add(&srv->stats.errors, 1);
-        if (resp) { /* no payload after a failure */
-            vmaccel_msg_init(resp);
-            vmaccel_msg_u32(resp, 0);
-        }
+        if (resp) /* no payload after a failure */
+            vmaccel_resp_begin(resp);
     }
     job_free_slot(j);
     /* Counted before the answer leaves: whoever has it sees it counted. */
     double t1 = agent_now();
-    server_record_cost(srv, j->kind, t1 - t0);
+    if (!j->err) /* what fails on arrival costs nothing, and must not look cheap */
+        server_record_cost(srv, j->kind, t1 - t0);
     metrics_record(c->tn->m, j->kind, r, j->len, resp ? resp->body_len : 0, t0 - j->queued_at,
                    t1 - t0);
     pool_answer_ready(srv);
     if (resp) {
-        memcpy(resp->head, &r, 4);
+        vmaccel_resp_set_status(resp, r);
         conn_send(c, j->gen, j->id, resp);
     }
     free(k.out);

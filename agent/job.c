@@ -10,10 +10,9 @@
 #include "conn.h"
 #include "job.h"
 
+/* The kind a request is counted under, even one that fails to decode. */
 static uint16_t header_kind(const uint8_t *body, uint64_t len) {
-    uint16_t kind = 0;
-    if (len >= 2)
-        memcpy(&kind, body, 2);
+    uint16_t kind = vmaccel_req_peek_kind(body, len);
     return kind <= VMACCEL_KIND_MAX ? kind : 0;
 }
 
@@ -22,21 +21,26 @@ static bool needs_session(uint16_t kind) {
            kind == VMACCEL_KIND_SESSION_UNREGISTER;
 }
 
-/* The resource id a request works on, or 0 when it names none.  (DESTROY
- * only names an id: it takes no reference.) */
-static uint64_t named_resource(const vmaccel_req *q) {
+/* The id of the resource a request works on, if it names one.  (DESTROY
+ * only names an id: it takes no reference.)  Id 0 is never given out, so
+ * naming it is just an unknown id. */
+static bool named_resource(const vmaccel_req *q, uint64_t *id) {
     switch (q->kind) {
     case VMACCEL_OP_EXEC:
-        return q->u.exec.res;
+        *id = q->u.exec.res;
+        return true;
     case VMACCEL_OP_IMAGE_CLASSIFY:
-        return q->u.classify.res;
+        *id = q->u.classify.res;
+        return true;
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
-        return q->u.batch.res;
+        *id = q->u.batch.res;
+        return true;
     case VMACCEL_KIND_SESSION_REGISTER:
     case VMACCEL_KIND_SESSION_UNREGISTER:
-        return q->u.res.res;
+        *id = q->u.res.res;
+        return true;
     default:
-        return 0;
+        return false;
     }
 }
 
@@ -57,8 +61,8 @@ static int resolve(job *j) {
         return r;
     if (needs_session(q->kind) && !(j->as = tables_session_get(j->t, q->session)))
         return -ENOENT;
-    uint64_t res = named_resource(q);
-    if (res && !(j->res = tables_resource_get(j->t, res)))
+    uint64_t res;
+    if (named_resource(q, &res) && !(j->res = tables_resource_get(j->t, res)))
         return -ENOENT;
     return 0;
 }
@@ -78,6 +82,9 @@ job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
     j->body = body;
     j->len = len;
     j->kind = header_kind(body, len);
+    /* The job itself (mostly its decoded request) counts against the
+     * connection's in-flight bytes, as the body does. */
+    atomic_fetch_add(&c->acct.bytes, sizeof(*j));
     j->err = resolve(j);
     if (j->err == 0)
         j->model = batch_model(&c->srv->cfg, j);
@@ -86,7 +93,7 @@ job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
 
 void job_free_slot(job *j) {
     if (!j->slot_freed)
-        conn_job_done(j->c, j->len);
+        conn_job_done(j->c, j->len + sizeof(*j));
     j->slot_freed = true;
 }
 

@@ -67,7 +67,7 @@ static void explain_listen(const vmaccel_addr *a, int err, char *why, size_t n) 
 static void note_socket_file(listener *l) {
     struct stat st;
     l->owns_file = l->addr.kind == VMACCEL_ADDR_UNIX &&
-                   stat(l->addr.u.un.sun_path, &st) == 0 && S_ISSOCK(st.st_mode);
+                   lstat(l->addr.u.un.sun_path, &st) == 0 && S_ISSOCK(st.st_mode);
     if (l->owns_file) {
         l->file_dev = st.st_dev;
         l->file_ino = st.st_ino;
@@ -131,7 +131,7 @@ void listener_close(listener *l) {
     l->fd = -1;
     struct stat st;
     const char *path = l->addr.u.un.sun_path;
-    if (l->owns_file && stat(path, &st) == 0 && st.st_dev == l->file_dev &&
+    if (l->owns_file && lstat(path, &st) == 0 && st.st_dev == l->file_dev &&
         st.st_ino == l->file_ino)
         unlink(path);
     l->owns_file = false;

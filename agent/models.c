@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmaccel/bundle.h"
+
 #include "models.h"
 
 typedef struct entry {
@@ -75,26 +77,15 @@ static bool same(const vmaccel_resource *a, const vmaccel_resource *b) {
     return true;
 }
 
+/* The bundle's own "batch = on", read by the parser the backend uses.  A
+ * model.meta it refuses says nothing here: the backend refuses that
+ * bundle too, and logs why. */
 static bool meta_says_batch(const vmaccel_resource *r) {
     const void *data;
     size_t len;
-    if (vmaccel_resource_find_file(r, "model.meta", &data, &len) < 0)
-        return false;
-    /* A line "batch = on", spaces optional (the plugin validated the rest). */
-    for (const char *p = data, *end = p + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *eol = nl ? nl : end;
-        char line[64];
-        size_t o = 0;
-        for (const char *q = p; q < eol && o + 1 < sizeof(line); q++)
-            if (*q != ' ' && *q != '\t' && *q != '\r')
-                line[o++] = *q;
-        line[o] = '\0';
-        if (strcmp(line, "batch=on") == 0)
-            return true;
-        p = eol + 1;
-    }
-    return false;
+    vmaccel_bundle_meta m = {.size = sizeof(m)};
+    return vmaccel_resource_find_file(r, VMACCEL_BUNDLE_META, &data, &len) == 0 &&
+           vmaccel_bundle_meta_parse(data, len, NULL, &m, NULL, 0) == 0 && m.batch;
 }
 
 uint64_t models_intern(model_reg *m, vmaccel_resource *res, bool *batch_meta,

@@ -40,9 +40,12 @@ void server_record_cost(server *srv, uint16_t kind, double seconds) {
     atomic_store(&srv->cost_ns[kind], old - old / 8 + ns / 8);
 }
 
-/* Cheap enough to run in the I/O role without giving the role up. */
+/* Cheap enough to run in the I/O role without giving the role up.  Never
+ * one that may be batched: forming a batch waits for the window, and the
+ * role holder must not (a guest could make its failing classifications
+ * look cheap, then stall everyone's reading for a window each). */
 static bool runs_inline(server *srv, const job *j) {
-    return j->len <= INLINE_MAX_BODY && j->kind != VMACCEL_OP_EXEC &&
+    return j->len <= INLINE_MAX_BODY && j->kind != VMACCEL_OP_EXEC && !j->model &&
            atomic_load(&srv->cost_ns[j->kind]) <= INLINE_MAX_NS;
 }
 

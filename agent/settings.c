@@ -52,21 +52,13 @@ void agent_config_error(server *srv, const char *key, const char *fmt, ...) {
     agent_log_at(VMACCEL_LOG_ERROR, "%s: %s = '%s': %s", where, key, value ? value : "", why);
 }
 
-/* Reads an unsigned agent.* key within [lo, hi]; keeps *out when unset. */
-static int cfg_u64(server *srv, const char *key, uint64_t lo, uint64_t hi, uint64_t *out) {
-    const char *v = vmaccel_config_get(srv->ctx, key);
-    if (!v)
+int agent_config_uint(server *srv, const char *key, uint64_t lo, uint64_t hi, uint64_t *out) {
+    char where[512], why[1024];
+    if (vmaccel_config_get_uint(srv->ctx, key, lo, hi, out, why, sizeof(why)) >= 0)
         return 0;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi || v[0] == '-') {
-        agent_config_error(srv, key, "expected an integer in [%llu, %llu]",
-                           (unsigned long long)lo, (unsigned long long)hi);
-        return -EINVAL;
-    }
-    *out = x;
-    return 0;
+    agent_config_where(srv, key, where, sizeof(where));
+    agent_log_at(VMACCEL_LOG_ERROR, "%s: %s", where, why); /* why names key and value */
+    return -EINVAL;
 }
 
 static int read_limits(server *srv) {
@@ -82,7 +74,7 @@ static int read_limits(server *srv) {
     static const uint64_t hi[9] = {1ULL << 40, 1ULL << 42, 1ULL << 42, 1024, 1u << 20,
                                    1u << 20, 1u << 20, 256, 600000};
     for (int i = 0; i < 9; i++)
-        if (cfg_u64(srv, keys[i], 1, hi[i], &v[i]) < 0)
+        if (agent_config_uint(srv, keys[i], 1, hi[i], &v[i]) < 0)
             return -EINVAL;
     *l = (vmaccel_limits){v[0], v[1], v[2], (uint32_t)v[3], (uint32_t)v[4], (uint32_t)v[5]};
     srv->cfg.max_connections = (uint32_t)v[6];
@@ -106,8 +98,8 @@ static int read_scheduling(server *srv) {
         return -EINVAL;
     }
     uint64_t window_us = 2000, max = 8;
-    if (cfg_u64(srv, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||
-        cfg_u64(srv, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0)
+    if (agent_config_uint(srv, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||
+        agent_config_uint(srv, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0)
         return -EINVAL;
     srv->cfg.batch_window_s = (double)window_us * 1e-6;
     srv->cfg.batch_max = (uint32_t)max;

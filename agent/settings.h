@@ -22,4 +22,10 @@ bool agent_config_where(server *srv, const char *key, char *where, size_t n);
 void agent_config_error(server *srv, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Reads an unsigned key within [lo, hi] into *out, which keeps its value
+ * when the key is unset (vmaccel_config_get_uint); a bad value is logged
+ * as "FILE:LINE: KEY = 'VALUE': expected an integer in [LO, HI]".  0 or
+ * -EINVAL. */
+int agent_config_uint(server *srv, const char *key, uint64_t lo, uint64_t hi, uint64_t *out);
+
 #endif

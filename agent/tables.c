@@ -45,13 +45,18 @@ void tables_unref(tables *t) {
     free(t);
 }
 
-static void res_drop(tables *t, struct tres *e) {
+/* Forgets e (lock held); the caller drops e->r. */
+static void res_forget(tables *t, struct tres *e) {
     if (e->model)
         models_release(t->models, e->model);
-    vmaccel_resource_unref(e->r);
     t->res_bytes -= e->bytes;
     atomic_fetch_sub(&t->stats->resources, 1);
     atomic_fetch_sub(&t->stats->resource_bytes, (long)e->bytes);
+}
+
+static void res_drop(tables *t, struct tres *e) {
+    res_forget(t, e);
+    vmaccel_resource_unref(e->r);
 }
 
 void tables_close(tables *t) {
@@ -200,7 +205,10 @@ int tables_resource_destroy(tables *t, uint64_t id) {
         }
     }
     if (e.r)
-        res_drop(t, &e);
+        res_forget(t, &e);
     pthread_mutex_unlock(&t->lock);
+    /* Freeing a large model takes a while: not while the I/O role, looking
+     * up another request's ids, may be waiting for this lock. */
+    vmaccel_resource_unref(e.r);
     return e.r ? 0 : -ENOENT;
 }

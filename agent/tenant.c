@@ -18,13 +18,9 @@ void tenant_identity(const char *listen_text, const char *peer, char *out, size_
 }
 
 static int parse_weight(server *srv, const char *key, uint32_t *out) {
-    const char *v = vmaccel_config_get(srv->ctx, key);
-    char *end;
-    unsigned long w = v ? strtoul(v, &end, 10) : 1;
-    if (v && (end == v || *end || w < 1 || w > 1000 || v[0] == '-')) {
-        agent_config_error(srv, key, "expected a weight in [1, 1000]");
+    uint64_t w = 1;
+    if (agent_config_uint(srv, key, 1, 1000, &w) < 0)
         return -EINVAL;
-    }
     *out = (uint32_t)w;
     return 0;
 }

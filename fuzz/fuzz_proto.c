@@ -1,6 +1,6 @@
 /* libFuzzer target for everything that parses bytes from a peer: frame
- * headers, message reassembly (with its limits), request bodies, and the
- * response fields a client reads.
+ * headers, message reassembly (with its limits), request bodies, the
+ * handshake and GOAWAY bodies, and the response fields a client reads.
  *
  * The first input byte picks how the stream is cut into reads, so frames
  * split at every possible point are exercised, and (its top bit) whether
@@ -9,27 +9,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/proto/msg.h"
+#include "hello.h"
+#include "msg.h"
+
+static void request(const uint8_t *body, uint64_t len) {
+    vmaccel_req *req = malloc(sizeof(*req));
+    if (req && vmaccel_req_decode(body, len, req) == 0 && req->kind == VMACCEL_OP_SGEMM) {
+        /* a decoded request's views must lie inside the body */
+        volatile float f = 0;
+        uint64_t n = (uint64_t)req->u.sgemm.m * req->u.sgemm.k;
+        if (n)
+            f += req->u.sgemm.a[n - 1];
+        (void)f;
+    }
+    free(req);
+}
+
+static void handshake(uint8_t type, const uint8_t *body, uint64_t len) {
+    vmaccel_hello h;
+    vmaccel_hello_ok ok;
+    vmaccel_goaway g;
+    if (type == VMACCEL_FRAME_HELLO)
+        vmaccel_hello_decode(body, len, &h);
+    else if (type == VMACCEL_FRAME_HELLO_OK)
+        vmaccel_hello_ok_decode(body, len, &ok);
+    else if (vmaccel_goaway_decode(body, len, &g) == 0 && g.text_len) {
+        volatile char last = g.text[g.text_len - 1]; /* the text lies inside the body */
+        (void)last;
+    }
+}
 
 static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
     vmaccel_reader_acct *acct = ud;
     (void)id;
     if (type == VMACCEL_FRAME_REQUEST) {
-        vmaccel_req *req = malloc(sizeof(*req));
-        if (req && vmaccel_req_decode(body, len, req) == 0 && req->kind == VMACCEL_OP_SGEMM) {
-            /* a decoded request's views must lie inside the body */
-            volatile float f = 0;
-            uint64_t n = (uint64_t)req->u.sgemm.m * req->u.sgemm.k;
-            if (n)
-                f += req->u.sgemm.a[n - 1];
-            (void)f;
-        }
-        free(req);
-    } else {
+        request(body, len);
+    } else if (type == VMACCEL_FRAME_RESPONSE) {
         vmaccel_cursor c;
         vmaccel_cur_init(&c, body, len);
         if (vmaccel_resp_status(&c) >= 0)
             vmaccel_cur_bytes(&c, vmaccel_cur_u64(&c));
+    } else {
+        handshake(type, body, len);
     }
     free(body);
     atomic_fetch_sub(&acct->bytes, len);
@@ -46,8 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static vmaccel_reader rd; /* 64 KiB: not on the stack */
     vmaccel_reader_acct acct = {0};
     vmaccel_reader_init(&rd, 1 << 20, 4 << 20, 16,
-                        1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST |
-                            1u << VMACCEL_FRAME_RESPONSE,
+                        1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_HELLO_OK |
+                            1u << VMACCEL_FRAME_REQUEST | 1u << VMACCEL_FRAME_RESPONSE |
+                            1u << VMACCEL_FRAME_GOAWAY,
                         &acct);
     if (shared)
         vmaccel_reader_resync(&rd);

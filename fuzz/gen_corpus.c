@@ -1,10 +1,12 @@
 /* Writes the fuzzer's seed inputs: one well-formed stream per request kind,
  * made with the real encoders.  Run by hand when the protocol changes:
  *   build/fuzz/gen-corpus fuzz/corpus/proto */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/proto/msg.h"
+#include "hello.h"
+#include "msg.h"
 
 static void emit(const char *dir, const char *name, uint8_t step, uint8_t type,
                  const vmaccel_msg *m) {
@@ -32,12 +34,16 @@ int main(int argc, char **argv) {
     vmaccel_arg in[2] = {{"abc", 3}, {"de", 2}};
     vmaccel_buf out[1] = {{NULL, 16}};
 
-    vmaccel_msg_init(&m);
-    vmaccel_msg_copy(&m, VMACCEL_PROTO_MAGIC, 8);
-    vmaccel_msg_u16(&m, 1);
-    vmaccel_msg_u16(&m, 0);
-    vmaccel_msg_u32(&m, 0);
+    vmaccel_hello hello = {VMACCEL_PROTO_MAJOR, VMACCEL_PROTO_MINOR, VMACCEL_HELLO_SHARED, 42};
+    vmaccel_hello_encode(&m, &hello);
     emit(dir, "hello", 5, VMACCEL_FRAME_HELLO, &m);
+    vmaccel_hello_ok ok = {.major = VMACCEL_PROTO_MAJOR, .minor = VMACCEL_PROTO_MINOR,
+                           .max_frame = VMACCEL_PROTO_FRAME_MAX, .nonce = 42,
+                           .lim = {.max_request_bytes = 1 << 20, .max_inflight = 16}};
+    vmaccel_hello_ok_encode(&m, &ok);
+    emit(dir, "hello_ok", 37, VMACCEL_FRAME_HELLO_OK, &m);
+    vmaccel_goaway_encode(&m, -EPROTO, "protocol error: malformed frame");
+    emit(dir, "goaway", 41, VMACCEL_FRAME_GOAWAY, &m);
     vmaccel_req_begin(&m, VMACCEL_OP_NOOP, 1);
     emit(dir, "noop", 1, VMACCEL_FRAME_REQUEST, &m);
     vmaccel_req_mbench(&m, 1, 10);

@@ -216,16 +216,34 @@ void wire_send(wire *w, uint64_t id, const vmaccel_msg *m) {
     }
 }
 
+size_t test_iov_copy(uint8_t *out, size_t cap, const struct iovec *iov, int n) {
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(iov[i].iov_len <= cap - len);
+        memcpy(out + len, iov[i].iov_base, iov[i].iov_len);
+        len += iov[i].iov_len;
+    }
+    return len;
+}
+
+/* The frames of m, one after the other in out[cap]; returns their length. */
+static size_t wire_frames(uint8_t *out, size_t cap, uint8_t type, const vmaccel_msg *m) {
+    vmaccel_framer fr;
+    struct iovec iov[64];
+    size_t len = 0;
+    int n;
+    vmaccel_framer_init(&fr, m, type, 0);
+    while ((n = vmaccel_framer_next(&fr, iov, 64)) > 0)
+        len += test_iov_copy(out + len, cap - len, iov, n);
+    return len;
+}
+
 size_t wire_hello_bytes(uint8_t out[48], uint16_t major, uint32_t flags, uint64_t nonce) {
-    memset(out, 0, 48);
-    vmaccel_frame f = {.len = 32, .type = VMACCEL_FRAME_HELLO};
-    vmaccel_proto_frame_put(out, &f);
-    out[16] = 24; /* body length */
-    memcpy(out + 24, VMACCEL_PROTO_MAGIC, 8);
-    memcpy(out + 32, &major, 2);
-    memcpy(out + 36, &flags, 4);
-    memcpy(out + 40, &nonce, 8);
-    return 48;
+    /* Minor 0: a peer of another major is named "major.0" in the answer. */
+    vmaccel_hello h = {.major = major, .minor = 0, .flags = flags, .nonce = nonce};
+    vmaccel_msg m;
+    vmaccel_hello_encode(&m, &h);
+    return wire_frames(out, 48, VMACCEL_FRAME_HELLO, &m);
 }
 
 int wire_hello(wire *w, uint16_t major) {
@@ -238,32 +256,54 @@ int wire_hello_shared(wire *w, uint64_t nonce) {
     uint8_t buf[48];
     wire_raw(w, buf, wire_hello_bytes(buf, VMACCEL_PROTO_MAJOR, VMACCEL_HELLO_SHARED, nonce));
     int t = wire_recv(w);
-    if (t == VMACCEL_FRAME_HELLO_OK) { /* the nonce comes back last */
-        uint64_t echo;
-        CHECK(w->last_len >= 8);
-        memcpy(&echo, w->last_body + w->last_len - 8, 8);
-        CHECK_INT(echo, nonce);
+    if (t == VMACCEL_FRAME_HELLO_OK) {
+        vmaccel_hello_ok ok;
+        CHECK_INT(vmaccel_hello_ok_decode(w->last_body, w->last_len, &ok), 0);
+        CHECK_INT(ok.nonce, nonce);
     }
     return t;
 }
 
-int wire_call(wire *w, uint64_t id, const vmaccel_msg *m) {
+/* The status of the response just received, with c at its payload. */
+static int status_at(const wire *w, vmaccel_cursor *c) {
+    vmaccel_cur_init(c, w->last_body, w->last_len);
+    int st = vmaccel_resp_status(c);
+    CHECK(!c->err); /* the body holds a status */
+    return st;
+}
+
+int wire_status(const wire *w) {
+    vmaccel_cursor c;
+    return status_at(w, &c);
+}
+
+int wire_goaway_err(const wire *w) {
+    vmaccel_goaway g;
+    CHECK_INT(vmaccel_goaway_decode(w->last_body, w->last_len, &g), 0);
+    return g.err;
+}
+
+/* Sends a request; returns its answer's status with c at the payload. */
+static int call(wire *w, uint64_t id, const vmaccel_msg *m, vmaccel_cursor *c) {
     wire_send(w, id, m);
     int t = wire_recv(w);
     if (t != VMACCEL_FRAME_RESPONSE)
         return -1000;
     CHECK(w->last_id == id);
-    int32_t st;
-    CHECK(w->last_len >= 4);
-    memcpy(&st, w->last_body, 4);
-    return st;
+    return status_at(w, c);
+}
+
+int wire_call(wire *w, uint64_t id, const vmaccel_msg *m) {
+    vmaccel_cursor c;
+    return call(w, id, m, &c);
 }
 
 int wire_call_id(wire *w, uint64_t rid, const vmaccel_msg *m, uint64_t *id) {
-    int st = wire_call(w, rid, m);
+    vmaccel_cursor c;
+    int st = call(w, rid, m, &c);
     if (st >= 0) {
-        CHECK(w->last_len == 12);
-        memcpy(id, w->last_body + 4, 8);
+        *id = vmaccel_cur_u64(&c);
+        CHECK_INT(vmaccel_cur_end(&c), 0);
     }
     return st;
 }

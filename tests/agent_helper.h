@@ -4,7 +4,8 @@
 
 #include <sys/types.h>
 
-#include "../src/proto/msg.h"
+#include "hello.h"
+#include "msg.h"
 #include "runner.h"
 
 typedef struct test_agent {
@@ -48,6 +49,8 @@ void wire_open(wire *w, const char *unix_path);
 void wire_close(wire *w);
 /* Sends raw bytes. */
 void wire_raw(wire *w, const void *p, size_t n);
+/* Copies n iovecs one after the other to out[cap]; returns the bytes. */
+size_t test_iov_copy(uint8_t *out, size_t cap, const struct iovec *iov, int n);
 /* A HELLO frame and body; returns its length. */
 size_t wire_hello_bytes(uint8_t out[48], uint16_t major, uint32_t flags, uint64_t nonce);
 /* HELLO with the given major; returns the type of the answer. */
@@ -58,6 +61,9 @@ void wire_send(wire *w, uint64_t id, const vmaccel_msg *m);
 /* Waits for one message (5 s); returns its type, or -1 when the agent
  * closed the connection.  The body stays in w->last_body. */
 int wire_recv(wire *w);
+/* The status of the response, or the error of the GOAWAY, just received. */
+int wire_status(const wire *w);
+int wire_goaway_err(const wire *w);
 /* Sends a request and returns the status of its response (or -1000 when
  * the connection closed). */
 int wire_call(wire *w, uint64_t id, const vmaccel_msg *m);

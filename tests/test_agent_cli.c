@@ -124,7 +124,7 @@ TEST(agent_config_errors_name_file_line_and_key) {
         ":3: agent.batch = 'maybe': expected model, on or off\n",
         ":2: agent.listen = '/tmp/y.sock': ",
         said2,
-        ":3: tenant.vmA.weight = '0': expected a weight in [1, 1000]\n",
+        ":3: tenant.vmA.weight = '0': expected an integer in [1, 1000]\n",
     };
     for (int i = 0; i < 4; i++) {
         char *out, *err, text[1200], args[700], want[2000];

@@ -5,7 +5,7 @@
 
 #include "runner.h"
 
-#include "../plugins/opencv/pngstrip.h"
+#include "pngstrip.h"
 
 static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
@@ -55,15 +55,29 @@ TEST(pngstrip_drops_iccp_and_keeps_the_rest) {
 TEST(pngstrip_drops_every_iccp_chunk) {
     uint8_t p[256], *out;
     memcpy(p, sig, 8);
-    size_t at = put_chunk(p, 8, "iCCP", 3, 1);
+    size_t at = put_chunk(p, 8, "IHDR", 13, 5);
+    at = put_chunk(p, at, "iCCP", 3, 1);
     at = put_chunk(p, at, "IDAT", 1, 2);
     at = put_chunk(p, at, "iCCP", 4, 3);
     at = put_chunk(p, at, "IEND", 0, 0);
     size_t out_len;
     CHECK_INT(png_without_iccp(p, at, &out, &out_len), 1);
-    CHECK_INT(out_len, 8 + 13 + 12);
-    CHECK(memcmp(out + 8 + 4, "IDAT", 4) == 0 && memcmp(out + 8 + 13 + 4, "IEND", 4) == 0);
+    CHECK_INT(out_len, 8 + 25 + 13 + 12);
+    CHECK(memcmp(out + 8 + 4, "IHDR", 4) == 0 && memcmp(out + 8 + 25 + 4, "IDAT", 4) == 0 &&
+          memcmp(out + 8 + 25 + 13 + 4, "IEND", 4) == 0);
     free(out);
+}
+
+/* An iCCP before IHDR makes libpng refuse the file: dropping it would make
+ * decodable a file whose size nobody checked (the IHDR was not first). */
+TEST(pngstrip_leaves_a_png_that_does_not_start_with_ihdr) {
+    uint8_t p[256];
+    memcpy(p, sig, 8);
+    size_t at = put_chunk(p, 8, "iCCP", 3, 1);
+    at = put_chunk(p, at, "IHDR", 13, 5);
+    at = put_chunk(p, at, "IDAT", 1, 2);
+    at = put_chunk(p, at, "IEND", 0, 0);
+    check_passed_through(p, at);
 }
 
 TEST(pngstrip_passes_odd_input_through) {
@@ -85,8 +99,7 @@ TEST(pngstrip_passes_odd_input_through) {
 }
 
 TEST(pngstrip_refuses_lengths_past_the_end) {
-    static const uint32_t lengths[] = {0xffffffffu, 0x80000000u, 0xfffffff4u, 0xfffffff3u,
-                                       7 + 1};
+    static const uint32_t lengths[] = {0xffffffffu, 0x80000000u, 0xfffffff4u, 0xfffffff3u};
     for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
         uint8_t p[256];
         size_t len = make_png(p, true, "");
@@ -97,9 +110,22 @@ TEST(pngstrip_refuses_lengths_past_the_end) {
         p[iccp + 3] = (uint8_t)lengths[i];
         uint8_t *copy = malloc(len);
         memcpy(copy, p, len);
-        check_passed_through(copy, len); /* 8, one too many: the walk loses step */
+        check_passed_through(copy, len);
         free(copy);
     }
+    /* The exact boundary: IEND, the last chunk, claiming one byte more than
+     * is left (0 fits, 1 does not). */
+    uint8_t p[256];
+    size_t len = make_png(p, true, "");
+    uint8_t *copy = malloc(len);
+    memcpy(copy, p, len);
+    uint8_t *out;
+    size_t out_len;
+    CHECK_INT(png_without_iccp(copy, len, &out, &out_len), 1); /* as made: it fits */
+    free(out);
+    copy[len - 12 + 3] = 1;
+    check_passed_through(copy, len);
+    free(copy);
 }
 
 TEST(pngstrip_on_the_shared_photo) {

@@ -665,7 +665,7 @@ TEST(agent_refuses_a_bad_tenant_config) {
         "agent.scheduler = lottery\n",
     };
     static const char *why[] = {"has neither tenant.vmA.listen nor tenant.vmA.peer",
-                                "expected a weight in [1, 1000]", "expected fair or fifo"};
+                                "expected an integer in [1, 1000]", "expected fair or fifo"};
     for (int i = 0; i < 3; i++) {
         char *out;
         int rc = test_sh(&out, TEST_BUILD_DIR "/agent/vmacceld --config %s --listen unix:///tmp/vmaccel-t-%d.sock 2>&1",

@@ -1,5 +1,5 @@
 /* The agent's fair scheduler, deterministically: no threads, no clock. */
-#include "../agent/fairsched.h"
+#include "fairsched.h"
 #include "runner.h"
 
 typedef struct item {

@@ -71,9 +71,7 @@ static uint64_t new_session(wire *w) {
 static void expect_goaway(wire *w, int err) {
     int t = wire_recv(w);
     if (t == VMACCEL_FRAME_GOAWAY) {
-        int32_t e;
-        memcpy(&e, w->last_body, 4);
-        CHECK_INT(e, err);
+        CHECK_INT(wire_goaway_err(w), err);
         t = wire_recv(w);
     }
     CHECK_INT(t, -1);
@@ -122,17 +120,14 @@ TEST(wire_absurd_length_is_refused_before_allocating) {
     setup();
     wire w;
     hello(&w);
-    uint8_t buf[VMACCEL_PROTO_HDR + 8];
+    uint8_t buf[VMACCEL_PROTO_START];
     vmaccel_frame f = {.len = 8, .type = VMACCEL_FRAME_REQUEST, .id = 1};
-    uint64_t len = 1ULL << 63;
-    vmaccel_proto_frame_put(buf, &f);
-    memcpy(buf + VMACCEL_PROTO_HDR, &len, 8);
+    vmaccel_proto_start_put(buf, &f, 1ULL << 63);
     wire_raw(&w, buf, sizeof(buf));
     expect_goaway(&w, -EMSGSIZE);
     wire_close(&w);
     hello(&w); /* just over the configured request limit */
-    len = 65537;
-    memcpy(buf + VMACCEL_PROTO_HDR, &len, 8);
+    vmaccel_proto_start_put(buf, &f, 65537);
     wire_raw(&w, buf, sizeof(buf));
     expect_goaway(&w, -EMSGSIZE);
     wire_close(&w);
@@ -259,9 +254,7 @@ TEST(wire_limits_give_clear_errors) {
     while ((t = wire_recv(&w)) == VMACCEL_FRAME_RESPONSE)
         answers++;
     CHECK_INT(t, VMACCEL_FRAME_GOAWAY);
-    int32_t err;
-    memcpy(&err, w.last_body, 4);
-    CHECK_INT(err, -EMFILE);
+    CHECK_INT(wire_goaway_err(&w), -EMFILE);
     CHECK_INT(wire_recv(&w), -1);
     CHECK(answers <= 4);
     wire_close(&w);
@@ -314,10 +307,9 @@ TEST(wire_shared_stream_starts_over_and_resyncs) {
     CHECK_INT(test_agent_wait_stat(&agent, "resources", 0), 0);
     sid = new_session(&w);
     /* A writer dies mid-frame: 10 bytes of a 100-byte request. */
-    uint8_t req[16 + 8 + 10] = {0};
+    uint8_t req[VMACCEL_PROTO_START + 10] = {0};
     vmaccel_frame f = {.len = 100, .type = VMACCEL_FRAME_REQUEST, .id = 50};
-    vmaccel_proto_frame_put(req, &f);
-    req[16] = 100;
+    vmaccel_proto_start_put(req, &f, 100);
     wire_raw(&w, req, sizeof(req));
     usleep(400000); /* past agent.resync_ms */
     CHECK_INT(wire_hello_shared(&w, 3), VMACCEL_FRAME_HELLO_OK);
@@ -329,9 +321,7 @@ TEST(wire_shared_stream_starts_over_and_resyncs) {
     /* Garbage: a GOAWAY tells why, and the stream waits for a HELLO. */
     wire_raw(&w, "this is not a frame at all........", 32);
     CHECK_INT(wire_recv(&w), VMACCEL_FRAME_GOAWAY);
-    int32_t e;
-    memcpy(&e, w.last_body, 4);
-    CHECK_INT(e, -EPROTO);
+    CHECK_INT(wire_goaway_err(&w), -EPROTO);
     wire_send(&w, 8, &m); /* skipped, not answered */
     CHECK_INT(wire_hello_shared(&w, 4), VMACCEL_FRAME_HELLO_OK);
     sid = new_session(&w);

@@ -12,6 +12,7 @@
 #ifndef VMACCEL_CORE_H
 #define VMACCEL_CORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,27 @@ VMACCEL_API void vmaccel_fini(vmaccel_ctx *ctx);
 /* The effective value of a configuration key after the environment has been
  * applied, or NULL.  The string belongs to the context. */
 VMACCEL_API const char *vmaccel_config_get(vmaccel_ctx *ctx, const char *key);
+
+/* Typed configuration values, checked in full, for the library, plugins
+ * (call them with host->ctx) and the agent alike.  Each reads key as
+ * vmaccel_config_get() does and returns
+ *   1        the key is set and valid: *out holds its value;
+ *   0        the key is unset: *out is untouched, so put the default there;
+ *   -EINVAL  the value is not what is asked for (or ctx, key or out is NULL,
+ *            or lo > hi): *out is untouched and, when why is not NULL, a
+ *            line naming the key, its value and what was expected is
+ *            written there, e.g.
+ *              remote.timeout_ms = '10s': expected an integer in [1, 86400000]
+ * Integers are decimal digits with nothing around them (no spaces, '+',
+ * hex or unit suffix); a '-' only for vmaccel_config_get_int.  Booleans are
+ * yes/no, on/off, true/false or 1/0, in any case. */
+VMACCEL_API int vmaccel_config_get_int(vmaccel_ctx *ctx, const char *key, int64_t lo,
+                                       int64_t hi, int64_t *out, char *why, size_t why_len);
+VMACCEL_API int vmaccel_config_get_uint(vmaccel_ctx *ctx, const char *key, uint64_t lo,
+                                        uint64_t hi, uint64_t *out, char *why,
+                                        size_t why_len);
+VMACCEL_API int vmaccel_config_get_bool(vmaccel_ctx *ctx, const char *key, bool *out,
+                                        char *why, size_t why_len);
 
 /* --- Introspection (what `vmaccel info` prints) ------------------------ */
 

@@ -21,12 +21,12 @@ struct cvnet {
 static cv::dnn::Net read_net(const bundle *b) {
     const char *m = static_cast<const char *>(b->model);
     const char *c = static_cast<const char *>(b->config);
-    switch (b->format) {
-    case FMT_ONNX:
+    switch (b->meta.format) {
+    case VMACCEL_BUNDLE_ONNX:
         return cv::dnn::readNetFromONNX(m, b->model_len);
-    case FMT_CAFFE:
+    case VMACCEL_BUNDLE_CAFFE:
         return cv::dnn::readNetFromCaffe(c, b->config_len, m, b->model_len);
-    case FMT_TENSORFLOW:
+    case VMACCEL_BUNDLE_TENSORFLOW:
         return cv::dnn::readNetFromTensorflow(m, b->model_len, c, b->config_len);
     default:
         return cv::dnn::readNetFromDarknet(c, b->config_len, m, b->model_len);
@@ -35,7 +35,8 @@ static cv::dnn::Net read_net(const bundle *b) {
 
 extern "C" int cvnet_load(const bundle *b, cvnet **out, char *why, size_t why_len) {
     try {
-        if ((b->format == FMT_CAFFE || b->format == FMT_DARKNET) && !b->config) {
+        vmaccel_bundle_format f = b->meta.format;
+        if ((f == VMACCEL_BUNDLE_CAFFE || f == VMACCEL_BUNDLE_DARKNET) && !b->config) {
             snprintf(why, why_len, "this format needs a 'config' file");
             return -EINVAL;
         }
@@ -59,14 +60,15 @@ extern "C" void cvnet_free(cvnet *n) {
 
 /* Forward pass over preprocessed images; the result as rows of scores. */
 static cv::Mat forward(cvnet *n, const bundle *b, const std::vector<cv::Mat> &imgs) {
-    cv::Mat blob = cv::dnn::blobFromImages(imgs, b->scale, cv::Size(b->width, b->height),
-                                           cv::Scalar(b->mean[0], b->mean[1], b->mean[2]),
-                                           b->rgb != 0, b->crop != 0);
-    if (b->std[0] != 1 || b->std[1] != 1 || b->std[2] != 1) {
+    const vmaccel_bundle_meta &m = b->meta;
+    cv::Mat blob = cv::dnn::blobFromImages(imgs, m.scale, cv::Size(m.width, m.height),
+                                           cv::Scalar(m.mean[0], m.mean[1], m.mean[2]), m.rgb,
+                                           m.crop);
+    if (m.std[0] != 1 || m.std[1] != 1 || m.std[2] != 1) {
         for (int i = 0; i < blob.size[0]; i++)
             for (int c = 0; c < 3; c++) {
-                cv::Mat plane(b->height, b->width, CV_32F, blob.ptr<float>(i, c));
-                plane /= b->std[c];
+                cv::Mat plane(m.height, m.width, CV_32F, blob.ptr<float>(i, c));
+                plane /= m.std[c];
             }
     }
     n->net.setInput(blob);
@@ -77,13 +79,13 @@ static cv::Mat forward(cvnet *n, const bundle *b, const std::vector<cv::Mat> &im
 extern "C" int cvnet_classes(cvnet *n, const bundle *b, uint32_t *classes, char *why,
                              size_t why_len) {
     try {
-        std::vector<cv::Mat> blank{cv::Mat::zeros(b->height, b->width, CV_8UC3)};
+        std::vector<cv::Mat> blank{cv::Mat::zeros(b->meta.height, b->meta.width, CV_8UC3)};
         cv::Mat out = forward(n, b, blank);
         *classes = (uint32_t)out.cols;
         return 0;
     } catch (const std::exception &e) {
-        snprintf(why, why_len, "the network does not run on a %dx%d input: %s", b->width,
-                 b->height, e.what());
+        snprintf(why, why_len, "the network does not run on a %ux%u input: %s", b->meta.width,
+                 b->meta.height, e.what());
         return -EINVAL;
     }
 }
@@ -92,9 +94,12 @@ static int decode(const vmaccel_arg &img, uint64_t max_pixels, cv::Mat &out) {
     uint32_t w, h;
     if (img.len == 0)
         return -EINVAL;
-    if (image_dims(static_cast<const uint8_t *>(img.data), img.len, &w, &h) &&
-        ((uint64_t)w * h > max_pixels || w == 0 || h == 0))
-        return (uint64_t)w * h > max_pixels ? -E2BIG : -EINVAL;
+    /* Only formats whose size the header tells: max_pixels must bound the
+     * decoding of every image a guest sends, not just of some formats. */
+    if (!image_dims(static_cast<const uint8_t *>(img.data), img.len, &w, &h) || w == 0 || h == 0)
+        return -EINVAL;
+    if ((uint64_t)w * h > max_pixels)
+        return -E2BIG;
     /* Without the PNG's colour profile, which OpenCV ignores anyway, libpng
      * has nothing to warn about on stderr (pngstrip.h). */
     uint8_t *quiet = NULL;
@@ -148,7 +153,7 @@ extern "C" int cvnet_run(cvnet *net, const bundle *b, const vmaccel_arg *images,
         if ((uint32_t)out.cols != classes)
             return -EIO;
         for (size_t r = 0; r < imgs.size(); r++)
-            to_probs(out.row((int)r), b->softmax != 0, probs + (size_t)index[r] * classes,
+            to_probs(out.row((int)r), b->meta.softmax, probs + (size_t)index[r] * classes,
                      classes);
         return 0;
     } catch (const std::exception &) {

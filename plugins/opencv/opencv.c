@@ -239,25 +239,23 @@ static void on_free(void *state, vmaccel_resource *res) {
 }
 
 static int cv_init(const vmaccel_plugin_host *host, void **out) {
-    const char *mp = host->config_get(host, "opencv.max_pixels");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t max_pixels = 40000000ULL;
+    uint64_t max_nets = (uint64_t)(cpus < 1 ? 1 : cpus > POOL_MAX ? POOL_MAX : cpus);
+    char why[512];
+    if (vmaccel_config_get_uint(host->ctx, "opencv.max_pixels", 1, UINT64_MAX, &max_pixels, why,
+                                sizeof(why)) < 0 ||
+        vmaccel_config_get_uint(host->ctx, "opencv.max_nets", 1, POOL_MAX, &max_nets, why,
+                                sizeof(why)) < 0) {
+        host->log(host, VMACCEL_LOG_ERROR, "%s", why);
+        return -EINVAL;
+    }
     struct state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
     st->host = host;
-    st->max_pixels = mp ? strtoull(mp, NULL, 10) : 40000000ULL;
-    const char *mn = host->config_get(host, "opencv.max_nets");
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    st->max_nets = mn ? atoi(mn) : (int)(cpus < 1 ? 1 : cpus > POOL_MAX ? POOL_MAX : cpus);
-    if (st->max_nets < 1 || st->max_nets > POOL_MAX) {
-        host->log(host, VMACCEL_LOG_ERROR, "opencv.max_nets = '%s': want 1..%d", mn, POOL_MAX);
-        free(st);
-        return -EINVAL;
-    }
-    if (st->max_pixels == 0) {
-        host->log(host, VMACCEL_LOG_ERROR, "opencv.max_pixels = '%s': want a positive number", mp);
-        free(st);
-        return -EINVAL;
-    }
+    st->max_pixels = max_pixels;
+    st->max_nets = (int)max_nets;
     pthread_mutex_init(&st->lock, NULL);
     *out = st;
     return 0;

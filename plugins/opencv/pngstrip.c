@@ -53,6 +53,10 @@ int png_without_iccp(const uint8_t *p, size_t len, uint8_t **out, size_t *out_le
     *out_len = 0;
     if (!p || len < sizeof(png_signature) || memcmp(p, png_signature, sizeof(png_signature)))
         return 0;
+    /* Only a PNG that starts as the spec says: libpng refuses an iCCP
+     * before IHDR, and dropping it must not make such a file decodable. */
+    if (chunk_size(p, len, sizeof(png_signature)) == 0 || !chunk_is(p, sizeof(png_signature), "IHDR"))
+        return 0;
     end = walk(p, len, &iccp_bytes);
     if (end == 0 || iccp_bytes == 0)
         return 0;

@@ -1,4 +1,5 @@
-/* The connection to the agent: handshake, sending, the reader thread. */
+/* The connection to the agent: handshake, sending, and reading answers
+ * (by whichever waiting caller's turn it is: there is no reader thread). */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "hello.h"
 
 struct rconn {
     int refs; /* under client lock */
@@ -121,13 +123,12 @@ static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
 /* --- reading --- */
 
 static void log_goaway(client *cl, const uint8_t *body, uint64_t len) {
-    vmaccel_cursor cur;
-    vmaccel_cur_init(&cur, body, len);
-    int err = (int32_t)vmaccel_cur_u32(&cur);
-    uint16_t n = vmaccel_cur_u16(&cur);
-    const char *text = vmaccel_cur_bytes(&cur, n);
+    static const char bad[] = "a malformed GOAWAY";
+    vmaccel_goaway g;
+    if (vmaccel_goaway_decode(body, len, &g) < 0)
+        g = (vmaccel_goaway){-EPROTO, sizeof(bad) - 1, bad};
     cl->host->log(cl->host, VMACCEL_LOG_WARN, "agent closed the connection: %.*s (%s)",
-                  text ? (int)n : 0, text ? text : "", vmaccel_strerror(err));
+                  (int)g.text_len, g.text, vmaccel_strerror(g.err));
 }
 
 /* A response arrived: give it to its waiter.  Lock held. */
@@ -262,34 +263,22 @@ static void deadline_in(int ms, struct timespec *ts) {
  * agent.resync_ms (default 1 s), it skips to our next HELLO. */
 #define HELLO_RETRY_MS 2000
 
+/* 1 when this is the answer to our HELLO and we can talk to the agent;
+ * max_frame is fixed in this version, so it is not read. */
 static int hello_ok(rconn *c, const uint8_t *body, uint64_t len) {
-    vmaccel_cursor cur;
-    vmaccel_cur_init(&cur, body, len);
-    const void *magic = vmaccel_cur_bytes(&cur, 8);
-    uint16_t major = vmaccel_cur_u16(&cur);
-    vmaccel_cur_u16(&cur);
-    vmaccel_cur_u32(&cur); /* frame max: fixed in this version */
-    vmaccel_limits l;
-    l.max_inflight = vmaccel_cur_u32(&cur);
-    l.max_sessions = vmaccel_cur_u32(&cur);
-    l.max_resources = vmaccel_cur_u32(&cur);
-    vmaccel_cur_u32(&cur);
-    l.max_request_bytes = vmaccel_cur_u64(&cur);
-    l.max_inflight_bytes = vmaccel_cur_u64(&cur);
-    l.max_resource_bytes = vmaccel_cur_u64(&cur);
-    uint64_t nonce = cur.left >= 8 ? vmaccel_cur_u64(&cur) : 0; /* agents since 1.1 */
-    if (cur.err || !magic || memcmp(magic, VMACCEL_PROTO_MAGIC, 8) != 0)
+    vmaccel_hello_ok ok;
+    if (vmaccel_hello_ok_decode(body, len, &ok) < 0)
         return -EPROTO;
-    if (!c->sock && nonce != c->nonce)
+    if (!c->sock && ok.nonce != c->nonce)
         return 0; /* the answer to an earlier process's HELLO */
-    if (major != VMACCEL_PROTO_MAJOR) {
+    if (ok.major != VMACCEL_PROTO_MAJOR) {
         c->cl->host->log(c->cl->host, VMACCEL_LOG_ERROR,
-                         "agent speaks protocol %u.x, this library %u.x", major,
+                         "agent speaks protocol %u.x, this library %u.x", ok.major,
                          VMACCEL_PROTO_MAJOR);
         return -EPROTO;
     }
-    c->lim = l;
-    return l.max_inflight ? 1 : -EPROTO;
+    c->lim = ok.lim;
+    return ok.lim.max_inflight ? 1 : -EPROTO;
 }
 
 /* Handshake reading: 1 once our HELLO_OK arrives. */
@@ -338,12 +327,9 @@ static int handshake(client *cl, rconn *c) {
     vmaccel_msg m;
     if (getrandom(&c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce))
         c->nonce = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL) ^ (uintptr_t)c;
-    vmaccel_msg_init(&m);
-    vmaccel_msg_copy(&m, VMACCEL_PROTO_MAGIC, 8);
-    vmaccel_msg_u16(&m, VMACCEL_PROTO_MAJOR);
-    vmaccel_msg_u16(&m, VMACCEL_PROTO_MINOR);
-    vmaccel_msg_u32(&m, c->sock ? 0 : VMACCEL_HELLO_SHARED);
-    vmaccel_msg_u64(&m, c->nonce);
+    vmaccel_hello h = {.major = VMACCEL_PROTO_MAJOR, .minor = VMACCEL_PROTO_MINOR,
+                       .flags = c->sock ? 0 : VMACCEL_HELLO_SHARED, .nonce = c->nonce};
+    vmaccel_hello_encode(&m, &h);
     if (!c->sock)
         vmaccel_reader_resync(&c->rd);
     struct timespec dl;
@@ -516,7 +502,6 @@ int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, i
     if (r < 0)
         return r;
     pthread_mutex_init(&cl->lock, NULL);
-    pthread_mutex_init(&cl->create_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -530,15 +515,13 @@ void client_fini(client *cl) {
     if (cl->conn)
         conn_kill_locked(cl, cl->conn);
     pthread_mutex_unlock(&cl->lock);
-    for (uint32_t i = 0; i < cl->n_sess; i++)
-        free(cl->sess[i].res);
-    free(cl->sess);
-    free(cl->res);
     pthread_cond_destroy(&cl->cond);
     pthread_mutex_destroy(&cl->lock);
-    pthread_mutex_destroy(&cl->create_lock);
 }
 
+/* A call like any other: it waits for the answer (up to the call timeout)
+ * and counts against the agent's in-flight limit meanwhile; only what the
+ * answer says is ignored, since a caller releasing cannot act on it. */
 void client_release(client *cl, uint64_t gen, const vmaccel_msg *m) {
     uint8_t *body = NULL;
     uint64_t len;

@@ -14,22 +14,11 @@
 
 #include "vmaccel/plugin.h"
 
-#include "../../src/proto/msg.h"
-#include "../../src/transport/addr.h"
+#include "addr.h"
+#include "msg.h"
 
 typedef struct rconn rconn;
 typedef struct waiter waiter;
-
-/* Mirrors of local sessions and resources on the agent, per generation. */
-typedef struct msess {
-    uint64_t local, gen, remote;
-    uint64_t *res; /* local ids of resources registered there */
-    uint32_t n_res, cap_res;
-} msess;
-
-typedef struct mres {
-    uint64_t local, gen, remote;
-} mres;
 
 typedef struct client {
     const vmaccel_plugin_host *host;
@@ -37,17 +26,13 @@ typedef struct client {
     int timeout_ms;         /* one call */
     int connect_timeout_ms; /* connecting and the handshake */
 
-    pthread_mutex_t create_lock; /* one thread at a time mirrors things */
-    pthread_mutex_t lock;        /* guards all below */
+    pthread_mutex_t lock; /* guards all below */
     pthread_cond_t cond;  /* slots, readers exiting */
     rconn *conn;          /* current connection or NULL */
     uint64_t gen;         /* of the current (or last) connection */
     waiter *waiters;
     uint32_t inflight;
     uint64_t next_id;
-    msess *sess;
-    mres *res;
-    uint32_t n_sess, cap_sess, n_res, cap_res;
     uint64_t max_request_bytes; /* the agent's, from its last HELLO_OK */
     int last_connect_err;       /* logged once, not on every retry */
 } client;
@@ -72,7 +57,8 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
 /* agent.max_request_bytes as the agent last told us, 0 before any HELLO_OK. */
 uint64_t client_max_request_bytes(client *cl);
 
-/* Sends m on `gen` only (never reconnects) and ignores the answer; for
+/* Sends m on `gen` only (never reconnects) and waits for the answer like
+ * any call (up to the call timeout), then discards what it says; for
  * releasing what the agent holds for us. */
 void client_release(client *cl, uint64_t gen, const vmaccel_msg *m);
 

@@ -16,6 +16,12 @@
 
 #define REMOTE_PRIORITY 1000
 
+/* The plugin's state: the connection, and what is mirrored through it. */
+typedef struct remote {
+    client cl;
+    mirror *mirror;
+} remote;
+
 /* How one op is written to and read back from the wire. */
 typedef struct rop {
     void (*build)(vmaccel_msg *m, const mirror_ids *ids, const void *a);
@@ -52,13 +58,14 @@ static void log_too_big(client *cl, uint64_t request_bytes) {
 
 /* Prepares the mirrors, sends, waits, parses; retries (twice at most) when
  * the connection changed before the request went out. */
-static int run(client *cl, vmaccel_session *s, vmaccel_resource *res, const rop *op, void *a) {
+static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop *op, void *a) {
+    client *cl = &rm->cl;
     for (int attempt = 0;; attempt++) {
         mirror_ids ids = {0};
         vmaccel_msg m;
         uint8_t *body = NULL;
         uint64_t len = 0, sent = 0;
-        int r = mirror_prepare(cl, s, res, &ids);
+        int r = mirror_prepare(rm->mirror, s, res, &ids);
         if (r == 0) {
             op->build(&m, &ids, a);
             sent = m.body_len;
@@ -179,9 +186,9 @@ static int p_gcm(vmaccel_cursor *c, void *p) {
     return r == 0 && a->enc ? copy_out(c, a->tag, 16) : r;
 }
 
-static int gcm(client *cl, vmaccel_session *s, struct a_gcm *a) {
+static int gcm(remote *rm, vmaccel_session *s, struct a_gcm *a) {
     static const rop op = {b_gcm, p_gcm};
-    int r = run(cl, s, NULL, &op, a);
+    int r = run(rm, s, NULL, &op, a);
     if (r == -EBADMSG && a->len)
         memset(a->out, 0, a->len); /* as in-process: nothing unauthenticated */
     return r;
@@ -340,30 +347,29 @@ static const char *addr_source(void) {
     return env && *env ? "VMACCEL_REMOTE" : "remote";
 }
 
-/* A timeout key in milliseconds: 1 ms to a day. */
-static int timeout_key(const vmaccel_plugin_host *host, const char *key, long dflt, long *out) {
-    const char *v = host->config_get(host, key);
-    char *end = NULL;
-    *out = v ? strtol(v, &end, 10) : dflt;
-    if ((v && (end == v || *end)) || *out <= 0 || *out > 24L * 3600 * 1000) {
-        host->log(host, VMACCEL_LOG_ERROR, "%s = '%s': want 1..86400000 (milliseconds)", key, v);
-        return -EINVAL;
-    }
-    return 0;
+/* A timeout key in milliseconds, 1 ms to a day, into *ms (kept when the
+ * key is unset).  1 when set, 0 when not, -EINVAL (logged) when bad. */
+static int timeout_key(const vmaccel_plugin_host *host, const char *key, int64_t *ms) {
+    char why[512];
+    int r = vmaccel_config_get_int(host->ctx, key, 1, 24LL * 3600 * 1000, ms, why, sizeof(why));
+    if (r < 0)
+        host->log(host, VMACCEL_LOG_ERROR, "%s (milliseconds)", why);
+    return r;
 }
 
 /* The handshake gets remote.connect_timeout_ms: a peer that accepts but
  * never answers is not an agent, and saying so should not take the minute
  * a long call may take.  No longer than the call timeout, though. */
 static int timeouts(const vmaccel_plugin_host *host, int *call_ms, int *connect_ms) {
-    long call, conn;
-    if (timeout_key(host, "remote.timeout_ms", 60000, &call) < 0 ||
-        timeout_key(host, "remote.connect_timeout_ms", 10000, &conn) < 0)
+    int64_t call = 60000, conn = 10000;
+    int conn_set = 0;
+    if (timeout_key(host, "remote.timeout_ms", &call) < 0 ||
+        (conn_set = timeout_key(host, "remote.connect_timeout_ms", &conn)) < 0)
         return -EINVAL;
+    if (!conn_set && call < conn)
+        conn = call; /* the default never outlasts a shorter call timeout */
     *call_ms = (int)call;
     *connect_ms = (int)conn;
-    if (!host->config_get(host, "remote.connect_timeout_ms") && call < conn)
-        *connect_ms = (int)call; /* the default never outlasts a shorter call timeout */
     return 0;
 }
 
@@ -374,35 +380,42 @@ static int remote_init(const vmaccel_plugin_host *host, void **state) {
     int call_ms, connect_ms;
     if (timeouts(host, &call_ms, &connect_ms) < 0)
         return -EINVAL;
-    client *cl = malloc(sizeof(*cl));
+    remote *rm = calloc(1, sizeof(*rm));
     const char *why = NULL;
-    int r = cl ? client_init(cl, host, addr, call_ms, connect_ms, &why) : -ENOMEM;
+    int r = rm ? client_init(&rm->cl, host, addr, call_ms, connect_ms, &why) : -ENOMEM;
     if (r < 0) {
         host->log(host, VMACCEL_LOG_ERROR, "%s='%s' is not an agent address: %s", addr_source(),
                   addr, why ? why : vmaccel_strerror(r));
-        free(cl);
+        free(rm);
         return r;
     }
+    if (!(rm->mirror = mirror_new(&rm->cl))) {
+        client_fini(&rm->cl);
+        free(rm);
+        return -ENOMEM;
+    }
     host->log(host, VMACCEL_LOG_DEBUG, "forwarding to %s", addr);
-    *state = cl;
+    *state = rm;
     return 0;
 }
 
 static void remote_fini(void *state) {
-    client_fini(state);
-    free(state);
+    remote *rm = state;
+    client_fini(&rm->cl);
+    mirror_free(rm->mirror);
+    free(rm);
 }
 
 static void h_session_free(void *st, vmaccel_session *s) {
-    mirror_session_free(st, s);
+    mirror_session_free(((remote *)st)->mirror, s);
 }
 
 static void h_unregister(void *st, vmaccel_session *s, vmaccel_resource *r) {
-    mirror_resource_unregister(st, s, r);
+    mirror_resource_unregister(((remote *)st)->mirror, s, r);
 }
 
 static void h_resource_free(void *st, vmaccel_resource *r) {
-    mirror_resource_free(st, r);
+    mirror_resource_free(((remote *)st)->mirror, r);
 }
 
 static const vmaccel_plugin_op ops[] = {

@@ -120,19 +120,29 @@ static int key_valid(const char *k) {
     return 1;
 }
 
-/* Parses one line; returns 0, or -EINVAL with a reason in *why. */
-static int parse_line(vmaccel_config *cfg, char *line, unsigned lineno,
-                      const char **why) {
+int vmaccel__kv_split(char *line, char **key, char **value) {
     char *s = trim(line);
     if (*s == '\0' || *s == '#')
         return 0;
     char *eq = strchr(s, '=');
-    if (!eq) {
-        *why = "expected 'key = value'";
+    if (!eq)
         return -EINVAL;
-    }
     *eq = '\0';
-    char *key = trim(s), *value = trim(eq + 1);
+    *key = trim(s);
+    *value = trim(eq + 1);
+    return 1;
+}
+
+/* Parses one line; returns 0, or -EINVAL with a reason in *why. */
+static int parse_line(vmaccel_config *cfg, char *line, unsigned lineno,
+                      const char **why) {
+    char *key, *value;
+    int kv = vmaccel__kv_split(line, &key, &value);
+    if (kv <= 0) {
+        if (kv < 0)
+            *why = "expected 'key = value'";
+        return kv;
+    }
     if (!key_valid(key)) {
         *why = "invalid key (allowed: letters, digits, '_', '.', '-')";
         return -EINVAL;

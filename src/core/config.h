@@ -16,6 +16,12 @@ typedef struct vmaccel_config vmaccel_config;
 int vmaccel__config_new(vmaccel_config **out);
 void vmaccel__config_free(vmaccel_config *cfg);
 
+/* Splits one line of `key = value` text in place: 0 for a blank or comment
+ * line, 1 with *key and *value set (blanks trimmed, value maybe empty),
+ * -EINVAL when there is no '='.  model.meta (bundle_meta.c) has the same
+ * line syntax, and splits its lines with this too. */
+int vmaccel__kv_split(char *line, char **key, char **value);
+
 /* Loads `path` into cfg (later keys replace earlier ones).  On a syntax
  * error returns -EINVAL and writes "PATH:LINE: reason" into err. */
 int vmaccel__config_load(vmaccel_config *cfg, const char *path, char *err,

@@ -27,49 +27,45 @@ int vmaccel_op_from_name(const char *name) {
     return -ENOENT;
 }
 
-static int parse_int(const char *s, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < INT32_MIN || v > INT32_MAX)
-        return -EINVAL;
-    *out = (int)v;
-    return 0;
-}
-
-/* Every priority.<plugin>[.<op>] key must name a real op and hold an int. */
+/* Every priority.<plugin>[.<op>] key must name a plugin, a real op and
+ * hold an int. */
 static int priorities_check(vmaccel_ctx *ctx) {
-    const char *key, *val;
-    for (size_t i = 0; (key = vmaccel__config_key(ctx->cfg, i, &val)); i++) {
+    const char *key;
+    for (size_t i = 0; (key = vmaccel__config_key(ctx->cfg, i, NULL)); i++) {
         if (strncmp(key, "priority.", 9) != 0)
             continue;
         const char *dot = strchr(key + 9, '.');
-        int prio;
+        int64_t prio;
+        char why[512];
         if (dot && vmaccel_op_from_name(dot + 1) < 0) {
             vmaccel__log(ctx, VMACCEL_LOG_ERROR, "config: %s: unknown op '%s'", key, dot + 1);
             return -EINVAL;
         }
-        if (dot == key + 9 || parse_int(val, &prio) < 0) {
-            vmaccel__log(ctx, VMACCEL_LOG_ERROR, "config: %s = '%s': expected "
-                         "priority.<plugin>[.<op>] = <integer>", key, val);
+        if (dot == key + 9 || !key[9]) {
+            vmaccel__log(ctx, VMACCEL_LOG_ERROR, "config: %s: expected "
+                         "priority.<plugin>[.<op>] = <integer>", key);
+            return -EINVAL;
+        }
+        if (vmaccel_config_get_int(ctx, key, INT_MIN, INT_MAX, &prio, why, sizeof(why)) < 0) {
+            vmaccel__log(ctx, VMACCEL_LOG_ERROR, "config: %s", why);
             return -EINVAL;
         }
     }
     return 0;
 }
 
-/* The configured priority of plugin p for op, else the plugin's own. */
+/* The configured priority of plugin p for op, else the plugin's own.  The
+ * values were checked by priorities_check(). */
 static int priority_of(vmaccel_ctx *ctx, const vmaccel_loaded_plugin *p,
                        vmaccel_op op, int own) {
     char key[128];
-    int prio;
+    int64_t prio = own;
     snprintf(key, sizeof(key), "priority.%s.%s", p->name, op_names[op]);
-    const char *v = vmaccel__config_get(ctx->cfg, key);
-    if (!v) {
+    if (vmaccel_config_get_int(ctx, key, INT_MIN, INT_MAX, &prio, NULL, 0) == 0) {
         snprintf(key, sizeof(key), "priority.%s", p->name);
-        v = vmaccel__config_get(ctx->cfg, key);
+        vmaccel_config_get_int(ctx, key, INT_MIN, INT_MAX, &prio, NULL, 0);
     }
-    return v && parse_int(v, &prio) == 0 ? prio : own;
+    return (int)prio;
 }
 
 static void chain_insert(vmaccel_provider *chain, int *len, vmaccel_provider pr) {

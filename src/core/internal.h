@@ -84,6 +84,16 @@ void vmaccel__dispatch_free(vmaccel_ctx *ctx);
 
 int vmaccel__no_provider(vmaccel_ctx *ctx, vmaccel_op op);
 
+/* config_value.c: the one definition of each value syntax (see there).
+ * 0 when s is valid and within [lo, hi] (then *out is set), -EINVAL when
+ * it is not a number (or word) of that kind, -ERANGE when out of range. */
+int vmaccel__parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
+int vmaccel__parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* yes/no, on/off, true/false, 1/0, in any case. */
+int vmaccel__parse_bool(const char *s, bool *out);
+/* A finite number in plain decimal notation ("1", "-0.5", "1e-3"). */
+int vmaccel__parse_double(const char *s, double *out);
+
 /* resource.c */
 vmaccel_ctx *vmaccel__resource_ctx(const vmaccel_resource *res);
 void vmaccel__resource_freeze(vmaccel_resource *res);

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmaccel/bundle.h"
+
 #include "internal.h"
 
 struct file {
@@ -115,19 +117,24 @@ static int slurp(const char *path, void **data, size_t *len) {
     return 0;
 }
 
-static int add_path(vmaccel_resource *r, const char *dir, const char *name) {
-    char path[4096];
+/* The file at path, added under name. */
+static int add_file_at(vmaccel_resource *r, const char *path, const char *name) {
     void *data = NULL;
     size_t len = 0;
-    if (snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", name) >=
-        (int)sizeof(path))
-        return -ENAMETOOLONG;
     int rc = slurp(path, &data, &len);
     if (rc < 0)
         return rc;
     rc = vmaccel_resource_add_file(r, name, data, len);
     free(data);
     return rc;
+}
+
+static int add_path(vmaccel_resource *r, const char *dir, const char *name) {
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", name) >=
+        (int)sizeof(path))
+        return -ENAMETOOLONG;
+    return add_file_at(r, path, name);
 }
 
 static int visible_file(const struct dirent *d) {
@@ -152,67 +159,38 @@ static int add_dir(vmaccel_resource *r, const char *dir) {
     return rc;
 }
 
-/* The value of `key` in a key = value text, copied into out. */
-static int meta_value(const char *text, size_t len, const char *key, char *out, size_t cap) {
-    size_t klen = strlen(key);
-    for (const char *line = text, *end = text + len; line < end;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        const char *stop = nl ? nl : end, *p = line;
-        while (p < stop && (*p == ' ' || *p == '\t'))
-            p++;
-        if ((size_t)(stop - p) > klen && strncmp(p, key, klen) == 0) {
-            const char *q = p + klen;
-            while (q < stop && (*q == ' ' || *q == '\t'))
-                q++;
-            if (q < stop && *q == '=') {
-                q++;
-                while (q < stop && (*q == ' ' || *q == '\t'))
-                    q++;
-                const char *e = stop;
-                while (e > q && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-                    e--;
-                if ((size_t)(e - q) >= cap)
-                    return -ENAMETOOLONG;
-                memcpy(out, q, (size_t)(e - q));
-                out[e - q] = '\0';
-                return 1;
-            }
-        }
-        line = stop + 1;
-    }
-    return 0;
+/* A file a .meta names (relative to the .meta's directory unless
+ * absolute), added under its base name, as the backends look it up. */
+static int add_ref(vmaccel_resource *r, const char *dir, const char *ref) {
+    char path[4096 + VMACCEL_BUNDLE_LINE_MAX];
+    bool abs = ref[0] == '/';
+    if (snprintf(path, sizeof(path), "%s%s%s", abs ? "" : dir, abs ? "" : "/", ref) >=
+        (int)sizeof(path))
+        return -ENAMETOOLONG;
+    const char *base = strrchr(ref, '/') ? strrchr(ref, '/') + 1 : ref;
+    return add_file_at(r, path, base);
 }
 
 /* A *.meta file and the files it names: the bundle without copying the
- * weights next to the metadata. */
-static int add_meta_bundle(vmaccel_resource *r, const char *dir, const char *meta) {
-    char path[4096];
+ * weights next to the metadata.  The metadata is checked here, by the
+ * parser the backends use, so that a mistake in it is reported by the
+ * call that read the file, naming its path and line. */
+static int add_meta_bundle(vmaccel_resource *r, const char *dir, const char *name) {
+    char path[4096], why[2048];
     void *text = NULL;
     size_t len = 0;
-    snprintf(path, sizeof(path), "%s/%s", dir, meta);
+    vmaccel_bundle_meta m = {.size = sizeof(m)};
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     int rc = slurp(path, &text, &len);
+    if (rc == 0 && (rc = vmaccel_bundle_meta_parse(text, len, path, &m, why, sizeof(why))) < 0)
+        vmaccel__log(r->ctx, VMACCEL_LOG_ERROR, "%s", why);
     if (rc == 0)
-        rc = vmaccel_resource_add_file(r, "model.meta", text, len);
-    static const char *const keys[] = {"model", "config", "labels"};
-    for (int i = 0; rc == 0 && i < 3; i++) {
-        char ref[1024];
-        int found = meta_value(text, len, keys[i], ref, sizeof(ref));
-        if (found <= 0) {
-            rc = found;
-            continue;
-        }
-        const char *base = strrchr(ref, '/') ? strrchr(ref, '/') + 1 : ref;
-        char full[4096 + 1024];
-        snprintf(full, sizeof(full), "%s%s", ref[0] == '/' ? "" : dir, ref[0] == '/' ? "" : "/");
-        void *data = NULL;
-        size_t dlen = 0;
-        snprintf(full + strlen(full), sizeof(full) - strlen(full), "%s", ref);
-        rc = slurp(full, &data, &dlen);
-        if (rc == 0)
-            rc = vmaccel_resource_add_file(r, base, data, dlen);
-        free(data);
-    }
+        rc = vmaccel_resource_add_file(r, VMACCEL_BUNDLE_META, text, len);
     free(text);
+    const char *const refs[] = {m.model, m.config, m.labels};
+    for (int i = 0; rc == 0 && i < 3; i++)
+        if (refs[i][0])
+            rc = add_ref(r, dir, refs[i]);
     return rc;
 }
 

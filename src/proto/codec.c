@@ -35,6 +35,12 @@ int vmaccel_proto_frame_get(const uint8_t in[VMACCEL_PROTO_HDR], vmaccel_frame *
     return 0;
 }
 
+void vmaccel_proto_start_put(uint8_t out[VMACCEL_PROTO_START], const vmaccel_frame *f,
+                             uint64_t body_len) {
+    vmaccel_proto_frame_put(out, f);
+    put64(out + VMACCEL_PROTO_HDR, body_len);
+}
+
 /* --- building messages --- */
 
 void vmaccel_msg_init(vmaccel_msg *m) {
@@ -75,9 +81,6 @@ void vmaccel_msg_ref(vmaccel_msg *m, const void *p, size_t n) {
     add_iov(m, p, n, 0);
 }
 
-void vmaccel_msg_u8(vmaccel_msg *m, uint8_t v) {
-    vmaccel_msg_copy(m, &v, 1);
-}
 void vmaccel_msg_u16(vmaccel_msg *m, uint16_t v) {
     vmaccel_msg_copy(m, &v, 2);
 }
@@ -101,13 +104,11 @@ void vmaccel_framer_init(vmaccel_framer *fr, const vmaccel_msg *m, uint8_t type,
 int vmaccel_framer_next(vmaccel_framer *fr, struct iovec *iov, int max_iov) {
     if (fr->done || max_iov < 2)
         return 0;
-    uint32_t room = VMACCEL_PROTO_FRAME_MAX, prefix = 0;
     vmaccel_frame f = {.type = VMACCEL_FRAME_DATA, .id = fr->id};
-    if (!fr->started) { /* the first frame carries the body length */
+    uint32_t prefix = fr->started ? 0 : VMACCEL_PROTO_PREFIX; /* the first carries the length */
+    uint32_t room = VMACCEL_PROTO_FRAME_MAX - prefix;
+    if (!fr->started) {
         f.type = fr->type;
-        prefix = 8;
-        room -= 8;
-        put64(fr->hdr + VMACCEL_PROTO_HDR, fr->m->body_len);
         fr->started = 1;
     }
     int n = 1;
@@ -128,7 +129,10 @@ int vmaccel_framer_next(vmaccel_framer *fr, struct iovec *iov, int max_iov) {
     fr->sent += len;
     fr->done = fr->sent == fr->m->body_len;
     f.len = len + prefix;
-    vmaccel_proto_frame_put(fr->hdr, &f);
+    if (prefix)
+        vmaccel_proto_start_put(fr->hdr, &f, fr->m->body_len);
+    else
+        vmaccel_proto_frame_put(fr->hdr, &f);
     iov[0] = (struct iovec){fr->hdr, VMACCEL_PROTO_HDR + prefix};
     return n;
 }
@@ -158,7 +162,6 @@ const void *vmaccel_cur_bytes(vmaccel_cursor *c, uint64_t n) {
             memcpy(&v, p, sizeof(v));                     \
         return v;                                         \
     }
-CUR_GET(u8, uint8_t)
 CUR_GET(u16, uint16_t)
 CUR_GET(u32, uint32_t)
 CUR_GET(u64, uint64_t)

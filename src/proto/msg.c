@@ -268,7 +268,24 @@ int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *r) {
     return vmaccel_cur_end(&c); /* every byte accounted for, none missing */
 }
 
+uint16_t vmaccel_req_peek_kind(const uint8_t *body, uint64_t len) {
+    vmaccel_cursor c;
+    vmaccel_cur_init(&c, body, len);
+    return vmaccel_cur_u16(&c); /* 0 past the end */
+}
+
+/* --- responses --- */
+
 int vmaccel_resp_status(vmaccel_cursor *c) {
     int32_t st = (int32_t)vmaccel_cur_u32(c);
     return c->err ? -EPROTO : st;
+}
+
+void vmaccel_resp_begin(vmaccel_msg *m) {
+    vmaccel_msg_init(m);
+    vmaccel_msg_u32(m, 0);
+}
+
+void vmaccel_resp_set_status(vmaccel_msg *m, int32_t status) {
+    memcpy(m->head, &status, sizeof(status)); /* the first bytes resp_begin put there */
 }

@@ -69,6 +69,10 @@ typedef struct vmaccel_req {
 
 /* 0, or -EPROTO (malformed) / -EINVAL (well-formed but invalid). */
 int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *req);
+/* The kind in a body's header, without decoding the rest (0 when the body
+ * is too short to hold it): what a request that fails to decode is counted
+ * under. */
+uint16_t vmaccel_req_peek_kind(const uint8_t *body, uint64_t len);
 
 /* --- request encoders (the remote plugin) --- */
 void vmaccel_req_begin(vmaccel_msg *m, uint16_t kind, uint64_t session);
@@ -98,5 +102,10 @@ void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t r
 /* Every response body starts with an i32 status; payload follows only
  * when it is >= 0.  Returns the status, or -EPROTO. */
 int vmaccel_resp_status(vmaccel_cursor *c);
+/* Starts a response with a status of 0, so the payload can be encoded
+ * while the status is not yet known; vmaccel_resp_set_status fills it in
+ * (on a message that vmaccel_resp_begin started). */
+void vmaccel_resp_begin(vmaccel_msg *m);
+void vmaccel_resp_set_status(vmaccel_msg *m, int32_t status);
 
 #endif

@@ -24,8 +24,12 @@
 
 #define VMACCEL_PROTO_MAJOR 1
 #define VMACCEL_PROTO_MINOR 1
-#define VMACCEL_PROTO_MAGIC "VMACCEL" /* 8 bytes with its NUL */
+#define VMACCEL_PROTO_MAGIC "VMACCEL" /* VMACCEL_PROTO_MAGIC_LEN bytes with its NUL */
+#define VMACCEL_PROTO_MAGIC_LEN 8
 #define VMACCEL_PROTO_HDR 16
+/* A message's first frame: its payload starts with the u64 body length. */
+#define VMACCEL_PROTO_PREFIX 8
+#define VMACCEL_PROTO_START (VMACCEL_PROTO_HDR + VMACCEL_PROTO_PREFIX)
 #define VMACCEL_PROTO_FRAME_MAX (1u << 20)
 
 /* HELLO flags.  SHARED: the stream outlives the client process (a
@@ -71,6 +75,11 @@ typedef struct vmaccel_frame {
 void vmaccel_proto_frame_put(uint8_t out[VMACCEL_PROTO_HDR], const vmaccel_frame *f);
 /* -EPROTO for a frame no peer may send (bad type, reserved bits, length). */
 int vmaccel_proto_frame_get(const uint8_t in[VMACCEL_PROTO_HDR], vmaccel_frame *f);
+/* The header of a message's first frame and the body length after it.
+ * The framer writes these; tests use it to send the start of a message
+ * whose rest never comes. */
+void vmaccel_proto_start_put(uint8_t out[VMACCEL_PROTO_START], const vmaccel_frame *f,
+                             uint64_t body_len);
 
 /* --- Limits both sides agree on in the handshake ----------------------- */
 
@@ -98,7 +107,6 @@ typedef struct vmaccel_msg {
 } vmaccel_msg;
 
 void vmaccel_msg_init(vmaccel_msg *m);
-void vmaccel_msg_u8(vmaccel_msg *m, uint8_t v);
 void vmaccel_msg_u16(vmaccel_msg *m, uint16_t v);
 void vmaccel_msg_u32(vmaccel_msg *m, uint32_t v);
 void vmaccel_msg_u64(vmaccel_msg *m, uint64_t v);
@@ -119,7 +127,7 @@ typedef struct vmaccel_framer {
     int iov_i;     /* position in m->iov */
     size_t iov_off;
     int started, done;
-    uint8_t hdr[VMACCEL_PROTO_HDR + 8];
+    uint8_t hdr[VMACCEL_PROTO_START];
 } vmaccel_framer;
 
 void vmaccel_framer_init(vmaccel_framer *fr, const vmaccel_msg *m, uint8_t type,
@@ -137,7 +145,6 @@ typedef struct vmaccel_cursor {
 } vmaccel_cursor;
 
 void vmaccel_cur_init(vmaccel_cursor *c, const void *p, size_t n);
-uint8_t vmaccel_cur_u8(vmaccel_cursor *c);
 uint16_t vmaccel_cur_u16(vmaccel_cursor *c);
 uint32_t vmaccel_cur_u32(vmaccel_cursor *c);
 uint64_t vmaccel_cur_u64(vmaccel_cursor *c);
@@ -184,7 +191,7 @@ typedef struct vmaccel_reader {
     int in_frame, direct;
     vmaccel_frame cur;
     uint32_t cur_left;   /* payload bytes of cur not yet consumed */
-    uint8_t prefix[8];   /* a start frame's body length */
+    uint8_t prefix[VMACCEL_PROTO_PREFIX]; /* a start frame's body length */
     uint32_t prefix_got;
     vmaccel_partial *target;
 

@@ -84,7 +84,7 @@ static int begin_frame(vmaccel_reader *r, const uint8_t *hdr) {
         r->target = find(r, r->cur.id);
         if (!r->target || r->cur.len == 0 || r->cur.len > r->target->len - r->target->got)
             return -EPROTO;
-    } else if (!(r->accept_mask & (1u << r->cur.type)) || r->cur.len < 8) {
+    } else if (!(r->accept_mask & (1u << r->cur.type)) || r->cur.len < VMACCEL_PROTO_PREFIX) {
         return -EPROTO;
     }
     r->in_frame = 1;
@@ -104,15 +104,15 @@ static int consume(vmaccel_reader *r, const uint8_t *src, size_t avail, size_t *
                    vmaccel_reader_cb cb, void *ud) {
     *used = 0;
     if (!r->target) { /* a start frame's length prefix comes first */
-        size_t take = 8 - r->prefix_got < avail ? 8 - r->prefix_got : avail;
+        size_t want = VMACCEL_PROTO_PREFIX - r->prefix_got, take = want < avail ? want : avail;
         memcpy(r->prefix + r->prefix_got, src, take);
         r->prefix_got += (uint32_t)take;
         r->cur_left -= (uint32_t)take;
         *used = take;
-        if (r->prefix_got < 8)
+        if (r->prefix_got < VMACCEL_PROTO_PREFIX)
             return 0;
         uint64_t len;
-        memcpy(&len, r->prefix, 8);
+        memcpy(&len, r->prefix, VMACCEL_PROTO_PREFIX);
         int e = start_message(r, len);
         if (e < 0)
             return e;
@@ -164,7 +164,7 @@ int vmaccel_reader_busy(const vmaccel_reader *r) {
  * body length, then the magic.  Keeps a tail that may be the start of one.
  * Returns 1 when the stage now begins with such a frame. */
 static int scan(vmaccel_reader *r) {
-    const size_t lead = VMACCEL_PROTO_HDR + 8, magic = 8;
+    const size_t lead = VMACCEL_PROTO_START, magic = VMACCEL_PROTO_MAGIC_LEN;
     uint8_t *p = r->stage + r->s_start, *end = r->stage + r->s_end;
     for (uint8_t *m = p + lead; m + magic <= end; m++) {
         m = memchr(m, 'V', (size_t)(end - m));

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/transport/addr.h"
+#include "addr.h"
 #include "cli.h"
 
 #define ROWS_MAX 4096
