@@ -163,7 +163,8 @@ static int do_classify_batch(call *k) {
         return r;
     ser_put(&k->ser, &a->n, 4);
     for (uint32_t i = 0; i < a->n; i++) {
-        ser_put(&k->ser, &status[i], 4);
+        int32_t wire = vmaccel_err_to_wire(status[i]);
+        ser_put(&k->ser, &wire, 4);
         if (status[i] >= 0)
             put_classes(&k->ser, top + (size_t)i * a->k, n_top[i] < a->k ? n_top[i] : a->k);
     }

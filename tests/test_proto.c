@@ -379,3 +379,38 @@ TEST(proto_response_status_is_set_after_the_payload) {
     vmaccel_cur_init(&c, body, 3); /* no room for a status */
     CHECK_INT(vmaccel_resp_status(&c), -EPROTO);
 }
+
+/* Statuses cross the wire as the protocol's codes, not a host's errnos:
+ * each known errno maps there and back, the documented numbers are fixed,
+ * and what has no code travels as EIO. */
+TEST(proto_errors_travel_as_protocol_codes) {
+    static const struct { int local; int32_t wire; } fixed[] = {
+        {ENOENT, 2}, {EINVAL, 22}, {ENOMEM, 12}, {EMSGSIZE, 90}, {EPROTO, 71},
+        {ETIMEDOUT, 110}, {ECONNREFUSED, 111}, {EDQUOT, 122}, {EBADMSG, 74}, {ENOTSUP, 95},
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        CHECK_INT(vmaccel_err_to_wire(-fixed[i].local), -fixed[i].wire);
+        CHECK_INT(vmaccel_err_from_wire(-fixed[i].wire), -fixed[i].local);
+    }
+    for (int e = 1; e < 140; e++) { /* every errno: a code, and back to itself or EIO */
+        int32_t w = vmaccel_err_to_wire(-e);
+        CHECK(w < 0);
+        int back = vmaccel_err_from_wire(w);
+        CHECK(back == -e || (back == -EIO && w == -5));
+    }
+    CHECK_INT(vmaccel_err_to_wire(0), 0);
+    CHECK_INT(vmaccel_err_to_wire(7), 7);
+    CHECK_INT(vmaccel_err_from_wire(42), 42);
+    CHECK_INT(vmaccel_err_to_wire(-EHWPOISON), -5);  /* no code for it: EIO */
+    CHECK_INT(vmaccel_err_from_wire(-4000), -EIO);   /* a newer peer's code */
+    /* A response's status is encoded and read through the table. */
+    vmaccel_msg m;
+    vmaccel_resp_begin(&m);
+    vmaccel_resp_set_status(&m, -ENOENT);
+    uint8_t body[4];
+    memcpy(body, m.head, 4);
+    CHECK(body[0] == 0xfe && body[1] == 0xff && body[2] == 0xff && body[3] == 0xff);
+    vmaccel_cursor c;
+    vmaccel_cur_init(&c, body, 4);
+    CHECK_INT(vmaccel_resp_status(&c), -ENOENT);
+}

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "errcode.h"
 #include "hello.h"
 
 /* --- what both handshake bodies share --- */
@@ -102,7 +103,7 @@ static size_t utf8_cut(const char *s, size_t max) {
 void vmaccel_goaway_encode(vmaccel_msg *m, int err, const char *text) {
     size_t n = utf8_cut(text, VMACCEL_GOAWAY_TEXT_MAX);
     vmaccel_msg_init(m);
-    vmaccel_msg_u32(m, (uint32_t)err);
+    vmaccel_msg_u32(m, (uint32_t)vmaccel_err_to_wire(err));
     vmaccel_msg_u16(m, (uint16_t)n);
     vmaccel_msg_copy(m, text, n);
 }
@@ -111,7 +112,7 @@ int vmaccel_goaway_decode(const uint8_t *body, uint64_t len, vmaccel_goaway *out
     vmaccel_cursor c;
     vmaccel_goaway g;
     vmaccel_cur_init(&c, body, len);
-    g.err = (int32_t)vmaccel_cur_u32(&c);
+    g.err = vmaccel_err_from_wire((int32_t)vmaccel_cur_u32(&c));
     g.text_len = vmaccel_cur_u16(&c);
     g.text = vmaccel_cur_bytes(&c, g.text_len);
     if (c.err)

@@ -39,7 +39,7 @@ typedef struct vmaccel_hello_ok {
 
 /* GOAWAY, agent -> client before it closes (or resyncs a shared stream). */
 typedef struct vmaccel_goaway {
-    int32_t err;      /* a negative errno */
+    int32_t err;      /* a negative errno of this host (mapped from the wire code) */
     uint16_t text_len;
     const char *text; /* text_len bytes of UTF-8 inside the body, no NUL */
 } vmaccel_goaway;

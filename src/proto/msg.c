@@ -278,7 +278,7 @@ uint16_t vmaccel_req_peek_kind(const uint8_t *body, uint64_t len) {
 
 int vmaccel_resp_status(vmaccel_cursor *c) {
     int32_t st = (int32_t)vmaccel_cur_u32(c);
-    return c->err ? -EPROTO : st;
+    return c->err ? -EPROTO : vmaccel_err_from_wire(st);
 }
 
 void vmaccel_resp_begin(vmaccel_msg *m) {
@@ -286,6 +286,7 @@ void vmaccel_resp_begin(vmaccel_msg *m) {
     vmaccel_msg_u32(m, 0);
 }
 
-void vmaccel_resp_set_status(vmaccel_msg *m, int32_t status) {
-    memcpy(m->head, &status, sizeof(status)); /* the first bytes resp_begin put there */
+void vmaccel_resp_set_status(vmaccel_msg *m, int status) {
+    int32_t wire = vmaccel_err_to_wire(status);
+    memcpy(m->head, &wire, sizeof(wire)); /* the first bytes resp_begin put there */
 }

@@ -10,6 +10,7 @@
 #include "vmaccel/ops.h"
 #include "vmaccel/resource.h"
 
+#include "errcode.h"
 #include "proto.h"
 
 #define VMACCEL_PROTO_NAME_MAX 255
@@ -100,12 +101,14 @@ void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t r
 /* --- responses --- */
 
 /* Every response body starts with an i32 status; payload follows only
- * when it is >= 0.  Returns the status, or -EPROTO. */
+ * when it is >= 0.  Returns the status (a wire error code mapped to this
+ * host's errno, errcode.h), or -EPROTO.  Also reads the per-item statuses
+ * inside a payload. */
 int vmaccel_resp_status(vmaccel_cursor *c);
 /* Starts a response with a status of 0, so the payload can be encoded
  * while the status is not yet known; vmaccel_resp_set_status fills it in
  * (on a message that vmaccel_resp_begin started). */
 void vmaccel_resp_begin(vmaccel_msg *m);
-void vmaccel_resp_set_status(vmaccel_msg *m, int32_t status);
+void vmaccel_resp_set_status(vmaccel_msg *m, int status);
 
 #endif
