@@ -46,32 +46,24 @@ run "end to end through QEMU guests" tests/vm/e2e.sh "$PWD/build"
 # fallback, live output, messages and exit codes (~2 min).
 run "guest/run-vm: accelerator choice, fallback, messages" tests/vm/run-vm.sh build
 
-# The protocol decoder under libFuzzer for 60 s, starting from the saved
-# corpus (new finds go to a scratch dir, so the tree stays clean).
-echo "== fuzz: src/proto decoder, 60 s"
-scratch=$(mktemp -d)
-if build-fuzz/fuzz/fuzz-proto -max_total_time=60 -timeout=10 -print_final_stats=1 \
-     "$scratch" fuzz/corpus/proto >"$scratch.log" 2>&1; then
-  grep -E "^(stat::number_of_executed_units|Done)" "$scratch.log" | tail -2
-  echo "ok   fuzz-proto"; passed=$((passed + 1))
-  rm -rf "$scratch" "$scratch.log"
-else
-  tail -40 "$scratch.log"; echo "FAIL fuzz-proto (crashing input kept in $scratch)"
-  failed=$((failed + 1))
-fi
-
-# The PNG chunk walker the opencv plugin runs on guest images, 15 s.
-echo "== fuzz: plugins/opencv PNG chunk walker, 15 s"
-scratch=$(mktemp -d)
-if build-fuzz/fuzz/fuzz-pngstrip -max_total_time=15 -timeout=10 -print_final_stats=1 \
-     "$scratch" fuzz/corpus/png >"$scratch.log" 2>&1; then
-  grep -E "^stat::number_of_executed_units" "$scratch.log" | tail -1
-  echo "ok   fuzz-pngstrip"; passed=$((passed + 1))
-  rm -rf "$scratch" "$scratch.log"
-else
-  tail -40 "$scratch.log"; echo "FAIL fuzz-pngstrip (crashing input kept in $scratch)"
-  failed=$((failed + 1))
-fi
+# fuzz TARGET SECONDS CORPUS WHAT: a libFuzzer target from the saved corpus
+# (new finds go to a scratch dir, so the tree stays clean).
+fuzz() {
+  local target=$1 secs=$2 corpus=$3; shift 3
+  echo "== fuzz: $*, $secs s"
+  local scratch; scratch=$(mktemp -d)
+  if "build-fuzz/fuzz/$target" -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
+       "$scratch" "$corpus" >"$scratch.log" 2>&1; then
+    grep -E "^stat::number_of_executed_units" "$scratch.log" | tail -1
+    echo "ok   $target"; passed=$((passed + 1))
+    rm -rf "$scratch" "$scratch.log"
+  else
+    tail -40 "$scratch.log"; echo "FAIL $target (crashing input kept in $scratch)"
+    failed=$((failed + 1))
+  fi
+}
+fuzz fuzz-proto 60 fuzz/corpus/proto "src/proto decoder"
+fuzz fuzz-pngstrip 15 fuzz/corpus/png "plugins/opencv PNG chunk walker"
 
 echo "== all runs"
 echo "$passed passed, $failed failed"
