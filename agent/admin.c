@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "log.h"
 #include "metrics.h"
 #include "models.h"
 #include "tenant.h"
@@ -33,7 +35,7 @@ static void build_page(server *srv, textbuf *b) {
     gauge(b, "errors_total", "counter", "Requests answered with an error",
           atomic_load(&s->errors));
     gauge(b, "models", "gauge", "Distinct model contents held (each loaded once)",
-          models_count(srv->models));
+          models_count(srv->batching.models));
     gauge(b, "inflight", "gauge", "Requests received and not yet answered",
           atomic_load(&s->inflight));
     gauge(b, "batches_total", "counter", "Batched forward passes run",
@@ -50,11 +52,11 @@ static void build_page(server *srv, textbuf *b) {
     tb_printf(b, "vmaccel_batch_size_bucket{le=\"+Inf\"} %ld\nvmaccel_batch_size_sum %ld\n"
                  "vmaccel_batch_size_count %ld\n", cum, atomic_load(&s->batched), cum);
     pthread_mutex_lock(&srv->lock);
-    metrics_view *v = calloc(srv->n_tenants ? srv->n_tenants : 1, sizeof(*v));
+    metrics_view *v = calloc(srv->sched.n_tenants ? srv->sched.n_tenants : 1, sizeof(*v));
     int n = 0;
     tb_printf(b, "# HELP vmaccel_tenant_connections Open connections per tenant.\n"
                  "# TYPE vmaccel_tenant_connections gauge\n");
-    for (tenant *t = srv->tenants; t && v; t = t->next) {
+    for (tenant *t = srv->sched.tenants; t && v; t = t->next) {
         v[n++] = (metrics_view){t->name, t->m};
         tb_printf(b, "vmaccel_tenant_connections{tenant=\"%s\"} %u\n", t->name, t->conns);
     }
@@ -115,7 +117,7 @@ static void *admin_main(void *arg) {
     for (int i = 0; i < srv->n_listeners; i++)
         if (srv->listeners[i].admin)
             p[n++] = (struct pollfd){srv->listeners[i].fd, POLLIN, 0};
-    while (!atomic_load(&srv->admin_stop)) {
+    while (!atomic_load(&srv->admin.stop)) {
         if (poll(p, (nfds_t)n, 200) <= 0)
             continue;
         for (int i = 0; i < n; i++) {
@@ -133,17 +135,17 @@ int admin_start(server *srv) {
         any |= srv->listeners[i].admin;
     if (!any)
         return 0;
-    atomic_store(&srv->admin_stop, false);
-    if (pthread_create(&srv->admin_thread, NULL, admin_main, srv) != 0)
+    atomic_store(&srv->admin.stop, false);
+    if (pthread_create(&srv->admin.thread, NULL, admin_main, srv) != 0)
         return -EAGAIN;
-    srv->admin_running = true;
+    srv->admin.running = true;
     return 0;
 }
 
 void admin_stop(server *srv) {
-    if (!srv->admin_running)
+    if (!srv->admin.running)
         return;
-    atomic_store(&srv->admin_stop, true);
-    pthread_join(srv->admin_thread, NULL);
-    srv->admin_running = false;
+    atomic_store(&srv->admin.stop, true);
+    pthread_join(srv->admin.thread, NULL);
+    srv->admin.running = false;
 }

@@ -15,7 +15,35 @@
  * A lone expensive request is run by the role holder too, after it hands
  * the role to an idle thread, so that thread's wake-up is off the request's
  * path.  Anything else (exec, arbitrary host code, included) waits for a
- * worker, so reading never waits behind real work. */
+ * worker, so reading never waits behind real work.
+ *
+ * Layers.  Each file calls only into the files below it; what a lower
+ * layer must reach above it is handed down as a callback (conn_ops for a
+ * connection's requests, answer_ready_fn for the I/O role's hand-off,
+ * pool_poll_fn for the poll step).  Bottom to top:
+ *
+ *   log                      the clock and the log lines (log.h)
+ *   fairsched metrics models cost
+ *                            data structures with no agent dependencies
+ *   tables                   a connection's sessions and resources
+ *   settings                 config keys and their error messages
+ *   tenant                   who a connection works for (uses settings)
+ *   listen                   listening addresses (uses settings)
+ *   conn                     one connection's bytes and frames
+ *   job                      one decoded request (holds its conn)
+ *   queue                    the fair queue of jobs: push, drop, drain
+ *   handle                   runs one job and sends its answer
+ *   batch                    runs jobs for one model as a batch (handle)
+ *   pool                     the threads and the I/O role (batch, handle)
+ *   admin                    the metrics page (metrics, models, tenant)
+ *   server                   poll step, accept, drain (pool, conn, job,
+ *                            queue, listen, admin)
+ *   options, main            the command line, and the process
+ *
+ * tests/agent-layers.sh checks that the includes and calls have no cycle.
+ * This header holds only the types they all share: the configuration, the
+ * counters, and the server with one named part per concern. */
+
 #ifndef VMACCEL_AGENT_H
 #define VMACCEL_AGENT_H
 
@@ -26,6 +54,7 @@
 
 #include "vmaccel/vmaccel.h"
 
+#include "cost.h"
 #include "fairsched.h"
 
 #include "addr.h"
@@ -80,6 +109,44 @@ typedef struct listener {
     ino_t file_ino;
 } listener;
 
+/* The threads and the I/O role (pool.c).  Under server.lock. */
+typedef struct agent_io {
+    pthread_cond_t cond;  /* idle threads sleep here */
+    int running;          /* jobs being executed */
+    int idle;             /* threads asleep on cond */
+    bool standby;         /* a thread waits in sb_epfd */
+    bool io_free;         /* nobody holds the I/O role: the next to look takes it */
+    int sb_epfd, sb_kick; /* the standby's epoll set, and its wake-up eventfd */
+    /* The I/O role's one step, given to pool_run (server.c's poll). */
+    void (*poll)(server *srv, int timeout_ms);
+} agent_io;
+
+/* Scheduling: the fair queue and whom it is fair between (queue.c,
+ * tenant.c).  Under server.lock, except rules (read-only once running). */
+typedef struct agent_sched {
+    sched queue; /* per-tenant queues, served round-robin */
+    bool fifo;   /* agent.scheduler = fifo: one queue for all (for comparison) */
+    sched_tenant fifo_queue;
+    tenant *tenants; /* every tenant seen */
+    uint32_t n_tenants;
+    tenant_rule *rules; /* from the config */
+    int n_rules;
+} agent_sched;
+
+/* Batching (pool.c forms batches, batch.c runs them). */
+typedef struct agent_batching {
+    struct model_reg *models; /* model resources by content (its own lock) */
+    pthread_cond_t cond;      /* a batch being formed waits here for more; server.lock */
+    int collecting;           /* workers forming a batch; under server.lock */
+} agent_batching;
+
+/* The admin page's thread (admin.c). */
+typedef struct agent_admin {
+    pthread_t thread;
+    atomic_bool stop;
+    bool running;
+} agent_admin;
+
 struct server {
     vmaccel_ctx *ctx;
     const char *config_path;             /* the config file, or NULL (settings.c) */
@@ -90,113 +157,20 @@ struct server {
     listener listeners[AGENT_LISTEN_MAX + 1];
     int n_listeners;
 
-    pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t cond;
-    sched queue; /* per-tenant queues, served round-robin */
-    bool fifo;   /* agent.scheduler = fifo: one queue for all (for comparison) */
-    sched_tenant fifo_queue;
-    tenant *tenants;    /* every tenant seen */
-    uint32_t n_tenants;
-    tenant_rule *rules; /* from the config; read-only once running */
-    int n_rules;
-
-    struct model_reg *models; /* model resources by content */
-    pthread_cond_t batch_cond; /* a batch being formed waits here for more */
-    int collecting;            /* workers forming a batch */
-
-    pthread_t admin_thread;
-    atomic_bool admin_stop;
-    bool admin_running;
-    int running;          /* jobs being executed */
-    int idle;             /* threads asleep on cond */
-    bool standby;         /* a thread waits in sb_epfd (pool.c) */
-    bool io_free;         /* nobody holds the I/O role: the next to look takes it */
-    int sb_epfd, sb_kick; /* the standby's epoll set, and its wake-up eventfd */
+    pthread_mutex_t lock; /* guards io, sched, batching's counters, and below */
+    agent_io io;
+    agent_sched sched;
+    agent_batching batching;
+    agent_admin admin;
     bool draining, exit_now;
     double drain_deadline;
 
     conn *conns; /* all open connections; touched in the I/O role only */
     uint64_t next_conn_id;
 
-    /* Moving average of service time per request kind, in ns: decides
-     * which jobs the I/O role may run without handing off (server.c). */
-    _Atomic uint64_t cost_ns[VMACCEL_KIND_MAX + 1];
+    /* Service time per request kind: decides which jobs the I/O role may
+     * run without handing off (cost.h). */
+    cost_table cost;
 };
-
-/* listen.c: listening addresses */
-/* Parses an address the agent can listen on; when it is not one, writes
- * what is wrong (and what was probably meant) into why. */
-int agent_addr_check(const char *spec, vmaccel_addr *a, char *why, size_t why_len);
-#define AGENT_ADDR_FORMS "unix:///PATH, tcp://HOST:PORT, vsock://CID:PORT"
-/* Listens on spec, or writes why it cannot into why. */
-int listener_open(server *srv, const char *spec, bool admin, char *why, size_t why_len);
-/* The addresses of agent.listen (when `listen`) and agent.admin (when
- * `admin`); logs what is wrong with them. */
-int listeners_from_config(server *srv, bool listen, bool admin);
-/* Closes the socket and removes the unix socket file it bound. */
-void listener_close(listener *l);
-void listeners_close(server *srv);
-
-/* server.c */
-int server_run(server *srv);
-/* Waits for events (timeout_ms as epoll_wait) and handles them: the I/O
- * role's one step. */
-void server_poll(server *srv, int timeout_ms);
-/* pool.c: the threads */
-int pool_init(server *srv);
-void pool_fini(server *srv);
-/* Runs workers + 1 threads until the server exits. */
-int pool_run(server *srv);
-/* A job's answer is ready to go out (handle.c). */
-void pool_answer_ready(server *srv);
-void server_record_cost(server *srv, uint16_t kind, double seconds);
-void server_push_job(server *srv, job *j);
-/* Drops the queued (not yet running) jobs of a closing connection. */
-void server_drop_jobs(server *srv, conn *c);
-/* log.c: the monotonic clock, in seconds */
-double agent_now(void);
-/* log.c: "vmacceld: [LEVEL: ]message" lines on stderr.  agent_log is info. */
-void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void agent_log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void agent_log_set_level(int level); /* a VMACCEL_LOG_* level; before threads start */
-
-/* conn.c */
-conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text);
-/* Reads what is available; 0, or <0 when the connection must close. */
-int conn_on_readable(conn *c);
-int conn_on_writable(conn *c);
-void conn_close(conn *c, const char *why);
-conn *conn_ref(conn *c);
-void conn_unref(conn *c);
-bool conn_flushed(conn *c);
-/* Queues a response (frames it, writes what the socket takes now), unless
- * the stream has started over since generation `gen`. */
-void conn_send(conn *c, uint32_t gen, uint64_t id, const vmaccel_msg *m);
-/* Called when a job is finished with its body. */
-void conn_job_done(conn *c, uint64_t len);
-
-/* handle.c: runs one request and sends its response. */
-void handle_job(server *srv, job *j);
-/* Answers an image_classify job with a result computed in a batch. */
-typedef struct classify_result {
-    int status;
-    const vmaccel_class *top;
-    uint32_t n;
-    double started; /* when the batch began: its service time counts */
-} classify_result;
-void handle_job_result(server *srv, job *j, const classify_result *res);
-
-/* batch.c: runs n image_classify jobs for one model as one batch, then
- * answers each (any that cannot join runs on its own). */
-void batch_run(server *srv, job **jobs, int n);
-
-/* tables.c: a connection's sessions and resources, under its lock. */
-typedef struct agent_sess agent_sess;
-vmaccel_session *agent_sess_get(agent_sess *s);
-void agent_sess_put(agent_sess *s);
-
-/* admin.c: the metrics page on the admin addresses, on its own thread. */
-int admin_start(server *srv);
-void admin_stop(server *srv);
 
 #endif

@@ -12,8 +12,9 @@
  * borrowed here: whatever they hold, job_free releases. */
 #include <stdlib.h>
 
-#include "conn.h"
+#include "batch.h"
 #include "job.h"
+#include "log.h"
 
 static bool admit(const job *j) {
     return j->err == 0 && j->req.kind == VMACCEL_OP_IMAGE_CLASSIFY &&
@@ -30,7 +31,7 @@ static void record(server *srv, int n) {
     atomic_fetch_add(&srv->stats.batch_size[b], 1);
 }
 
-void batch_run(server *srv, job **jobs, int n) {
+void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready) {
     job *in[VMACCEL_BATCH_MAX];
     vmaccel_arg img[VMACCEL_BATCH_MAX];
     int n_in = 0;
@@ -38,7 +39,7 @@ void batch_run(server *srv, job **jobs, int n) {
     for (int i = 0; i < n; i++) {
         job *j = jobs[i];
         if (!admit(j)) {
-            handle_job(srv, j); /* on its own: it gets its own error */
+            handle_job(srv, j, ready); /* on its own: it gets its own error */
             continue;
         }
         img[n_in] = (vmaccel_arg){j->req.u.classify.image, j->req.u.classify.len};
@@ -59,11 +60,11 @@ void batch_run(server *srv, job **jobs, int n) {
         record(srv, n_in);
     for (int i = 0; i < n_in; i++) {
         if (r < 0) { /* the batch could not run (e.g. no batched backend) */
-            handle_job(srv, in[i]);
+            handle_job(srv, in[i], ready);
             continue;
         }
         classify_result res = {status[i], top + (size_t)i * k, n_top[i], t0};
-        handle_job_result(srv, in[i], &res);
+        handle_job_result(srv, in[i], &res, ready);
     }
     free(top);
 }

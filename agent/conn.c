@@ -12,7 +12,7 @@
 
 #include "conn.h"
 #include "hello.h"
-#include "job.h"
+#include "log.h"
 
 struct outbuf {
     struct outbuf *next;
@@ -20,11 +20,13 @@ struct outbuf {
     uint8_t data[];
 };
 
-conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text) {
+conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
+              const conn_ops *ops) {
     conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->tag = EV_CONN;
+    c->ops = ops;
     c->srv = srv;
     c->fd = fd;
     c->id = ++srv->next_conn_id;
@@ -37,7 +39,7 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text) {
     const vmaccel_limits *l = &srv->cfg.lim;
     vmaccel_reader_init(&c->rd, l->max_request_bytes, l->max_inflight_bytes, l->max_inflight,
                         1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST, &c->acct);
-    c->t = tables_new(srv->ctx, l, &srv->stats, srv->models);
+    c->t = tables_new(srv->ctx, l, &srv->stats, srv->batching.models);
     c->tn = tenant_attach(srv, listen_text, peer);
     c->last_rx = agent_now();
     if (!c->t || !c->tn) {
@@ -228,10 +230,11 @@ static void send_hello_ok(conn *c, uint64_t nonce) {
 /* A new guest process took over a shared stream: everything of the
  * previous one goes, and answers still being computed for it are dropped. */
 static int restart(conn *c) {
-    tables *fresh = tables_new(c->srv->ctx, &c->srv->cfg.lim, &c->srv->stats, c->srv->models);
+    server *srv = c->srv;
+    tables *fresh = tables_new(srv->ctx, &srv->cfg.lim, &srv->stats, srv->batching.models);
     if (!fresh)
         return -ENOMEM;
-    server_drop_jobs(c->srv, c);
+    c->ops->drop(c);
     pthread_mutex_lock(&c->wlock);
     uint32_t gen = atomic_fetch_add(&c->gen, 1) + 1;
     pthread_mutex_unlock(&c->wlock);
@@ -280,14 +283,7 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
         atomic_fetch_sub(&c->acct.count, 1);
         return r;
     }
-    job *j = job_new(c, id, body, len);
-    if (!j)
-        return -ENOMEM;
-    c->n_requests++;
-    atomic_fetch_add(&c->srv->stats.requests, 1);
-    atomic_fetch_add(&c->srv->stats.inflight, 1);
-    server_push_job(c->srv, j);
-    return 0;
+    return c->ops->request(c, id, body, len);
 }
 
 static const char *read_error(int e) {
@@ -377,7 +373,7 @@ void conn_close(conn *c, const char *why) {
     c->fd = -1;
     outq_free_locked(c);
     pthread_mutex_unlock(&c->wlock);
-    server_drop_jobs(c->srv, c); /* nobody to answer: don't run them */
+    c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
     tables_close(c->t);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,

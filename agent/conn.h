@@ -1,4 +1,6 @@
-/* The connection structure, shared by conn.c, server.c and handle.c. */
+/* One client connection (conn.c): reading and reassembling requests,
+ * the handshake, writing responses.  What to do with a complete request is
+ * the layer above's business: it hands conn_new a conn_ops. */
 #ifndef VMACCEL_AGENT_CONN_H
 #define VMACCEL_AGENT_CONN_H
 
@@ -6,8 +8,20 @@
 #include "tables.h"
 #include "tenant.h"
 
+/* What the layer above does with a connection's requests (server.c).
+ * Called in the I/O role. */
+typedef struct conn_ops {
+    /* A complete request: takes over body (frees it on failure).  0, or
+     * < 0 when the connection must close (out of memory). */
+    int (*request)(conn *c, uint64_t id, uint8_t *body, uint64_t len);
+    /* The requests queued and not yet running must go: the connection is
+     * closing, or its stream is starting over. */
+    void (*drop)(conn *c);
+} conn_ops;
+
 struct conn {
     int tag; /* EV_CONN: must stay first */
+    const conn_ops *ops;
     atomic_int refs;
     atomic_bool closed;
     server *srv;
@@ -33,6 +47,20 @@ struct conn {
     vmaccel_reader rd; /* large: keep last */
 };
 
+conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
+              const conn_ops *ops);
+/* Reads what is available; 0, or <0 when the connection must close. */
+int conn_on_readable(conn *c);
+int conn_on_writable(conn *c);
+void conn_close(conn *c, const char *why);
+conn *conn_ref(conn *c);
+void conn_unref(conn *c);
+bool conn_flushed(conn *c);
+/* Queues a response (frames it, writes what the socket takes now), unless
+ * the stream has started over since generation `gen`. */
+void conn_send(conn *c, uint32_t gen, uint64_t id, const vmaccel_msg *m);
+/* Called when a job is finished with its body. */
+void conn_job_done(conn *c, uint64_t len);
 void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m);
 void conn_pause_reading(conn *c);
 /* Why the connection is being closed, for the log line. */

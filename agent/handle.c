@@ -1,11 +1,14 @@
 /* Runs one request on the agent's vmaccel context and sends the answer.
  * Every response starts with an i32 status; its payload follows only when
- * the status is >= 0 (docs/protocol.md, "Responses"). */
+ * the status is >= 0 (docs/protocol.md, "Responses").  The caller says, with
+ * `ready`, what must happen between computing the answer and sending it. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
+#include "handle.h"
 #include "job.h"
+#include "log.h"
 #include "metrics.h"
 
 /* What one request needs while it runs; req and res are the job's. */
@@ -227,7 +230,7 @@ static int resource_create(call *k) {
     if (r == 0 && a->type == VMACCEL_RESOURCE_MODEL) {
         /* One object per model content: the backend loads it once. */
         vmaccel_resource *canon = NULL;
-        model = models_intern(k->srv->models, res, &batch, &canon);
+        model = models_intern(k->srv->batching.models, res, &batch, &canon);
         vmaccel_resource_unref(res);
         res = canon;
         r = model ? 0 : -ENOMEM;
@@ -266,7 +269,8 @@ static int run_control(call *k) {
 /* Runs j (unless it failed on arrival), then answers it.  The request's
  * slot is released before the answer goes out: once the client has the
  * answer it may send its next request at once, and must find room. */
-static void answer(server *srv, job *j, const classify_result *pre, double t0) {
+static void answer(server *srv, job *j, const classify_result *pre, double t0,
+                   answer_ready_fn *ready) {
     conn *c = j->c;
     vmaccel_msg *resp = malloc(sizeof(*resp));
     call k = {srv, j->t, &j->req, j->as ? agent_sess_get(j->as) : NULL, resp, NULL, j->res,
@@ -285,10 +289,10 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0) {
     /* Counted before the answer leaves: whoever has it sees it counted. */
     double t1 = agent_now();
     if (!j->err) /* what fails on arrival costs nothing, and must not look cheap */
-        server_record_cost(srv, j->kind, t1 - t0);
+        cost_record(&srv->cost, j->kind, t1 - t0);
     metrics_record(c->tn->m, j->kind, r, j->len, resp ? resp->body_len : 0, t0 - j->queued_at,
                    t1 - t0);
-    pool_answer_ready(srv);
+    ready(srv);
     if (resp) {
         vmaccel_resp_set_status(resp, r);
         conn_send(c, j->gen, j->id, resp);
@@ -299,16 +303,18 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0) {
 }
 
 /* Answers j unless nobody is left to read the answer, then frees it. */
-static void finish(server *srv, job *j, const classify_result *pre, double t0) {
+static void finish(server *srv, job *j, const classify_result *pre, double t0,
+                   answer_ready_fn *ready) {
     if (!atomic_load(&j->c->closed) && j->gen == atomic_load(&j->c->gen))
-        answer(srv, j, pre, t0);
+        answer(srv, j, pre, t0, ready);
     job_free(j);
 }
 
-void handle_job(server *srv, job *j) {
-    finish(srv, j, NULL, agent_now());
+void handle_job(server *srv, job *j, answer_ready_fn *ready) {
+    finish(srv, j, NULL, agent_now(), ready);
 }
 
-void handle_job_result(server *srv, job *j, const classify_result *res) {
-    finish(srv, j, res, res->started);
+void handle_job_result(server *srv, job *j, const classify_result *res,
+                       answer_ready_fn *ready) {
+    finish(srv, j, res, res->started, ready);
 }

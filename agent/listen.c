@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "listen.h"
+#include "log.h"
 #include "settings.h"
 
 /* "HOST:PORT" with a numeric port: what a tcp:// address was probably. */

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "agent.h"
+#include "vmaccel/vmaccel.h"
+
+#include "log.h"
 
 double agent_now(void) {
     struct timespec ts;

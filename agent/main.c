@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "listen.h"
+#include "log.h"
 #include "models.h"
 #include "options.h"
+#include "server.h"
 #include "settings.h"
 #include "tenant.h"
 
@@ -108,17 +111,17 @@ static int open_listeners(server *srv, const agent_options *o) {
 /* Everything before serving: the library and its plugins, the agent's
  * settings, the addresses.  Each failure has been logged. */
 static int prepare(server *srv, const agent_options *o) {
-    vmaccel_init_opts io = {.size = sizeof(io), .config_path = o->config};
-    int r = vmaccel_init(&srv->ctx, &io);
+    vmaccel_ctx_opts io = {.size = sizeof(io), .config_path = o->config};
+    int r = vmaccel_ctx_new(&io, &srv->ctx);
     if (r < 0) {
         agent_log_at(VMACCEL_LOG_ERROR, "cannot initialise vmaccel: %s", vmaccel_strerror(r));
         return r;
     }
     defaults(srv);
     agent_settings_open(srv, o->config);
-    if (agent_settings_read(srv) < 0)
+    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0)
         return -EINVAL;
-    if (!(srv->models = models_new()))
+    if (!(srv->batching.models = models_new()))
         return -ENOMEM;
     if (o->workers)
         srv->cfg.workers = (uint32_t)o->workers;
@@ -146,8 +149,8 @@ int main(int argc, char **argv) {
         r = server_run(&srv);
     }
     listeners_close(&srv); /* those server_run did not close; their socket files go too */
-    models_free(srv.models); /* before fini: it holds resources */
-    vmaccel_fini(srv.ctx);
+    models_free(srv.batching.models); /* before fini: it holds resources */
+    vmaccel_ctx_free(srv.ctx);
     tenants_free(&srv);
     agent_settings_close(&srv);
     if (r < 0)

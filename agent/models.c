@@ -45,12 +45,12 @@ void models_free(model_reg *m) {
 static uint64_t hash_of(const vmaccel_resource *r, uint64_t *bytes) {
     uint64_t h = 1469598103934665603ULL;
     *bytes = 0;
-    size_t n = vmaccel_resource_file_count(r);
+    size_t n = vmaccel_resource_get_file_count(r);
     for (size_t i = 0; i < n; i++) {
         const char *name;
         const void *data;
         size_t len;
-        if (vmaccel_resource_file(r, i, &name, &data, &len) < 0)
+        if (vmaccel_resource_get_file(r, i, &name, &data, &len) < 0)
             continue;
         for (const char *p = name; *p; p++)
             h = (h ^ (uint8_t)*p) * 1099511628211ULL;
@@ -62,15 +62,15 @@ static uint64_t hash_of(const vmaccel_resource *r, uint64_t *bytes) {
 }
 
 static bool same(const vmaccel_resource *a, const vmaccel_resource *b) {
-    size_t n = vmaccel_resource_file_count(a);
-    if (n != vmaccel_resource_file_count(b))
+    size_t n = vmaccel_resource_get_file_count(a);
+    if (n != vmaccel_resource_get_file_count(b))
         return false;
     for (size_t i = 0; i < n; i++) {
         const char *na, *nb;
         const void *da, *db;
         size_t la, lb;
-        if (vmaccel_resource_file(a, i, &na, &da, &la) < 0 ||
-            vmaccel_resource_file(b, i, &nb, &db, &lb) < 0 || la != lb || strcmp(na, nb) != 0 ||
+        if (vmaccel_resource_get_file(a, i, &na, &da, &la) < 0 ||
+            vmaccel_resource_get_file(b, i, &nb, &db, &lb) < 0 || la != lb || strcmp(na, nb) != 0 ||
             memcmp(da, db, la) != 0)
             return false;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "listen.h"
 #include "options.h"
 
 /* meson's project version (agent/meson.build); the header's otherwise. */

@@ -1,7 +1,8 @@
 /* The threads: workers + 1, and the I/O role that passes between them.
  *
- * One thread at a time holds the I/O role (server_poll: epoll, reading,
- * queuing jobs in the fair scheduler); the others run jobs in its order.
+ * One thread at a time holds the I/O role (the poll step server.c hands
+ * pool_run: epoll, reading, queuing jobs in the fair scheduler); the
+ * others run jobs in its order.
  * Somebody must always be reading, even while every worker is blocked in a
  * backend (a leader/follower pool that polled only when a worker was idle
  * left requests unread, and the scheduler then saw only the backlog of
@@ -27,18 +28,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "batch.h"
+#include "handle.h"
 #include "job.h"
+#include "log.h"
+#include "pool.h"
+#include "tenant.h"
 
 #define INLINE_MAX_NS 20000
 #define INLINE_MAX_BODY 4096
-#define COST_UNKNOWN_NS 1000000 /* until measured, assume expensive */
-
-void server_record_cost(server *srv, uint16_t kind, double seconds) {
-    uint64_t ns = (uint64_t)(seconds * 1e9), old = atomic_load(&srv->cost_ns[kind]);
-    /* EWMA with weight 1/8; races between workers only lose a sample. */
-    atomic_store(&srv->cost_ns[kind], old - old / 8 + ns / 8);
-}
 
 /* Cheap enough to run in the I/O role without giving the role up.  Never
  * one that may be batched: forming a batch waits for the window, and the
@@ -46,13 +44,13 @@ void server_record_cost(server *srv, uint16_t kind, double seconds) {
  * look cheap, then stall everyone's reading for a window each). */
 static bool runs_inline(server *srv, const job *j) {
     return j->len <= INLINE_MAX_BODY && j->kind != VMACCEL_OP_EXEC && !j->model &&
-           atomic_load(&srv->cost_ns[j->kind]) <= INLINE_MAX_NS;
+           cost_ns(&srv->cost, j->kind) <= INLINE_MAX_NS;
 }
 
 static job *pop_job_locked(server *srv) {
-    job *j = (job *)sched_pop(&srv->queue);
+    job *j = (job *)sched_pop(&srv->sched.queue);
     if (j)
-        srv->running++;
+        srv->io.running++;
     return j;
 }
 /* Takes the heads of the tenants' queues that are for `model`, at most one
@@ -61,18 +59,18 @@ static job *pop_job_locked(server *srv) {
 static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int max) {
     sched_tenant *ring[TENANTS_MAX]; /* every tenant may have a head for it */
     int nt = 0;
-    sched_tenant *t = srv->queue.cursor;
+    sched_tenant *t = srv->sched.queue.cursor;
     do {
         ring[nt++] = t;
         t = t ? t->next : NULL;
-    } while (t && t != srv->queue.cursor && nt < TENANTS_MAX);
+    } while (t && t != srv->sched.queue.cursor && nt < TENANTS_MAX);
     for (bool took = true; took && n < max;) {
         took = false;
         for (int i = 0; i < nt && n < max; i++) {
             job *h = ring[i] && ring[i]->active ? (job *)ring[i]->head : NULL;
             if (h && h->model == model) {
-                out[n++] = (job *)sched_pop_tenant(&srv->queue, ring[i]);
-                srv->running++;
+                out[n++] = (job *)sched_pop_tenant(&srv->sched.queue, ring[i]);
+                srv->io.running++;
                 took = true;
             }
         }
@@ -88,7 +86,7 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
     int n = 1, max = (int)srv->cfg.batch_max;
     out[0] = first;
     struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl); /* batch_cond waits on it (server.c) */
+    clock_gettime(CLOCK_MONOTONIC, &dl); /* batching.cond waits on it (server.c) */
     long ns = dl.tv_nsec + (long)(srv->cfg.batch_window_s * 1e9);
     dl.tv_sec += ns / 1000000000L;
     dl.tv_nsec = ns % 1000000000L;
@@ -96,13 +94,15 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
         n = take_heads_locked(srv, first->model, out, n, max);
         if (n >= max || srv->exit_now || atomic_load(&srv->stats.inflight) <= n)
             return n;
-        srv->collecting++;
-        int r = pthread_cond_timedwait(&srv->batch_cond, &srv->lock, &dl);
-        srv->collecting--;
+        srv->batching.collecting++;
+        int r = pthread_cond_timedwait(&srv->batching.cond, &srv->lock, &dl);
+        srv->batching.collecting--;
         if (r == ETIMEDOUT)
             return take_heads_locked(srv, first->model, out, n, max);
     }
 }
+
+static void answer_ready(server *srv);
 
 /* Runs a popped job (alone, or a batch formed around it).  Lock held. */
 static void run_job_locked(server *srv, job *j) {
@@ -110,14 +110,14 @@ static void run_job_locked(server *srv, job *j) {
         job *batch[VMACCEL_BATCH_MAX];
         int n = collect_batch_locked(srv, j, batch);
         pthread_mutex_unlock(&srv->lock);
-        batch_run(srv, batch, n);
+        batch_run(srv, batch, n, answer_ready);
         pthread_mutex_lock(&srv->lock);
-        srv->running -= n;
+        srv->io.running -= n;
     } else {
         pthread_mutex_unlock(&srv->lock);
-        handle_job(srv, j);
+        handle_job(srv, j, answer_ready);
         pthread_mutex_lock(&srv->lock);
-        srv->running--;
+        srv->io.running--;
     }
 }
 
@@ -125,13 +125,13 @@ static void run_job_locked(server *srv, job *j) {
  * free.  Lock held. */
 static void role_free_locked(server *srv, bool is_free) {
     struct epoll_event ev = {.events = is_free ? EPOLLIN : 0, .data.ptr = NULL};
-    srv->io_free = is_free;
-    epoll_ctl(srv->sb_epfd, EPOLL_CTL_MOD, srv->epfd, &ev);
+    srv->io.io_free = is_free;
+    epoll_ctl(srv->io.sb_epfd, EPOLL_CTL_MOD, srv->epfd, &ev);
 }
 
 static void kick_standby(server *srv) {
     uint64_t one = 1;
-    if (write(srv->sb_kick, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    if (write(srv->io.sb_kick, &one, sizeof(one)) < 0 && errno != EAGAIN)
         agent_log("waking the standby thread: %s", strerror(errno));
 }
 
@@ -141,12 +141,13 @@ static _Thread_local int lent;
 
 /* Takes a lent role back as soon as the answer is computed, before it is
  * sent: the client's next request then finds this thread polling, instead
- * of waking the standby while this one finishes up. */
-void pool_answer_ready(server *srv) {
+ * of waking the standby while this one finishes up.  handle.c and batch.c
+ * call it (as their answer_ready_fn) for every answer, batched or not. */
+static void answer_ready(server *srv) {
     if (lent != 1)
         return;
     pthread_mutex_lock(&srv->lock);
-    if (srv->io_free) {
+    if (srv->io.io_free) {
         role_free_locked(srv, false);
         lent = 2;
     }
@@ -155,12 +156,12 @@ void pool_answer_ready(server *srv) {
 
 /* Queued jobs need threads: idle ones first, then the standby.  Lock held. */
 static void wake_for_jobs_locked(server *srv) {
-    uint32_t q = srv->queue.queued;
+    uint32_t q = srv->sched.queue.queued;
     if (q > 1)
-        pthread_cond_broadcast(&srv->cond);
+        pthread_cond_broadcast(&srv->io.cond);
     else if (q == 1)
-        pthread_cond_signal(&srv->cond);
-    if (q > (uint32_t)srv->idle && srv->standby)
+        pthread_cond_signal(&srv->io.cond);
+    if (q > (uint32_t)srv->io.idle && srv->io.standby)
         kick_standby(srv);
 }
 
@@ -172,28 +173,28 @@ static void wake_for_jobs_locked(server *srv) {
 static void io_role(server *srv) {
     while (!srv->exit_now) {
         pthread_mutex_unlock(&srv->lock);
-        server_poll(srv, -1);
+        srv->io.poll(srv, -1);
         pthread_mutex_lock(&srv->lock);
-        job *head = srv->queue.queued == 1 && !srv->exit_now ? (job *)sched_peek(&srv->queue)
-                                                             : NULL;
+        sched *q = &srv->sched.queue;
+        job *head = q->queued == 1 && !srv->exit_now ? (job *)sched_peek(q) : NULL;
         if (head && runs_inline(srv, head)) {
             run_job_locked(srv, pop_job_locked(srv));
-        } else if (head && srv->standby) {
+        } else if (head && srv->io.standby) {
             job *j = pop_job_locked(srv);
             role_free_locked(srv, true);
             lent = 1;
             run_job_locked(srv, j);
-            bool mine = lent == 2 || srv->io_free;
+            bool mine = lent == 2 || srv->io.io_free;
             lent = 0;
             if (!mine)
                 return; /* the standby took over */
-            if (srv->io_free)
+            if (srv->io.io_free)
                 role_free_locked(srv, false); /* no answer was sent */
         } else {
             wake_for_jobs_locked(srv);
         }
     }
-    pthread_cond_broadcast(&srv->cond); /* everyone: time to go */
+    pthread_cond_broadcast(&srv->io.cond); /* everyone: time to go */
     kick_standby(srv);
 }
 
@@ -201,11 +202,11 @@ static void io_role(server *srv) {
  * something is readable, or for a kick.  Lock not held. */
 static void stand_by(server *srv) {
     struct epoll_event ev[2];
-    int n = epoll_wait(srv->sb_epfd, ev, 2, -1);
+    int n = epoll_wait(srv->io.sb_epfd, ev, 2, -1);
     for (int i = 0; i < n; i++) {
         uint64_t v;
-        if (ev[i].data.ptr == &srv->sb_kick) {
-            ssize_t r = read(srv->sb_kick, &v, sizeof(v)); /* EAGAIN: drained already */
+        if (ev[i].data.ptr == &srv->io.sb_kick) {
+            ssize_t r = read(srv->io.sb_kick, &v, sizeof(v)); /* EAGAIN: drained already */
             (void)r;
         }
     }
@@ -220,21 +221,21 @@ static void *thread_main(void *arg) {
     pthread_mutex_lock(&srv->lock);
     while (!srv->exit_now) {
         job *j;
-        if (srv->io_free) {
+        if (srv->io.io_free) {
             role_free_locked(srv, false);
             io_role(srv);
         } else if ((j = pop_job_locked(srv))) {
             run_job_locked(srv, j);
-        } else if (!srv->standby) {
-            srv->standby = true;
+        } else if (!srv->io.standby) {
+            srv->io.standby = true;
             pthread_mutex_unlock(&srv->lock);
             stand_by(srv);
             pthread_mutex_lock(&srv->lock);
-            srv->standby = false;
+            srv->io.standby = false;
         } else {
-            srv->idle++;
-            pthread_cond_wait(&srv->cond, &srv->lock);
-            srv->idle--;
+            srv->io.idle++;
+            pthread_cond_wait(&srv->io.cond, &srv->lock);
+            srv->io.idle--;
         }
     }
     pthread_mutex_unlock(&srv->lock);
@@ -242,30 +243,30 @@ static void *thread_main(void *arg) {
 }
 
 int pool_init(server *srv) {
-    for (int i = 0; i <= VMACCEL_KIND_MAX; i++)
-        atomic_init(&srv->cost_ns[i], COST_UNKNOWN_NS);
-    srv->sb_epfd = epoll_create1(EPOLL_CLOEXEC);
-    srv->sb_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (srv->sb_epfd < 0 || srv->sb_kick < 0)
+    cost_init(&srv->cost);
+    srv->io.sb_epfd = epoll_create1(EPOLL_CLOEXEC);
+    srv->io.sb_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (srv->io.sb_epfd < 0 || srv->io.sb_kick < 0)
         return -errno;
     struct epoll_event ev = {.events = 0, .data.ptr = NULL};
-    if (epoll_ctl(srv->sb_epfd, EPOLL_CTL_ADD, srv->epfd, &ev) < 0)
+    if (epoll_ctl(srv->io.sb_epfd, EPOLL_CTL_ADD, srv->epfd, &ev) < 0)
         return -errno;
-    ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &srv->sb_kick};
-    return epoll_ctl(srv->sb_epfd, EPOLL_CTL_ADD, srv->sb_kick, &ev) < 0 ? -errno : 0;
+    ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &srv->io.sb_kick};
+    return epoll_ctl(srv->io.sb_epfd, EPOLL_CTL_ADD, srv->io.sb_kick, &ev) < 0 ? -errno : 0;
 }
 
 void pool_fini(server *srv) {
-    if (srv->sb_epfd >= 0)
-        close(srv->sb_epfd);
-    if (srv->sb_kick >= 0)
-        close(srv->sb_kick);
+    if (srv->io.sb_epfd >= 0)
+        close(srv->io.sb_epfd);
+    if (srv->io.sb_kick >= 0)
+        close(srv->io.sb_kick);
 }
 
-int pool_run(server *srv) {
+int pool_run(server *srv, pool_poll_fn *poll) {
     uint32_t started = 0, want = srv->cfg.workers + 1; /* one more for the I/O role */
     pthread_t *t = calloc(want, sizeof(*t));
-    srv->io_free = true;
+    srv->io.io_free = true;
+    srv->io.poll = poll;
     for (; t && started < want; started++)
         if (pthread_create(&t[started], NULL, thread_main, srv) != 0)
             break;
@@ -273,7 +274,7 @@ int pool_run(server *srv) {
         agent_log("cannot start %u threads", want);
         pthread_mutex_lock(&srv->lock);
         srv->exit_now = true;
-        pthread_cond_broadcast(&srv->cond);
+        pthread_cond_broadcast(&srv->io.cond);
         kick_standby(srv);
         pthread_mutex_unlock(&srv->lock);
     }

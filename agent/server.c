@@ -9,35 +9,34 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conn.h"
 #include "job.h"
+#include "listen.h"
+#include "log.h"
+#include "pool.h"
+#include "queue.h"
+#include "server.h"
 
 static const int signal_tag = EV_SIGNAL;
 
-void server_push_job(server *srv, job *j) {
-    j->queued_at = agent_now();
-    pthread_mutex_lock(&srv->lock);
-    sched_push(&srv->queue, srv->fifo ? &srv->fifo_queue : &j->c->tn->st, &j->link);
-    if (j->model && srv->collecting)
-        pthread_cond_broadcast(&srv->batch_cond); /* a batch being formed may take it */
-    pthread_mutex_unlock(&srv->lock);
+/* A connection's complete request becomes a job in the fair queue. */
+static int on_request(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
+    job *j = job_new(c, id, body, len);
+    if (!j)
+        return -ENOMEM;
+    c->n_requests++;
+    atomic_fetch_add(&c->srv->stats.requests, 1);
+    atomic_fetch_add(&c->srv->stats.inflight, 1);
+    queue_push(c->srv, j);
+    return 0;
 }
 
-static bool job_of(sched_item *it, void *c) {
-    return ((job *)it)->c == c;
+static void on_drop(conn *c) {
+    queue_drop_conn(c->srv, c);
 }
 
-void server_drop_jobs(server *srv, conn *c) {
-    pthread_mutex_lock(&srv->lock);
-    sched_item *list =
-        sched_take(&srv->queue, srv->fifo ? &srv->fifo_queue : &c->tn->st, job_of, c);
-    pthread_mutex_unlock(&srv->lock);
-    while (list) {
-        job *j = (job *)list;
-        list = list->next;
-        job_free(j);
-    }
-}
+static const conn_ops server_conn_ops = {on_request, on_drop};
 
 static void accept_all(server *srv, listener *l) {
     for (;;) {
@@ -53,7 +52,7 @@ static void accept_all(server *srv, listener *l) {
             close(fd);
             continue;
         }
-        conn *c = conn_new(srv, fd, peer, l->addr.text);
+        conn *c = conn_new(srv, fd, peer, l->addr.text, &server_conn_ops);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
         if (!c || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             agent_log("refused %s: out of resources", peer);
@@ -118,7 +117,8 @@ static void on_conn_event(server *srv, conn *c, uint32_t events) {
 /* True once draining has nothing left to wait for. */
 static bool drained(server *srv) {
     pthread_mutex_lock(&srv->lock);
-    bool idle = srv->queue.queued == 0 && srv->running == 0, late = agent_now() > srv->drain_deadline;
+    bool idle = srv->sched.queue.queued == 0 && srv->io.running == 0;
+    bool late = agent_now() > srv->drain_deadline;
     pthread_mutex_unlock(&srv->lock);
     for (conn *c = srv->conns; idle && c; c = c->next)
         idle = conn_flushed(c);
@@ -128,8 +128,8 @@ static bool drained(server *srv) {
 }
 
 /* Waits for events (timeout_ms as epoll_wait: -1 forever, 0 not at all)
- * and handles them. */
-void server_poll(server *srv, int timeout_ms) {
+ * and handles them: the I/O role's step, which pool.c calls. */
+static void poll_step(server *srv, int timeout_ms) {
     struct epoll_event evs[64];
     int n = epoll_wait(srv->epfd, evs, 64, srv->draining && timeout_ms < 0 ? 50 : timeout_ms);
     for (int i = 0; i < n; i++) {
@@ -158,7 +158,7 @@ static int setup(server *srv) {
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
-    srv->sb_epfd = srv->sb_kick = -1;
+    srv->io.sb_epfd = srv->io.sb_kick = -1;
     srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (srv->sigfd < 0 || srv->epfd < 0)
@@ -174,11 +174,11 @@ static int setup(server *srv) {
             return -errno;
     }
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->cond, NULL);
+    pthread_cond_init(&srv->io.cond, NULL);
     pthread_condattr_t mono; /* a batch's window must not move with the wall clock */
     pthread_condattr_init(&mono);
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->batch_cond, &mono);
+    pthread_cond_init(&srv->batching.cond, &mono);
     pthread_condattr_destroy(&mono);
     return pool_init(srv);
 }
@@ -188,21 +188,20 @@ static void teardown(server *srv) {
     while (srv->conns)
         drop_conn(srv, srv->conns, "agent shutting down");
     listeners_close(srv);
-    for (job *j; (j = (job *)sched_pop(&srv->queue));)
-        job_free(j);
+    queue_free_all(srv);
     pool_fini(srv);
     close(srv->epfd);
     close(srv->sigfd);
     pthread_mutex_destroy(&srv->lock);
-    pthread_cond_destroy(&srv->cond);
-    pthread_cond_destroy(&srv->batch_cond);
+    pthread_cond_destroy(&srv->io.cond);
+    pthread_cond_destroy(&srv->batching.cond);
 }
 
 int server_run(server *srv) {
     int r = setup(srv);
     if (r < 0)
         return r;
-    r = admin_start(srv) < 0 ? -ENOMEM : pool_run(srv);
+    r = admin_start(srv) < 0 ? -ENOMEM : pool_run(srv, poll_step);
     teardown(srv);
     return r;
 }

@@ -12,8 +12,8 @@
 #include <strings.h>
 
 #include "config.h"
+#include "log.h"
 #include "settings.h"
-#include "tenant.h"
 
 void agent_settings_open(server *srv, const char *path) {
     if (!path)
@@ -89,7 +89,7 @@ static int read_scheduling(server *srv) {
         agent_config_error(srv, "agent.scheduler", "expected fair or fifo");
         return -EINVAL;
     }
-    srv->fifo = sch && strcmp(sch, "fifo") == 0;
+    srv->sched.fifo = sch && strcmp(sch, "fifo") == 0;
     const char *b = vmaccel_config_get(srv->ctx, "agent.batch");
     srv->cfg.batch = !b || !strcmp(b, "model") ? BATCH_MODEL : !strcmp(b, "on") ? BATCH_ON
                    : !strcmp(b, "off") ? BATCH_OFF : -1;
@@ -119,5 +119,5 @@ int agent_settings_read(server *srv) {
     read_log_level(srv);
     if (read_limits(srv) < 0 || read_scheduling(srv) < 0)
         return -EINVAL;
-    return tenants_configure(srv);
+    return 0;
 }

@@ -9,8 +9,9 @@
 void agent_settings_open(server *srv, const char *path);
 void agent_settings_close(server *srv);
 
-/* Reads log_level, agent.* and tenant.* into srv; each bad value is
- * logged by agent_config_error().  0 or -EINVAL. */
+/* Reads log_level and agent.* into srv (tenant.* is tenants_configure's,
+ * tenant.h); each bad value is logged by agent_config_error().  0 or
+ * -EINVAL. */
 int agent_settings_read(server *srv);
 
 /* Writes "FILE:LINE" of key into where and returns true when the config

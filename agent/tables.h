@@ -7,6 +7,11 @@
 #include "agent.h"
 #include "models.h"
 
+/* A session of a connection, reference-counted (tables.c). */
+typedef struct agent_sess agent_sess;
+vmaccel_session *agent_sess_get(agent_sess *s);
+void agent_sess_put(agent_sess *s);
+
 typedef struct tables {
     atomic_int refs; /* the connection's, and one per job that uses it */
     bool closed;     /* under lock: nothing may be added any more */

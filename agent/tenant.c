@@ -51,16 +51,17 @@ static int read_rule(server *srv, const char *name, tenant_rule *r) {
 int tenants_configure(server *srv) {
     const char *list = vmaccel_config_get(srv->ctx, "agent.tenants");
     char *copy = list ? strdup(list) : NULL, *save = NULL;
+    agent_sched *sc = &srv->sched;
     int r = 0;
     for (char *s = copy ? strtok_r(copy, ", ", &save) : NULL; s && r == 0;
          s = strtok_r(NULL, ", ", &save)) {
-        if (!srv->rules && !(srv->rules = calloc(TENANT_RULES_MAX, sizeof(*srv->rules)))) {
+        if (!sc->rules && !(sc->rules = calloc(TENANT_RULES_MAX, sizeof(*sc->rules)))) {
             r = -ENOMEM;
-        } else if (srv->n_rules == TENANT_RULES_MAX) {
+        } else if (sc->n_rules == TENANT_RULES_MAX) {
             agent_config_error(srv, "agent.tenants", "more than %d tenants", TENANT_RULES_MAX);
             r = -E2BIG;
         } else {
-            r = read_rule(srv, s, &srv->rules[srv->n_rules++]);
+            r = read_rule(srv, s, &sc->rules[sc->n_rules++]);
         }
     }
     free(copy);
@@ -69,8 +70,8 @@ int tenants_configure(server *srv) {
 
 /* The configured rule for a connection, if any. */
 static const tenant_rule *match(const server *srv, const char *listen_text, const char *id) {
-    for (int i = 0; i < srv->n_rules; i++) {
-        const tenant_rule *r = &srv->rules[i];
+    for (int i = 0; i < srv->sched.n_rules; i++) {
+        const tenant_rule *r = &srv->sched.rules[i];
         if ((r->listen[0] && strcmp(r->listen, listen_text) == 0) ||
             (r->peer[0] && strcmp(r->peer, id) == 0))
             return r;
@@ -80,14 +81,14 @@ static const tenant_rule *match(const server *srv, const char *listen_text, cons
 
 /* Forgets one tenant with no connection and nothing queued.  Lock held. */
 static void evict_idle_locked(server *srv) {
-    for (tenant **p = &srv->tenants; *p; p = &(*p)->next) {
+    for (tenant **p = &srv->sched.tenants; *p; p = &(*p)->next) {
         tenant *t = *p;
         if (t->conns == 0 && !t->st.head) {
-            sched_drop(&srv->queue, &t->st); /* an empty one may still hold its place */
+            sched_drop(&srv->sched.queue, &t->st); /* an empty one may still hold its place */
             *p = t->next;
             free(t->m);
             free(t);
-            srv->n_tenants--;
+            srv->sched.n_tenants--;
             return;
         }
     }
@@ -99,10 +100,10 @@ tenant *tenant_attach(server *srv, const char *listen_text, const char *peer) {
     const tenant_rule *rule = match(srv, listen_text, id);
     const char *name = rule ? rule->name : id;
     pthread_mutex_lock(&srv->lock);
-    tenant *t = srv->tenants;
+    tenant *t = srv->sched.tenants;
     while (t && strcmp(t->name, name) != 0)
         t = t->next;
-    if (!t && srv->n_tenants >= TENANTS_MAX)
+    if (!t && srv->sched.n_tenants >= TENANTS_MAX)
         evict_idle_locked(srv);
     if (!t && (t = calloc(1, sizeof(*t))) && !(t->m = calloc(1, sizeof(*t->m)))) {
         free(t);
@@ -111,9 +112,9 @@ tenant *tenant_attach(server *srv, const char *listen_text, const char *peer) {
     if (t && !t->name[0]) {
         snprintf(t->name, sizeof(t->name), "%s", name);
         t->st.weight = rule ? rule->weight : 1;
-        t->next = srv->tenants;
-        srv->tenants = t;
-        srv->n_tenants++;
+        t->next = srv->sched.tenants;
+        srv->sched.tenants = t;
+        srv->sched.n_tenants++;
     }
     if (t)
         t->conns++;
@@ -128,11 +129,11 @@ void tenant_detach(server *srv, tenant *t) {
 }
 
 void tenants_free(server *srv) {
-    free(srv->rules);
-    srv->rules = NULL;
-    while (srv->tenants) {
-        tenant *t = srv->tenants;
-        srv->tenants = t->next;
+    free(srv->sched.rules);
+    srv->sched.rules = NULL;
+    while (srv->sched.tenants) {
+        tenant *t = srv->sched.tenants;
+        srv->sched.tenants = t->next;
         free(t->m);
         free(t);
     }

@@ -14,7 +14,7 @@ static inline double bench_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* What the next vmaccel_init loads for classification: the remote plugin
+/* What the next vmaccel_ctx_new loads for classification: the remote plugin
  * pointed at the agent `remote`, or (NULL) the OpenCV backend in-process. */
 static inline void bench_classify_via(const char *remote) {
     if (remote) {

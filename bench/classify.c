@@ -38,7 +38,7 @@ typedef struct side {
 static void open_side(side *sd, const char *name, const char *remote) {
     bench_classify_via(remote);
     *sd = (side){.name = name};
-    if (vmaccel_init(&sd->ctx, NULL) < 0 || vmaccel_session_new(sd->ctx, &sd->s) < 0 ||
+    if (vmaccel_ctx_new(NULL, &sd->ctx) < 0 || vmaccel_session_new(sd->ctx, &sd->s) < 0 ||
         vmaccel_resource_from_path(sd->ctx, VMACCEL_RESOURCE_MODEL, META, &sd->m) < 0 ||
         vmaccel_session_register(sd->s, sd->m) < 0) {
         fprintf(stderr, "%s: cannot set up\n", name);
@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 3; k++) {
         vmaccel_resource_unref(sides[k].m);
         vmaccel_session_free(sides[k].s);
-        vmaccel_fini(sides[k].ctx);
+        vmaccel_ctx_free(sides[k].ctx);
         free(sides[k].t);
     }
     kill(agent, SIGTERM);

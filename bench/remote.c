@@ -178,7 +178,8 @@ static void open_remote(const char *addr, vmaccel_ctx **ctx, vmaccel_session **s
     setenv("VMACCEL_REMOTE", addr, 1);
     setenv("VMACCEL_PLUGINS", "remote", 1);
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
-    if (vmaccel_init(ctx, NULL) < 0 || vmaccel_session_new(*ctx, s) < 0 || vmaccel_noop(*s) < 0) {
+    if (vmaccel_ctx_new(NULL, ctx) < 0 || vmaccel_session_new(*ctx, s) < 0 ||
+        vmaccel_noop(*s) < 0) {
         fprintf(stderr, "cannot reach the agent at %s\n", addr);
         exit(1);
     }
@@ -250,7 +251,7 @@ static void run(const char *name, int tcp, int port, const char *path, int round
         agent_mb = a > agent_mb ? a : agent_mb;
     }
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     kill(agent, SIGTERM);
     waitpid(agent, NULL, 0);
     free(raw);

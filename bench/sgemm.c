@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
     }
     vmaccel_ctx *ctx;
     vmaccel_session *s;
-    if (vmaccel_init(&ctx, NULL) < 0 || vmaccel_session_new(ctx, &s) < 0)
+    if (vmaccel_ctx_new(NULL, &ctx) < 0 || vmaccel_session_new(ctx, &s) < 0)
         return 1;
     double flop = 2.0 * n * (double)n * n;
     double tv = best_of(5, s, n, a, b, c1);
@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
            flop / tn * 1e-9);
     printf("speed-up %.1fx, max |difference| %.2e\n", tn / tv, maxdiff);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     free(a), free(b), free(c1), free(c2);
     return 0;
 }

@@ -75,7 +75,7 @@ static void *client_loop(void *arg) {
 static vmaccel_ctx *open_ctx(const char *remote) {
     vmaccel_ctx *ctx;
     bench_classify_via(remote);
-    if (vmaccel_init(&ctx, NULL) < 0) {
+    if (vmaccel_ctx_new(NULL, &ctx) < 0) {
         fprintf(stderr, "bench-tenants: cannot initialise vmaccel\n");
         exit(1);
     }
@@ -107,7 +107,7 @@ static void client_open(client *c, vmaccel_ctx *shared, const char *remote) {
 static void client_close(client *c) {
     vmaccel_resource_unref(c->m);
     vmaccel_session_free(c->s);
-    vmaccel_fini(c->ctx);
+    vmaccel_ctx_free(c->ctx);
     free(c->lat);
 }
 
@@ -237,7 +237,7 @@ static void throughput(int mode, FILE *csv) {
     }
     if (shared_model)
         shared_model = vmaccel_resource_unref(shared_model);
-    vmaccel_fini(shared);
+    vmaccel_ctx_free(shared);
     if (agent)
         agent_stop(agent);
 }
@@ -364,7 +364,7 @@ static void granularity(FILE *csv, double *coarse, double *fine, double *compute
     client_close(&local);
     if (shared_model)
         shared_model = vmaccel_resource_unref(shared_model);
-    vmaccel_fini(lctx);
+    vmaccel_ctx_free(lctx);
     client_close(&remote);
     agent_stop(agent);
 }

@@ -8,12 +8,12 @@
 
 int main(void) {
     vmaccel_ctx *ctx;
-    vmaccel_session *sess;
+    vmaccel_session *sess = NULL; /* stays NULL if session_new fails */
     uint8_t digest[32];
 
-    int r = vmaccel_init(&ctx, NULL); /* config: $VMACCEL_CONFIG, VMACCEL_* */
+    int r = vmaccel_ctx_new(NULL, &ctx); /* config: $VMACCEL_CONFIG, VMACCEL_* */
     if (r < 0) {
-        fprintf(stderr, "vmaccel_init: %s\n", vmaccel_strerror(r));
+        fprintf(stderr, "vmaccel_ctx_new: %s\n", vmaccel_strerror(r));
         return 1;
     }
     r = vmaccel_session_new(ctx, &sess);
@@ -27,7 +27,7 @@ int main(void) {
     } else {
         fprintf(stderr, "sha256: %s\n", vmaccel_strerror(r));
     }
-    vmaccel_session_free(sess); /* NULL-safe, like vmaccel_fini */
-    vmaccel_fini(ctx);
+    vmaccel_session_free(sess); /* NULL-safe, like vmaccel_ctx_free */
+    vmaccel_ctx_free(ctx);
     return r == 0 ? 0 : 1;
 }

@@ -46,6 +46,14 @@ run "end to end through QEMU guests" tests/vm/e2e.sh "$PWD/build"
 # fallback, live output, messages and exit codes (~2 min).
 run "guest/run-vm: accelerator choice, fallback, messages" tests/vm/run-vm.sh build
 
+# vmacceld's files depend on each other one way only (includes and calls).
+echo "== agent/ layering: no include or call cycle"
+if tests/agent-layers.sh build; then
+  echo "ok   agent-layers"; passed=$((passed + 1))
+else
+  echo "FAIL agent-layers"; failed=$((failed + 1))
+fi
+
 # fuzz TARGET SECONDS CORPUS WHAT: a libFuzzer target from the saved corpus
 # (new finds go to a scratch dir, so the tree stays clean).
 fuzz() {

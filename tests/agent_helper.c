@@ -202,18 +202,22 @@ int wire_recv(wire *w) {
     }
 }
 
-void wire_send(wire *w, uint64_t id, const vmaccel_msg *m) {
+void test_send_msg(int fd, uint8_t type, uint64_t id, const vmaccel_msg *m) {
     vmaccel_framer fr;
     struct iovec iov[64];
     int n;
-    vmaccel_framer_init(&fr, m, VMACCEL_FRAME_REQUEST, id);
+    vmaccel_framer_init(&fr, m, type, id);
     while ((n = vmaccel_framer_next(&fr, iov, 64)) > 0) {
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         size_t total = 0;
         for (int i = 0; i < n; i++)
             total += iov[i].iov_len;
-        CHECK(sendmsg(w->fd, &mh, MSG_NOSIGNAL) == (ssize_t)total);
+        CHECK(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)total);
     }
+}
+
+void wire_send(wire *w, uint64_t id, const vmaccel_msg *m) {
+    test_send_msg(w->fd, VMACCEL_FRAME_REQUEST, id, m);
 }
 
 size_t test_iov_copy(uint8_t *out, size_t cap, const struct iovec *iov, int n) {

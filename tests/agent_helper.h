@@ -58,6 +58,8 @@ int wire_hello(wire *w, uint16_t major);
 /* HELLO of a shared stream (virtio-serial); checks the echoed nonce. */
 int wire_hello_shared(wire *w, uint64_t nonce);
 void wire_send(wire *w, uint64_t id, const vmaccel_msg *m);
+/* Frames m as a message of `type` and writes it to fd whole. */
+void test_send_msg(int fd, uint8_t type, uint64_t id, const vmaccel_msg *m);
 /* Waits for one message (5 s); returns its type, or -1 when the agent
  * closed the connection.  The body stays in w->last_body. */
 int wire_recv(wire *w);

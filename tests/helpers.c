@@ -52,10 +52,10 @@ const char *test_config_file(const char *config_text) {
 }
 
 vmaccel_ctx *test_ctx(const char *config_text) {
-    vmaccel_init_opts o = {.size = sizeof(o), .config_path = test_config_file(config_text),
+    vmaccel_ctx_opts o = {.size = sizeof(o), .config_path = test_config_file(config_text),
                            .log_fn = test_log_capture};
     vmaccel_ctx *ctx;
-    CHECK_OK(vmaccel_init(&ctx, &o));
+    CHECK_OK(vmaccel_ctx_new(&o, &ctx));
     return ctx;
 }
 

@@ -19,13 +19,13 @@ static uint64_t upload_model(wire *w, uint64_t rid) {
     vmaccel_req_begin(m, VMACCEL_KIND_RESOURCE_CREATE, 0);
     vmaccel_msg_u32(m, VMACCEL_RESOURCE_MODEL);
     vmaccel_req_name(m, "");
-    size_t n = vmaccel_resource_file_count(res);
+    size_t n = vmaccel_resource_get_file_count(res);
     vmaccel_msg_u32(m, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         const char *name;
         const void *data;
         size_t len;
-        CHECK_OK(vmaccel_resource_file(res, i, &name, &data, &len));
+        CHECK_OK(vmaccel_resource_get_file(res, i, &name, &data, &len));
         vmaccel_req_name(m, name);
         vmaccel_req_blob(m, data, len);
     }
@@ -33,7 +33,7 @@ static uint64_t upload_model(wire *w, uint64_t rid) {
     CHECK_INT(wire_call_id(w, rid, m, &id), 0);
     free(m);
     vmaccel_resource_unref(res);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     return id;
 }
 

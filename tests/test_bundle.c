@@ -191,7 +191,7 @@ TEST(bundle_meta_from_path_checks_and_collects) {
     CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, path, &r));
     const void *data;
     size_t len;
-    CHECK_INT(vmaccel_resource_file_count(r), 3);
+    CHECK_INT(vmaccel_resource_get_file_count(r), 3);
     CHECK_OK(vmaccel_resource_find_file(r, "model.meta", NULL, NULL));
     CHECK_OK(vmaccel_resource_find_file(r, "m.onnx", &data, &len));
     CHECK(len == 3 && memcmp(data, "net", 3) == 0);
@@ -203,5 +203,5 @@ TEST(bundle_meta_from_path_checks_and_collects) {
     char want[700];
     snprintf(want, sizeof(want), "%s:2: unknown key 'color'", path);
     CHECK(strstr(test_log(), want));
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }

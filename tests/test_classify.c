@@ -77,7 +77,7 @@ static void check_photos(vmaccel_ctx *ctx) {
 TEST(classify_shared_photos_in_process) {
     vmaccel_ctx *ctx = local_ctx();
     check_photos(ctx);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 TEST(classify_shared_photos_through_the_agent) {
@@ -85,10 +85,10 @@ TEST(classify_shared_photos_through_the_agent) {
     test_agent_start(&a, 1, "plugins = opencv\n");
     vmaccel_ctx *ctx = test_agent_client(&a);
     check_photos(ctx);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     ctx = test_remote_ctx(a.tcp);
     check_photos(ctx);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
     char *log;
@@ -156,7 +156,7 @@ TEST(classify_batch_equals_single_calls) {
             free((void *)img[i].data);
     vmaccel_resource_unref(m);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 static vmaccel_ctx *th_ctx;
@@ -201,7 +201,7 @@ TEST(classify_eight_threads_agree_with_one) {
         free((void *)th_img[i].data);
     vmaccel_resource_unref(th_model);
     vmaccel_session_free(th_sess);
-    vmaccel_fini(th_ctx);
+    vmaccel_ctx_free(th_ctx);
 }
 
 /* A 1×1 24-bit BMP: the smallest real image there is. */
@@ -247,7 +247,7 @@ TEST(classify_bad_images_give_clean_answers) {
     CHECK_INT(vmaccel_image_classify(s, m, png, sizeof(png), top, 3, &n), -EINVAL);
     vmaccel_resource_unref(m);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 /* Builds a bundle from memory: the real model and labels, a given meta. */
@@ -297,7 +297,7 @@ TEST(classify_bad_bundles_are_refused_at_registration) {
     CHECK_INT(try_bundle(ctx, s, "format = pytorch\n", 0, 0), -EINVAL);
     CHECK(strstr(test_log(), "model.meta:1: format = 'pytorch': expected onnx"));
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 TEST(classify_unregistered_or_released_model_is_refused) {
@@ -314,7 +314,7 @@ TEST(classify_unregistered_or_released_model_is_refused) {
     CHECK_INT(vmaccel_image_classify(s, m, "x", 1, top, 1, &n), -ENOENT);
     vmaccel_resource_unref(m);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 TEST(classify_cli_in_process_and_through_the_agent) {
@@ -365,7 +365,7 @@ static void *batch_client(void *arg) {
     bt_status[i] = vmaccel_image_classify(s, m, bt_img[i].data, bt_img[i].len, bt_got[i], 3, &n);
     vmaccel_resource_unref(m);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     return NULL;
 }
 
@@ -406,7 +406,7 @@ static double batch_round(const char *config) {
     CHECK(bt_status[4] < 0); /* the junk image failed, alone */
     vmaccel_resource_unref(m);
     vmaccel_session_free(s);
-    vmaccel_fini(local);
+    vmaccel_ctx_free(local);
     char *page = test_agent_metrics(&a);
     double batches = test_metric(page, "vmaccel_batches_total"),
            batched = test_metric(page, "vmaccel_batched_requests_total");
@@ -461,7 +461,7 @@ TEST(classify_same_model_from_two_clients_is_held_once) {
     for (int i = 0; i < 2; i++) {
         vmaccel_resource_unref(m[i]);
         vmaccel_session_free(s[i]);
-        vmaccel_fini(ctx[i]);
+        vmaccel_ctx_free(ctx[i]);
     }
     CHECK_INT(test_agent_wait_stat(&a, "models", 0), 0);
     free((void *)img.data);

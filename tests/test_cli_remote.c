@@ -66,16 +66,16 @@ TEST(cli_bad_remote_address_never_runs_in_process) {
     free(out);
 }
 
-/* The library itself, from a config file: vmaccel_init fails, naming the
+/* The library itself, from a config file: vmaccel_ctx_new fails, naming the
  * key and its line. */
-TEST(cli_bad_remote_in_config_fails_vmaccel_init) {
+TEST(cli_bad_remote_in_config_fails_ctx_new) {
     char cfg[600];
     snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = noop, remote\n"
                                "remote = garbage\n", TEST_BUILD_DIR);
-    vmaccel_init_opts o = {.size = sizeof(o), .config_path = test_config_file(cfg),
+    vmaccel_ctx_opts o = {.size = sizeof(o), .config_path = test_config_file(cfg),
                            .log_fn = test_log_capture};
     vmaccel_ctx *ctx = NULL;
-    CHECK_INT(vmaccel_init(&ctx, &o), -EINVAL);
+    CHECK_INT(vmaccel_ctx_new(&o, &ctx), -EINVAL);
     CHECK(ctx == NULL);
     CHECK(strstr(test_log(), "remote: remote='garbage' is not an agent address: no scheme"));
     CHECK(strstr(test_log(), "remote (config line 3)='garbage' is set, but the remote plugin "

@@ -43,7 +43,7 @@ TEST(config_value_uint_range_junk_sign_empty_hex) {
     uint_refused(ctx, "t.over", 0, UINT64_MAX, "t.over = '18446744073709551616'");
     CHECK_INT(vmaccel_config_get_uint(ctx, "t.max", 0, UINT64_MAX, &v, NULL, 0), 1);
     CHECK(v == UINT64_MAX);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 TEST(config_value_int_signed_limits) {
@@ -70,7 +70,7 @@ TEST(config_value_int_signed_limits) {
     }
     CHECK_INT(vmaccel_config_get_int(ctx, "t.neg", -5, 5, &v, why, sizeof(why)), -EINVAL);
     CHECK(strcmp(why, "t.neg = '-7': expected an integer in [-5, 5]") == 0);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 TEST(config_value_bool_words) {
@@ -94,7 +94,7 @@ TEST(config_value_bool_words) {
     CHECK_INT(vmaccel_config_get_bool(ctx, "t.two", &v, why, sizeof(why)), -EINVAL);
     CHECK_INT(vmaccel_config_get_bool(ctx, "t.empty", &v, why, sizeof(why)), -EINVAL);
     CHECK(v);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 TEST(config_value_bad_arguments_and_short_buffers) {
@@ -112,19 +112,19 @@ TEST(config_value_bad_arguments_and_short_buffers) {
     char tiny[8];
     CHECK_INT(vmaccel_config_get_uint(ctx, "t.n", 0, 1, &u, tiny, sizeof(tiny)), -EINVAL);
     CHECK(strcmp(tiny, "t.n = '") == 0); /* cut, and terminated */
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 /* A plugin reads its keys with the same getters: a bad remote timeout
- * names the key and the value, and vmaccel_init fails. */
+ * names the key and the value, and vmaccel_ctx_new fails. */
 TEST(config_value_remote_timeout_is_checked) {
-    vmaccel_init_opts o = {.size = sizeof(o), .log_fn = test_log_capture};
+    vmaccel_ctx_opts o = {.size = sizeof(o), .log_fn = test_log_capture};
     char cfg[512];
     snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = remote\n"
              "remote = unix:///nonexistent.sock\nremote.timeout_ms = 10s\n", TEST_BUILD_DIR);
     o.config_path = test_config_file(cfg);
     vmaccel_ctx *ctx;
-    CHECK_INT(vmaccel_init(&ctx, &o), -EINVAL);
+    CHECK_INT(vmaccel_ctx_new(&o, &ctx), -EINVAL);
     CHECK(strstr(test_log(), "remote.timeout_ms = '10s': expected an integer in [1, 86400000] "
                              "(milliseconds)"));
 }
@@ -136,5 +136,5 @@ TEST(config_value_opencv_limits_are_checked) {
     vmaccel_ctx *ctx = test_ctx(cfg); /* the plugin is refused, not the context */
     CHECK_INT(vmaccel_plugin_count(ctx), 0);
     CHECK(strstr(test_log(), "opencv.max_nets = '4x': expected an integer in [1, 16]"));
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }

@@ -21,7 +21,7 @@ static void with_session(vmaccel_ctx *ctx, void (*fn)(vmaccel_session *)) {
     CHECK_OK(vmaccel_session_new(ctx, &s));
     fn(s);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 static void expect_fake_wins(vmaccel_session *s) {
@@ -30,11 +30,11 @@ static void expect_fake_wins(vmaccel_session *s) {
     CHECK(!sha_is_fake(s, "fallback please"));
     const char *name;
     int prio;
-    CHECK_OK(vmaccel_op_provider(vmaccel_session_ctx(s), VMACCEL_OP_SHA256, 0, &name, &prio));
+    CHECK_OK(vmaccel_op_provider(vmaccel_session_get_ctx(s), VMACCEL_OP_SHA256, 0, &name, &prio));
     CHECK(strcmp(name, "tprio") == 0 && prio > 50);
-    CHECK_OK(vmaccel_op_provider(vmaccel_session_ctx(s), VMACCEL_OP_SHA256, 1, &name, &prio));
+    CHECK_OK(vmaccel_op_provider(vmaccel_session_get_ctx(s), VMACCEL_OP_SHA256, 1, &name, &prio));
     CHECK(strcmp(name, "openssl") == 0 && prio == 50);
-    CHECK_INT(vmaccel_op_provider(vmaccel_session_ctx(s), VMACCEL_OP_SHA256, 2, &name, &prio),
+    CHECK_INT(vmaccel_op_provider(vmaccel_session_get_ctx(s), VMACCEL_OP_SHA256, 2, &name, &prio),
               -ENOENT);
 }
 
@@ -63,7 +63,7 @@ TEST(dispatch_all_decline_gives_enotsup) {
 static void expect_openssl_wins(vmaccel_session *s) {
     CHECK(!sha_is_fake(s, "abc"));
     const char *name;
-    CHECK_OK(vmaccel_op_provider(vmaccel_session_ctx(s), VMACCEL_OP_SHA256, 0, &name, NULL));
+    CHECK_OK(vmaccel_op_provider(vmaccel_session_get_ctx(s), VMACCEL_OP_SHA256, 0, &name, NULL));
     CHECK(strcmp(name, "openssl") == 0);
 }
 
@@ -81,12 +81,12 @@ TEST(config_priority_changes_the_choice) {
 static void expect_no_sgemm(vmaccel_session *s) {
     float a = 1, b = 2, c = 0;
     CHECK_INT(vmaccel_sgemm(s, 1, 1, 1, 1.0f, &a, &b, 0.0f, &c), -ENOTSUP);
-    CHECK_INT(vmaccel_op_provider(vmaccel_session_ctx(s), VMACCEL_OP_SGEMM, 0, NULL, NULL),
+    CHECK_INT(vmaccel_op_provider(vmaccel_session_get_ctx(s), VMACCEL_OP_SGEMM, 0, NULL, NULL),
               -ENOENT);
     vmaccel_resource *m;
     vmaccel_class top[1];
     uint32_t n = 0;
-    CHECK_OK(vmaccel_resource_new(vmaccel_session_ctx(s), VMACCEL_RESOURCE_MODEL, &m));
+    CHECK_OK(vmaccel_resource_new(vmaccel_session_get_ctx(s), VMACCEL_RESOURCE_MODEL, &m));
     CHECK_OK(vmaccel_session_register(s, m));
     CHECK_INT(vmaccel_image_classify(s, m, "x", 1, top, 1, &n), -ENOTSUP);
     vmaccel_resource_unref(m);
@@ -97,7 +97,7 @@ TEST(missing_plugin_gives_enotsup_not_crash) {
 }
 
 static void expect_survivors(vmaccel_session *s) {
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     CHECK_INT(vmaccel_plugin_count(ctx), 1); /* only noop survived */
     CHECK_OK(vmaccel_noop(s));
     const char *log = test_log();

@@ -16,7 +16,7 @@ static void setup(const char *extra) {
 
 static void teardown(void) {
     vmaccel_session_free(sess);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 /* Calls `symbol` in `lib` with one input "hello" and one 16-byte output. */

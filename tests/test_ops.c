@@ -15,7 +15,7 @@ static void setup(void) {
 
 static void teardown(void) {
     vmaccel_session_free(sess);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 static void check_sha(const void *data, size_t len, const char *hex) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent_helper.h"
+#include "fake_agent.h"
 
 #define DEMO_LIB "libvmaccel-exec-demo.so"
 
@@ -132,12 +133,12 @@ static void check_identical(int tcp) {
     transcript local = {0}, remote = {0};
     vmaccel_ctx *lc = test_ctx_std(NULL);
     transcript_of(lc, &local);
-    vmaccel_fini(lc);
+    vmaccel_ctx_free(lc);
     char addr[300];
     snprintf(addr, sizeof(addr), "unix://%s", a.sock);
     vmaccel_ctx *rc = test_remote_ctx(tcp ? a.tcp : addr);
     transcript_of(rc, &remote);
-    vmaccel_fini(rc);
+    vmaccel_ctx_free(rc);
     CHECK_INT(remote.len, local.len);
     for (size_t i = 0; i < local.len; i++)
         if (local.buf[i] != remote.buf[i]) {
@@ -234,9 +235,168 @@ TEST(remote_64_threads_200_mixed_calls) {
     CHECK_INT(test_agent_stat(&a, "errors_total"), 0);
     vmaccel_resource_unref(shared_lib);
     vmaccel_session_free(shared_sess);
-    vmaccel_fini(shared_ctx);
+    vmaccel_ctx_free(shared_ctx);
     CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* --- a failed call leaves its outputs untouched (ops.h) --- */
+
+#define SENTINEL 0x5a
+
+static uint8_t ab32[32]; /* 0xab: set before the fake agent forks */
+static const uint8_t filler[1024];
+
+/* The answer to "good" is a well-formed digest: proof that the fake speaks
+ * the protocol, and so that -EPROTO below comes from the flaw. */
+static void sha256_answer(const vmaccel_req *req, vmaccel_msg *m) {
+    vmaccel_msg_ref(m, ab32, 32);
+    if (req->u.sha256.len != 4)
+        vmaccel_msg_copy(m, "!", 1); /* a byte left over */
+}
+
+static void gcm_answer(const vmaccel_req *req, vmaccel_msg *m) {
+    vmaccel_msg_ref(m, filler, req->u.gcm.len);
+    if (req->kind == VMACCEL_OP_AES_GCM_ENCRYPT)
+        vmaccel_msg_ref(m, ab32, 16); /* the tag */
+    vmaccel_msg_copy(m, "!", 1);
+}
+
+/* Output 0 fits; output 1 claims one byte more than its buffer holds. */
+static void exec_answer(const vmaccel_req *req, vmaccel_msg *m) {
+    vmaccel_msg_u32(m, req->u.exec.n_out);
+    vmaccel_msg_u64(m, 3);
+    vmaccel_msg_copy(m, "abc", 3);
+    vmaccel_msg_u64(m, req->u.exec.out_cap[1] + 1);
+    vmaccel_msg_ref(m, filler, req->u.exec.out_cap[1] + 1);
+}
+
+static void put_class(vmaccel_msg *m, uint16_t label_len) {
+    vmaccel_msg_u32(m, 1);
+    vmaccel_msg_f32(m, 0.5f);
+    vmaccel_msg_u16(m, label_len);
+    vmaccel_msg_ref(m, filler, label_len);
+}
+
+/* Image 0 is fine; image 1 has more classes than k. */
+static void batch_answer(const vmaccel_req *req, vmaccel_msg *m) {
+    vmaccel_msg_u32(m, req->u.batch.n);
+    vmaccel_msg_u32(m, 0);
+    vmaccel_msg_u32(m, 1);
+    put_class(m, 3);
+    vmaccel_msg_u32(m, 0);
+    vmaccel_msg_u32(m, req->u.batch.k + 1);
+}
+
+/* Each answer says success, then goes wrong where only a check of the
+ * whole answer sees it: after outputs could already have been written. */
+static void flawed_answer(const vmaccel_req *req, vmaccel_msg *m) {
+    vmaccel_resp_begin(m);
+    switch (req->kind) {
+    case VMACCEL_OP_SHA256:
+        sha256_answer(req, m);
+        break;
+    case VMACCEL_OP_SGEMM: /* all of C, and then one byte more */
+        vmaccel_msg_ref(m, filler, (size_t)req->u.sgemm.m * req->u.sgemm.n * 4 + 1);
+        break;
+    case VMACCEL_OP_AES_GCM_ENCRYPT:
+    case VMACCEL_OP_AES_GCM_DECRYPT:
+        gcm_answer(req, m);
+        break;
+    case VMACCEL_OP_EXEC:
+        exec_answer(req, m);
+        break;
+    case VMACCEL_OP_IMAGE_CLASSIFY: /* the second label is too long */
+        vmaccel_msg_u32(m, 2);
+        put_class(m, 3);
+        put_class(m, VMACCEL_LABEL_MAX);
+        break;
+    case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
+        batch_answer(req, m);
+        break;
+    default:
+        vmaccel_msg_copy(m, "!", 1);
+    }
+}
+
+static void check_sentinel(const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        CHECK(((const uint8_t *)p)[i] == SENTINEL);
+}
+
+static void expect_sha_sgemm_gcm_untouched(vmaccel_session *s) {
+    uint8_t d[32], key[32] = {0}, iv[12] = {0}, out[16], tag[16];
+    float a[4] = {1, 2, 3, 4}, c[4];
+    memset(d, SENTINEL, sizeof(d));
+    CHECK_INT(vmaccel_sha256(s, "bad", 3, d), -EPROTO);
+    check_sentinel(d, sizeof(d));
+    memset(c, SENTINEL, sizeof(c));
+    CHECK_INT(vmaccel_sgemm(s, 2, 2, 2, 1.0f, a, a, 0.0f, c), -EPROTO);
+    check_sentinel(c, sizeof(c));
+    memset(out, SENTINEL, sizeof(out));
+    memset(tag, SENTINEL, sizeof(tag));
+    CHECK_INT(vmaccel_aes_gcm_encrypt(s, key, iv, NULL, 0, filler, 16, out, tag), -EPROTO);
+    check_sentinel(out, sizeof(out));
+    check_sentinel(tag, sizeof(tag));
+    CHECK_INT(vmaccel_aes_gcm_decrypt(s, key, iv, NULL, 0, filler, 16, out, ab32), -EPROTO);
+    check_sentinel(out, sizeof(out));
+}
+
+static void expect_exec_untouched(vmaccel_ctx *ctx, vmaccel_session *s) {
+    vmaccel_resource *lib;
+    uint8_t o0[8], o1[8];
+    vmaccel_buf out[2] = {{o0, sizeof(o0)}, {o1, sizeof(o1)}};
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_LIBRARY, "libx.so", &lib));
+    CHECK_OK(vmaccel_session_register(s, lib));
+    memset(o0, SENTINEL, sizeof(o0));
+    memset(o1, SENTINEL, sizeof(o1));
+    CHECK_INT(vmaccel_exec(s, lib, "f", NULL, 0, out, 2), -EPROTO);
+    check_sentinel(o0, sizeof(o0));
+    check_sentinel(o1, sizeof(o1));
+    CHECK(out[0].len == sizeof(o0) && out[1].len == sizeof(o1));
+    vmaccel_resource_unref(lib);
+}
+
+static void expect_classify_untouched(vmaccel_ctx *ctx, vmaccel_session *s) {
+    vmaccel_resource *model;
+    vmaccel_class top[2 * 3];
+    uint32_t n_top[2];
+    int status[2];
+    vmaccel_arg images[2] = {{"img", 3}, {"img", 3}};
+    CHECK_OK(vmaccel_resource_new(ctx, VMACCEL_RESOURCE_MODEL, &model));
+    CHECK_OK(vmaccel_resource_add_file(model, "model.onnx", "x", 1));
+    CHECK_OK(vmaccel_session_register(s, model));
+    memset(top, SENTINEL, sizeof(top));
+    memset(n_top, SENTINEL, sizeof(n_top));
+    CHECK_INT(vmaccel_image_classify(s, model, "img", 3, top, 3, n_top), -EPROTO);
+    check_sentinel(top, sizeof(top));
+    check_sentinel(n_top, sizeof(n_top));
+    memset(status, SENTINEL, sizeof(status));
+    CHECK_INT(vmaccel_image_classify_batch(s, model, images, 2, top, 3, n_top, status),
+              -EPROTO);
+    check_sentinel(top, sizeof(top));
+    check_sentinel(n_top, sizeof(n_top));
+    check_sentinel(status, sizeof(status));
+    vmaccel_resource_unref(model);
+}
+
+TEST(remote_answer_flawed_after_its_status_leaves_outputs_untouched) {
+    fake_agent f;
+    memset(ab32, 0xab, sizeof(ab32));
+    fake_agent_start(&f, flawed_answer);
+    vmaccel_ctx *ctx = test_remote_ctx(f.addr);
+    vmaccel_session *s;
+    uint8_t d[32];
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_sha256(s, "good", 4, d));
+    CHECK(memcmp(d, ab32, 32) == 0);
+    CHECK_INT(vmaccel_noop(s), -EPROTO);
+    expect_sha_sgemm_gcm_untouched(s);
+    expect_exec_untouched(ctx, s);
+    expect_classify_untouched(ctx, s);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    fake_agent_stop(&f);
 }
 
 /* --- clients killed mid-upload --- */
@@ -327,10 +487,10 @@ TEST(remote_agent_restart_reconnects_by_itself) {
     waitpid(a.pid, NULL, 0);
     pthread_join(t, NULL);
     CHECK_INT(lc.r, -ECONNRESET);
-    CHECK(vmaccel_error_retryable(lc.r));
+    CHECK(vmaccel_err_retryable(lc.r));
     double t0 = now_s(); /* while it is down: fail fast, retryable */
     int rc = vmaccel_noop(lc.s);
-    CHECK(vmaccel_error_retryable(rc));
+    CHECK(vmaccel_err_retryable(rc));
     CHECK(now_s() - t0 < 1.0);
     test_agent_restart(&a, NULL);
     o.len = sizeof(out); /* no re-registration by hand */
@@ -339,7 +499,7 @@ TEST(remote_agent_restart_reconnects_by_itself) {
     CHECK_INT(test_agent_stat(&a, "resources"), 1);
     vmaccel_resource_unref(lib);
     vmaccel_session_free(lc.s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
 }
@@ -369,7 +529,7 @@ TEST(remote_sigterm_drains_in_flight_calls) {
     CHECK(strstr(log, "exited cleanly"));
     free(log);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
 }
 
 TEST(remote_thousand_concurrent_connections) {
@@ -453,9 +613,9 @@ TEST(agent_reads_others_while_a_lone_long_job_runs) {
     vmaccel_session_free(lc.s);
     vmaccel_session_free(sb);
     vmaccel_session_free(sc);
-    vmaccel_fini(ca);
-    vmaccel_fini(cb);
-    vmaccel_fini(cc);
+    vmaccel_ctx_free(ca);
+    vmaccel_ctx_free(cb);
+    vmaccel_ctx_free(cc);
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
@@ -473,14 +633,14 @@ TEST(remote_call_timeout_then_connection_still_usable) {
     int r = vmaccel_mbench(s, 1500000); /* 1.5 s of work, 0.3 s allowed */
     double took = now_s() - t0;
     CHECK_INT(r, -ETIMEDOUT);
-    CHECK(vmaccel_error_retryable(r));
+    CHECK(vmaccel_err_retryable(r));
     CHECK(took >= 0.29 && took < 1.2);
     CHECK_OK(vmaccel_noop(s)); /* same connection, late answer dropped */
     usleep(1500000);
     CHECK_OK(vmaccel_noop(s));
     CHECK_INT(test_agent_stat(&a, "connections"), 1);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
@@ -567,7 +727,7 @@ static void check_sha256(vmaccel_ctx *ctx, int rounds) {
     free(data);
     vmaccel_session_free(s);
     vmaccel_session_free(ls);
-    vmaccel_fini(local);
+    vmaccel_ctx_free(local);
 }
 
 TEST(remote_over_a_character_device_like_virtio_serial) {
@@ -577,7 +737,7 @@ TEST(remote_over_a_character_device_like_virtio_serial) {
     vport_open(&v, &a);
     vmaccel_ctx *ctx = test_remote_ctx(v.addr);
     check_sha256(ctx, 20);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     vport_close(&v);
     CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
@@ -605,7 +765,7 @@ TEST(remote_virtio_serial_survives_a_process_dying_mid_frame) {
     vmaccel_ctx *ctx = test_remote_ctx(v.addr);
     check_sha256(ctx, 3); /* its session is freed on the agent */
     CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     /* Half a request on the port, then silence: its writer is gone. */
     uint8_t hello[48], req[16 + 8 + 10] = {0};
     vmaccel_frame f = {.len = 1000, .type = VMACCEL_FRAME_REQUEST, .id = 1};
@@ -617,7 +777,7 @@ TEST(remote_virtio_serial_survives_a_process_dying_mid_frame) {
     usleep(50000);
     ctx = test_remote_ctx(v.addr); /* skips the stale HELLO_OK, retries its HELLO */
     check_sha256(ctx, 3);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_stat(&a, "connections"), 1); /* all on one stream */
     vport_close(&v);
     CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
@@ -646,7 +806,7 @@ TEST(agent_tenants_are_peers_or_named_in_the_config) {
         CHECK_OK(vmaccel_session_new(ctx[i], &s));
         CHECK_OK(vmaccel_noop(s));
         vmaccel_session_free(s);
-        vmaccel_fini(ctx[i]);
+        vmaccel_ctx_free(ctx[i]);
     }
     CHECK_INT(test_agent_stop(&a), 0);
     char *log;
@@ -725,6 +885,6 @@ TEST(agent_metrics_count_what_a_client_did) {
     CHECK((row = strstr(table, " noop ")) && sscanf(row, " noop %d", &n_req) == 1 && n_req == 5);
     free(table);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_stop(&a), 0);
 }

@@ -28,7 +28,7 @@ static void *victim(void *arg) {
         atomic_fetch_add(&victim_calls, 1);
     }
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     return NULL;
 }
 

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmaccel/version.h"
+#include "vmaccel/common.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -3,11 +3,15 @@
  * A vmaccel_ctx holds everything the library knows: its configuration, the
  * loaded backend plugins and the per-operation dispatch table.  There is no
  * hidden global state: two contexts in one process are independent, and no
- * work happens until vmaccel_init() is called.
+ * work happens until vmaccel_ctx_new() is called.
  *
- * Thread safety: after vmaccel_init() returns, a context may be used from
- * any number of threads at once.  vmaccel_fini() must not race with other
- * calls on the same context.
+ * Lifetimes: a context, like a session, has one owner and one pair,
+ * vmaccel_ctx_new() / vmaccel_ctx_free().  Only resources, which sessions
+ * share, are reference-counted (new / ref / unref, see resource.h).
+ *
+ * Thread safety: after vmaccel_ctx_new() returns, a context may be used
+ * from any number of threads at once.  vmaccel_ctx_free() must not race
+ * with other calls on the same context.
  */
 #ifndef VMACCEL_CORE_H
 #define VMACCEL_CORE_H
@@ -16,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmaccel/common.h"
 #include "vmaccel/version.h"
 
 #ifdef __cplusplus
@@ -24,47 +29,50 @@ extern "C" {
 
 typedef struct vmaccel_ctx vmaccel_ctx;
 
-enum vmaccel_log_level {
+typedef enum vmaccel_log_level {
     VMACCEL_LOG_ERROR = 0,
     VMACCEL_LOG_WARN = 1,
     VMACCEL_LOG_INFO = 2,
     VMACCEL_LOG_DEBUG = 3,
-};
+} vmaccel_log_level;
 
-/* Receives every log line at or below the configured level.  `msg` has no
- * trailing newline and is valid only during the call. */
+/* Receives every log line at or below the configured level.  `level` is a
+ * vmaccel_log_level (an int, so that callbacks written before the typedef
+ * keep their type).  `msg` has no trailing newline and is valid only during
+ * the call. */
 typedef void (*vmaccel_log_fn)(void *userdata, int level, const char *msg);
 
-/* Options for vmaccel_init().  Zero-initialise, set `size`, fill what you
- * need; a NULL options pointer means all defaults.  New fields are only
+/* Options for vmaccel_ctx_new().  Zero-initialise, set `size`, fill what
+ * you need; a NULL options pointer means all defaults.  New fields are only
  * ever appended, and `size` tells the library which ones you know. */
-typedef struct vmaccel_init_opts {
-    uint32_t size;           /* sizeof(vmaccel_init_opts) */
+typedef struct vmaccel_ctx_opts {
+    uint32_t size;           /* sizeof(vmaccel_ctx_opts) */
     const char *config_path; /* NULL: $VMACCEL_CONFIG, or no file */
     vmaccel_log_fn log_fn;   /* NULL: "vmaccel: <level>: msg" on stderr */
     void *log_userdata;
-} vmaccel_init_opts;
+} vmaccel_ctx_opts;
 
 /* Creates a context.  Reads the configuration file (see docs/api.md for its
  * keys), then VMACCEL_* environment variables, which win over the file, and
  * loads the configured plugins.  A plugin that cannot be loaded (wrong ABI,
  * missing entry symbol, failing init) is logged and skipped; it is not an
- * error for vmaccel_init().  An unreadable or malformed config file is, and
- * so is a `remote` (VMACCEL_REMOTE) address the remote plugin cannot use:
- * operations meant for the agent never silently run in-process.
+ * error for vmaccel_ctx_new().  An unreadable or malformed config file is,
+ * and so is a `remote` (VMACCEL_REMOTE) address the remote plugin cannot
+ * use: operations meant for the agent never silently run in-process.
  *
- * On success *out owns a new context, to be released with vmaccel_fini().
- * On failure *out is left untouched.  Calling vmaccel_init() again simply
- * creates another, independent context. */
-VMACCEL_API int vmaccel_init(vmaccel_ctx **out, const vmaccel_init_opts *opts);
+ * On success *out owns a new context, to be released with
+ * vmaccel_ctx_free().  On failure *out is left untouched.  Calling
+ * vmaccel_ctx_new() again simply creates another, independent context.
+ * The output comes last, as in every other creator. */
+VMACCEL_API int vmaccel_ctx_new(const vmaccel_ctx_opts *opts, vmaccel_ctx **out);
 
 /* Unloads plugins and frees the context.  All sessions and resources made
  * from it must have been released first.  NULL is a no-op. */
-VMACCEL_API void vmaccel_fini(vmaccel_ctx *ctx);
+VMACCEL_API void vmaccel_ctx_free(vmaccel_ctx *ctx);
 
 /* The effective value of a configuration key after the environment has been
  * applied, or NULL.  The string belongs to the context. */
-VMACCEL_API const char *vmaccel_config_get(vmaccel_ctx *ctx, const char *key);
+VMACCEL_API const char *vmaccel_config_get(const vmaccel_ctx *ctx, const char *key);
 
 /* Typed configuration values, checked in full, for the library, plugins
  * (call them with host->ctx) and the agent alike.  Each reads key as
@@ -79,12 +87,12 @@ VMACCEL_API const char *vmaccel_config_get(vmaccel_ctx *ctx, const char *key);
  * Integers are decimal digits with nothing around them (no spaces, '+',
  * hex or unit suffix); a '-' only for vmaccel_config_get_int.  Booleans are
  * yes/no, on/off, true/false or 1/0, in any case. */
-VMACCEL_API int vmaccel_config_get_int(vmaccel_ctx *ctx, const char *key, int64_t lo,
+VMACCEL_API int vmaccel_config_get_int(const vmaccel_ctx *ctx, const char *key, int64_t lo,
                                        int64_t hi, int64_t *out, char *why, size_t why_len);
-VMACCEL_API int vmaccel_config_get_uint(vmaccel_ctx *ctx, const char *key, uint64_t lo,
+VMACCEL_API int vmaccel_config_get_uint(const vmaccel_ctx *ctx, const char *key, uint64_t lo,
                                         uint64_t hi, uint64_t *out, char *why,
                                         size_t why_len);
-VMACCEL_API int vmaccel_config_get_bool(vmaccel_ctx *ctx, const char *key, bool *out,
+VMACCEL_API int vmaccel_config_get_bool(const vmaccel_ctx *ctx, const char *key, bool *out,
                                         char *why, size_t why_len);
 
 /* --- Introspection (what `vmaccel info` prints) ------------------------ */
@@ -96,13 +104,28 @@ typedef struct vmaccel_plugin_info {
     uint32_t abi_major, abi_minor;
 } vmaccel_plugin_info;
 
-/* Number of plugins loaded into ctx, or a negative error. */
-VMACCEL_API int vmaccel_plugin_count(vmaccel_ctx *ctx);
+/* Number of plugins loaded into ctx, or a negative error.  An int, not a
+ * size_t, like every count that shares its return value with an error. */
+VMACCEL_API int vmaccel_plugin_count(const vmaccel_ctx *ctx);
 
-/* Fills *info for plugin `index` (0-based, in load order).  -ENOENT past the
- * end.  The strings stay valid until vmaccel_fini(). */
-VMACCEL_API int vmaccel_plugin_get(vmaccel_ctx *ctx, int index,
+/* Fills *info for plugin `index` (0-based, in load order, below
+ * vmaccel_plugin_count()).  -ENOENT past the end.  The strings stay valid
+ * until vmaccel_ctx_free(). */
+VMACCEL_API int vmaccel_plugin_get(const vmaccel_ctx *ctx, int index,
                                    vmaccel_plugin_info *info);
+
+/* --- Deprecated names (0.1.0), kept exported; see CHANGES.md ----------- */
+
+/* The options' old name.  (`struct vmaccel_init_opts` is not kept: the
+ * struct's tag is now vmaccel_ctx_opts.) */
+typedef vmaccel_ctx_opts vmaccel_init_opts VMACCEL_DEPRECATED("use vmaccel_ctx_opts");
+
+/* vmaccel_ctx_new() with the output first. */
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_ctx_new(opts, &ctx)")
+int vmaccel_init(vmaccel_ctx **out, const vmaccel_ctx_opts *opts);
+
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_ctx_free")
+void vmaccel_fini(vmaccel_ctx *ctx);
 
 #ifdef __cplusplus
 }

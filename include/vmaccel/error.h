@@ -4,13 +4,16 @@
  * on success and a negative errno value on failure, e.g. -ENOTSUP when no
  * loaded plugin implements an operation.  The same numbers travel on the
  * wire, so a guest sees exactly the error the host produced.
+ *
+ * The functions here are vmaccel_err_*, as libuv's uv_err_name(), with
+ * vmaccel_strerror() named after the strerror(3) it extends.
  */
 #ifndef VMACCEL_ERROR_H
 #define VMACCEL_ERROR_H
 
 #include <errno.h>
 
-#include "vmaccel/version.h"
+#include "vmaccel/common.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,7 +41,8 @@ extern "C" {
     X(EMFILE, "too many sessions, resources or requests (agent limit)")      \
     X(EDQUOT, "resource bytes over the agent's per-connection limit")        \
     X(EPROTO, "protocol error")                                               \
-    X(EMSGSIZE, "request or response larger than the agent allows (agent.max_request_bytes)")
+    X(EMSGSIZE, "request or response larger than the agent allows (agent.max_request_bytes)") \
+    X(ENODEV, "not applicable here: the plugin skipped itself (VMACCEL_PLUGIN_SKIP)")
 
 /* A short, static, human description of a (negative) error code.  Never
  * returns NULL; unknown codes give strerror's text or "unknown error". */
@@ -51,7 +55,12 @@ VMACCEL_API const char *vmaccel_err_name(int err);
 /* 1 when the call may succeed if simply retried: the agent was unreachable
  * or the connection to it was lost (the remote plugin reconnects by itself
  * on the next call), or the call timed out.  0 otherwise. */
-VMACCEL_API int vmaccel_error_retryable(int err);
+VMACCEL_API int vmaccel_err_retryable(int err);
+
+/* --- Deprecated names (0.1.0), kept exported; see CHANGES.md ----------- */
+
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_err_retryable")
+int vmaccel_error_retryable(int err);
 
 #ifdef __cplusplus
 }

@@ -8,8 +8,15 @@
  *
  * Ownership: every buffer is owned by the caller.  Inputs are only read
  * during the call; outputs are written during the call; the library keeps no
- * pointer to either after it returns.  On failure, output buffers may have
- * been partly written but out-parameter counts are left untouched.
+ * pointer to either after it returns.
+ *
+ * Failure: a call that returns a negative error leaves its out-parameters
+ * (counts, lengths, per-item statuses) untouched, and its result buffers
+ * too, with three exceptions: decrypt zeroes `out` on -EBADMSG; exec's host
+ * function writes out[].data itself (out[].len stay untouched); and a
+ * backend that produces a result in place (AES-GCM, in-process) may have
+ * written part of it before an internal error (-EIO).  Through the agent,
+ * nothing is written until the whole answer has been checked.
  *
  * Asynchrony: these calls are synchronous.  Asynchronous variants will be
  * added as vmaccel_<op>_async(same arguments..., callback, userdata) with the
@@ -28,7 +35,11 @@
 extern "C" {
 #endif
 
-/* Wire-stable operation numbers: append only, never renumber. */
+/* Wire-stable operation numbers: append only, never renumber.  They are
+ * dense from 1, so `for (op = 1; vmaccel_op_name(op); op++)` visits every
+ * op the library in use knows; there is no count in the enum, as it would
+ * change with every new op, and code compiled against an older header
+ * would carry the old value. */
 #define VMACCEL_OP_MAP(X)                         \
     X(NOOP, 1, noop)                              \
     X(MBENCH, 2, mbench)                          \
@@ -44,10 +55,9 @@ typedef enum vmaccel_op {
 #define VMACCEL_OP_ENUM_(up, num, low) VMACCEL_OP_##up = num,
     VMACCEL_OP_MAP(VMACCEL_OP_ENUM_)
 #undef VMACCEL_OP_ENUM_
-    VMACCEL_OP_MAX_ /* one past the last; grows when ops are added */
 } vmaccel_op;
 
-/* "sgemm" for VMACCEL_OP_SGEMM, NULL for an unknown op. */
+/* "sgemm" for VMACCEL_OP_SGEMM, NULL for an op this library does not know. */
 VMACCEL_API const char *vmaccel_op_name(vmaccel_op op);
 
 /* The op called `name`, or a negative error (-ENOENT). */
@@ -55,8 +65,8 @@ VMACCEL_API int vmaccel_op_from_name(const char *name);
 
 /* The dispatcher's choice for `op`: the plugin at position `rank` (0 = the
  * one tried first) and its effective priority.  -ENOENT past the end.  The
- * name stays valid until vmaccel_fini(). */
-VMACCEL_API int vmaccel_op_provider(vmaccel_ctx *ctx, vmaccel_op op, int rank,
+ * name stays valid until vmaccel_ctx_free(). */
+VMACCEL_API int vmaccel_op_provider(const vmaccel_ctx *ctx, vmaccel_op op, int rank,
                                     const char **plugin_name, int *priority);
 
 /* --- Buffers for exec ---------------------------------------------------- */

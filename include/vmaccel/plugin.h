@@ -11,7 +11,9 @@
  *
  * Compatibility: a plugin whose abi_major differs from the library's is
  * refused.  Structures only ever grow at the end; `size` says how much of
- * vmaccel_plugin the plugin knows, and the library reads no further.
+ * vmaccel_plugin the plugin knows, and the library reads no further.  The
+ * minor version grows with every addition, the major one with any change a
+ * built plugin could notice (docs/plugins.md, "Compatibility", has the rules).
  *
  * Threading: op functions are called from many threads at once and must be
  * thread-safe with respect to the plugin state.  init/fini run once each.
@@ -24,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmaccel/common.h"
 #include "vmaccel/error.h"
 #include "vmaccel/ops.h"
 
@@ -34,11 +37,13 @@ extern "C" {
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
 #define VMACCEL_PLUGIN_ABI_MINOR 1
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
-#define VMACCEL_PLUGIN_EXPORT __attribute__((visibility("default")))
+/* A plugin is built with hidden visibility too: the entry symbol is the one
+ * thing it exports (common.h: nothing on other compilers). */
+#define VMACCEL_PLUGIN_EXPORT VMACCEL_API
 
 /* Returned by init when the plugin does not apply here (e.g. the remote
  * plugin without an agent address): it is skipped with an info line, not a
- * warning. */
+ * warning.  vmaccel_strerror() and vmaccel_err_name() ("ENODEV") know it. */
 #define VMACCEL_PLUGIN_SKIP (-ENODEV)
 
 /* What the library offers a plugin.  One per plugin; valid from init to
@@ -49,9 +54,10 @@ typedef struct vmaccel_plugin_host {
     /* Effective configuration value (file + environment) or NULL. */
     const char *(*config_get)(const struct vmaccel_plugin_host *host,
                               const char *key);
-    /* Logs a line prefixed with the plugin's name. */
+    /* Logs a line prefixed with the plugin's name; level is a
+     * vmaccel_log_level. */
     void (*log)(const struct vmaccel_plugin_host *host, int level,
-                const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+                const char *fmt, ...) VMACCEL_PRINTF(3, 4);
 } vmaccel_plugin_host;
 
 /* One typed signature per operation: the public call's arguments, after the

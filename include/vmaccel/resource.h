@@ -11,6 +11,15 @@
  * Its content is a list of named files; it may be changed only until it is
  * first registered, after which it is frozen (a remote agent has a copy).
  *
+ * Lifetimes: a session has one owner, vmaccel_session_new() /
+ * vmaccel_session_free(), as a context has.  A resource is deliberately
+ * different: several sessions hold it at once, so it is reference-counted,
+ * vmaccel_resource_new() (or _from_path, _from_memory) / _ref / _unref.
+ *
+ * Getters are vmaccel_<object>_get_<property>, as libuv's
+ * uv_handle_get_type(): the `get_` keeps a getter's name apart from a type
+ * of the same name (vmaccel_resource_type).
+ *
  * Thread safety: all functions here may be called from several threads at
  * once, except that one resource must not be modified (add_file) while
  * another thread uses it.
@@ -51,8 +60,10 @@ VMACCEL_API int vmaccel_session_new(vmaccel_ctx *ctx, vmaccel_session **out);
  * references) and frees the session.  NULL is a no-op. */
 VMACCEL_API void vmaccel_session_free(vmaccel_session *sess);
 
-VMACCEL_API uint64_t vmaccel_session_id(const vmaccel_session *sess);
-VMACCEL_API vmaccel_ctx *vmaccel_session_ctx(const vmaccel_session *sess);
+/* The session's id, unique within its context (0 for NULL). */
+VMACCEL_API uint64_t vmaccel_session_get_id(const vmaccel_session *sess);
+/* The context it was made in (NULL for NULL). */
+VMACCEL_API vmaccel_ctx *vmaccel_session_get_ctx(const vmaccel_session *sess);
 
 /* Registers res with sess; the session takes its own reference and the
  * resource becomes frozen.  -EEXIST if it is already registered there.
@@ -67,7 +78,7 @@ VMACCEL_API int vmaccel_session_unregister(vmaccel_session *sess,
                                            vmaccel_resource *res);
 
 /* 1 if res is registered with sess, 0 if not. */
-VMACCEL_API int vmaccel_session_has(vmaccel_session *sess,
+VMACCEL_API int vmaccel_session_has(const vmaccel_session *sess,
                                     const vmaccel_resource *res);
 
 /* --- Resources --------------------------------------------------------- */
@@ -105,24 +116,41 @@ VMACCEL_API vmaccel_resource *vmaccel_resource_ref(vmaccel_resource *res);
  * no-op. */
 VMACCEL_API vmaccel_resource *vmaccel_resource_unref(vmaccel_resource *res);
 
-VMACCEL_API uint64_t vmaccel_resource_id(const vmaccel_resource *res);
+/* The resource's id, unique within its context (0 for NULL). */
+VMACCEL_API uint64_t vmaccel_resource_get_id(const vmaccel_resource *res);
 VMACCEL_API vmaccel_resource_type vmaccel_resource_get_type(const vmaccel_resource *res);
 
 /* The path the resource was made from, or NULL.  Owned by the resource. */
-VMACCEL_API const char *vmaccel_resource_path(const vmaccel_resource *res);
+VMACCEL_API const char *vmaccel_resource_get_path(const vmaccel_resource *res);
 
-VMACCEL_API size_t vmaccel_resource_file_count(const vmaccel_resource *res);
+VMACCEL_API size_t vmaccel_resource_get_file_count(const vmaccel_resource *res);
 
 /* File `index`: its name, bytes and length, all owned by the resource and
  * valid while the caller holds a reference.  -ENOENT past the end. */
-VMACCEL_API int vmaccel_resource_file(const vmaccel_resource *res, size_t index,
-                                      const char **name, const void **data,
-                                      size_t *len);
+VMACCEL_API int vmaccel_resource_get_file(const vmaccel_resource *res, size_t index,
+                                          const char **name, const void **data,
+                                          size_t *len);
 
 /* The file called `name`, as above; -ENOENT when absent. */
 VMACCEL_API int vmaccel_resource_find_file(const vmaccel_resource *res,
                                            const char *name, const void **data,
                                            size_t *len);
+
+/* --- Deprecated names (0.1.0), kept exported; see CHANGES.md ----------- */
+
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_session_get_id")
+uint64_t vmaccel_session_id(const vmaccel_session *sess);
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_session_get_ctx")
+vmaccel_ctx *vmaccel_session_ctx(const vmaccel_session *sess);
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_resource_get_id")
+uint64_t vmaccel_resource_id(const vmaccel_resource *res);
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_resource_get_path")
+const char *vmaccel_resource_path(const vmaccel_resource *res);
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_resource_get_file_count")
+size_t vmaccel_resource_file_count(const vmaccel_resource *res);
+VMACCEL_API VMACCEL_DEPRECATED("use vmaccel_resource_get_file")
+int vmaccel_resource_file(const vmaccel_resource *res, size_t index, const char **name,
+                          const void **data, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -2,14 +2,15 @@
  *
  * The umbrella header: include this one.  See docs/api.md.
  *
- *   vmaccel_ctx *ctx;        vmaccel_init(&ctx, NULL);
+ *   vmaccel_ctx *ctx;        vmaccel_ctx_new(NULL, &ctx);
  *   vmaccel_session *s;      vmaccel_session_new(ctx, &s);
  *   uint8_t d[32];           vmaccel_sha256(s, "abc", 3, d);
- *   vmaccel_session_free(s); vmaccel_fini(ctx);
+ *   vmaccel_session_free(s); vmaccel_ctx_free(ctx);
  */
 #ifndef VMACCEL_H
 #define VMACCEL_H
 
+#include "vmaccel/common.h"
 #include "vmaccel/version.h"
 #include "vmaccel/error.h"
 #include "vmaccel/core.h"

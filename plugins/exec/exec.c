@@ -112,7 +112,7 @@ static int exec(void *state, vmaccel_session *sess, vmaccel_resource *lib,
                 vmaccel_buf *out, size_t n_out) {
     struct state *st = state;
     const vmaccel_plugin_host *h = st->host;
-    const char *name = vmaccel_resource_path(lib);
+    const char *name = vmaccel_resource_get_path(lib);
     char path[PATH_MAX];
     (void)sess;
     int r = name ? resolve(st, name, path) : -EINVAL;

@@ -65,7 +65,7 @@ static int model_build(vmaccel_resource *res, int max_nets, model **out, char *w
         return -ENOMEM;
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->given, NULL);
-    m->id = vmaccel_resource_id(res);
+    m->id = vmaccel_resource_get_id(res);
     m->refs = 1;
     int r = bundle_parse(res, &m->b, why, wl);
     m->max_live = max_nets;
@@ -96,7 +96,7 @@ static model *cache_find_locked(struct state *st, uint64_t id) {
 /* The cached model of res (built on first use), with a reference. */
 static int model_get(struct state *st, vmaccel_resource *res, model **out) {
     pthread_mutex_lock(&st->lock);
-    model *m = cache_find_locked(st, vmaccel_resource_id(res));
+    model *m = cache_find_locked(st, vmaccel_resource_get_id(res));
     if (m)
         m->refs++;
     pthread_mutex_unlock(&st->lock);
@@ -107,7 +107,7 @@ static int model_get(struct state *st, vmaccel_resource *res, model **out) {
     char why[512];
     int r = model_build(res, st->max_nets, &m, why, sizeof(why));
     if (r < 0) {
-        const char *path = vmaccel_resource_path(res);
+        const char *path = vmaccel_resource_get_path(res);
         st->host->log(st->host, VMACCEL_LOG_WARN, "model bundle %s: %s; refused",
                       path ? path : "(from memory)", why);
         return r;
@@ -186,11 +186,16 @@ static int classify_batch(void *state, vmaccel_session *sess, vmaccel_resource *
         return r;
     float *probs = malloc((size_t)n * m->classes * sizeof(float));
     cvnet *net = probs ? net_take(m) : NULL;
-    r = net ? cvnet_run(net, &m->b, images, n, st->max_pixels, m->classes, probs, status)
+    /* The statuses land in the caller's status[] only once the batch has
+     * run: a failed call leaves its outputs untouched (ops.h). */
+    int done[VMACCEL_BATCH_MAX];
+    r = net ? cvnet_run(net, &m->b, images, n, st->max_pixels, m->classes, probs, done)
             : -ENOMEM;
-    for (uint32_t i = 0; r == 0 && i < n; i++)
-        n_top[i] = status[i] == 0 ? top_k(m, probs + (size_t)i * m->classes,
-                                          top + (size_t)i * k, k) : 0;
+    for (uint32_t i = 0; r == 0 && i < n; i++) {
+        status[i] = done[i];
+        n_top[i] = done[i] == 0 ? top_k(m, probs + (size_t)i * m->classes,
+                                        top + (size_t)i * k, k) : 0;
+    }
     if (net)
         net_give(m, net);
     free(probs);
@@ -227,7 +232,7 @@ static void on_free(void *state, vmaccel_resource *res) {
     model **p, *m = NULL;
     pthread_mutex_lock(&st->lock);
     for (p = &st->models; *p; p = &(*p)->next) {
-        if ((*p)->id == vmaccel_resource_id(res)) {
+        if ((*p)->id == vmaccel_resource_get_id(res)) {
             m = *p;
             *p = m->next;
             break;

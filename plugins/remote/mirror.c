@@ -103,8 +103,8 @@ static int call_for_id(client *cl, uint64_t gen, const vmaccel_msg *m, uint64_t 
 
 /* RESOURCE_CREATE: the files are referenced, not copied. */
 static void encode_resource(vmaccel_msg *m, const vmaccel_resource *res) {
-    const char *path = vmaccel_resource_path(res);
-    size_t n = vmaccel_resource_file_count(res);
+    const char *path = vmaccel_resource_get_path(res);
+    size_t n = vmaccel_resource_get_file_count(res);
     vmaccel_req_begin(m, VMACCEL_KIND_RESOURCE_CREATE, 0);
     vmaccel_msg_u32(m, vmaccel_resource_get_type(res));
     vmaccel_req_name(m, path && strlen(path) <= VMACCEL_PROTO_PATH_MAX ? path : "");
@@ -113,7 +113,7 @@ static void encode_resource(vmaccel_msg *m, const vmaccel_resource *res) {
         const char *fname;
         const void *data;
         size_t len;
-        vmaccel_resource_file(res, i, &fname, &data, &len);
+        vmaccel_resource_get_file(res, i, &fname, &data, &len);
         vmaccel_req_name(m, fname);
         vmaccel_req_blob(m, data, len);
     }
@@ -194,7 +194,7 @@ static int note_registered(mirror *mi, uint64_t gen, uint64_t sl, uint64_t local
 
 static int register_remote(mirror *mi, uint64_t gen, vmaccel_session *s, uint64_t rsess,
                            vmaccel_resource *res, uint64_t rres) {
-    uint64_t local = vmaccel_resource_id(res), sl = vmaccel_session_id(s);
+    uint64_t local = vmaccel_resource_get_id(res), sl = vmaccel_session_get_id(s);
     pthread_mutex_lock(&mi->lock);
     mentry *e = find(&mi->sess, sl);
     bool have = e && e->gen == gen && registered_locked(e, local);
@@ -221,8 +221,8 @@ static int register_remote(mirror *mi, uint64_t gen, vmaccel_session *s, uint64_
 static bool lookup(mirror *mi, uint64_t gen, vmaccel_session *s, vmaccel_resource *res,
                    mirror_ids *ids) {
     pthread_mutex_lock(&mi->lock);
-    mentry *e = find(&mi->sess, vmaccel_session_id(s));
-    mentry *re = res ? find(&mi->res, vmaccel_resource_id(res)) : NULL;
+    mentry *e = find(&mi->sess, vmaccel_session_get_id(s));
+    mentry *re = res ? find(&mi->res, vmaccel_resource_get_id(res)) : NULL;
     bool ok = e && e->gen == gen &&
               (!res || (re && re->gen == gen && registered_locked(e, re->local)));
     if (ok) {
@@ -246,10 +246,10 @@ int mirror_prepare(mirror *mi, vmaccel_session *s, vmaccel_resource *res, mirror
     /* Creating is rare: serialise it, so two threads never mirror the same
      * session or resource twice. */
     pthread_mutex_lock(&mi->create_lock);
-    int r = remote_id(mi, &mi->sess, vmaccel_session_id(s), ids->gen, create_session, s,
+    int r = remote_id(mi, &mi->sess, vmaccel_session_get_id(s), ids->gen, create_session, s,
                       &ids->session);
     if (r == 0 && res)
-        r = remote_id(mi, &mi->res, vmaccel_resource_id(res), ids->gen, create_resource, res,
+        r = remote_id(mi, &mi->res, vmaccel_resource_get_id(res), ids->gen, create_resource, res,
                       &ids->res);
     if (r == 0 && res)
         r = register_remote(mi, ids->gen, s, ids->session, res, ids->res);
@@ -261,7 +261,7 @@ int mirror_prepare(mirror *mi, vmaccel_session *s, vmaccel_resource *res, mirror
 
 void mirror_session_free(mirror *mi, vmaccel_session *s) {
     mentry gone;
-    if (!take(mi, &mi->sess, vmaccel_session_id(s), &gone))
+    if (!take(mi, &mi->sess, vmaccel_session_get_id(s), &gone))
         return;
     free(gone.reg);
     vmaccel_msg m;
@@ -270,9 +270,9 @@ void mirror_session_free(mirror *mi, vmaccel_session *s) {
 }
 
 void mirror_resource_unregister(mirror *mi, vmaccel_session *s, vmaccel_resource *res) {
-    uint64_t local = vmaccel_resource_id(res), rsess = 0, rres = 0, gen = 0;
+    uint64_t local = vmaccel_resource_get_id(res), rsess = 0, rres = 0, gen = 0;
     pthread_mutex_lock(&mi->lock);
-    mentry *e = find(&mi->sess, vmaccel_session_id(s));
+    mentry *e = find(&mi->sess, vmaccel_session_get_id(s));
     mentry *re = find(&mi->res, local);
     for (uint32_t i = 0; e && i < e->n_reg; i++) {
         if (e->reg[i] == local) {
@@ -293,7 +293,7 @@ void mirror_resource_unregister(mirror *mi, vmaccel_session *s, vmaccel_resource
 
 void mirror_resource_free(mirror *mi, vmaccel_resource *res) {
     mentry gone;
-    if (!take(mi, &mi->res, vmaccel_resource_id(res), &gone))
+    if (!take(mi, &mi->res, vmaccel_resource_get_id(res), &gone))
         return;
     vmaccel_msg m;
     vmaccel_req_res(&m, VMACCEL_KIND_RESOURCE_DESTROY, 0, gone.remote);

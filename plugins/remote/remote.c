@@ -7,8 +7,9 @@
  * It registers every op at a priority above any local backend, so in a
  * guest the same binaries simply run on the host.  Without an address it
  * skips itself; with a malformed one its init fails, and so does
- * vmaccel_init (core/plugin.c): never a silent fallback to local backends. */
+ * vmaccel_ctx_new (core/plugin.c): never a silent fallback to local backends. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,20 +23,32 @@ typedef struct remote {
     mirror *mirror;
 } remote;
 
-/* How one op is written to and read back from the wire. */
+/* How one op is written to and read back from the wire.  parse reads the
+ * payload of a successful answer and writes the caller's outputs only when
+ * `write` is set (see parse_answer). */
 typedef struct rop {
     void (*build)(vmaccel_msg *m, const mirror_ids *ids, const void *a);
-    int (*parse)(vmaccel_cursor *c, void *a); /* NULL: no payload */
+    int (*parse)(vmaccel_cursor *c, void *a, bool write); /* NULL: no payload */
 } rop;
 
-static int parse_answer(const rop *op, const uint8_t *body, uint64_t len, void *a) {
+static int parse_pass(const rop *op, const uint8_t *body, uint64_t len, void *a, bool write) {
     vmaccel_cursor c;
     vmaccel_cur_init(&c, body, len);
     int st = vmaccel_resp_status(&c);
     if (st < 0)
         return st;
-    int r = op->parse ? op->parse(&c, a) : 0;
+    int r = op->parse ? op->parse(&c, a, write) : 0;
     return r < 0 ? r : vmaccel_cur_end(&c) < 0 ? -EPROTO : st;
+}
+
+/* A failed call leaves its outputs untouched (ops.h), yet a malformed
+ * answer may show it only at its very end (a bad last label, bytes left
+ * over).  So the answer is parsed twice: once only to check all of it, then
+ * again, with nothing left that can fail, to write the outputs.  One parser
+ * does both, so what is checked and what is copied cannot drift apart. */
+static int parse_answer(const rop *op, const uint8_t *body, uint64_t len, void *a) {
+    int r = parse_pass(op, body, len, a, false);
+    return r < 0 ? r : parse_pass(op, body, len, a, true);
 }
 
 /* -EMSGSIZE alone does not tell a user which limit, or how far over it:
@@ -83,11 +96,12 @@ static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop 
     }
 }
 
-static int copy_out(vmaccel_cursor *c, void *dst, uint64_t n) {
+/* The next n bytes, into dst when writing. */
+static int copy_out(vmaccel_cursor *c, void *dst, uint64_t n, bool write) {
     const void *p = vmaccel_cur_bytes(c, n);
     if (!p)
         return -EPROTO;
-    if (n)
+    if (write && n)
         memcpy(dst, p, n);
     return 0;
 }
@@ -127,9 +141,9 @@ static void b_sgemm(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
     vmaccel_req_sgemm(m, ids->session, a->m, a->n, a->k, a->alpha, a->a, a->b, a->beta, a->c);
 }
 
-static int p_sgemm(vmaccel_cursor *c, void *p) {
+static int p_sgemm(vmaccel_cursor *c, void *p, bool write) {
     struct a_sgemm *a = p;
-    return copy_out(c, a->c, (uint64_t)a->m * a->n * sizeof(float));
+    return copy_out(c, a->c, (uint64_t)a->m * a->n * sizeof(float), write);
 }
 
 static int r_sgemm(void *st, vmaccel_session *s, uint32_t m, uint32_t n, uint32_t k,
@@ -152,8 +166,8 @@ static void b_sha(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
     vmaccel_req_sha256(m, ids->session, a->data, a->len);
 }
 
-static int p_sha(vmaccel_cursor *c, void *p) {
-    return copy_out(c, ((struct a_sha *)p)->digest, 32);
+static int p_sha(vmaccel_cursor *c, void *p, bool write) {
+    return copy_out(c, ((struct a_sha *)p)->digest, 32, write);
 }
 
 static int r_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
@@ -180,10 +194,10 @@ static void b_gcm(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
                     a->tag);
 }
 
-static int p_gcm(vmaccel_cursor *c, void *p) {
+static int p_gcm(vmaccel_cursor *c, void *p, bool write) {
     struct a_gcm *a = p;
-    int r = copy_out(c, a->out, a->len);
-    return r == 0 && a->enc ? copy_out(c, a->tag, 16) : r;
+    int r = copy_out(c, a->out, a->len, write);
+    return r == 0 && a->enc ? copy_out(c, a->tag, 16, write) : r;
 }
 
 static int gcm(remote *rm, vmaccel_session *s, struct a_gcm *a) {
@@ -223,19 +237,20 @@ static void b_exec(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
     vmaccel_req_exec(m, ids->session, ids->res, a->symbol, a->in, a->n_in, a->out, a->n_out);
 }
 
-static int p_exec(vmaccel_cursor *c, void *p) {
+/* out[i].len is the capacity until its own output has been checked, and
+ * the length written after: buffer i's length is only read before it is
+ * set, in either pass. */
+static int p_exec(vmaccel_cursor *c, void *p, bool write) {
     struct a_exec *a = p;
     if (vmaccel_cur_u32(c) != a->n_out)
         return -EPROTO;
-    size_t lens[VMACCEL_EXEC_MAX_ARGS];
     for (size_t i = 0; i < a->n_out; i++) {
         uint64_t n = vmaccel_cur_u64(c);
-        if (n > a->out[i].len || copy_out(c, a->out[i].data, n) < 0)
+        if (n > a->out[i].len || copy_out(c, a->out[i].data, n, write) < 0)
             return -EPROTO; /* never past the caller's buffer */
-        lens[i] = n;
+        if (write)
+            a->out[i].len = (size_t)n;
     }
-    for (size_t i = 0; i < a->n_out; i++)
-        a->out[i].len = lens[i];
     return 0;
 }
 
@@ -260,29 +275,33 @@ static void b_cls(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
     vmaccel_req_classify(m, ids->session, ids->res, a->k, a->image, a->len);
 }
 
-/* Reads a list of classes (at most k) into top[]; returns the count. */
-static int get_classes(vmaccel_cursor *c, vmaccel_class *top, uint32_t k) {
+/* Reads a list of classes (at most k), into top[] when writing; returns
+ * the count. */
+static int get_classes(vmaccel_cursor *c, vmaccel_class *top, uint32_t k, bool write) {
     uint32_t n = vmaccel_cur_u32(c);
     if (n > k)
         return -EPROTO;
     for (uint32_t i = 0; i < n; i++) {
-        vmaccel_class *t = &top[i];
-        t->class_id = vmaccel_cur_u32(c);
-        t->score = vmaccel_cur_f32(c);
+        uint32_t id = vmaccel_cur_u32(c);
+        float score = vmaccel_cur_f32(c);
         uint16_t len = vmaccel_cur_u16(c);
         const char *label = vmaccel_cur_bytes(c, len);
         if (!label || len >= VMACCEL_LABEL_MAX)
             return -EPROTO;
-        memcpy(t->label, label, len);
-        t->label[len] = '\0';
+        if (!write)
+            continue;
+        top[i].class_id = id;
+        top[i].score = score;
+        memcpy(top[i].label, label, len);
+        top[i].label[len] = '\0';
     }
     return (int)n;
 }
 
-static int p_cls(vmaccel_cursor *c, void *p) {
+static int p_cls(vmaccel_cursor *c, void *p, bool write) {
     struct a_cls *a = p;
-    int n = get_classes(c, a->top, a->k);
-    if (n >= 0)
+    int n = get_classes(c, a->top, a->k, write);
+    if (n >= 0 && write)
         *a->n_top = (uint32_t)n;
     return n < 0 ? n : 0;
 }
@@ -290,12 +309,8 @@ static int p_cls(vmaccel_cursor *c, void *p) {
 static int r_classify(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
                       size_t len, vmaccel_class *top, uint32_t k, uint32_t *n_top) {
     static const rop op = {b_cls, p_cls};
-    uint32_t n = 0;
-    struct a_cls a = {image, len, top, k, &n};
-    int r = run(st, s, model, &op, &a);
-    if (r >= 0)
-        *n_top = n;
-    return r;
+    struct a_cls a = {image, len, top, k, n_top};
+    return run(st, s, model, &op, &a);
 }
 
 struct a_batch {
@@ -311,21 +326,23 @@ static void b_batch(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
     vmaccel_req_classify_batch(m, ids->session, ids->res, a->k, a->images, a->n);
 }
 
-static int p_batch(vmaccel_cursor *c, void *p) {
+/* Per image: its status, then its classes when the status is not an
+ * error. */
+static int p_batch(vmaccel_cursor *c, void *p, bool write) {
     struct a_batch *a = p;
     if (vmaccel_cur_u32(c) != a->n)
         return -EPROTO;
     for (uint32_t i = 0; i < a->n; i++) {
-        a->status[i] = (int32_t)vmaccel_cur_u32(c);
-        a->n_top[i] = 0;
+        int status = vmaccel_resp_status(c); /* a protocol code, mapped */
         if (c->err)
             return -EPROTO;
-        if (a->status[i] < 0)
-            continue;
-        int n = get_classes(c, a->top + (size_t)i * a->k, a->k);
+        int n = status < 0 ? 0 : get_classes(c, a->top + (size_t)i * a->k, a->k, write);
         if (n < 0)
             return n;
-        a->n_top[i] = (uint32_t)n;
+        if (write) {
+            a->status[i] = status;
+            a->n_top[i] = (uint32_t)n;
+        }
     }
     return 0;
 }

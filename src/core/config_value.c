@@ -101,7 +101,7 @@ static int refuse(char *why, size_t why_len, const char *fmt, ...) {
 
 /* The value of key for a typed getter; NULL with *r = 0 when unset, or
  * with *r = -EINVAL when the arguments are unusable. */
-static const char *value_for(vmaccel_ctx *ctx, const char *key, const void *out,
+static const char *value_for(const vmaccel_ctx *ctx, const char *key, const void *out,
                              bool range_ok, int *r) {
     *r = ctx && key && out && range_ok ? 0 : -EINVAL;
     return *r == 0 ? vmaccel__config_get(ctx->cfg, key) : NULL;
@@ -109,7 +109,7 @@ static const char *value_for(vmaccel_ctx *ctx, const char *key, const void *out,
 
 /* Both integer getters in one: lo and hi carry int64_t bits when
  * is_signed, and out points at an int64_t then, else at a uint64_t. */
-static int get_integer(vmaccel_ctx *ctx, const char *key, bool is_signed, uint64_t lo,
+static int get_integer(const vmaccel_ctx *ctx, const char *key, bool is_signed, uint64_t lo,
                        uint64_t hi, void *out, char *why, size_t why_len) {
     int64_t slo = (int64_t)lo, shi = (int64_t)hi;
     int r;
@@ -127,17 +127,17 @@ static int get_integer(vmaccel_ctx *ctx, const char *key, bool is_signed, uint64
     return refuse(why, why_len, "%s = '%s': expected an integer in %s", key, v, range);
 }
 
-int vmaccel_config_get_int(vmaccel_ctx *ctx, const char *key, int64_t lo, int64_t hi,
+int vmaccel_config_get_int(const vmaccel_ctx *ctx, const char *key, int64_t lo, int64_t hi,
                            int64_t *out, char *why, size_t why_len) {
     return get_integer(ctx, key, true, (uint64_t)lo, (uint64_t)hi, out, why, why_len);
 }
 
-int vmaccel_config_get_uint(vmaccel_ctx *ctx, const char *key, uint64_t lo, uint64_t hi,
+int vmaccel_config_get_uint(const vmaccel_ctx *ctx, const char *key, uint64_t lo, uint64_t hi,
                             uint64_t *out, char *why, size_t why_len) {
     return get_integer(ctx, key, false, lo, hi, out, why, why_len);
 }
 
-int vmaccel_config_get_bool(vmaccel_ctx *ctx, const char *key, bool *out, char *why,
+int vmaccel_config_get_bool(const vmaccel_ctx *ctx, const char *key, bool *out, char *why,
                             size_t why_len) {
     int r;
     const char *v = value_for(ctx, key, out, true, &r);

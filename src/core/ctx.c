@@ -21,7 +21,7 @@ static int key_known(const char *key) {
     return 0;
 }
 
-static int config_read(vmaccel_ctx *ctx, const vmaccel_init_opts *opts) {
+static int config_read(vmaccel_ctx *ctx, const vmaccel_ctx_opts *opts) {
     const char *path = opts ? opts->config_path : NULL;
     if (!path)
         path = secure_getenv("VMACCEL_CONFIG");
@@ -60,7 +60,7 @@ static int log_level_read(vmaccel_ctx *ctx) {
     return 0;
 }
 
-int vmaccel_init(vmaccel_ctx **out, const vmaccel_init_opts *opts) {
+int vmaccel_ctx_new(const vmaccel_ctx_opts *opts, vmaccel_ctx **out) {
     if (!out || (opts && opts->size < sizeof(uint32_t)))
         return -EINVAL;
     vmaccel_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -68,7 +68,7 @@ int vmaccel_init(vmaccel_ctx **out, const vmaccel_init_opts *opts) {
         return -ENOMEM;
     ctx->log_level = VMACCEL_LOG_WARN;
     /* Only read the fields the caller's struct has. */
-    if (opts && opts->size >= offsetof(vmaccel_init_opts, log_userdata) + sizeof(void *)) {
+    if (opts && opts->size >= offsetof(vmaccel_ctx_opts, log_userdata) + sizeof(void *)) {
         ctx->log_fn = opts->log_fn;
         ctx->log_userdata = opts->log_userdata;
     }
@@ -85,27 +85,27 @@ int vmaccel_init(vmaccel_ctx **out, const vmaccel_init_opts *opts) {
     if (r == 0)
         r = vmaccel__dispatch_build(ctx);
     if (r < 0) {
-        vmaccel_fini(ctx);
+        vmaccel_ctx_free(ctx);
         return r;
     }
     *out = ctx;
     return 0;
 }
 
-void vmaccel_fini(vmaccel_ctx *ctx) {
+void vmaccel_ctx_free(vmaccel_ctx *ctx) {
     if (!ctx)
         return;
     long live = atomic_load(&ctx->live_objects);
     if (live)
         vmaccel__log(ctx, VMACCEL_LOG_WARN,
-                     "vmaccel_fini: %ld sessions/resources still alive", live);
+                     "vmaccel_ctx_free: %ld sessions/resources still alive", live);
     vmaccel__dispatch_free(ctx);
     vmaccel__plugins_unload(ctx);
     vmaccel__config_free(ctx->cfg);
     free(ctx);
 }
 
-const char *vmaccel_config_get(vmaccel_ctx *ctx, const char *key) {
+const char *vmaccel_config_get(const vmaccel_ctx *ctx, const char *key) {
     if (!ctx || !key)
         return NULL;
     return vmaccel__config_get(ctx->cfg, key);

@@ -1,5 +1,5 @@
 /* The dispatch table: for each op, the plugins implementing it, highest
- * priority first.  Built once in vmaccel_init() and read-only afterwards,
+ * priority first.  Built once in vmaccel_ctx_new() and read-only afterwards,
  * so calls walk it without locking. */
 #include <limits.h>
 #include <stdio.h>
@@ -8,20 +8,20 @@
 
 #include "internal.h"
 
-static const char *const op_names[VMACCEL_OP_MAX_] = {
+static const char *const op_names[VMACCEL__OP_END] = {
 #define X(up, num, low) [num] = #low,
     VMACCEL_OP_MAP(X)
 #undef X
 };
 
 const char *vmaccel_op_name(vmaccel_op op) {
-    return (unsigned)op < VMACCEL_OP_MAX_ ? op_names[op] : NULL;
+    return (unsigned)op < VMACCEL__OP_END ? op_names[op] : NULL;
 }
 
 int vmaccel_op_from_name(const char *name) {
     if (!name)
         return -EINVAL;
-    for (int i = 1; i < VMACCEL_OP_MAX_; i++)
+    for (int i = 1; i < VMACCEL__OP_END; i++)
         if (op_names[i] && strcmp(op_names[i], name) == 0)
             return i;
     return -ENOENT;
@@ -83,7 +83,7 @@ int vmaccel__dispatch_build(vmaccel_ctx *ctx) {
     int r = priorities_check(ctx);
     if (r < 0)
         return r;
-    for (int op = 1; op < VMACCEL_OP_MAX_; op++) {
+    for (int op = 1; op < VMACCEL__OP_END; op++) {
         ctx->chain[op] = calloc((size_t)ctx->n_plugins + 1, sizeof(vmaccel_provider));
         if (!ctx->chain[op])
             return -ENOMEM;
@@ -91,7 +91,7 @@ int vmaccel__dispatch_build(vmaccel_ctx *ctx) {
     for (int i = 0; i < ctx->n_plugins; i++) {
         vmaccel_loaded_plugin *p = ctx->plugins[i];
         for (const vmaccel_plugin_op *o = p->desc->ops; o->op; o++) {
-            if (o->op >= VMACCEL_OP_MAX_)
+            if (o->op >= VMACCEL__OP_END)
                 continue;
             vmaccel_provider pr = {p, priority_of(ctx, p, o->op, o->priority), o->fn};
             chain_insert(ctx->chain[o->op], &ctx->chain_len[o->op], pr);
@@ -101,7 +101,7 @@ int vmaccel__dispatch_build(vmaccel_ctx *ctx) {
 }
 
 void vmaccel__dispatch_free(vmaccel_ctx *ctx) {
-    for (int op = 0; op < VMACCEL_OP_MAX_; op++) {
+    for (int op = 0; op < VMACCEL__OP_END; op++) {
         free(ctx->chain[op]);
         ctx->chain[op] = NULL;
         ctx->chain_len[op] = 0;
@@ -113,9 +113,9 @@ int vmaccel__no_provider(vmaccel_ctx *ctx, vmaccel_op op) {
     return -ENOTSUP;
 }
 
-int vmaccel_op_provider(vmaccel_ctx *ctx, vmaccel_op op, int rank,
+int vmaccel_op_provider(const vmaccel_ctx *ctx, vmaccel_op op, int rank,
                         const char **plugin_name, int *priority) {
-    if (!ctx || (unsigned)op >= VMACCEL_OP_MAX_ || op == 0 || rank < 0)
+    if (!ctx || (unsigned)op >= VMACCEL__OP_END || op == 0 || rank < 0)
         return -EINVAL;
     if (rank >= ctx->chain_len[op])
         return -ENOENT;

@@ -34,6 +34,6 @@ const char *vmaccel_err_name(int err) {
     }
 }
 
-int vmaccel_error_retryable(int err) {
+int vmaccel_err_retryable(int err) {
     return err == -ECONNRESET || err == -ECONNREFUSED || err == -ETIMEDOUT;
 }

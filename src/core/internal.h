@@ -13,6 +13,22 @@
 
 #include "config.h"
 
+/* One past the highest op number this library knows: the size of its
+ * per-op tables.  Not in the public enum, where it would change with every
+ * new op while code compiled against an older header kept the old value.
+ * Counted from VMACCEL_OP_MAP, which is only right while op numbers are
+ * dense from 1: the asserts below stop the build when an op breaks that
+ * (a duplicate number is caught by -Woverride-init on op_names[]). */
+#define VMACCEL__OP_ONE_(up, num, low) +1
+enum { VMACCEL__OP_END = 1 VMACCEL_OP_MAP(VMACCEL__OP_ONE_) };
+#undef VMACCEL__OP_ONE_
+#define VMACCEL__OP_BELOW_END_(up, num, low)                                  \
+    _Static_assert((int)VMACCEL_OP_##up > 0 &&                                \
+                       (int)VMACCEL_OP_##up < (int)VMACCEL__OP_END,           \
+                   "op numbers must be dense from 1: " #low);
+VMACCEL_OP_MAP(VMACCEL__OP_BELOW_END_)
+#undef VMACCEL__OP_BELOW_END_
+
 /* A plugin as loaded into a context. */
 typedef struct vmaccel_loaded_plugin {
     char *name, *version, *path;
@@ -36,11 +52,11 @@ struct vmaccel_ctx {
     void *log_userdata;
     int log_level;
 
-    /* Immutable after vmaccel_init(): read without locks by every call. */
+    /* Immutable after vmaccel_ctx_new(): read without locks by every call. */
     vmaccel_loaded_plugin **plugins;
     int n_plugins;
-    vmaccel_provider *chain[VMACCEL_OP_MAX_]; /* sorted, highest first */
-    int chain_len[VMACCEL_OP_MAX_];
+    vmaccel_provider *chain[VMACCEL__OP_END]; /* sorted, highest first */
+    int chain_len[VMACCEL__OP_END];
     bool remote_failed; /* `remote` is set and its plugin's init failed */
 
     atomic_uint_fast64_t next_id; /* resource and session ids */
@@ -48,8 +64,7 @@ struct vmaccel_ctx {
 };
 
 /* log.c */
-void vmaccel__log(vmaccel_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void vmaccel__log(vmaccel_ctx *ctx, int level, const char *fmt, ...) VMACCEL_PRINTF(3, 4);
 void vmaccel__logv(vmaccel_ctx *ctx, int level, const char *prefix,
                    const char *fmt, va_list ap);
 int vmaccel__log_level_parse(const char *s);

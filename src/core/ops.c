@@ -15,7 +15,7 @@ static int matrix_ok(const void *p, uint32_t rows, uint32_t cols) {
 int vmaccel_noop(vmaccel_session *s) {
     if (!s)
         return -EINVAL;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_NOOP, noop, s);
 }
 
@@ -24,7 +24,7 @@ int vmaccel_mbench(vmaccel_session *s, uint64_t usec) {
         return -EINVAL;
     if (usec > VMACCEL_MBENCH_MAX_USEC)
         return -E2BIG;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_MBENCH, mbench, s, usec);
 }
 
@@ -33,7 +33,7 @@ int vmaccel_sgemm(vmaccel_session *s, uint32_t m, uint32_t n, uint32_t k,
                   float *c) {
     if (!s || !matrix_ok(a, m, k) || !matrix_ok(b, k, n) || !matrix_ok(c, m, n))
         return -EINVAL;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_SGEMM, sgemm, s, m, n, k, alpha, a, b, beta, c);
 }
 
@@ -41,7 +41,7 @@ int vmaccel_sha256(vmaccel_session *s, const void *data, size_t len,
                    uint8_t digest[32]) {
     if (!s || !BUF_OK(data, len) || !digest)
         return -EINVAL;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_SHA256, sha256, s, data, len, digest);
 }
 
@@ -57,7 +57,7 @@ int vmaccel_aes_gcm_encrypt(vmaccel_session *s, const uint8_t key[32],
                             const void *in, size_t len, void *out, uint8_t tag[16]) {
     if (!gcm_args_ok(s, key, iv, aad, aad_len, in, len, out, tag))
         return -EINVAL;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_AES_GCM_ENCRYPT, aes_gcm_encrypt, s, key, iv,
                      aad, aad_len, in, len, out, tag);
 }
@@ -68,7 +68,7 @@ int vmaccel_aes_gcm_decrypt(vmaccel_session *s, const uint8_t key[32],
                             const uint8_t tag[16]) {
     if (!gcm_args_ok(s, key, iv, aad, aad_len, in, len, out, tag))
         return -EINVAL;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_AES_GCM_DECRYPT, aes_gcm_decrypt, s, key, iv,
                      aad, aad_len, in, len, out, tag);
 }
@@ -105,7 +105,7 @@ int vmaccel_exec(vmaccel_session *s, vmaccel_resource *lib, const char *symbol,
     int r = resource_ok(s, lib, VMACCEL_RESOURCE_LIBRARY);
     if (r < 0)
         return r;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_EXEC, exec, s, lib, symbol, in, n_in, out, n_out);
 }
 
@@ -117,7 +117,7 @@ int vmaccel_image_classify(vmaccel_session *s, vmaccel_resource *model,
     int r = resource_ok(s, model, VMACCEL_RESOURCE_MODEL);
     if (r < 0)
         return r;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_IMAGE_CLASSIFY, image_classify, s, model, image,
                      len, top, k, n_top);
 }
@@ -131,7 +131,7 @@ int vmaccel_image_classify_batch(vmaccel_session *s, vmaccel_resource *model,
     int r = resource_ok(s, model, VMACCEL_RESOURCE_MODEL);
     if (r < 0)
         return r;
-    vmaccel_ctx *ctx = vmaccel_session_ctx(s);
+    vmaccel_ctx *ctx = vmaccel_session_get_ctx(s);
     VMACCEL_DISPATCH(ctx, VMACCEL_OP_IMAGE_CLASSIFY_BATCH, image_classify_batch, s, model,
                      images, n, top, k, n_top, status);
 }

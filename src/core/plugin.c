@@ -1,7 +1,7 @@
 /* Plugin loading: dlopen, check the descriptor, init.  A plugin that fails
  * any check is logged and skipped; it never takes the process down.  The
  * one exception is `remote`: once configured, every op must go to the
- * agent, so a remote plugin that did not start fails vmaccel_init. */
+ * agent, so a remote plugin that did not start fails vmaccel_ctx_new. */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -48,13 +48,13 @@ static vmaccel_loaded_plugin *find_plugin(vmaccel_ctx *ctx, const char *name) {
 static const char *ops_check(const vmaccel_plugin_op *ops) {
     if (!ops)
         return "no op table";
-    int seen[VMACCEL_OP_MAX_] = {0};
+    int seen[VMACCEL__OP_END] = {0};
     for (int i = 0; ops[i].op != 0; i++) {
         if (i == PLUGIN_OPS_MAX)
             return "op table not terminated";
         /* An op newer than this library is ignored, not refused: the plugin
          * may still serve the ops we know. */
-        if (ops[i].op >= VMACCEL_OP_MAX_)
+        if (ops[i].op >= VMACCEL__OP_END)
             continue;
         if (!ops[i].fn.noop)
             return "op with a NULL function";
@@ -297,11 +297,11 @@ int vmaccel__hook_resource_register(vmaccel_ctx *ctx, vmaccel_session *s,
     return 0;
 }
 
-int vmaccel_plugin_count(vmaccel_ctx *ctx) {
+int vmaccel_plugin_count(const vmaccel_ctx *ctx) {
     return ctx ? ctx->n_plugins : -EINVAL;
 }
 
-int vmaccel_plugin_get(vmaccel_ctx *ctx, int index, vmaccel_plugin_info *info) {
+int vmaccel_plugin_get(const vmaccel_ctx *ctx, int index, vmaccel_plugin_info *info) {
     if (!ctx || !info || index < 0)
         return -EINVAL;
     if (index >= ctx->n_plugins)

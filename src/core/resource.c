@@ -268,7 +268,7 @@ vmaccel_resource *vmaccel_resource_unref(vmaccel_resource *r) {
     return NULL;
 }
 
-uint64_t vmaccel_resource_id(const vmaccel_resource *r) {
+uint64_t vmaccel_resource_get_id(const vmaccel_resource *r) {
     return r ? r->id : 0;
 }
 
@@ -276,16 +276,16 @@ vmaccel_resource_type vmaccel_resource_get_type(const vmaccel_resource *r) {
     return r ? r->type : 0;
 }
 
-const char *vmaccel_resource_path(const vmaccel_resource *r) {
+const char *vmaccel_resource_get_path(const vmaccel_resource *r) {
     return r ? r->path : NULL;
 }
 
-size_t vmaccel_resource_file_count(const vmaccel_resource *r) {
+size_t vmaccel_resource_get_file_count(const vmaccel_resource *r) {
     return r ? r->n_files : 0;
 }
 
-int vmaccel_resource_file(const vmaccel_resource *r, size_t index,
-                          const char **name, const void **data, size_t *len) {
+int vmaccel_resource_get_file(const vmaccel_resource *r, size_t index,
+                              const char **name, const void **data, size_t *len) {
     if (!r)
         return -EINVAL;
     if (index >= r->n_files)
@@ -305,6 +305,6 @@ int vmaccel_resource_find_file(const vmaccel_resource *r, const char *name,
         return -EINVAL;
     for (size_t i = 0; i < r->n_files; i++)
         if (strcmp(r->files[i].name, name) == 0)
-            return vmaccel_resource_file(r, i, NULL, data, len);
+            return vmaccel_resource_get_file(r, i, NULL, data, len);
     return -ENOENT;
 }

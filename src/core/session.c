@@ -40,11 +40,11 @@ void vmaccel_session_free(vmaccel_session *s) {
     free(s);
 }
 
-uint64_t vmaccel_session_id(const vmaccel_session *s) {
+uint64_t vmaccel_session_get_id(const vmaccel_session *s) {
     return s ? s->id : 0;
 }
 
-vmaccel_ctx *vmaccel_session_ctx(const vmaccel_session *s) {
+vmaccel_ctx *vmaccel_session_get_ctx(const vmaccel_session *s) {
     return s ? s->ctx : NULL;
 }
 
@@ -102,11 +102,15 @@ int vmaccel_session_unregister(vmaccel_session *s, vmaccel_resource *r) {
     return 0;
 }
 
-int vmaccel_session_has(vmaccel_session *s, const vmaccel_resource *r) {
+int vmaccel_session_has(const vmaccel_session *s, const vmaccel_resource *r) {
     if (!s || !r)
         return 0;
-    pthread_mutex_lock(&s->lock);
+    /* Asking changes nothing, but the lock is taken all the same: sessions
+     * are only ever made by vmaccel_session_new(), never const objects, so
+     * casting the const away for it is defined. */
+    pthread_mutex_t *lock = (pthread_mutex_t *)&s->lock;
+    pthread_mutex_lock(lock);
     int has = find(s, r) >= 0;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(lock);
     return has;
 }

@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
     vmaccel_ctx *ctx;
     vmaccel_session *s;
     t0 = now();
-    int r = vmaccel_init(&ctx, NULL);
+    int r = vmaccel_ctx_new(NULL, &ctx);
     if (r < 0 || (r = vmaccel_session_new(ctx, &s)) < 0) {
         fprintf(stderr, "vmaccel-e2e: %s\n", vmaccel_strerror(r));
         return 1;
@@ -205,6 +205,6 @@ int main(int argc, char **argv) {
     exec_op(ctx, s);
     classify(ctx, s, argv[1]);
     vmaccel_session_free(s);
-    vmaccel_fini(ctx);
+    vmaccel_ctx_free(ctx);
     return 0;
 }

@@ -16,7 +16,7 @@ static void info_text(cli *c) {
                pi.abi_minor, pi.path);
     }
     printf("ops (plugins in the order tried, priority in brackets):\n");
-    for (int op = 1; op < VMACCEL_OP_MAX_; op++) {
+    for (int op = 1; vmaccel_op_name(op); op++) { /* dense from 1 (ops.h) */
         const char *name;
         int prio;
         printf("  %-16s", vmaccel_op_name(op));
@@ -45,7 +45,7 @@ static void info_json(cli *c) {
         printf(",\"abi\":\"%u.%u\"}", pi.abi_major, pi.abi_minor);
     }
     printf("],\"ops\":{");
-    for (int op = 1; op < VMACCEL_OP_MAX_; op++) {
+    for (int op = 1; vmaccel_op_name(op); op++) { /* dense from 1 (ops.h) */
         const char *name;
         int prio;
         printf("%s\"%s\":[", op > 1 ? "," : "", vmaccel_op_name(op));

@@ -144,20 +144,20 @@ static int meta(cli *c, int argc, char **argv) {
 }
 
 static int run(cli *c, const char *config, int argc, char **argv) {
-    vmaccel_init_opts opts = {.size = sizeof(opts), .config_path = config, .log_fn = cli_log};
-    int r = vmaccel_init(&c->ctx, &opts);
+    vmaccel_ctx_opts opts = {.size = sizeof(opts), .config_path = config, .log_fn = cli_log};
+    int r = vmaccel_ctx_new(&opts, &c->ctx);
     if (r < 0)
         return cli_fail(c, "cannot initialise vmaccel: %s%s", vmaccel_strerror(r),
                         r == -EINVAL ? " (the reason is logged above)" : "");
     r = vmaccel_session_new(c->ctx, &c->sess);
     if (r < 0) {
-        vmaccel_fini(c->ctx);
+        vmaccel_ctx_free(c->ctx);
         return cli_fail(c, "cannot create a session: %s", vmaccel_strerror(r));
     }
     int status = c->def->fn(c, argc, argv);
     cli_progress_end();
     vmaccel_session_free(c->sess);
-    vmaccel_fini(c->ctx);
+    vmaccel_ctx_free(c->ctx);
     return status;
 }
 
