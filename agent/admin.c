@@ -34,6 +34,9 @@ static void build_page(server *srv, textbuf *b) {
     gauge(b, "requests_total", "counter", "Requests received", atomic_load(&s->requests));
     gauge(b, "errors_total", "counter", "Requests answered with an error",
           atomic_load(&s->errors));
+    gauge(b, "shed_requests_total", "counter",
+          "Requests answered EBUSY unqueued: their tenant's queue was full",
+          atomic_load(&s->shed));
     gauge(b, "models", "gauge", "Distinct model contents held (each loaded once)",
           models_count(srv->batching.models));
     gauge(b, "inflight", "gauge", "Requests received and not yet answered",

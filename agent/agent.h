@@ -36,8 +36,8 @@
  *   batch                    runs jobs for one model as a batch (handle)
  *   pool                     the threads and the I/O role (batch, handle)
  *   admin                    the metrics page (metrics, models, tenant)
- *   server                   poll step, accept, drain (pool, conn, job,
- *                            queue, listen, admin)
+ *   server                   poll step, accept, drain (pool, handle, conn,
+ *                            job, queue, listen, admin)
  *   options, main            the command line, and the process
  *
  * tests/agent-layers.sh checks that the includes and calls have no cycle.
@@ -72,6 +72,7 @@ typedef struct agent_config {
     int batch;       /* BATCH_*: which models' classifications are batched */
     double batch_window_s;
     uint32_t batch_max;
+    uint32_t tenant_queue_max; /* queued requests per tenant; more are shed (-EBUSY) */
 } agent_config;
 
 enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */
@@ -89,6 +90,7 @@ typedef struct job job;
 typedef struct agent_stats {
     atomic_long connections, sessions, resources, resource_bytes;
     atomic_long requests, errors, inflight;
+    atomic_long shed; /* answered -EBUSY: their tenant's queue was full */
     atomic_long conns_total;
     atomic_long batches, batched; /* batches run, requests in them */
     atomic_long batch_size[8];    /* sizes 1, 2, 3-4, 5-8, ..., 65+ */

@@ -43,6 +43,7 @@ static void defaults(server *srv) {
         .workers = (uint32_t)(cpus > 2 ? cpus : 2),
         .drain_timeout_s = 30,
         .resync_s = 1,
+        .tenant_queue_max = 256,
     };
 }
 

@@ -123,7 +123,15 @@ void metrics_format_tenants(textbuf *b, const metrics_view *v, int n) {
                                         "bytes_out_total"};
     static const char *const help[] = {"Requests answered", "Requests answered with an error",
                                        "Request body bytes received", "Response body bytes sent"};
-    char labels[400];
+    char labels[400], esc[2 * 128 + 1];
+    tb_printf(b, "# HELP vmaccel_tenant_shed_requests_total Requests answered EBUSY unqueued "
+                 "(agent.tenant_queue_max), per tenant.\n"
+                 "# TYPE vmaccel_tenant_shed_requests_total counter\n");
+    for (int i = 0; i < n; i++) {
+        escape(esc, sizeof(esc), v[i].name);
+        tb_printf(b, "vmaccel_tenant_shed_requests_total{tenant=\"%s\"} %llu\n", esc,
+                  (unsigned long long)atomic_load_explicit(&v[i].m->shed, memory_order_relaxed));
+    }
     /* Each family's samples must be contiguous: family first, then series. */
     for (int f = 0; f < 4; f++) {
         tb_printf(b, "# HELP vmaccel_tenant_%s %s, per tenant and op.\n", names[f], help[f]);

@@ -21,6 +21,7 @@ typedef struct kind_metrics {
 
 typedef struct tenant_metrics {
     kind_metrics kind[METRIC_KINDS];
+    _Atomic uint64_t shed; /* requests answered -EBUSY: the tenant's queue was full */
 } tenant_metrics;
 
 /* One finished request: its kind, outcome, sizes, and its time queued and

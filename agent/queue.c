@@ -1,4 +1,6 @@
 /* See queue.h. */
+#include <errno.h>
+
 #include "conn.h"
 #include "job.h"
 #include "log.h"
@@ -8,13 +10,21 @@ static sched_tenant *queue_of(server *srv, conn *c) {
     return srv->sched.fifo ? &srv->sched.fifo_queue : &c->tn->st;
 }
 
-void queue_push(server *srv, job *j) {
+int queue_push(server *srv, job *j) {
     j->queued_at = agent_now();
+    sched_tenant *q = queue_of(srv, j->c);
     pthread_mutex_lock(&srv->lock);
-    sched_push(&srv->sched.queue, queue_of(srv, j->c), &j->link);
+    if (!srv->sched.fifo && q->queued >= srv->cfg.tenant_queue_max) {
+        pthread_mutex_unlock(&srv->lock);
+        atomic_fetch_add_explicit(&j->c->tn->m->shed, 1, memory_order_relaxed);
+        atomic_fetch_add(&srv->stats.shed, 1);
+        return -EBUSY;
+    }
+    sched_push(&srv->sched.queue, q, &j->link);
     if (j->model && srv->batching.collecting)
         pthread_cond_broadcast(&srv->batching.cond); /* a batch being formed may take it */
     pthread_mutex_unlock(&srv->lock);
+    return 0;
 }
 
 static bool job_of(sched_item *it, void *c) {

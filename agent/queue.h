@@ -6,8 +6,11 @@
 
 #include "agent.h"
 
-/* Queues j in its tenant's queue (or the one fifo queue). */
-void queue_push(server *srv, job *j);
+/* Queues j in its tenant's queue (or the one fifo queue): 0.  -EBUSY,
+ * leaving j to the caller, when the tenant already has
+ * agent.tenant_queue_max jobs queued (counted as shed, in the tenant's
+ * metrics and the total); the fifo queue has no per-tenant bound. */
+int queue_push(server *srv, job *j);
 /* Drops the queued (not yet running) jobs of a closing connection. */
 void queue_drop_conn(server *srv, conn *c);
 /* Frees every job still queued (at exit, no threads left). */

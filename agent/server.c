@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "conn.h"
+#include "handle.h"
 #include "job.h"
 #include "listen.h"
 #include "log.h"
@@ -20,7 +21,14 @@
 
 static const int signal_tag = EV_SIGNAL;
 
-/* A connection's complete request becomes a job in the fair queue. */
+/* An answer computed in the I/O role itself has no lent role to take back. */
+static void no_hand_off(server *srv) {
+    (void)srv;
+}
+
+/* A connection's complete request becomes a job in the fair queue, or,
+ * when its tenant already has agent.tenant_queue_max queued, is answered
+ * -EBUSY at once (retryable: the client may send it again later). */
 static int on_request(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
     job *j = job_new(c, id, body, len);
     if (!j)
@@ -28,7 +36,10 @@ static int on_request(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
     c->n_requests++;
     atomic_fetch_add(&c->srv->stats.requests, 1);
     atomic_fetch_add(&c->srv->stats.inflight, 1);
-    queue_push(c->srv, j);
+    if (queue_push(c->srv, j) < 0) { /* its tenant's queue is full: shed it */
+        j->err = -EBUSY;
+        handle_job(c->srv, j, no_hand_off);
+    }
     return 0;
 }
 

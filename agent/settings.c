@@ -97,10 +97,12 @@ static int read_scheduling(server *srv) {
         agent_config_error(srv, "agent.batch", "expected model, on or off");
         return -EINVAL;
     }
-    uint64_t window_us = 2000, max = 8;
+    uint64_t window_us = 2000, max = 8, queue_max = srv->cfg.tenant_queue_max;
     if (agent_config_uint(srv, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||
-        agent_config_uint(srv, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0)
+        agent_config_uint(srv, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0 ||
+        agent_config_uint(srv, "agent.tenant_queue_max", 1, 65536, &queue_max) < 0)
         return -EINVAL;
+    srv->cfg.tenant_queue_max = (uint32_t)queue_max;
     srv->cfg.batch_window_s = (double)window_us * 1e-6;
     srv->cfg.batch_max = (uint32_t)max;
     return 0;

@@ -1,6 +1,7 @@
 /* Helpers for tests against a real vmacceld.  See agent_helper.h. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -144,12 +145,29 @@ vmaccel_ctx *test_agent_client(const test_agent *a) {
 
 /* --- raw wire client --- */
 
+static void wire_init(wire *w);
+
 void wire_open(wire *w, const char *path) {
     memset(w, 0, sizeof(*w));
     w->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     CHECK(connect(w->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    wire_init(w);
+}
+
+void wire_open_tcp(wire *w, const char *tcp_addr) {
+    int port = 0;
+    CHECK(sscanf(tcp_addr, "tcp://127.0.0.1:%d", &port) == 1);
+    memset(w, 0, sizeof(*w));
+    w->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(w->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    wire_init(w);
+}
+
+static void wire_init(wire *w) {
     w->rd = malloc(sizeof(*w->rd));
     CHECK(w->rd);
     vmaccel_reader_init(w->rd, 1ULL << 32, 1ULL << 34, 1024,

@@ -46,6 +46,8 @@ typedef struct wire {
 } wire;
 
 void wire_open(wire *w, const char *unix_path);
+/* The same over TCP, to the agent's "tcp://127.0.0.1:PORT" (another tenant). */
+void wire_open_tcp(wire *w, const char *tcp_addr);
 void wire_close(wire *w);
 /* Sends raw bytes. */
 void wire_raw(wire *w, const void *p, size_t n);

@@ -28,7 +28,7 @@ extern "C" {
     X(ENOTSUP, "operation not supported by any loaded plugin")                \
     X(ENOENT, "no such resource, file or symbol")                             \
     X(EEXIST, "already exists (resource already registered)")                 \
-    X(EBUSY, "resource is frozen: it is registered with a session")           \
+    X(EBUSY, "busy: resource registered with a session, or agent queue full (retryable)") \
     X(EACCES, "access denied (outside the allowed directories)")              \
     X(EBADMSG, "authentication failed (bad tag)")                             \
     X(E2BIG, "argument too large")                                            \

@@ -35,5 +35,5 @@ const char *vmaccel_err_name(int err) {
 }
 
 int vmaccel_err_retryable(int err) {
-    return err == -ECONNRESET || err == -ECONNREFUSED || err == -ETIMEDOUT;
+    return err == -ECONNRESET || err == -ECONNREFUSED || err == -ETIMEDOUT || err == -EBUSY;
 }

@@ -1,0 +1,108 @@
+/* The per-tenant queue bound (agent.tenant_queue_max): a tenant that
+ * already has that many requests queued gets -EBUSY at once for the next
+ * one, without it being queued; other tenants are not affected. */
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_helper.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t new_session(wire *w) {
+    vmaccel_msg m;
+    uint64_t id;
+    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
+    CHECK_INT(wire_call_id(w, 1, &m, &id), 0);
+    return id;
+}
+
+TEST(shed_over_tenant_queue_max_answers_ebusy_at_once) {
+    CHECK(vmaccel_err_retryable(-EBUSY)); /* a client may simply send it again */
+    test_agent a;
+    /* One worker: with the I/O role's thread, at most two requests run. */
+    test_agent_start(&a, 1, "agent.tenant_queue_max = 2\nagent.workers = 1\n");
+    wire w, other;
+    vmaccel_msg m;
+    wire_open(&w, a.sock); /* tenant unix:SOCK */
+    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = new_session(&w);
+    wire_open_tcp(&other, a.tcp); /* tenant tcp:127.0.0.1 */
+    CHECK_INT(wire_hello(&other, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    uint64_t osid = new_session(&other);
+
+    /* One long request running, then six more at once: two fit the queue,
+     * the rest (less whatever the second thread took) are shed. */
+    vmaccel_req_mbench(&m, sid, 300000);
+    wire_send(&w, 10, &m);
+    usleep(50000);
+    double t0 = now();
+    for (int i = 1; i < 7; i++) {
+        vmaccel_req_mbench(&m, sid, 300000);
+        wire_send(&w, 10 + (uint64_t)i, &m);
+    }
+    /* The other tenant's own queue has room: its requests are served. */
+    for (int i = 0; i < 2; i++) {
+        vmaccel_req_mbench(&m, osid, 10000);
+        wire_send(&other, 20 + (uint64_t)i, &m);
+    }
+    int ok = 0, busy = 0;
+    double last_busy = 0;
+    for (int i = 0; i < 7; i++) {
+        CHECK_INT(wire_recv(&w), VMACCEL_FRAME_RESPONSE);
+        int st = wire_status(&w);
+        if (st == -EBUSY) {
+            CHECK_INT(ok, 0); /* every shed answer comes before the long ones end */
+            busy++;
+            last_busy = now() - t0;
+        } else {
+            CHECK_INT(st, 0);
+            ok++;
+        }
+    }
+    CHECK(ok >= 3 && ok <= 4); /* the first, the two queued, maybe one more */
+    CHECK_INT(busy, 7 - ok);
+    CHECK(last_busy < 0.25); /* at once, not after a long one finished */
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(wire_recv(&other), VMACCEL_FRAME_RESPONSE);
+        CHECK_INT(wire_status(&other), 0);
+    }
+
+    char *page = test_agent_metrics(&a), series[400];
+    CHECK(page);
+    snprintf(series, sizeof(series), "vmaccel_tenant_shed_requests_total{tenant=\"unix:%s\"}",
+             a.sock);
+    CHECK_INT(test_metric(page, series), busy);
+    CHECK_INT(test_metric(page, "vmaccel_tenant_shed_requests_total{tenant=\"tcp:127.0.0.1\"}"),
+              0);
+    CHECK_INT(test_metric(page, "vmaccel_shed_requests_total"), busy);
+    snprintf(series, sizeof(series),
+             "vmaccel_tenant_errors_total{tenant=\"unix:%s\",op=\"mbench\"}", a.sock);
+    CHECK_INT(test_metric(page, series), busy); /* counted as errors too */
+    CHECK_INT(test_metric(page, "vmaccel_errors_total"), busy);
+    free(page);
+
+    /* Shed requests released their slots: the connection works on. */
+    vmaccel_req_mbench(&m, sid, 1000);
+    CHECK_INT(wire_call(&w, 30, &m), 0);
+    wire_close(&w);
+    wire_close(&other);
+    CHECK_INT(test_agent_wait_stat(&a, "inflight", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+TEST(shed_tenant_queue_max_out_of_range_is_refused) {
+    char cfg[600], *out;
+    snprintf(cfg, sizeof(cfg), "%s/bad.conf", test_tmpdir());
+    FILE *f = fopen(cfg, "w");
+    CHECK(f);
+    fprintf(f, "agent.tenant_queue_max = 0\n");
+    fclose(f);
+    CHECK(test_sh(&out, "%s/agent/vmacceld --config %s --listen unix://%s/x.sock 2>&1",
+                  TEST_BUILD_DIR, cfg, test_tmpdir()) != 0);
+    CHECK(strstr(out, "agent.tenant_queue_max"));
+    free(out);
+}
