@@ -332,6 +332,7 @@ int conn_on_readable(conn *c) {
     if (c->shared && vmaccel_reader_busy(&c->rd) && now - c->last_rx > c->srv->cfg.resync_s)
         resync(c, "a frame stalled mid-way (its writer died?)");
     c->last_rx = now;
+    c->sheds_this_read = 0;
     /* A bounded number of reads per wake-up, so one busy client cannot keep
      * the I/O role from everyone else (level-triggered epoll calls again). */
     for (int i = 0; i < 16 && c->reading; i++) {

@@ -33,6 +33,7 @@ struct conn {
     bool shared; /* virtio-serial: the stream outlives guest processes */
     int close_reason;
     double last_rx; /* I/O role only: when bytes last arrived, or reading resumed */
+    uint32_t sheds_this_read; /* I/O role only: requests shed in this wake-up */
 
     tables *t;            /* this generation's sessions and resources */
     _Atomic uint32_t gen; /* bumped when a shared stream starts over */

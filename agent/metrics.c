@@ -118,12 +118,46 @@ static uint64_t counter(const kind_metrics *k, int which) {
     return atomic_load_explicit(c[which], memory_order_relaxed);
 }
 
-void metrics_format_tenants(textbuf *b, const metrics_view *v, int n) {
-    static const char *const names[] = {"requests_total", "errors_total", "bytes_in_total",
-                                        "bytes_out_total"};
-    static const char *const help[] = {"Requests answered", "Requests answered with an error",
-                                       "Request body bytes received", "Response body bytes sent"};
-    char labels[400], esc[2 * 128 + 1];
+/* The four counter families, in the order counter() numbers them. */
+static const char *const counter_names[] = {"requests_total", "errors_total", "bytes_in_total",
+                                            "bytes_out_total"};
+static const char *const counter_help[] = {"Requests answered", "Requests answered with an error",
+                                           "Request body bytes received",
+                                           "Response body bytes sent"};
+
+/* One series of family f, for the tenant and kind that labels name. */
+typedef void series_fn(textbuf *b, int f, const char *labels, const kind_metrics *k);
+
+/* Calls put for every tenant and kind that has seen a request: the others
+ * would only add zeros to the page. */
+static void for_each_used_kind(textbuf *b, const metrics_view *v, int n, int f, series_fn *put) {
+    char labels[400];
+    for (int i = 0; i < n; i++)
+        for (int s = 0; s < METRIC_KINDS; s++) {
+            const kind_metrics *k = &v[i].m->kind[s];
+            if (!counter(k, 0))
+                continue;
+            labels_of(labels, sizeof(labels), v[i].name, s);
+            put(b, f, labels, k);
+        }
+}
+
+static void put_counter(textbuf *b, int f, const char *labels, const kind_metrics *k) {
+    tb_printf(b, "vmaccel_tenant_%s{%s} %llu\n", counter_names[f], labels,
+              (unsigned long long)counter(k, f));
+}
+
+/* f: 0 the time queued, 1 the time served. */
+static const char *histogram_name(int f) {
+    return f ? "vmaccel_tenant_service_seconds" : "vmaccel_tenant_queue_wait_seconds";
+}
+
+static void put_histogram(textbuf *b, int f, const char *labels, const kind_metrics *k) {
+    metrics_format_histogram(b, histogram_name(f), labels, f ? &k->service : &k->wait);
+}
+
+static void format_shed(textbuf *b, const metrics_view *v, int n) {
+    char esc[2 * 128 + 1];
     tb_printf(b, "# HELP vmaccel_tenant_shed_requests_total Requests answered EBUSY unqueued "
                  "(agent.tenant_queue_max), per tenant.\n"
                  "# TYPE vmaccel_tenant_shed_requests_total counter\n");
@@ -132,32 +166,22 @@ void metrics_format_tenants(textbuf *b, const metrics_view *v, int n) {
         tb_printf(b, "vmaccel_tenant_shed_requests_total{tenant=\"%s\"} %llu\n", esc,
                   (unsigned long long)atomic_load_explicit(&v[i].m->shed, memory_order_relaxed));
     }
+}
+
+void metrics_format_tenants(textbuf *b, const metrics_view *v, int n) {
+    format_shed(b, v, n);
     /* Each family's samples must be contiguous: family first, then series. */
     for (int f = 0; f < 4; f++) {
-        tb_printf(b, "# HELP vmaccel_tenant_%s %s, per tenant and op.\n", names[f], help[f]);
-        tb_printf(b, "# TYPE vmaccel_tenant_%s counter\n", names[f]);
-        for (int i = 0; i < n; i++)
-            for (int s = 0; s < METRIC_KINDS; s++) {
-                const kind_metrics *k = &v[i].m->kind[s];
-                if (!counter(k, 0))
-                    continue;
-                labels_of(labels, sizeof(labels), v[i].name, s);
-                tb_printf(b, "vmaccel_tenant_%s{%s} %llu\n", names[f], labels,
-                          (unsigned long long)counter(k, f));
-            }
+        tb_printf(b, "# HELP vmaccel_tenant_%s %s, per tenant and op.\n", counter_names[f],
+                  counter_help[f]);
+        tb_printf(b, "# TYPE vmaccel_tenant_%s counter\n", counter_names[f]);
+        for_each_used_kind(b, v, n, f, put_counter);
     }
     for (int f = 0; f < 2; f++) {
-        const char *metric = f ? "vmaccel_tenant_service_seconds" : "vmaccel_tenant_queue_wait_seconds";
+        const char *metric = histogram_name(f);
         tb_printf(b, "# HELP %s %s, per tenant and op.\n# TYPE %s histogram\n", metric,
                   f ? "Time a backend worker spent on a request" : "Time a request waited for a worker",
                   metric);
-        for (int i = 0; i < n; i++)
-            for (int s = 0; s < METRIC_KINDS; s++) {
-                const kind_metrics *k = &v[i].m->kind[s];
-                if (!counter(k, 0))
-                    continue;
-                labels_of(labels, sizeof(labels), v[i].name, s);
-                metrics_format_histogram(b, metric, labels, f ? &k->service : &k->wait);
-            }
+        for_each_used_kind(b, v, n, f, put_histogram);
     }
 }

@@ -10,11 +10,20 @@ static sched_tenant *queue_of(server *srv, conn *c) {
     return srv->sched.fifo ? &srv->sched.fifo_queue : &c->tn->st;
 }
 
+/* Only what costs something is shed.  Releases (session free, resource
+ * destroy, unregister) and pings are cheap and free capacity: shedding
+ * them would leave a client's objects alive on the agent (a client does
+ * not retry a release), filling its quotas while a tenant-mate floods. */
+static bool sheddable(const job *j) {
+    return vmaccel_kind_is_op(j->kind) || j->kind == VMACCEL_KIND_RESOURCE_CREATE ||
+           j->kind == VMACCEL_KIND_SESSION_NEW || j->kind == VMACCEL_KIND_SESSION_REGISTER;
+}
+
 int queue_push(server *srv, job *j) {
     j->queued_at = agent_now();
     sched_tenant *q = queue_of(srv, j->c);
     pthread_mutex_lock(&srv->lock);
-    if (!srv->sched.fifo && q->queued >= srv->cfg.tenant_queue_max) {
+    if (!srv->sched.fifo && q->queued >= srv->cfg.tenant_queue_max && sheddable(j)) {
         pthread_mutex_unlock(&srv->lock);
         atomic_fetch_add_explicit(&j->c->tn->m->shed, 1, memory_order_relaxed);
         atomic_fetch_add(&srv->stats.shed, 1);

@@ -39,6 +39,12 @@ static int on_request(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
     if (queue_push(c->srv, j) < 0) { /* its tenant's queue is full: shed it */
         j->err = -EBUSY;
         handle_job(c->srv, j, no_hand_off);
+        /* A shed request's slot is free at once, so the in-flight limit
+         * no longer stops a client that pipelines on regardless: one that
+         * gets more sheds than that limit in one read is not backing off,
+         * and is closed as it would have been without shedding. */
+        if (++c->sheds_this_read > c->srv->cfg.lim.max_inflight)
+            return -EMFILE;
     }
     return 0;
 }

@@ -329,3 +329,11 @@ int wire_call_id(wire *w, uint64_t rid, const vmaccel_msg *m, uint64_t *id) {
     }
     return st;
 }
+
+uint64_t wire_session_new(wire *w) {
+    vmaccel_msg m;
+    uint64_t id;
+    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
+    CHECK_INT(wire_call_id(w, 1, &m, &id), 0);
+    return id;
+}

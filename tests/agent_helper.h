@@ -73,5 +73,7 @@ int wire_goaway_err(const wire *w);
 int wire_call(wire *w, uint64_t id, const vmaccel_msg *m);
 /* Sends a request answered by a u64 id; returns the status and sets *id. */
 int wire_call_id(wire *w, uint64_t rid, const vmaccel_msg *m, uint64_t *id);
+/* SESSION_NEW (request id 1), which must succeed; returns the session id. */
+uint64_t wire_session_new(wire *w);
 
 #endif

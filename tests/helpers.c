@@ -101,3 +101,34 @@ int test_sh(char **output, const char *fmt, ...) {
         free(buf);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+void test_sh_expect(int rc, const char *want, const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    char *out;
+    int got = test_sh(&out, "%s", cmd);
+    if (got != rc || !strstr(out, want)) {
+        fprintf(stderr, "  `%s` exited %d (expected %d) and printed:\n%s\n"
+                        "  expected output containing \"%s\"\n", cmd, got, rc, out, want);
+        exit(1);
+    }
+    free(out);
+}
+
+void test_file_has(const char *path, ...) {
+    char *text;
+    CHECK_INT(test_sh(&text, "cat %s", path), 0);
+    va_list ap;
+    va_start(ap, path);
+    for (const char *want; (want = va_arg(ap, const char *)) != NULL;) {
+        if (!strstr(text, want)) {
+            fprintf(stderr, "  %s lacks \"%s\"\n", path, want);
+            exit(1);
+        }
+    }
+    va_end(ap);
+    free(text);
+}

@@ -63,8 +63,7 @@ static void client_with_model(wire *w, const test_agent *a, uint64_t *sid, uint6
     vmaccel_msg m;
     wire_open(w, a->sock);
     CHECK_INT(wire_hello(w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
-    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
-    CHECK_INT(wire_call_id(w, 1, &m, sid), 0);
+    *sid = wire_session_new(w);
     *res = upload_model(w, 2);
     vmaccel_req_res(&m, VMACCEL_KIND_SESSION_REGISTER, *sid, *res);
     CHECK_INT(wire_call(w, 3, &m), 0);
@@ -128,8 +127,7 @@ TEST(batch_refuses_a_session_without_the_model_and_serves_the_rest) {
     uint64_t s1, r1, s2, r2, bare;
     client_with_model(&w1, &a, &s1, &r1);
     client_with_model(&w2, &a, &s2, &r2);
-    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
-    CHECK_INT(wire_call_id(&w1, 4, &m, &bare), 0);
+    bare = wire_session_new(&w1);
     size_t len;
     void *img = read_photo(&len);
     for (int round = 0; round < 3; round++) {

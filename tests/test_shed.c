@@ -12,14 +12,6 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static uint64_t new_session(wire *w) {
-    vmaccel_msg m;
-    uint64_t id;
-    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
-    CHECK_INT(wire_call_id(w, 1, &m, &id), 0);
-    return id;
-}
-
 TEST(shed_over_tenant_queue_max_answers_ebusy_at_once) {
     CHECK(vmaccel_err_retryable(-EBUSY)); /* a client may simply send it again */
     test_agent a;
@@ -29,10 +21,10 @@ TEST(shed_over_tenant_queue_max_answers_ebusy_at_once) {
     vmaccel_msg m;
     wire_open(&w, a.sock); /* tenant unix:SOCK */
     CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
-    uint64_t sid = new_session(&w);
+    uint64_t sid = wire_session_new(&w);
     wire_open_tcp(&other, a.tcp); /* tenant tcp:127.0.0.1 */
     CHECK_INT(wire_hello(&other, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
-    uint64_t osid = new_session(&other);
+    uint64_t osid = wire_session_new(&other);
 
     /* One long request running, then six more at once: two fit the queue,
      * the rest (less whatever the second thread took) are shed. */
@@ -105,4 +97,85 @@ TEST(shed_tenant_queue_max_out_of_range_is_refused) {
                   TEST_BUILD_DIR, cfg, test_tmpdir()) != 0);
     CHECK(strstr(out, "agent.tenant_queue_max"));
     free(out);
+}
+
+/* n mbench requests framed into one buffer, so the agent reads them in one
+ * wake-up; returns the bytes. */
+static size_t pipelined_mbench(uint8_t *out, size_t cap, uint64_t sid, int n) {
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        vmaccel_msg m;
+        vmaccel_framer fr;
+        struct iovec iov[8];
+        int k;
+        vmaccel_req_mbench(&m, sid, 300000);
+        vmaccel_framer_init(&fr, &m, VMACCEL_FRAME_REQUEST, 100 + (uint64_t)i);
+        while ((k = vmaccel_framer_next(&fr, iov, 8)) > 0)
+            len += test_iov_copy(out + len, cap - len, iov, k);
+    }
+    return len;
+}
+
+/* Shedding frees a request's slot at once, so the in-flight limit alone no
+ * longer stops a client that pipelines on: one that gets more sheds than
+ * agent.max_inflight in one read is closed (GOAWAY EMFILE), as it was
+ * before shedding existed.  And releases are never shed: a client does not
+ * retry them, and they free capacity. */
+/* One long request running, a second one waiting: with
+ * agent.tenant_queue_max = 1 the tenant's queue is then full. */
+static void fill_tenant_queue(wire *w, uint64_t sid) {
+    vmaccel_msg m;
+    for (uint64_t i = 0; i < 2; i++) {
+        vmaccel_req_mbench(&m, sid, 500000);
+        wire_send(w, 10 + i, &m);
+        usleep(50000); /* the first is running before the second arrives */
+    }
+}
+
+TEST(shed_releases_pass_and_a_client_that_ignores_ebusy_is_closed) {
+    test_agent a;
+    test_agent_start(&a, 0, "agent.tenant_queue_max = 1\nagent.workers = 1\n"
+                            "agent.max_inflight = 4\n");
+    wire w, w2;
+    vmaccel_msg m;
+    wire_open(&w, a.sock);
+    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = wire_session_new(&w), spare = wire_session_new(&w);
+    fill_tenant_queue(&w, sid);
+    vmaccel_req_mbench(&m, sid, 1000);
+    wire_send(&w, 20, &m);
+    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_FREE, spare);
+    wire_send(&w, 21, &m);
+    int32_t st[2] = {1, 1};
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(wire_recv(&w), VMACCEL_FRAME_RESPONSE);
+        if (i == 0)
+            CHECK(w.last_id == 20); /* the shed answer comes at once */
+        if (w.last_id >= 20)
+            st[w.last_id - 20] = wire_status(&w);
+    }
+    CHECK_INT(st[0], -EBUSY); /* an op: shed */
+    CHECK_INT(st[1], 0);      /* a release: queued past the bound, and done */
+    CHECK_INT(test_agent_stat(&a, "sessions"), 1);
+    wire_close(&w);
+
+    /* A connection that fills the queue, then sends 12 more in one write:
+     * past agent.max_inflight (4) sheds in that read, it is closed. */
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    wire_open(&w2, a.sock);
+    CHECK_INT(wire_hello(&w2, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    sid = wire_session_new(&w2);
+    fill_tenant_queue(&w2, sid);
+    static uint8_t buf[4096];
+    size_t len = pipelined_mbench(buf, sizeof(buf), sid, 12);
+    wire_raw(&w2, buf, len);
+    int busy = 0, t;
+    while ((t = wire_recv(&w2)) == VMACCEL_FRAME_RESPONSE)
+        busy += wire_status(&w2) == -EBUSY;
+    CHECK_INT(t, VMACCEL_FRAME_GOAWAY);
+    CHECK_INT(wire_goaway_err(&w2), -EMFILE);
+    CHECK_INT(busy, 5); /* the fifth shed in one read is answered, then it closes */
+    wire_close(&w2);
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
 }

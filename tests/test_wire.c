@@ -59,12 +59,11 @@ static void hello(wire *w) {
     CHECK_INT(wire_hello(w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
 }
 
-static uint64_t new_session(wire *w) {
-    vmaccel_msg m;
-    uint64_t id;
-    vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
-    CHECK_INT(wire_call_id(w, 1, &m, &id), 0);
-    return id;
+/* setup(), then a connection that said HELLO; returns a new session on it. */
+static uint64_t setup_with_session(wire *w) {
+    setup();
+    hello(w);
+    return wire_session_new(w);
 }
 
 /* The connection ends with a GOAWAY carrying err, or just closes. */
@@ -107,12 +106,9 @@ TEST(wire_malformed_frames_close_only_that_connection) {
     wire_raw(&w, hdr, VMACCEL_PROTO_HDR);
     expect_goaway(&w, -EPROTO);
     wire_close(&w);
-    char *log; /* one line per close, naming the peer and the reason */
-    CHECK_INT(test_sh(&log, "cat %s", agent.log), 0);
-    CHECK(strstr(log, "peer=unix:"));
-    CHECK(strstr(log, ": protocol error: malformed frame"));
-    CHECK(strstr(log, ": closed by peer"));
-    free(log);
+    /* one line per close, naming the peer and the reason */
+    test_file_has(agent.log, "peer=unix:", ": protocol error: malformed frame", ": closed by peer",
+                  NULL);
     teardown();
 }
 
@@ -147,11 +143,9 @@ TEST(wire_unsupported_version_is_refused_clearly) {
 }
 
 TEST(wire_unknown_op_and_bad_arguments_get_errors) {
-    setup();
     wire w;
     vmaccel_msg m;
-    hello(&w);
-    uint64_t sid = new_session(&w);
+    uint64_t sid = setup_with_session(&w);
     vmaccel_req_begin(&m, 40, sid); /* an op number nobody defined */
     CHECK_INT(wire_call(&w, 2, &m), -ENOTSUP);
     vmaccel_req_begin(&m, 99, sid); /* an unknown control kind */
@@ -187,6 +181,18 @@ static int blob(wire *w, uint64_t sid, size_t n, uint64_t *id) {
     return wire_call_id(w, 9, &m, id);
 }
 
+/* Asks for a MODEL resource named by a host path ("/etc/passwd"), which a
+ * guest must never make the agent read; returns the status. */
+static int model_at_host_path(wire *w, uint64_t sid, uint64_t *id) {
+    vmaccel_msg m;
+    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid);
+    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_MODEL);
+    vmaccel_msg_u16(&m, 11);
+    vmaccel_msg_copy(&m, "/etc/passwd", 11);
+    vmaccel_msg_u32(&m, 0);
+    return wire_call_id(w, 3, &m, id);
+}
+
 TEST(wire_other_connections_ids_look_unknown) {
     setup();
     wire a, b;
@@ -194,7 +200,7 @@ TEST(wire_other_connections_ids_look_unknown) {
     uint64_t res_a, res_b;
     hello(&a);
     hello(&b);
-    uint64_t sa = new_session(&a), sb = new_session(&b);
+    uint64_t sa = wire_session_new(&a), sb = wire_session_new(&b);
     CHECK_INT(blob(&a, sa, 10, &res_a), 0);
     CHECK_INT(blob(&b, sb, 10, &res_b), 0);
     /* b names a's resource: refused exactly like an id nobody has. */
@@ -218,13 +224,11 @@ TEST(wire_other_connections_ids_look_unknown) {
 }
 
 TEST(wire_limits_give_clear_errors) {
-    setup();
     wire w;
     vmaccel_msg m;
     uint64_t id;
-    hello(&w);
-    uint64_t sid = new_session(&w);
-    new_session(&w);
+    uint64_t sid = setup_with_session(&w);
+    wire_session_new(&w);
     vmaccel_req_begin(&m, VMACCEL_KIND_SESSION_NEW, 0);
     CHECK_INT(wire_call_id(&w, 2, &m, &id), -EMFILE); /* third session */
     CHECK_INT(blob(&w, sid, 2000, &id), -EDQUOT);      /* over the byte limit */
@@ -234,18 +238,13 @@ TEST(wire_limits_give_clear_errors) {
     CHECK_INT(blob(&w, sid, 10, &id), -EMFILE);        /* third resource */
     CHECK(test_agent_stat(&agent, "resource_bytes") >= 610);
     /* A guest never makes the agent read a host path. */
-    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid);
-    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_MODEL);
-    vmaccel_msg_u16(&m, 11);
-    vmaccel_msg_copy(&m, "/etc/passwd", 11);
-    vmaccel_msg_u32(&m, 0);
-    CHECK_INT(wire_call_id(&w, 3, &m, &id), -EMFILE); /* still over: refused early */
+    CHECK_INT(model_at_host_path(&w, sid, &id), -EMFILE); /* still over: refused early */
     wire_close(&w);
     /* Five requests in flight where four are allowed: the connection goes,
      * and says why (a GOAWAY with EMFILE, a log line), after answering at
      * most the four it took. */
     hello(&w);
-    sid = new_session(&w);
+    sid = wire_session_new(&w);
     for (int i = 0; i < 5; i++) {
         vmaccel_req_mbench(&m, sid, 200000);
         wire_send(&w, 100 + (uint64_t)i, &m);
@@ -258,26 +257,16 @@ TEST(wire_limits_give_clear_errors) {
     CHECK_INT(wire_recv(&w), -1);
     CHECK(answers <= 4);
     wire_close(&w);
-    char *log;
-    CHECK_INT(test_sh(&log, "cat %s", agent.log), 0);
-    CHECK(strstr(log, "protocol error: too many requests in flight"));
-    free(log);
+    test_file_has(agent.log, "protocol error: too many requests in flight", NULL);
     teardown();
 }
 
 TEST(wire_model_path_from_guest_is_never_read) {
-    setup();
     wire w;
     vmaccel_msg m;
     uint64_t id;
-    hello(&w);
-    uint64_t sid = new_session(&w);
-    vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid);
-    vmaccel_msg_u32(&m, VMACCEL_RESOURCE_MODEL);
-    vmaccel_msg_u16(&m, 11);
-    vmaccel_msg_copy(&m, "/etc/passwd", 11);
-    vmaccel_msg_u32(&m, 0);
-    CHECK_INT(wire_call_id(&w, 3, &m, &id), 0);
+    uint64_t sid = setup_with_session(&w);
+    CHECK_INT(model_at_host_path(&w, sid, &id), 0);
     CHECK_INT(test_agent_stat(&agent, "resource_bytes"), 0);
     vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, sid); /* a library with bytes */
     vmaccel_msg_u32(&m, VMACCEL_RESOURCE_LIBRARY);
@@ -298,14 +287,14 @@ TEST(wire_shared_stream_starts_over_and_resyncs) {
     uint64_t id;
     wire_open(&w, agent.sock);
     CHECK_INT(wire_hello_shared(&w, 1), VMACCEL_FRAME_HELLO_OK);
-    uint64_t sid = new_session(&w);
+    uint64_t sid = wire_session_new(&w);
     CHECK_INT(blob(&w, sid, 100, &id), 0);
     CHECK_INT(test_agent_stat(&agent, "sessions"), 2); /* with the victim's */
     /* A clean start-over: the old process's objects go at once. */
     CHECK_INT(wire_hello_shared(&w, 2), VMACCEL_FRAME_HELLO_OK);
     CHECK_INT(test_agent_wait_stat(&agent, "sessions", 1), 1);
     CHECK_INT(test_agent_wait_stat(&agent, "resources", 0), 0);
-    sid = new_session(&w);
+    sid = wire_session_new(&w);
     /* A writer dies mid-frame: 10 bytes of a 100-byte request. */
     uint8_t req[VMACCEL_PROTO_START + 10] = {0};
     vmaccel_frame f = {.len = 100, .type = VMACCEL_FRAME_REQUEST, .id = 50};
@@ -314,7 +303,7 @@ TEST(wire_shared_stream_starts_over_and_resyncs) {
     usleep(400000); /* past agent.resync_ms */
     CHECK_INT(wire_hello_shared(&w, 3), VMACCEL_FRAME_HELLO_OK);
     CHECK_INT(test_agent_wait_stat(&agent, "sessions", 1), 1);
-    sid = new_session(&w);
+    sid = wire_session_new(&w);
     vmaccel_msg m;
     vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid);
     CHECK_INT(wire_call(&w, 7, &m), 0);
@@ -324,7 +313,7 @@ TEST(wire_shared_stream_starts_over_and_resyncs) {
     CHECK_INT(wire_goaway_err(&w), -EPROTO);
     wire_send(&w, 8, &m); /* skipped, not answered */
     CHECK_INT(wire_hello_shared(&w, 4), VMACCEL_FRAME_HELLO_OK);
-    sid = new_session(&w);
+    sid = wire_session_new(&w);
     vmaccel_req_begin(&m, VMACCEL_OP_NOOP, sid);
     CHECK_INT(wire_call(&w, 9, &m), 0);
     CHECK_INT(test_agent_stat(&agent, "connections"), 2);

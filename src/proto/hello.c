@@ -34,27 +34,20 @@ static uint64_t get_added_u64(vmaccel_cursor *c) {
     return c->left >= sizeof(uint64_t) ? vmaccel_cur_u64(c) : 0;
 }
 
-/* --- HELLO --- */
+/* Both end with the 1.1 nonce.  -EPROTO when the head was not ours
+ * (head_err) or the body ran short of what this version needs. */
+static int get_tail(vmaccel_cursor *c, int head_err, uint64_t *nonce) {
+    *nonce = get_added_u64(c);
+    return head_err < 0 || c->err ? -EPROTO : 0;
+}
+
+/* --- HELLO and HELLO_OK: encoders --- */
 
 void vmaccel_hello_encode(vmaccel_msg *m, const vmaccel_hello *h) {
     put_head(m, h->major, h->minor);
     vmaccel_msg_u32(m, h->flags);
     vmaccel_msg_u64(m, h->nonce); /* 1.1 */
 }
-
-int vmaccel_hello_decode(const uint8_t *body, uint64_t len, vmaccel_hello *out) {
-    vmaccel_cursor c;
-    vmaccel_hello h;
-    int e = get_head(&c, body, len, &h.major, &h.minor);
-    h.flags = vmaccel_cur_u32(&c);
-    h.nonce = get_added_u64(&c);
-    if (e < 0 || c.err)
-        return -EPROTO;
-    *out = h;
-    return 0;
-}
-
-/* --- HELLO_OK --- */
 
 void vmaccel_hello_ok_encode(vmaccel_msg *m, const vmaccel_hello_ok *h) {
     put_head(m, h->major, h->minor);
@@ -69,6 +62,19 @@ void vmaccel_hello_ok_encode(vmaccel_msg *m, const vmaccel_hello_ok *h) {
     vmaccel_msg_u64(m, h->nonce); /* 1.1 */
 }
 
+/* --- HELLO and HELLO_OK: decoders --- */
+
+int vmaccel_hello_decode(const uint8_t *body, uint64_t len, vmaccel_hello *out) {
+    vmaccel_cursor c;
+    vmaccel_hello h;
+    int e = get_head(&c, body, len, &h.major, &h.minor);
+    h.flags = vmaccel_cur_u32(&c);
+    if (get_tail(&c, e, &h.nonce) < 0)
+        return -EPROTO;
+    *out = h;
+    return 0;
+}
+
 int vmaccel_hello_ok_decode(const uint8_t *body, uint64_t len, vmaccel_hello_ok *out) {
     vmaccel_cursor c;
     vmaccel_hello_ok h;
@@ -81,8 +87,7 @@ int vmaccel_hello_ok_decode(const uint8_t *body, uint64_t len, vmaccel_hello_ok 
     h.lim.max_request_bytes = vmaccel_cur_u64(&c);
     h.lim.max_inflight_bytes = vmaccel_cur_u64(&c);
     h.lim.max_resource_bytes = vmaccel_cur_u64(&c);
-    h.nonce = get_added_u64(&c);
-    if (e < 0 || c.err)
+    if (get_tail(&c, e, &h.nonce) < 0)
         return -EPROTO;
     *out = h;
     return 0;

@@ -117,6 +117,24 @@ static int get_name(vmaccel_cursor *c, char *out, size_t cap) {
     return 0;
 }
 
+/* An item count; -EINVAL above max, so that no loop over the items can
+ * run past the array they go into.  *out is left alone on failure. */
+static int get_count(vmaccel_cursor *c, uint32_t max, uint32_t *out) {
+    uint32_t n = vmaccel_cur_u32(c);
+    if (n > max)
+        return -EINVAL;
+    *out = n;
+    return 0;
+}
+
+/* What exec and resource_create begin with (after a fixed field): a name
+ * (the symbol, the path), then how many items follow it. */
+static int get_name_and_count(vmaccel_cursor *c, char *name, size_t cap, uint32_t max,
+                              uint32_t *n) {
+    int e = get_name(c, name, cap);
+    return e < 0 ? e : get_count(c, max, n);
+}
+
 static const uint8_t *get_blob(vmaccel_cursor *c, uint64_t *len) {
     *len = vmaccel_cur_u64(c);
     return vmaccel_cur_bytes(c, *len);
@@ -129,6 +147,17 @@ static void get_blobs(vmaccel_cursor *c, vmaccel_arg *args, uint32_t n) {
         const void *p = get_blob(c, &len);
         args[i] = (vmaccel_arg){p, p ? len : 0};
     }
+}
+
+/* n named files, each a name then its bytes (views into the body). */
+static int get_files(vmaccel_cursor *c, vmaccel_req_file *files, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        int e = get_name(c, files[i].name, sizeof(files[i].name));
+        if (e < 0)
+            return e;
+        files[i].data = get_blob(c, &files[i].len);
+    }
+    return 0;
 }
 
 /* Bytes of a rows×cols float matrix, or UINT64_MAX when absurd. */
@@ -164,16 +193,14 @@ static int dec_gcm(vmaccel_cursor *c, vmaccel_req *r, int decrypt) {
 
 static int dec_exec(vmaccel_cursor *c, vmaccel_req *r) {
     r->u.exec.res = vmaccel_cur_u64(c);
-    int e = get_name(c, r->u.exec.symbol, sizeof(r->u.exec.symbol));
+    int e = get_name_and_count(c, r->u.exec.symbol, sizeof(r->u.exec.symbol),
+                               VMACCEL_EXEC_MAX_ARGS, &r->u.exec.n_in);
     if (e < 0)
         return e;
-    r->u.exec.n_in = vmaccel_cur_u32(c);
-    if (r->u.exec.n_in > VMACCEL_EXEC_MAX_ARGS)
-        return -EINVAL;
     get_blobs(c, r->u.exec.in, r->u.exec.n_in);
-    r->u.exec.n_out = vmaccel_cur_u32(c);
-    if (r->u.exec.n_out > VMACCEL_EXEC_MAX_ARGS)
-        return -EINVAL;
+    e = get_count(c, VMACCEL_EXEC_MAX_ARGS, &r->u.exec.n_out);
+    if (e < 0)
+        return e;
     for (uint32_t i = 0; i < r->u.exec.n_out; i++)
         r->u.exec.out_cap[i] = vmaccel_cur_u64(c);
     return 0;
@@ -201,20 +228,9 @@ static int dec_batch(vmaccel_cursor *c, vmaccel_req *r) {
 
 static int dec_rcreate(vmaccel_cursor *c, vmaccel_req *r) {
     r->u.rcreate.type = vmaccel_cur_u32(c);
-    int e = get_name(c, r->u.rcreate.path, sizeof(r->u.rcreate.path));
-    if (e < 0)
-        return e;
-    r->u.rcreate.n_files = vmaccel_cur_u32(c);
-    if (r->u.rcreate.n_files > VMACCEL_RESOURCE_MAX_FILES)
-        return -EINVAL;
-    for (uint32_t i = 0; i < r->u.rcreate.n_files; i++) {
-        vmaccel_req_file *f = &r->u.rcreate.files[i];
-        e = get_name(c, f->name, sizeof(f->name));
-        if (e < 0)
-            return e;
-        f->data = get_blob(c, &f->len);
-    }
-    return 0;
+    int e = get_name_and_count(c, r->u.rcreate.path, sizeof(r->u.rcreate.path),
+                               VMACCEL_RESOURCE_MAX_FILES, &r->u.rcreate.n_files);
+    return e < 0 ? e : get_files(c, r->u.rcreate.files, r->u.rcreate.n_files);
 }
 
 static int dec_body(vmaccel_cursor *c, vmaccel_req *r) {
