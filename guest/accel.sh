@@ -6,7 +6,8 @@
 # has printed a line, and caches that verdict per host, QEMU and kernel in
 # the build dir so later runs pay nothing.
 #
-# Uses from run-vm: accel_mode, accel_from, kvm_dev, probe_s, img, work.
+# Uses from run-vm: accel_mode, accel_from, kvm_dev, probe_s, img, work,
+# stop_pid.
 
 accel_log() { echo "run-vm: $*" >&2; }
 
@@ -55,8 +56,7 @@ accel_probe() {
   else
     echo "tcg QEMU under KVM failed: $(head -1 "$err")"
   fi
-  kill -9 "$pid" 2>/dev/null
-  { wait "$pid"; } 2>/dev/null
+  stop_pid "$pid" KILL
   rm -f "$work/probe.pid"
 }
 

@@ -36,7 +36,7 @@ static int selected(const char *name, int argc, char **argv) {
     return 0;
 }
 
-static double now(void) {
+double test_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -87,9 +87,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_tests; i++) {
         if (!selected(tests[i].name, argc, argv))
             continue;
-        double t0 = now();
+        double t0 = test_now();
         int ok = run_one(i);
-        printf("%s %s (%.0f ms)\n", ok ? "ok  " : "FAIL", tests[i].name, (now() - t0) * 1e3);
+        printf("%s %s (%.0f ms)\n", ok ? "ok  " : "FAIL", tests[i].name, (test_now() - t0) * 1e3);
         fflush(stdout);
         ok ? passed++ : failed++;
     }

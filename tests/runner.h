@@ -69,6 +69,8 @@ void test_hex(const char *hex, uint8_t *out, size_t len);
 const char *test_tmpdir(void);
 /* Runs a shell command, capturing stdout+stderr; returns its exit status. */
 int test_sh(char **output, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The monotonic clock, in seconds. */
+double test_now(void);
 /* Runs a shell command that must exit with `rc` and print (stdout or
  * stderr) a line containing `want`; fails the test otherwise. */
 void test_sh_expect(int rc, const char *want, const char *fmt, ...)

@@ -10,19 +10,12 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent_helper.h"
 #include "fake_agent.h"
 
 #define DEMO_LIB "libvmaccel-exec-demo.so"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Runs every op on one session and appends all outputs to a transcript, so
  * two backends can be compared byte for byte. */
@@ -488,10 +481,10 @@ TEST(remote_agent_restart_reconnects_by_itself) {
     pthread_join(t, NULL);
     CHECK_INT(lc.r, -ECONNRESET);
     CHECK(vmaccel_err_retryable(lc.r));
-    double t0 = now_s(); /* while it is down: fail fast, retryable */
+    double t0 = test_now(); /* while it is down: fail fast, retryable */
     int rc = vmaccel_noop(lc.s);
     CHECK(vmaccel_err_retryable(rc));
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(test_now() - t0 < 1.0);
     test_agent_restart(&a, NULL);
     o.len = sizeof(out); /* no re-registration by hand */
     CHECK_OK(vmaccel_exec(lc.s, lib, "vmaccel_demo_reverse", &in, 1, &o, 1));
@@ -633,9 +626,9 @@ TEST(remote_call_timeout_then_connection_still_usable) {
     vmaccel_session *s;
     CHECK_OK(vmaccel_session_new(ctx, &s));
     CHECK_OK(vmaccel_noop(s));
-    double t0 = now_s();
+    double t0 = test_now();
     int r = vmaccel_mbench(s, 1500000); /* 1.5 s of work, 0.3 s allowed */
-    double took = now_s() - t0;
+    double took = test_now() - t0;
     CHECK_INT(r, -ETIMEDOUT);
     CHECK(vmaccel_err_retryable(r));
     CHECK(took >= 0.29 && took < 1.2);
