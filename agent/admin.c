@@ -21,6 +21,21 @@ static void gauge(textbuf *b, const char *name, const char *type, const char *he
               name, type, name, v);
 }
 
+/* Deaths of isolated plugins' worker processes (src/core/isolate.h). */
+static void worker_restarts(server *srv, textbuf *b) {
+    tb_printf(b, "# HELP vmaccel_worker_restarts_total Worker processes of isolated plugins "
+                 "that died or were killed (and so restarted).\n"
+                 "# TYPE vmaccel_worker_restarts_total counter\n");
+    for (int i = 0; i < vmaccel_plugin_count(srv->ctx); i++) {
+        vmaccel_plugin_info info;
+        uint64_t n;
+        if (vmaccel_plugin_restarts(srv->ctx, i, &n) == 1 &&
+            vmaccel_plugin_get(srv->ctx, i, &info) == 0)
+            tb_printf(b, "vmaccel_worker_restarts_total{plugin=\"%s\"} %llu\n", info.name,
+                      (unsigned long long)n);
+    }
+}
+
 /* The page.  Under the server lock: tenants are not forgotten meanwhile. */
 static void build_page(server *srv, textbuf *b) {
     agent_stats *s = &srv->stats;
@@ -34,9 +49,15 @@ static void build_page(server *srv, textbuf *b) {
     gauge(b, "requests_total", "counter", "Requests received", atomic_load(&s->requests));
     gauge(b, "errors_total", "counter", "Requests answered with an error",
           atomic_load(&s->errors));
+    gauge(b, "auth_failures_total", "counter",
+          "Connections refused for their credentials (token or certificate)",
+          atomic_load(&s->auth_failed));
     gauge(b, "shed_requests_total", "counter",
           "Requests answered EBUSY unqueued: their tenant's queue was full",
           atomic_load(&s->shed));
+    gauge(b, "expired_requests_total", "counter",
+          "Requests answered ETIMEDOUT unrun: their deadline passed while they waited",
+          atomic_load(&s->expired));
     gauge(b, "models", "gauge", "Distinct model contents held (each loaded once)",
           models_count(srv->batching.models));
     gauge(b, "inflight", "gauge", "Requests received and not yet answered",
@@ -54,6 +75,7 @@ static void build_page(server *srv, textbuf *b) {
     }
     tb_printf(b, "vmaccel_batch_size_bucket{le=\"+Inf\"} %ld\nvmaccel_batch_size_sum %ld\n"
                  "vmaccel_batch_size_count %ld\n", cum, atomic_load(&s->batched), cum);
+    worker_restarts(srv, b);
     pthread_mutex_lock(&srv->lock);
     metrics_view *v = calloc(srv->sched.n_tenants ? srv->sched.n_tenants : 1, sizeof(*v));
     int n = 0;

@@ -28,6 +28,9 @@
  *   tables                   a connection's sessions and resources
  *   settings                 config keys and their error messages
  *   tenant                   who a connection works for (uses settings)
+ *   tlsconn                  tls://: the context, a connection's handshake
+ *                            and bytes, nonblocking (uses settings)
+ *   auth                     who may connect: tokens (uses settings, tenant)
  *   listen                   listening addresses (uses settings)
  *   conn                     one connection's bytes and frames
  *   job                      one decoded request (holds its conn)
@@ -38,6 +41,7 @@
  *   admin                    the metrics page (metrics, models, tenant)
  *   server                   poll step, accept, drain (pool, handle, conn,
  *                            job, queue, listen, admin)
+ *   privdrop, sandbox        giving up root (--user), the seccomp allowlist
  *   options, main            the command line, and the process
  *
  * tests/agent-layers.sh checks that the includes and calls have no cycle.
@@ -73,6 +77,8 @@ typedef struct agent_config {
     double batch_window_s;
     uint32_t batch_max;
     uint32_t tenant_queue_max; /* queued requests per tenant; more are shed (-EBUSY) */
+    bool insecure_tcp; /* agent.insecure_tcp = yes: tcp clients need no token (auth.c) */
+    double tls_handshake_s; /* a TLS client must finish its handshake within this */
 } agent_config;
 
 enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */
@@ -91,13 +97,15 @@ typedef struct agent_stats {
     atomic_long connections, sessions, resources, resource_bytes;
     atomic_long requests, errors, inflight;
     atomic_long shed; /* answered -EBUSY: their tenant's queue was full */
+    atomic_long expired; /* answered -ETIMEDOUT: their deadline passed before they ran */
     atomic_long conns_total;
+    atomic_long auth_failed; /* connections refused for their credentials (auth.c) */
     atomic_long batches, batched; /* batches run, requests in them */
     atomic_long batch_size[8];    /* sizes 1, 2, 3-4, 5-8, ..., 65+ */
 } agent_stats;
 
 /* epoll's data.ptr points at a struct whose first int is one of these. */
-enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL };
+enum { EV_CONN = 1, EV_LISTENER, EV_SIGNAL, EV_TIMER };
 
 typedef struct listener {
     int tag; /* EV_LISTENER: must stay first */
@@ -118,6 +126,7 @@ typedef struct agent_io {
     int idle;             /* threads asleep on cond */
     bool standby;         /* a thread waits in sb_epfd */
     bool io_free;         /* nobody holds the I/O role: the next to look takes it */
+    bool sync;            /* no threads: server_step runs everything (fuzzing) */
     int sb_epfd, sb_kick; /* the standby's epoll set, and its wake-up eventfd */
     /* The I/O role's one step, given to pool_run (server.c's poll). */
     void (*poll)(server *srv, int timeout_ms);
@@ -173,6 +182,9 @@ struct server {
     /* Service time per request kind: decides which jobs the I/O role may
      * run without handing off (cost.h). */
     cost_table cost;
+
+    struct ssl_ctx_st *tls_ctx; /* for tls:// listeners, or NULL (tlsconn.c) */
+    int tls_timer; /* with tls_ctx: ticks to close TLS handshakes gone stale */
 };
 
 #endif

@@ -17,7 +17,9 @@
 #include "log.h"
 
 static bool admit(const job *j) {
-    return j->err == 0 && j->req.kind == VMACCEL_OP_IMAGE_CLASSIFY &&
+    /* An expired one goes alone too: handle_job answers it -ETIMEDOUT. */
+    return j->err == 0 && !job_expired(j, agent_now()) &&
+           j->req.kind == VMACCEL_OP_IMAGE_CLASSIFY &&
            j->req.u.classify.k > 0 &&
            vmaccel_session_has(agent_sess_get(j->as), j->res) == 1;
 }

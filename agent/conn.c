@@ -10,9 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "hello.h"
 #include "log.h"
+#include "tlsconn.h"
 
 struct outbuf {
     struct outbuf *next;
@@ -40,9 +42,17 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
     vmaccel_reader_init(&c->rd, l->max_request_bytes, l->max_inflight_bytes, l->max_inflight,
                         1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST, &c->acct);
     c->t = tables_new(srv->ctx, l, &srv->stats, srv->batching.models);
-    c->tn = tenant_attach(srv, listen_text, peer);
+    c->listen_text = listen_text;
+    c->auth = auth_mode(srv, listen_text);
+    if (c->auth == AUTH_NONE) /* otherwise its HELLO or certificate says who it is */
+        c->tn = tenant_attach(srv, listen_text, peer);
     c->last_rx = agent_now();
-    if (!c->t || !c->tn) {
+    if (c->auth == AUTH_TLS) {
+        c->ssl = agent_tls_new(srv, fd);
+        c->tls_pending = true;
+        c->tls_deadline = c->last_rx + srv->cfg.tls_handshake_s;
+    }
+    if (!c->t || (!c->tn && c->auth == AUTH_NONE) || (c->auth == AUTH_TLS && !c->ssl)) {
         conn_unref(c);
         return NULL;
     }
@@ -58,6 +68,8 @@ void conn_unref(conn *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     tables_unref(c->t);
+    if (c->ssl) /* conn_new failed */
+        agent_tls_close(c->ssl);
     if (c->tn)
         tenant_detach(c->srv, c->tn);
     pthread_mutex_destroy(&c->wlock);
@@ -120,6 +132,14 @@ static ssize_t send_iov(int fd, struct iovec *iov, int n) {
     return r;
 }
 
+static int tls_step(conn *c);
+static bool tls_buffered(conn *c);
+
+/* The bytes a plain socket takes at once, or TLS.  wlock held. */
+static ssize_t stream_send(conn *c, struct iovec *iov, int n) {
+    return c->ssl ? agent_tls_writev(c->ssl, iov, n) : send_iov(c->fd, iov, n);
+}
+
 /* Sends unless gen is given and the stream has started over since. */
 static void send_frames(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m,
                         const uint32_t *gen) {
@@ -133,7 +153,7 @@ static void send_frames(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m
     while (!atomic_load(&c->closed) && !failed && (n = vmaccel_framer_next(&fr, iov, 64)) > 0) {
         ssize_t w = 0;
         if (!c->out_head) {
-            w = send_iov(c->fd, iov, n);
+            w = stream_send(c, iov, n);
             if (w < 0 && errno != EAGAIN) {
                 failed = 1; /* the peer is gone: EPOLLHUP/ERR will close it */
                 break;
@@ -164,12 +184,14 @@ void conn_send(conn *c, uint32_t gen, uint64_t id, const vmaccel_msg *m) {
 }
 
 int conn_on_writable(conn *c) {
+    if (c->tls_pending)
+        return tls_step(c);
     int r = 0;
     pthread_mutex_lock(&c->wlock);
     while (c->out_head && r == 0) {
         struct outbuf *b = c->out_head;
         struct iovec iov = {b->data + b->off, b->len - b->off};
-        ssize_t w = send_iov(c->fd, &iov, 1);
+        ssize_t w = stream_send(c, &iov, 1);
         if (w < 0) {
             r = errno == EAGAIN ? 1 : -errno;
             break;
@@ -189,6 +211,8 @@ int conn_on_writable(conn *c) {
     }
     update_events_locked(c);
     pthread_mutex_unlock(&c->wlock);
+    if (r >= 0 && c->reading && tls_buffered(c))
+        return conn_on_readable(c); /* resumed: what TLS holds raises no event */
     return r < 0 ? r : 0;
 }
 
@@ -247,6 +271,31 @@ static int restart(conn *c) {
     return 0;
 }
 
+/* The first HELLO on a listener that wants credentials: a valid token
+ * names the tenant; anything else is refused before anything is made for
+ * the connection, with a log line that names the peer (not the token). */
+static int authenticate(conn *c, const vmaccel_hello *h) {
+    server *srv = c->srv;
+    const tenant_rule *rule = h->token_len ? auth_token_rule(srv, h->token, h->token_len) : NULL;
+    if (!rule && (h->token_len || c->auth == AUTH_TOKEN)) {
+        const char *why = h->token_len ? "a wrong token" : "no token";
+        atomic_fetch_add(&srv->stats.auth_failed, 1);
+        agent_log("conn=%llu peer=%s on %s: authentication failed: %s; refused",
+                  (unsigned long long)c->id, c->peer, c->listen_text, why);
+        char text[128];
+        snprintf(text, sizeof(text), "authentication failed: %s (this address needs a "
+                 "tenant's token: remote.token_file)", why);
+        send_goaway(c, -EKEYREJECTED, text);
+        return -EKEYREJECTED;
+    }
+    c->tn = rule ? tenant_attach_rule(srv, rule) : tenant_attach(srv, c->listen_text, c->peer);
+    if (!c->tn)
+        return -ENOMEM;
+    agent_log("conn=%llu peer=%s: tenant=%s (%s)", (unsigned long long)c->id, c->peer,
+              c->tn->name, rule ? "by its token" : "no token: agent.insecure_tcp");
+    return 0;
+}
+
 static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     vmaccel_hello h;
     if (c->hello_done && !c->shared)
@@ -263,7 +312,8 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
         agent_log("conn=%llu peer=%s: %s", (unsigned long long)c->id, c->peer, why);
         return -EPROTO;
     }
-    int r = c->hello_done ? restart(c) : 0;
+    bool token = c->auth == AUTH_TOKEN || c->auth == AUTH_TOKEN_OPTIONAL; /* tls: done */
+    int r = c->hello_done ? restart(c) : token ? authenticate(c, &h) : 0;
     if (r < 0)
         return r;
     if (!c->hello_done) /* flag bits we do not know: ignored, for forward compat */
@@ -294,6 +344,8 @@ static const char *read_error(int e) {
         return "request over the size limit";
     case -EMFILE:
         return "too many requests in flight";
+    case -EKEYREJECTED:
+        return "authentication failed";
     default:
         return vmaccel_strerror(e);
     }
@@ -327,7 +379,91 @@ static int feed(conn *c, size_t n) {
     return e;
 }
 
+/* TLS may hold request bytes it already took from the socket, which no
+ * epoll event will announce: reading goes on while it does.  Plain
+ * sockets: false, at the cost of a test. */
+static bool tls_buffered(conn *c) {
+    if (!c->ssl)
+        return false;
+    pthread_mutex_lock(&c->wlock);
+    bool more = c->ssl && agent_tls_pending(c->ssl);
+    pthread_mutex_unlock(&c->wlock);
+    return more;
+}
+
+/* read(2) for TLS: the session is shared with writing workers. */
+static ssize_t tls_read(conn *c, void *p, size_t n) {
+    pthread_mutex_lock(&c->wlock);
+    ssize_t got = agent_tls_read(c->ssl, p, n);
+    pthread_mutex_unlock(&c->wlock);
+    return got;
+}
+
+static void tls_refused(conn *c, const char *why) {
+    atomic_fetch_add(&c->srv->stats.auth_failed, 1);
+    agent_log("conn=%llu peer=%s on %s: TLS handshake failed: %s; refused",
+              (unsigned long long)c->id, c->peer, c->listen_text, why);
+    c->close_reason = -EKEYREJECTED;
+}
+
+bool conn_handshake_expired(conn *c, double now) {
+    if (!c->tls_pending || now < c->tls_deadline)
+        return false;
+    if (!c->tls_refused)
+        tls_refused(c, "not finished in time (agent.tls_handshake_ms)");
+    return true;
+}
+
+/* In TLS 1.3 the client's side of the handshake is over before ours: it
+ * may already be sending its HELLO when we refuse its certificate.  Closing
+ * with that unread would reset the connection, and the reset would destroy
+ * our alert before the client read it, leaving it to guess why.  So after
+ * the alert: no more writing, and what arrives is read and dropped until
+ * the client hangs up (or the handshake's time is up). */
+static int tls_linger(conn *c) {
+    uint8_t junk[4096];
+    ssize_t got;
+    while ((got = read(c->fd, junk, sizeof(junk))) > 0)
+        ;
+    return got < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -EKEYREJECTED;
+}
+
+/* One step of a TLS handshake, in the event loop: waits for what it needs
+ * in epoll; once done, the certificate's CN names the tenant. */
+static int tls_step(conn *c) {
+    char cn[TENANT_NAME_MAX], why[300];
+    bool want_write = false;
+    if (c->tls_refused)
+        return tls_linger(c);
+    pthread_mutex_lock(&c->wlock);
+    int r = agent_tls_handshake(c->ssl, &want_write, cn, sizeof(cn), why, sizeof(why));
+    pthread_mutex_unlock(&c->wlock);
+    if (r < 0) {
+        tls_refused(c, why);
+        c->tls_refused = true;
+        shutdown(c->fd, SHUT_WR); /* the alert, then the end of our side */
+        return tls_linger(c);
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0),
+                             .data.ptr = c};
+    if (r == 0 && ev.events != c->events && epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->events = ev.events;
+    if (r == 0)
+        return 0;
+    c->tls_pending = false;
+    if (!(c->tn = tenant_attach_named(c->srv, cn)))
+        return -ENOMEM;
+    agent_log("conn=%llu peer=%s: tenant=%s (by its certificate)", (unsigned long long)c->id,
+              c->peer, c->tn->name);
+    pthread_mutex_lock(&c->wlock);
+    update_events_locked(c); /* back to reading requests */
+    pthread_mutex_unlock(&c->wlock);
+    return conn_on_readable(c);
+}
+
 int conn_on_readable(conn *c) {
+    if (c->tls_pending)
+        return tls_step(c);
     double now = agent_now();
     if (c->shared && vmaccel_reader_busy(&c->rd) && now - c->last_rx > c->srv->cfg.resync_s)
         resync(c, "a frame stalled mid-way (its writer died?)");
@@ -335,11 +471,11 @@ int conn_on_readable(conn *c) {
     c->sheds_this_read = 0;
     /* A bounded number of reads per wake-up, so one busy client cannot keep
      * the I/O role from everyone else (level-triggered epoll calls again). */
-    for (int i = 0; i < 16 && c->reading; i++) {
+    for (int i = 0; (i < 16 || tls_buffered(c)) && c->reading; i++) {
         uint8_t *p;
         size_t n;
         vmaccel_reader_space(&c->rd, &p, &n);
-        ssize_t got = read(c->fd, p, n);
+        ssize_t got = c->ssl ? tls_read(c, p, n) : read(c->fd, p, n);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
@@ -347,7 +483,7 @@ int conn_on_readable(conn *c) {
         if (got == 0)
             return -ECONNRESET;
         int e = feed(c, (size_t)got);
-        if (e == 0 && (size_t)got < n)
+        if (e == 0 && (size_t)got < n && !tls_buffered(c))
             return 0; /* drained; level-triggered epoll reports any more */
         if (e < 0) {
             char why[96];
@@ -357,8 +493,8 @@ int conn_on_readable(conn *c) {
                 resync(c, why);
                 continue;
             }
-            if (e != -EPROTO || c->hello_done)
-                send_goaway(c, e, why);
+            if ((e != -EPROTO && e != -EKEYREJECTED) || c->hello_done)
+                send_goaway(c, e, why); /* those two said why already */
             c->close_reason = e;
             return e;
         }
@@ -372,9 +508,13 @@ void conn_close(conn *c, const char *why) {
     epoll_ctl(c->srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd); /* under wlock: no worker writes to a recycled fd number */
     c->fd = -1;
+    if (c->ssl)
+        agent_tls_close(c->ssl);
+    c->ssl = NULL;
     outq_free_locked(c);
     pthread_mutex_unlock(&c->wlock);
-    c->ops->drop(c); /* nobody to answer: don't run them */
+    if (c->tn) /* without a tenant yet, it has queued nothing */
+        c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
     tables_close(c->t);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,

@@ -38,7 +38,17 @@ struct conn {
     tables *t;            /* this generation's sessions and resources */
     _Atomic uint32_t gen; /* bumped when a shared stream starts over */
     vmaccel_reader_acct acct;
-    tenant *tn; /* whom it works for: its queue in the scheduler */
+    /* Whom it works for: its queue in the scheduler.  NULL until the HELLO
+     * when the credentials in it name the tenant (auth.h). */
+    tenant *tn;
+    int auth;                /* AUTH_*: what the HELLO must prove */
+    const char *listen_text; /* the listener's address, alive as long as srv */
+    /* tls://: the session (its calls under wlock: workers write while the
+     * I/O role reads), and until its handshake is done, when that must be. */
+    struct ssl_st *ssl;
+    bool tls_pending;
+    bool tls_refused; /* its alert is sent: waiting for the peer to hang up */
+    double tls_deadline;
 
     pthread_mutex_t wlock; /* guards the output queue, reading, fd */
     struct outbuf *out_head, *out_tail;
@@ -64,6 +74,9 @@ void conn_send(conn *c, uint32_t gen, uint64_t id, const vmaccel_msg *m);
 void conn_job_done(conn *c, uint64_t len);
 void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m);
 void conn_pause_reading(conn *c);
+/* True (and logged, and counted) when its TLS handshake is overdue: the
+ * caller closes it. */
+bool conn_handshake_expired(conn *c, double now);
 /* Why the connection is being closed, for the log line. */
 const char *conn_close_reason(const conn *c, int err, char *buf, size_t len);
 

@@ -3,7 +3,13 @@
 
 #include "fairsched.h"
 
+static uint32_t weight_of(const sched_tenant *t) {
+    return t->weight ? t->weight : 1;
+}
+
 static void ring_insert(sched *s, sched_tenant *t) {
+    if (!t->running)
+        s->busy_weight += weight_of(t);
     t->active = true;
     t->served = 0;
     if (!s->cursor) {
@@ -20,6 +26,8 @@ static void ring_insert(sched *s, sched_tenant *t) {
 
 static void ring_remove(sched *s, sched_tenant *t) {
     t->active = false;
+    if (!t->running)
+        s->busy_weight -= weight_of(t);
     if (t->next == t) {
         s->cursor = NULL;
     } else {
@@ -35,6 +43,7 @@ static void ring_remove(sched *s, sched_tenant *t) {
 
 void sched_push(sched *s, sched_tenant *t, sched_item *it) {
     it->next = NULL;
+    it->owner = t;
     if (t->tail)
         t->tail->next = it;
     else
@@ -56,12 +65,37 @@ static void settle(sched *s) {
         ring_remove(s, s->cursor);
 }
 
-sched_item *sched_peek(sched *s) {
-    settle(s);
-    return s->cursor ? s->cursor->head : NULL;
+/* True when t already runs its share of the slots.  busy_weight >= t's
+ * own weight here: t is in the ring. */
+static bool at_share(const sched *s, const sched_tenant *t) {
+    if (!s->slots)
+        return false;
+    uint64_t w = (uint64_t)s->slots * weight_of(t);
+    return t->running >= (w + s->busy_weight - 1) / s->busy_weight;
 }
 
-/* Unlinks t's first item. */
+/* The tenant sched_pop serves: the cursor's, or when that one is at its
+ * share the next in the ring that has items and is not.  The cursor does
+ * not move past the capped tenant: places kept in the ring stay kept. */
+static sched_tenant *next_tenant(sched *s) {
+    settle(s);
+    sched_tenant *c = s->cursor, *t = c;
+    if (!c)
+        return NULL;
+    do {
+        if (t->head && !at_share(s, t))
+            return t;
+        t = t->next; /* one keeping an empty place is passed, and keeps it */
+    } while (t != c);
+    return NULL;
+}
+
+sched_item *sched_peek(sched *s) {
+    sched_tenant *t = next_tenant(s);
+    return t ? t->head : NULL;
+}
+
+/* Unlinks t's first item; it runs from now on. */
 static sched_item *take_head(sched *s, sched_tenant *t) {
     sched_item *it = t->head;
     t->head = it->next;
@@ -69,16 +103,24 @@ static sched_item *take_head(sched *s, sched_tenant *t) {
         t->tail = NULL;
     t->queued--;
     s->queued--;
+    t->running++;
     return it;
 }
 
+void sched_done(sched *s, sched_item *it) {
+    sched_tenant *t = it->owner;
+    if (--t->running == 0 && !t->active)
+        s->busy_weight -= weight_of(t);
+}
+
 sched_item *sched_pop(sched *s) {
-    settle(s);
-    sched_tenant *t = s->cursor;
+    sched_tenant *t = next_tenant(s);
     if (!t)
         return NULL;
+    if (t != s->cursor) /* out of turn: the cursor's tenant keeps its turn */
+        return take_head(s, t);
     sched_item *it = take_head(s, t);
-    uint32_t weight = t->weight ? t->weight : 1;
+    uint32_t weight = weight_of(t);
     if (!t->head || ++t->served >= weight) { /* its turn ends */
         t->served = 0;
         s->cursor = t->next;

@@ -7,7 +7,17 @@
  * whose queue runs empty keeps its place in the ring until its turn comes
  * round (then it leaves), so a client that always has one request out is
  * served once per round, in its own turn.  Pure data structure: the caller
- * holds the lock. */
+ * holds the lock.
+ *
+ * Isolation: with `slots` set (the workers), a tenant runs at most its
+ * share of them at once, ceil(slots * weight / the busy tenants' weights),
+ * a busy tenant being one in the ring (queued, or keeping its place) or
+ * with items running.  Without it a flood takes every worker a small
+ * tenant leaves free between its answer and its next request, and that
+ * request then waits for a flood job to end and runs beside the others:
+ * the small tenant's latency depended on its neighbour's load.  A worker
+ * may therefore stay idle while a capped tenant has work queued, until
+ * another tenant sends or leaves the ring. */
 #ifndef VMACCEL_AGENT_FAIRSCHED_H
 #define VMACCEL_AGENT_FAIRSCHED_H
 
@@ -16,6 +26,7 @@
 
 typedef struct sched_item {
     struct sched_item *next;
+    struct sched_tenant *owner; /* set by sched_push */
 } sched_item;
 
 typedef struct sched_tenant {
@@ -24,18 +35,25 @@ typedef struct sched_tenant {
     uint32_t weight; /* jobs served in a row; 0 counts as 1 */
     uint32_t served; /* in the current turn */
     uint64_t queued;
-    bool active;
+    uint32_t running; /* items popped and not yet sched_done */
+    bool active;      /* in the ring */
 } sched_tenant;
 
 typedef struct sched {
     sched_tenant *cursor; /* NULL when nothing is queued */
     uint64_t queued;
+    uint32_t slots;       /* 0: no per-tenant share (as before) */
+    uint64_t busy_weight; /* of the tenants active or running */
 } sched;
 
 void sched_push(sched *s, sched_tenant *t, sched_item *it);
-/* The next item by weighted round-robin, or NULL. */
+/* The next item by weighted round-robin, or NULL.  With slots set, a
+ * tenant at its share is passed over (it keeps its turn), and NULL comes
+ * back when every tenant with items is at its share. */
 sched_item *sched_pop(sched *s);
-/* t's first item, taken out of turn (t must have one). */
+/* An item sched_pop or sched_pop_tenant returned has finished running. */
+void sched_done(sched *s, sched_item *it);
+/* t's first item, taken out of turn (t must have one), whatever its share. */
 sched_item *sched_pop_tenant(sched *s, sched_tenant *t);
 /* The item sched_pop would return, without taking it. */
 sched_item *sched_peek(sched *s);

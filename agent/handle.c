@@ -206,7 +206,7 @@ static int run_op(call *k) {
 static int resource_create(call *k) {
     __typeof__(k->req->u.rcreate) *a = &k->req->u.rcreate;
     uint64_t bytes = 0, id;
-    vmaccel_resource *res;
+    vmaccel_resource *res = NULL; /* a create that fails leaves it untouched */
     for (uint32_t i = 0; i < a->n_files; i++)
         bytes += a->files[i].len;
     int r = tables_resource_check(k->t, bytes);
@@ -266,7 +266,17 @@ static int run_control(call *k) {
     }
 }
 
-/* Runs j (unless it failed on arrival), then answers it.  The request's
+/* Every job, alone or about to join a batch, passes here before it runs:
+ * one whose deadline passed while it waited is dropped, and counted. */
+static bool expired(server *srv, job *j, double now) {
+    if (!job_expired(j, now))
+        return false;
+    atomic_fetch_add_explicit(&j->c->tn->m->expired, 1, memory_order_relaxed);
+    atomic_fetch_add(&srv->stats.expired, 1);
+    return true;
+}
+
+/* Runs j (unless it failed on arrival or expired), then answers it.  The request's
  * slot is released before the answer goes out: once the client has the
  * answer it may send its next request at once, and must find room. */
 static void answer(server *srv, job *j, const classify_result *pre, double t0,
@@ -278,6 +288,8 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
     int r = j->err ? j->err : resp ? 0 : -ENOMEM;
     if (resp)
         vmaccel_resp_begin(resp); /* the status is set below */
+    if (r == 0 && !pre && expired(srv, j, t0))
+        r = -ETIMEDOUT;
     if (r == 0)
         r = vmaccel_kind_is_op(j->req.kind) ? run_op(&k) : run_control(&k);
     if (r < 0) {

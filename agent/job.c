@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "job.h"
+#include "log.h"
 
 /* The kind a request is counted under, even one that fails to decode. */
 static uint16_t header_kind(const uint8_t *body, uint64_t len) {
@@ -88,7 +89,14 @@ job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
     j->err = resolve(j);
     if (j->err == 0)
         j->model = batch_model(&c->srv->cfg, j);
+    /* The budget counts from arrival (now): the guest's clock is not ours. */
+    if (j->err == 0 && j->req.deadline_ms)
+        j->deadline = agent_now() + j->req.deadline_ms * 1e-3;
     return j;
+}
+
+bool job_expired(const job *j, double now) {
+    return j->deadline > 0 && now > j->deadline;
 }
 
 void job_free_slot(job *j) {

@@ -15,6 +15,7 @@ struct job {
     tables *t;       /* a reference: the sessions and resources it may use */
     uint32_t gen;    /* the connection's generation when it arrived */
     double queued_at; /* agent_now() when it was queued */
+    double deadline;  /* agent_now() past which it must not start; 0: none */
     uint64_t id;
     uint16_t kind;  /* from the header even when decoding failed; 0 if unknown */
     int err;        /* < 0: it failed to decode or names what does not exist;
@@ -30,6 +31,9 @@ struct job {
 
 /* Takes over body (freed by job_free, or here on failure: NULL). */
 job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len);
+/* True when j carries a deadline that has passed by `now` (agent_now()):
+ * it must not run, and is answered -ETIMEDOUT (handle.c). */
+bool job_expired(const job *j, double now);
 /* Releases the job's request slot on its connection: once its answer is
  * on its way, the client may send the next request and must find room. */
 void job_free_slot(job *j);

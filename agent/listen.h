@@ -7,7 +7,7 @@
 /* Parses an address the agent can listen on; when it is not one, writes
  * what is wrong (and what was probably meant) into why. */
 int agent_addr_check(const char *spec, vmaccel_addr *a, char *why, size_t why_len);
-#define AGENT_ADDR_FORMS "unix:///PATH, tcp://HOST:PORT, vsock://CID:PORT"
+#define AGENT_ADDR_FORMS "unix:///PATH, tcp://HOST:PORT, vsock://CID:PORT, tls://HOST:PORT"
 /* Listens on spec, or writes why it cannot into why. */
 int listener_open(server *srv, const char *spec, bool admin, char *why, size_t why_len);
 /* The addresses of agent.listen (when `listen`) and agent.admin (when

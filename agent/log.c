@@ -14,11 +14,26 @@
 
 #include "log.h"
 
+#ifdef VMACCEL_AGENT_FAKE_CLOCK
+/* The fuzzer's build (fuzz/meson.build): time moves only when the input
+ * says so, so that an input always does the same thing (deadlines, the
+ * resync of a stalled shared stream).  One thread: no atomics needed. */
+static double fake_now = 1000;
+
+double agent_now(void) {
+    return fake_now;
+}
+
+void agent_clock_advance(double s) {
+    fake_now += s;
+}
+#else
 double agent_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+#endif
 
 /* Set once in main() before any thread starts; read-only afterwards. */
 static int agent_log_level = VMACCEL_LOG_INFO;

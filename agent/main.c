@@ -1,11 +1,13 @@
 /* vmacceld — the vmaccel host agent.
  *
  *   vmacceld [--config FILE] [--listen ADDR]... [--admin ADDR] [--workers N]
+ *            [--user NAME]
  *
  * Listens on each ADDR (unix://, tcp://, vsock://), runs the requests of
  * every client on the host's plugins, and exits 0 after SIGTERM/SIGINT once
  * in-flight requests are answered, removing the unix sockets it made.
- * Command line: options.c; settings: settings.c; addresses: listen.c. */
+ * Command line: options.c; settings: settings.c; addresses: listen.c;
+ * giving up root: privdrop.c; the seccomp allowlist: sandbox.c. */
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -16,13 +18,17 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "auth.h"
 #include "listen.h"
 #include "log.h"
 #include "models.h"
 #include "options.h"
+#include "privdrop.h"
+#include "sandbox.h"
 #include "server.h"
 #include "settings.h"
 #include "tenant.h"
+#include "tlsconn.h"
 
 /* A thousand clients need a thousand descriptors: lift the soft limit. */
 static void raise_fd_limit(void) {
@@ -109,10 +115,44 @@ static int open_listeners(server *srv, const agent_options *o) {
     return r;
 }
 
+/* What the agent gives up before serving (--user / agent.user, and
+ * agent.seccomp); checked before anything listens. */
+typedef struct confinement {
+    bool drop;
+    agent_user user;
+    int seccomp; /* SANDBOX_* */
+} confinement;
+
+static int read_confinement(server *srv, const agent_options *o, confinement *c) {
+    const char *name = o->user ? o->user : vmaccel_config_get(srv->ctx, "agent.user");
+    char why[512];
+    int r = 0;
+    c->drop = name && *name;
+    if (c->drop && (r = agent_user_lookup(name, &c->user, why, sizeof(why))) < 0) {
+        if (o->user)
+            agent_log_at(VMACCEL_LOG_ERROR, "--user %s: %s: refusing to start", name, why);
+        else
+            agent_config_error(srv, "agent.user", "%s: refusing to start", why);
+        return r;
+    }
+    return (c->seccomp = sandbox_mode(srv)) < 0 ? c->seccomp : 0;
+}
+
+/* After the listeners are open and before the first request: root goes,
+ * then the allowlist closes everything serving does not use. */
+static int confine(server *srv, const confinement *c) {
+    int r = c->drop ? agent_user_drop(srv, &c->user) : 0;
+    return r < 0 ? r : sandbox_apply(srv, c->seccomp);
+}
+
 /* Everything before serving: the library and its plugins, the agent's
  * settings, the addresses.  Each failure has been logged. */
-static int prepare(server *srv, const agent_options *o) {
-    vmaccel_ctx_opts io = {.size = sizeof(io), .config_path = o->config};
+static int prepare(server *srv, const agent_options *o, confinement *c) {
+    /* Backends that parse guest bytes with big decoders run sandboxed
+     * (docs/security.md, "Sandboxed backends"), unless configured not to. */
+    static const char *const isolated[] = {"opencv.isolation", "process", NULL};
+    vmaccel_ctx_opts io = {.size = sizeof(io), .config_path = o->config,
+                           .config_defaults = isolated};
     int r = vmaccel_ctx_new(&io, &srv->ctx);
     if (r < 0) {
         agent_log_at(VMACCEL_LOG_ERROR, "cannot initialise vmaccel: %s", vmaccel_strerror(r));
@@ -120,19 +160,24 @@ static int prepare(server *srv, const agent_options *o) {
     }
     defaults(srv);
     agent_settings_open(srv, o->config);
-    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0)
+    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 ||
+        read_confinement(srv, o, c) < 0)
         return -EINVAL;
     if (!(srv->batching.models = models_new()))
         return -ENOMEM;
     if (o->workers)
         srv->cfg.workers = (uint32_t)o->workers;
     r = require_plugins(srv);
-    return r < 0 ? r : open_listeners(srv, o);
+    r = r < 0 ? r : open_listeners(srv, o);
+    r = r < 0 ? r : auth_configure(srv); /* needs the rules and the listeners */
+    r = r < 0 ? r : agent_tls_configure(srv);
+    return r < 0 ? r : confine(srv, c);     /* last: keys and files are read as root */
 }
 
 int main(int argc, char **argv) {
     static server srv;
     agent_options o;
+    confinement conf = {0};
     int r = agent_options_parse(argc, argv, &o);
     if (r != OPTIONS_RUN)
         return r;
@@ -144,7 +189,7 @@ int main(int argc, char **argv) {
         agent_log("ignoring VMACCEL_REMOTE: the agent itself never forwards");
         unsetenv("VMACCEL_REMOTE");
     }
-    r = prepare(&srv, &o);
+    r = prepare(&srv, &o, &conf);
     if (r == 0) {
         agent_log("ready: %d plugins, %u workers", vmaccel_plugin_count(srv.ctx), srv.cfg.workers);
         r = server_run(&srv);
@@ -153,6 +198,7 @@ int main(int argc, char **argv) {
     models_free(srv.batching.models); /* before fini: it holds resources */
     vmaccel_ctx_free(srv.ctx);
     tenants_free(&srv);
+    agent_tls_free(&srv);
     agent_settings_close(&srv);
     if (r < 0)
         return 1;

@@ -156,20 +156,25 @@ static void put_histogram(textbuf *b, int f, const char *labels, const kind_metr
     metrics_format_histogram(b, histogram_name(f), labels, f ? &k->service : &k->wait);
 }
 
-static void format_shed(textbuf *b, const metrics_view *v, int n) {
+/* A per-tenant counter family: f 0 the shed requests, 1 the expired. */
+static void format_dropped(textbuf *b, const metrics_view *v, int n, int f) {
+    static const char *const name[] = {"shed", "expired"};
+    static const char *const help[] = {"answered EBUSY unqueued (agent.tenant_queue_max)",
+                                       "answered ETIMEDOUT unrun: their deadline passed"};
     char esc[2 * 128 + 1];
-    tb_printf(b, "# HELP vmaccel_tenant_shed_requests_total Requests answered EBUSY unqueued "
-                 "(agent.tenant_queue_max), per tenant.\n"
-                 "# TYPE vmaccel_tenant_shed_requests_total counter\n");
+    tb_printf(b, "# HELP vmaccel_tenant_%s_requests_total Requests %s, per tenant.\n"
+                 "# TYPE vmaccel_tenant_%s_requests_total counter\n", name[f], help[f], name[f]);
     for (int i = 0; i < n; i++) {
+        const _Atomic uint64_t *c = f ? &v[i].m->expired : &v[i].m->shed;
         escape(esc, sizeof(esc), v[i].name);
-        tb_printf(b, "vmaccel_tenant_shed_requests_total{tenant=\"%s\"} %llu\n", esc,
-                  (unsigned long long)atomic_load_explicit(&v[i].m->shed, memory_order_relaxed));
+        tb_printf(b, "vmaccel_tenant_%s_requests_total{tenant=\"%s\"} %llu\n", name[f], esc,
+                  (unsigned long long)atomic_load_explicit(c, memory_order_relaxed));
     }
 }
 
 void metrics_format_tenants(textbuf *b, const metrics_view *v, int n) {
-    format_shed(b, v, n);
+    format_dropped(b, v, n, 0);
+    format_dropped(b, v, n, 1);
     /* Each family's samples must be contiguous: family first, then series. */
     for (int f = 0; f < 4; f++) {
         tb_printf(b, "# HELP vmaccel_tenant_%s %s, per tenant and op.\n", counter_names[f],

@@ -22,6 +22,7 @@ typedef struct kind_metrics {
 typedef struct tenant_metrics {
     kind_metrics kind[METRIC_KINDS];
     _Atomic uint64_t shed; /* requests answered -EBUSY: the tenant's queue was full */
+    _Atomic uint64_t expired; /* answered -ETIMEDOUT: the deadline passed before they ran */
 } tenant_metrics;
 
 /* One finished request: its kind, outcome, sizes, and its time queued and

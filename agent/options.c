@@ -17,6 +17,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: vmacceld [--config FILE] [--listen ADDR]... [--admin ADDR] [--workers N]\n"
+            "                [--user NAME]\n"
             "\n"
             "The vmaccel host agent: runs the requests of clients (VMs) on this host's plugins.\n"
             "\n"
@@ -24,6 +25,7 @@ static void usage(FILE *f) {
             "  --listen ADDR   serve clients on ADDR; repeatable (default: agent.listen)\n"
             "  --admin ADDR    serve the metrics page on ADDR, for operators (agent.admin)\n"
             "  --workers N     worker threads, 1..256 (agent.workers; default: the CPUs)\n"
+            "  --user NAME     run as NAME once listening (agent.user; needs root)\n"
             "  -h, --help      print this and exit\n"
             "  --version       print the version and exit\n"
             "\n"
@@ -105,6 +107,13 @@ static int set_config(agent_options *o, const char *path) {
     return OPTIONS_RUN;
 }
 
+static int set_user(agent_options *o, const char *name) {
+    if (!name || !*name)
+        return bad("--user needs a user name");
+    o->user = name;
+    return OPTIONS_RUN;
+}
+
 /* Neither a known option nor its value. */
 static int unexpected(const char *arg) {
     vmaccel_addr a;
@@ -137,6 +146,8 @@ int agent_options_parse(int argc, char **argv, agent_options *o) {
             r = set_admin(o, v);
         else if (is_option(argc, argv, &i, "--workers", &v))
             r = set_workers(o, v);
+        else if (is_option(argc, argv, &i, "--user", &v))
+            r = set_user(o, v);
         else
             r = unexpected(arg);
         if (r != OPTIONS_RUN)

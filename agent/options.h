@@ -10,6 +10,7 @@ typedef struct agent_options {
     int n_listen;
     const char *admin; /* --admin ADDR, or NULL */
     long workers;      /* --workers N, or 0 */
+    const char *user;  /* --user NAME, or NULL */
 } agent_options;
 
 /* What main() does after parsing. */

@@ -81,7 +81,9 @@ static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int 
 /* Forms a batch around `first`: what is queued for its model now, then
  * whatever arrives within the window, up to batch_max.  It waits only while
  * other requests are in flight (being received or run, so their clients
- * may soon send again): a lone client is never delayed.  Lock held. */
+ * may soon send again): a lone client is never delayed, and neither is
+ * anyone in the deterministic mode (io.sync: nobody else could add one).
+ * Lock held. */
 static int collect_batch_locked(server *srv, job *first, job **out) {
     int n = 1, max = (int)srv->cfg.batch_max;
     out[0] = first;
@@ -92,7 +94,7 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
     dl.tv_nsec = ns % 1000000000L;
     for (;;) {
         n = take_heads_locked(srv, first->model, out, n, max);
-        if (n >= max || srv->exit_now || atomic_load(&srv->stats.inflight) <= n)
+        if (n >= max || srv->exit_now || srv->io.sync || atomic_load(&srv->stats.inflight) <= n)
             return n;
         srv->batching.collecting++;
         int r = pthread_cond_timedwait(&srv->batching.cond, &srv->lock, &dl);
@@ -104,21 +106,27 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
 
 static void answer_ready(server *srv);
 
-/* Runs a popped job (alone, or a batch formed around it).  Lock held. */
+/* Runs a popped job (alone, or a batch formed around it), then tells the
+ * scheduler they are done (their tenants' shares, fairsched.h): after
+ * running, since the jobs are freed by then.  Lock held. */
 static void run_job_locked(server *srv, job *j) {
-    if (j->model && srv->cfg.batch_max > 1) {
-        job *batch[VMACCEL_BATCH_MAX];
-        int n = collect_batch_locked(srv, j, batch);
-        pthread_mutex_unlock(&srv->lock);
+    job *batch[VMACCEL_BATCH_MAX];
+    sched_item items[VMACCEL_BATCH_MAX];
+    int n = 1;
+    batch[0] = j;
+    if (j->model && srv->cfg.batch_max > 1)
+        n = collect_batch_locked(srv, j, batch);
+    for (int i = 0; i < n; i++)
+        items[i] = batch[i]->link; /* its owner outlives it: tenant.c */
+    pthread_mutex_unlock(&srv->lock);
+    if (j->model && srv->cfg.batch_max > 1)
         batch_run(srv, batch, n, answer_ready);
-        pthread_mutex_lock(&srv->lock);
-        srv->io.running -= n;
-    } else {
-        pthread_mutex_unlock(&srv->lock);
+    else
         handle_job(srv, j, answer_ready);
-        pthread_mutex_lock(&srv->lock);
-        srv->io.running--;
-    }
+    pthread_mutex_lock(&srv->lock);
+    srv->io.running -= n;
+    for (int i = 0; i < n; i++)
+        sched_done(&srv->sched.queue, &items[i]);
 }
 
 /* The standby's epoll set watches the main one only while the role is
@@ -262,11 +270,19 @@ void pool_fini(server *srv) {
         close(srv->io.sb_kick);
 }
 
+void pool_run_queued(server *srv) {
+    pthread_mutex_lock(&srv->lock);
+    for (job *j; (j = pop_job_locked(srv));)
+        run_job_locked(srv, j);
+    pthread_mutex_unlock(&srv->lock);
+}
+
 int pool_run(server *srv, pool_poll_fn *poll) {
     uint32_t started = 0, want = srv->cfg.workers + 1; /* one more for the I/O role */
     pthread_t *t = calloc(want, sizeof(*t));
     srv->io.io_free = true;
     srv->io.poll = poll;
+    srv->sched.queue.slots = srv->cfg.workers; /* each tenant's share of them */
     for (; t && started < want; started++)
         if (pthread_create(&t[started], NULL, thread_main, srv) != 0)
             break;

@@ -13,5 +13,8 @@ void pool_fini(server *srv);
 /* Runs workers + 1 threads, the role holder calling poll, until the server
  * exits. */
 int pool_run(server *srv, pool_poll_fn *poll);
+/* The deterministic mode (srv->io.sync, server_step): runs every queued
+ * job on the caller's thread, batches formed from what is queued now. */
+void pool_run_queued(server *srv);
 
 #endif

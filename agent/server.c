@@ -20,6 +20,7 @@
 #include "server.h"
 
 static const int signal_tag = EV_SIGNAL;
+static const int timer_tag = EV_TIMER;
 
 /* An answer computed in the I/O role itself has no lent role to take back. */
 static void no_hand_off(server *srv) {
@@ -69,24 +70,29 @@ static void accept_all(server *srv, listener *l) {
             close(fd);
             continue;
         }
-        conn *c = conn_new(srv, fd, peer, l->addr.text, &server_conn_ops);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        if (!c || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            agent_log("refused %s: out of resources", peer);
-            if (c)
-                conn_unref(c);
-            close(fd);
-            continue;
-        }
-        c->next = srv->conns;
-        if (srv->conns)
-            srv->conns->prev = c;
-        srv->conns = c;
-        atomic_fetch_add(&srv->stats.connections, 1);
-        atomic_fetch_add(&srv->stats.conns_total, 1);
-        agent_log("open conn=%llu peer=%s tenant=%s on %s", (unsigned long long)c->id, peer,
-                  c->tn->name, l->addr.text);
+        server_adopt(srv, fd, peer, l->addr.text);
     }
+}
+
+int server_adopt(server *srv, int fd, const char *peer, const char *listen_text) {
+    conn *c = conn_new(srv, fd, peer, listen_text, &server_conn_ops);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (!c || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        agent_log("refused %s: out of resources", peer);
+        if (c)
+            conn_unref(c);
+        close(fd);
+        return -ENOMEM;
+    }
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    atomic_fetch_add(&srv->stats.connections, 1);
+    atomic_fetch_add(&srv->stats.conns_total, 1);
+    agent_log("open conn=%llu peer=%s tenant=%s on %s", (unsigned long long)c->id, peer,
+              c->tn ? c->tn->name : "(its credentials will say)", listen_text);
+    return 0;
 }
 
 static void drop_conn(server *srv, conn *c, const char *why) {
@@ -144,10 +150,28 @@ static bool drained(server *srv) {
     return idle || late;
 }
 
+/* A TLS client that connects and never finishes its handshake would hold
+ * a connection slot forever: closed after agent.tls_handshake_ms. */
+static void drop_stale_handshakes(server *srv) {
+    double now = agent_now();
+    for (conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (conn_handshake_expired(c, now))
+            drop_conn(srv, c, "TLS handshake not finished in time");
+    }
+}
+
+/* The ticks of tlsconn.c's timer, for drop_stale_handshakes. */
+static int add_tls_timer(server *srv) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)&timer_tag};
+    return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->tls_timer, &ev) < 0 ? -errno : 0;
+}
+
 /* Waits for events (timeout_ms as epoll_wait: -1 forever, 0 not at all)
  * and handles them: the I/O role's step, which pool.c calls. */
 static void poll_step(server *srv, int timeout_ms) {
     struct epoll_event evs[64];
+    bool stale = false;
     int n = epoll_wait(srv->epfd, evs, 64, srv->draining && timeout_ms < 0 ? 50 : timeout_ms);
     for (int i = 0; i < n; i++) {
         int tag = *(int *)evs[i].data.ptr;
@@ -155,6 +179,9 @@ static void poll_step(server *srv, int timeout_ms) {
             on_conn_event(srv, evs[i].data.ptr, evs[i].events);
         } else if (tag == EV_LISTENER) {
             accept_all(srv, evs[i].data.ptr);
+        } else if (tag == EV_TIMER) {
+            uint64_t ticks;
+            stale = read(srv->tls_timer, &ticks, sizeof(ticks)) == sizeof(ticks);
         } else {
             struct signalfd_siginfo si;
             if (read(srv->sigfd, &si, sizeof(si)) == sizeof(si) && !srv->draining) {
@@ -163,6 +190,8 @@ static void poll_step(server *srv, int timeout_ms) {
             }
         }
     }
+    if (stale) /* after the batch: none of its events may point at a closed conn */
+        drop_stale_handshakes(srv);
     if (srv->draining && drained(srv)) {
         pthread_mutex_lock(&srv->lock);
         srv->exit_now = true;
@@ -181,7 +210,8 @@ static int setup(server *srv) {
     if (srv->sigfd < 0 || srv->epfd < 0)
         return -errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)&signal_tag};
-    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd, &ev) < 0)
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd, &ev) < 0 ||
+        (srv->tls_ctx && add_tls_timer(srv) < 0))
         return -errno;
     for (int i = 0; i < srv->n_listeners; i++) {
         if (srv->listeners[i].admin)
@@ -209,9 +239,25 @@ static void teardown(server *srv) {
     pool_fini(srv);
     close(srv->epfd);
     close(srv->sigfd);
+    if (srv->tls_ctx) /* its timer too */
+        close(srv->tls_timer);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->io.cond);
     pthread_cond_destroy(&srv->batching.cond);
+}
+
+int server_sync_begin(server *srv) {
+    srv->io.sync = true;
+    return setup(srv);
+}
+
+void server_step(server *srv) {
+    poll_step(srv, 0);
+    pool_run_queued(srv);
+}
+
+void server_sync_end(server *srv) {
+    teardown(srv);
 }
 
 int server_run(server *srv) {

@@ -38,10 +38,11 @@ static int read_rule(server *srv, const char *name, tenant_rule *r) {
     snprintf(key, sizeof(key), "tenant.%s.peer", name);
     const char *peer = vmaccel_config_get(srv->ctx, key);
     snprintf(r->peer, sizeof(r->peer), "%s", peer ? peer : "");
-    if (!listen && !peer) {
+    snprintf(key, sizeof(key), "tenant.%s.token_file", name); /* read by auth.c */
+    if (!listen && !peer && !vmaccel_config_get(srv->ctx, key)) {
         agent_config_error(srv, "agent.tenants",
-                           "tenant %s has neither tenant.%s.listen nor tenant.%s.peer", name,
-                           name, name);
+                           "tenant %s has none of tenant.%s.listen, tenant.%s.peer, "
+                           "tenant.%s.token_file", name, name, name, name);
         return -EINVAL;
     }
     snprintf(key, sizeof(key), "tenant.%s.weight", name);
@@ -79,11 +80,12 @@ static const tenant_rule *match(const server *srv, const char *listen_text, cons
     return NULL;
 }
 
-/* Forgets one tenant with no connection and nothing queued.  Lock held. */
+/* Forgets one tenant with no connection and nothing queued or running
+ * (a running job's sched_done still counts on it).  Lock held. */
 static void evict_idle_locked(server *srv) {
     for (tenant **p = &srv->sched.tenants; *p; p = &(*p)->next) {
         tenant *t = *p;
-        if (t->conns == 0 && !t->st.head) {
+        if (t->conns == 0 && !t->st.head && !t->st.running) {
             sched_drop(&srv->sched.queue, &t->st); /* an empty one may still hold its place */
             *p = t->next;
             free(t->m);
@@ -94,11 +96,8 @@ static void evict_idle_locked(server *srv) {
     }
 }
 
-tenant *tenant_attach(server *srv, const char *listen_text, const char *peer) {
-    char id[TENANT_NAME_MAX];
-    tenant_identity(listen_text, peer, id, sizeof(id));
-    const tenant_rule *rule = match(srv, listen_text, id);
-    const char *name = rule ? rule->name : id;
+/* The tenant called rule's name, or name when there is no rule. */
+static tenant *attach(server *srv, const tenant_rule *rule, const char *name) {
     pthread_mutex_lock(&srv->lock);
     tenant *t = srv->sched.tenants;
     while (t && strcmp(t->name, name) != 0)
@@ -120,6 +119,25 @@ tenant *tenant_attach(server *srv, const char *listen_text, const char *peer) {
         t->conns++;
     pthread_mutex_unlock(&srv->lock);
     return t;
+}
+
+tenant *tenant_attach(server *srv, const char *listen_text, const char *peer) {
+    char id[TENANT_NAME_MAX];
+    tenant_identity(listen_text, peer, id, sizeof(id));
+    const tenant_rule *rule = match(srv, listen_text, id);
+    return attach(srv, rule, rule ? rule->name : id);
+}
+
+tenant *tenant_attach_rule(server *srv, const tenant_rule *rule) {
+    return attach(srv, rule, rule->name);
+}
+
+tenant *tenant_attach_named(server *srv, const char *name) {
+    const tenant_rule *rule = NULL;
+    for (int i = 0; i < srv->sched.n_rules && !rule; i++)
+        if (strcmp(srv->sched.rules[i].name, name) == 0)
+            rule = &srv->sched.rules[i];
+    return attach(srv, rule, name);
 }
 
 void tenant_detach(server *srv, tenant *t) {

@@ -10,6 +10,7 @@
  *   tenant.vm1.listen = unix:///run/vmaccel/vm1.sock   (connections accepted there)
  *   tenant.vm2.peer = vsock:4                           (or with that identity)
  *   tenant.vm2.weight = 2                               (jobs per turn; default 1)
+ *   tenant.vm3.token_file = /etc/vmaccel/vm3.token      (tcp clients with it: auth.h)
  *
  * Tenants live as long as the agent (their counters persist across
  * reconnects); idle ones are forgotten when there are too many. */
@@ -28,6 +29,8 @@ typedef struct tenant_rule {
     char listen[256]; /* a listening address as given, or "" */
     char peer[TENANT_NAME_MAX]; /* an identity, or "" */
     uint32_t weight;
+    bool has_token;         /* tenant.NAME.token_file: tcp clients with it (auth.c) */
+    uint8_t token_sha[32];  /* SHA-256 of the token, never the token itself */
 } tenant_rule;
 
 typedef struct tenant {
@@ -45,6 +48,11 @@ void tenant_identity(const char *listen_text, const char *peer, char *out, size_
 /* The tenant a new connection works for (made if new), its count raised.
  * NULL when out of memory.  Takes the server lock. */
 tenant *tenant_attach(server *srv, const char *listen_text, const char *peer);
+/* The same for a connection whose credentials named rule's tenant. */
+tenant *tenant_attach_rule(server *srv, const tenant_rule *rule);
+/* The same for the tenant called name (a TLS certificate's CN), weighed
+ * by agent.tenants' rule of that name if there is one. */
+tenant *tenant_attach_named(server *srv, const char *name);
 /* A connection of t closed.  Takes the server lock. */
 void tenant_detach(server *srv, tenant *t);
 void tenants_free(server *srv);

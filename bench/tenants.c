@@ -7,9 +7,15 @@
  *     three with one each, under the fair scheduler and plain FIFO;
  *  3. coarse vs fine-grained: one image_classify call against the same
  *     classification remoted layer by layer, each layer's activations
- *     crossing the wire (what API remoting would do).
+ *     crossing the wire (what API remoting would do);
+ *  4. isolation: four tenants with one request out each; a victim's p99
+ *     while neighbour X is well behaved (1 outstanding), then while X
+ *     floods (32 outstanding), same tenants, same op; their ratio.
  *
  *   build/bench/bench-tenants [SECONDS_PER_POINT] [OUT_DIR]
+ *   build/bench/bench-tenants isolation [SECONDS_PER_POINT] [AGENT_CONFIG]...
+ *
+ * VMACCEL_BENCH_AGENT=PATH runs another build's vmacceld instead.
  *
  * Each client is its own connection; the agent listens on 16 unix sockets,
  * each socket a tenant.  Writes OUT_DIR/tenants.csv and, when gnuplot is
@@ -17,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,7 @@ static const char *files[] = {"chelsea.png", "coffee.png", "squirrel_cls.jpg"};
 static vmaccel_arg img[3];
 static char dir[256];
 static double seconds = 3;
+static uint64_t spin_us; /* clients opened now spin this long per call (0: classify) */
 
 /* --- clients --------------------------------------------------------------- */
 
@@ -48,6 +56,8 @@ typedef struct client {
     pthread_t thread;
     double *lat; /* latencies of requests finished inside the window */
     int n, cap, errors;
+    uint64_t spin_us; /* > 0: mbench of this cost instead of a classification */
+    int shed, expired; /* calls answered -EBUSY, -ETIMEDOUT */
 } client;
 
 static atomic_int phase; /* 0 warm-up, 1 measuring, 2 stop */
@@ -59,8 +69,12 @@ static void *client_loop(void *arg) {
         vmaccel_class top[5];
         uint32_t n;
         double t0 = bench_now();
-        int r = vmaccel_image_classify(c->s, c->m, img[i % 3].data, img[i % 3].len, top, 5, &n);
-        if (r < 0 && c->errors++ == 0)
+        int r = c->spin_us ? vmaccel_mbench(c->s, c->spin_us)
+                           : vmaccel_image_classify(c->s, c->m, img[i % 3].data, img[i % 3].len,
+                                                    top, 5, &n);
+        c->shed += r == -EBUSY;
+        c->expired += r == -ETIMEDOUT;
+        if (r < 0 && c->shed + c->expired == 0 && c->errors++ == 0)
             fprintf(stderr, "bench-tenants: a call failed: %s\n", vmaccel_strerror(r));
         if (i == 0)
             atomic_fetch_add(&primed, 1);
@@ -89,6 +103,7 @@ static vmaccel_resource *shared_model;
 
 static void client_open(client *c, vmaccel_ctx *shared, const char *remote) {
     memset(c, 0, sizeof(*c));
+    c->spin_us = spin_us;
     vmaccel_ctx *ctx = shared ? shared : (c->ctx = open_ctx(remote));
     c->cap = (int)(seconds * 2000) + 16;
     c->lat = malloc(sizeof(double) * (size_t)c->cap);
@@ -97,8 +112,9 @@ static void client_open(client *c, vmaccel_ctx *shared, const char *remote) {
         exit(1);
     c->m = shared ? vmaccel_resource_ref(shared_model) : NULL;
     if (!c->lat || vmaccel_session_new(ctx, &c->s) < 0 ||
-        (!c->m && vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &c->m) < 0) ||
-        vmaccel_session_register(c->s, c->m) < 0) {
+        (!spin_us && !c->m &&
+         vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, META, &c->m) < 0) ||
+        (!spin_us && vmaccel_session_register(c->s, c->m) < 0)) {
         fprintf(stderr, "bench-tenants: cannot set up a client\n");
         exit(1);
     }
@@ -171,7 +187,7 @@ static pid_t agent_start(const char *extra) {
     FILE *f = fopen(cfg, "w");
     if (!f)
         exit(1);
-    fprintf(f, "plugins = opencv, exec\nexec.allow = %s/plugins/exec/demo\nagent.listen = %s\n%s",
+    fprintf(f, "plugins = opencv, exec, mbench\nexec.allow = %s/plugins/exec/demo\nagent.listen = %s\n%s",
             BENCH_BUILD_DIR, list, extra);
     fclose(f);
     pid_t pid = fork();
@@ -182,7 +198,10 @@ static pid_t agent_start(const char *extra) {
         snprintf(log, sizeof(log), "%s/agent.log", dir);
         if (!freopen(log, "a", stderr))
             _exit(1);
-        execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg, (char *)NULL);
+        /* VMACCEL_BENCH_AGENT: another build's agent, to compare side by side. */
+        const char *bin = getenv("VMACCEL_BENCH_AGENT");
+        execl(bin ? bin : BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg,
+              (char *)NULL);
         _exit(127);
     }
     char last[300];
@@ -286,6 +305,103 @@ static void fairness(int sched, FILE *csv) {
     for (int i = 0; i < FLOOD + 3; i++)
         client_close(&c[i]);
     agent_stop(agent);
+}
+
+/* --- 4. isolation --------------------------------------------------------- */
+
+/* What isolation can mean on a machine with fewer cores than tenants: not
+ * a victim as fast as when alone, but as fast when a neighbour floods as
+ * when that neighbour behaves, the number of tenants being the same. */
+#define ISO_SPIN_US 5000
+#define ISO_ROUNDS 3
+typedef struct iso_result {
+    const char *op, *cfg;
+    result victim[2]; /* X at 1, X at FLOOD */
+    int shed, expired;
+} iso_result;
+
+/* Tenant X on socket 0 with `x` clients; the victim V on 1, and two more
+ * on 2 and 3, one client each.  V's latencies are appended to `to`. */
+static void iso_phase(int x, client *to, iso_result *r) {
+    static client c[FLOOD + 3];
+    char addr[300];
+    for (int i = 0; i < x + 3; i++) {
+        sock_addr(addr, sizeof(addr), i < x ? 0 : i - x + 1);
+        client_open(&c[i], NULL, addr);
+    }
+    run(c, x + 3);
+    for (int j = 0; j < c[x].n && to->n < to->cap; j++)
+        to->lat[to->n++] = c[x].lat[j];
+    for (int i = 0; i < x + 3; i++) {
+        r->shed += c[i].shed;
+        r->expired += c[i].expired;
+        to->errors += c[i].errors;
+        client_close(&c[i]);
+    }
+}
+
+/* Both phases on one agent with config `cfg`, alternating ISO_ROUNDS
+ * times so that load from elsewhere that drifts (a build) weighs on both
+ * alike; spin > 0: mbench of that cost, else classification. */
+static void isolation(iso_result *r, const char *label, const char *cfg, uint64_t spin,
+                      FILE *csv) {
+    client v[2] = {{0}};
+    for (int p = 0; p < 2; p++) {
+        v[p].cap = ISO_ROUNDS * ((int)(seconds * 2000) + 16);
+        if (!(v[p].lat = malloc(sizeof(double) * (size_t)v[p].cap)))
+            exit(1);
+    }
+    pid_t agent = agent_start(cfg);
+    spin_us = spin;
+    memset(r, 0, sizeof(*r));
+    r->op = spin ? "mbench 5 ms" : "image_classify";
+    r->cfg = label;
+    for (int i = 0; i < 2 * ISO_ROUNDS; i++)
+        iso_phase(i % 2 ? FLOOD : 1, &v[i % 2], r);
+    spin_us = 0;
+    agent_stop(agent);
+    for (int p = 0; p < 2; p++) {
+        r->victim[p] = summarize(&v[p], 1);
+        free(v[p].lat);
+    }
+    for (int p = 0; p < 2 && csv; p++)
+        fprintf(csv, "isolation,%s,%d,%.4f,%.2f,%.2f\n", spin ? "mbench" : "classify",
+                p ? FLOOD : 1, r->victim[1].p99 / r->victim[0].p99, r->victim[p].p50,
+                r->victim[p].p99);
+}
+
+static void isolation_print(const iso_result *r, int n) {
+    printf("\nIsolation: tenants X, V, b, c, one request out each except X; V's latency with X\n"
+           "at 1 outstanding, then at %d (flooding), alternating, %d times each.  Target:\n"
+           "p99 ratio <= 1.2.\n\n"
+           "| op | agent config | V p50 / p99 ms, X at 1 | V p50 / p99 ms, X at %d | p99 ratio "
+           "| shed / expired (all tenants) |\n|---|---|---|---|---|---|\n", FLOOD, ISO_ROUNDS,
+           FLOOD);
+    for (int i = 0; i < n; i++) {
+        const result *a = &r[i].victim[0], *b = &r[i].victim[1];
+        printf("| %s | %s | %.1f / %.1f | %.1f / %.1f | %.2f | %d / %d |\n", r[i].op,
+               r[i].cfg[0] ? r[i].cfg : "(default)", a->p50, a->p99, b->p50, b->p99,
+               b->p99 / a->p99, r[i].shed, r[i].expired);
+    }
+}
+
+/* bench-tenants isolation [SECONDS] [CONFIG]...: that part alone, once per
+ * agent config (none: the defaults; ';' separates lines), mbench then
+ * classification. */
+static int isolation_main(int argc, char **argv) {
+    static iso_result r[16];
+    static char cfg[8][256];
+    int k = argc > 3 ? argc - 3 : 1;
+    for (int i = 0; i < k && i < 8; i++) {
+        const char *line = argc > 3 ? argv[3 + i] : "";
+        snprintf(cfg[i], sizeof(cfg[i]), "%s%s", line, line[0] ? "\n" : "");
+        for (char *p = cfg[i]; (p = strchr(p, ';'));)
+            *p = '\n';
+        isolation(&r[2 * i], line, cfg[i], ISO_SPIN_US, NULL);
+        isolation(&r[2 * i + 1], line, cfg[i], 0, NULL);
+    }
+    isolation_print(r, 2 * (k < 8 ? k : 8));
+    return 0;
 }
 
 /* --- 3. coarse vs fine-grained -------------------------------------------- */
@@ -394,7 +510,8 @@ static void plot(const char *out) {
 }
 
 int main(int argc, char **argv) {
-    seconds = argc > 1 ? atof(argv[1]) : 3;
+    bool only_iso = argc > 1 && strcmp(argv[1], "isolation") == 0;
+    seconds = argc > 1 + only_iso ? atof(argv[1 + only_iso]) : 3;
     const char *out = argc > 2 ? argv[2] : BENCH_BUILD_DIR "/bench";
     if (seconds <= 0)
         seconds = 3;
@@ -403,6 +520,12 @@ int main(int argc, char **argv) {
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
     setenv("VMACCEL_LOG_LEVEL", "error", 1);
     bench_load_images(IMAGES, files, img, 3);
+    if (only_iso) {
+        int r = isolation_main(argc, argv);
+        char rm[300];
+        snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+        return system(rm) == 0 ? r : 1;
+    }
     char csv_path[512];
     snprintf(csv_path, sizeof(csv_path), "%s/tenants.csv", out);
     FILE *csv = fopen(csv_path, "w");
@@ -415,6 +538,9 @@ int main(int argc, char **argv) {
         throughput(m, csv);
     for (int f = 0; f < N_SCHED; f++)
         fairness(f, csv);
+    static iso_result iso[2];
+    isolation(&iso[0], "", "", ISO_SPIN_US, csv);
+    isolation(&iso[1], "", "", 0, csv);
     double coarse = 0, fine = 0, compute = 0, mbytes = 0;
     int layers = 0;
     granularity(csv, &coarse, &fine, &compute, &layers, &mbytes);
@@ -455,6 +581,7 @@ int main(int argc, char **argv) {
     for (int m = 0; m < 3; m++)
         for (int l = 0; l < N_LEVELS; l++)
             errors += tp[m][l].errors;
+    isolation_print(iso, 2);
     printf("\n(failed calls in all runs: %d)\n", errors);
     printf("\nCoarse vs fine-grained, one image (coffee.png), median:\n\n"
            "| | calls | ms per image |\n|---|---|---|\n"

@@ -29,9 +29,12 @@ static void handshake(uint8_t type, const uint8_t *body, uint64_t len) {
     vmaccel_hello h;
     vmaccel_hello_ok ok;
     vmaccel_goaway g;
-    if (type == VMACCEL_FRAME_HELLO)
-        vmaccel_hello_decode(body, len, &h);
-    else if (type == VMACCEL_FRAME_HELLO_OK)
+    if (type == VMACCEL_FRAME_HELLO) {
+        if (vmaccel_hello_decode(body, len, &h) == 0 && h.token_len) {
+            volatile uint8_t last = h.token[h.token_len - 1]; /* the token lies inside */
+            (void)last;
+        }
+    } else if (type == VMACCEL_FRAME_HELLO_OK)
         vmaccel_hello_ok_decode(body, len, &ok);
     else if (vmaccel_goaway_decode(body, len, &g) == 0 && g.text_len) {
         volatile char last = g.text[g.text_len - 1]; /* the text lies inside the body */

@@ -34,9 +34,14 @@ int main(int argc, char **argv) {
     vmaccel_arg in[2] = {{"abc", 3}, {"de", 2}};
     vmaccel_buf out[1] = {{NULL, 16}};
 
-    vmaccel_hello hello = {VMACCEL_PROTO_MAJOR, VMACCEL_PROTO_MINOR, VMACCEL_HELLO_SHARED, 42};
+    vmaccel_hello hello = {.major = VMACCEL_PROTO_MAJOR, .minor = VMACCEL_PROTO_MINOR,
+                           .flags = VMACCEL_HELLO_SHARED, .nonce = 42};
     vmaccel_hello_encode(&m, &hello);
     emit(dir, "hello", 5, VMACCEL_FRAME_HELLO, &m);
+    hello.token = (const uint8_t *)"tenant-token";
+    hello.token_len = 12; /* 1.2: a HELLO with a credential */
+    vmaccel_hello_encode(&m, &hello);
+    emit(dir, "hello_token", 6, VMACCEL_FRAME_HELLO, &m);
     vmaccel_hello_ok ok = {.major = VMACCEL_PROTO_MAJOR, .minor = VMACCEL_PROTO_MINOR,
                            .max_frame = VMACCEL_PROTO_FRAME_MAX, .nonce = 42,
                            .lim = {.max_request_bytes = 1 << 20, .max_inflight = 16}};
@@ -48,6 +53,8 @@ int main(int argc, char **argv) {
     emit(dir, "noop", 1, VMACCEL_FRAME_REQUEST, &m);
     vmaccel_req_mbench(&m, 1, 10);
     emit(dir, "mbench", 3, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_set_deadline(&m, 250); /* 1.2: the header's DEADLINE flag and budget */
+    emit(dir, "mbench_deadline", 43, VMACCEL_FRAME_REQUEST, &m);
     vmaccel_req_sgemm(&m, 1, 2, 1, 3, 1.0f, a, a, 0.5f, a);
     emit(dir, "sgemm", 7, VMACCEL_FRAME_REQUEST, &m);
     vmaccel_req_sha256(&m, 1, "hello", 5);

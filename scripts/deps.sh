@@ -5,7 +5,10 @@ set -euo pipefail
 
 packages=(
   meson ninja-build pkg-config gcc g++ python3   # build, test helpers
-  libssl-dev                                      # openssl plugin
+  libssl-dev                                      # openssl plugin, tokens, tls://
+  openssl                                         # tests/test_auth.c makes certificates
+  libseccomp-dev                                  # vmacceld's seccomp allowlist
+  systemd                                         # systemd-analyze rates vmacceld.service
   libopenblas-dev                                 # blas plugin
   libopencv-dnn-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # opencv plugin
   valgrind libc6-dbg                              # memory checks in the tests

@@ -71,6 +71,7 @@ fuzz() {
   fi
 }
 fuzz fuzz-proto 60 fuzz/corpus/proto "src/proto decoder"
+fuzz fuzz-agent 60 fuzz/corpus/agent "the whole agent"
 fuzz fuzz-pngstrip 15 fuzz/corpus/png "plugins/opencv PNG chunk walker"
 
 echo "== all runs"

@@ -54,7 +54,7 @@ void wire_raw(wire *w, const void *p, size_t n);
 /* Copies n iovecs one after the other to out[cap]; returns the bytes. */
 size_t test_iov_copy(uint8_t *out, size_t cap, const struct iovec *iov, int n);
 /* A HELLO frame and body; returns its length. */
-size_t wire_hello_bytes(uint8_t out[48], uint16_t major, uint32_t flags, uint64_t nonce);
+size_t wire_hello_bytes(uint8_t out[64], uint16_t major, uint32_t flags, uint64_t nonce);
 /* HELLO with the given major; returns the type of the answer. */
 int wire_hello(wire *w, uint16_t major);
 /* HELLO of a shared stream (virtio-serial); checks the echoed nonce. */

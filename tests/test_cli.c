@@ -59,6 +59,13 @@ TEST(cli_encrypt_decrypt_round_trip_and_tamper) {
                       " decrypt --key %s/hexkey | wc -c", d, d), 0);
     CHECK(atoi(out) == 0);
     free(out);
+    /* A raw key whose last byte is '\n' (random keys end so 1 time in
+     * 128) is 32 bytes, not 31 and a line ending. */
+    CHECK_INT(test_sh(NULL, "head -c 31 /dev/urandom > %s/nlkey && printf '\n' >> %s/nlkey",
+                      d, d), 0);
+    CHECK_INT(test_sh(&out, CLI " encrypt --key %s/nlkey %s/plain | " CLI
+                      " decrypt --key %s/nlkey | cmp - %s/plain 2>&1", d, d, d, d), 0);
+    free(out);
     /* A flipped bit: clean error, and no output file left behind. */
     CHECK_INT(test_sh(NULL, "printf '\\001' | dd of=%s/ct bs=1 seek=2000000 conv=notrunc "
                             "2>/dev/null", d), 0);

@@ -59,7 +59,7 @@ TEST(proto_resync_finds_the_next_hello_at_any_read_boundary) {
         CHECK_INT(feed(&r, stream, n, step, &s), 0);
         CHECK_INT(s.n, 1);
         CHECK_INT(s.type, VMACCEL_FRAME_HELLO);
-        CHECK_INT(s.len, 24);
+        CHECK_INT(s.len, VMACCEL_HELLO_LEN);
         CHECK(!vmaccel_reader_busy(&r));
         vmaccel_reader_free(&r);
     }
@@ -69,9 +69,10 @@ TEST(proto_resync_drops_partial_messages_and_their_charge) {
     vmaccel_reader_acct acct = {0};
     vmaccel_reader r;
     vmaccel_reader_init(&r, 1 << 20, 1 << 20, 8, AGENT_MASK, &acct);
-    uint8_t hello[48], req[VMACCEL_PROTO_START + 10] = {0};
+    uint8_t hello[64], req[VMACCEL_PROTO_START + 10] = {0};
     seen s = {0};
-    CHECK_INT(feed(&r, hello, wire_hello_bytes(hello, 1, VMACCEL_HELLO_SHARED, 1), 48, &s), 0);
+    size_t hn = wire_hello_bytes(hello, 1, VMACCEL_HELLO_SHARED, 1);
+    CHECK_INT(feed(&r, hello, hn, 48, &s), 0);
     CHECK_INT(s.n, 1);
     acct.bytes -= s.len; /* what the owner of the message releases */
     acct.count--;
@@ -88,7 +89,7 @@ TEST(proto_resync_drops_partial_messages_and_their_charge) {
     f = (vmaccel_frame){.len = 10, .type = VMACCEL_FRAME_DATA, .id = 9};
     vmaccel_proto_frame_put(req, &f);
     CHECK_INT(feed(&r, req, 26, 26, &s), 0);
-    CHECK_INT(feed(&r, hello, 48, 7, &s), 0);
+    CHECK_INT(feed(&r, hello, hn, 7, &s), 0);
     CHECK_INT(s.n, 2);
     vmaccel_reader_free(&r);
 }
@@ -99,7 +100,7 @@ TEST(proto_resync_ignores_a_hello_type_the_reader_does_not_accept) {
     vmaccel_reader r;
     vmaccel_reader_init(&r, 1 << 20, 1 << 20, 8, 1u << VMACCEL_FRAME_HELLO_OK, &acct);
     vmaccel_reader_resync(&r);
-    uint8_t hello[48];
+    uint8_t hello[64];
     seen s = {0};
     CHECK_INT(feed(&r, hello, wire_hello_bytes(hello, 1, 0, 3), 48, &s), 0);
     CHECK_INT(s.n, 0);
@@ -130,14 +131,17 @@ static const uint8_t hello_wire[VMACCEL_HELLO_LEN] = {
     0x02, 0x00,                           /* minor 2 */
     0x05, 0x00, 0x00, 0x80,               /* flags */
     0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* nonce */
+    0x00, 0x00,                           /* 1.2: no token */
 };
-static const vmaccel_hello hello_fields = {1, 2, 0x80000005u, 0x0102030405060708ull};
+static const vmaccel_hello hello_fields = {.major = 1, .minor = 2, .flags = 0x80000005u,
+                                           .nonce = 0x0102030405060708ull};
 
 static void check_hello(const vmaccel_hello *h, uint64_t nonce) {
     CHECK_INT(h->major, hello_fields.major);
     CHECK_INT(h->minor, hello_fields.minor);
     CHECK_INT(h->flags, hello_fields.flags);
     CHECK_INT(h->nonce, nonce);
+    CHECK(h->token == NULL && h->token_len == 0);
 }
 
 static const uint8_t hello_ok_wire[VMACCEL_HELLO_OK_LEN] = {
@@ -179,7 +183,7 @@ static void check_hello_ok(const vmaccel_hello_ok *h, uint64_t nonce) {
 /* Both handshake bodies, for tests of what they have in common. */
 typedef struct handshake_body {
     const uint8_t *wire;
-    size_t len, len_1_0;
+    size_t len, len_1_0, len_nonce; /* len_nonce: the body up to the 1.1 nonce */
     void (*encode)(vmaccel_msg *m); /* the fields that make `wire` */
     /* Decodes p[n]; on success checks every field against the wire's and
      * the nonce against `nonce`, on failure that nothing was written. */
@@ -220,10 +224,10 @@ static int hello_ok_check(const uint8_t *p, size_t n, uint64_t nonce) {
 }
 
 static const handshake_body handshake_bodies[] = {
-    {hello_wire, VMACCEL_HELLO_LEN, VMACCEL_HELLO_LEN_1_0, hello_encode, hello_check,
-     0x0102030405060708ull},
-    {hello_ok_wire, VMACCEL_HELLO_OK_LEN, VMACCEL_HELLO_OK_LEN_1_0, hello_ok_encode,
-     hello_ok_check, 0x3837363534333231ull},
+    {hello_wire, VMACCEL_HELLO_LEN, VMACCEL_HELLO_LEN_1_0, VMACCEL_HELLO_LEN_1_1, hello_encode,
+     hello_check, 0x0102030405060708ull},
+    {hello_ok_wire, VMACCEL_HELLO_OK_LEN, VMACCEL_HELLO_OK_LEN_1_0, VMACCEL_HELLO_OK_LEN,
+     hello_ok_encode, hello_ok_check, 0x3837363534333231ull},
 };
 #define N_BODIES (sizeof(handshake_bodies) / sizeof(handshake_bodies[0]))
 
@@ -244,9 +248,10 @@ TEST(proto_handshake_encodes_the_documented_layout_and_decodes_every_field) {
 TEST(proto_handshake_from_other_minor_versions_reads_what_it_knows) {
     for (size_t i = 0; i < N_BODIES; i++) {
         const handshake_body *b = &handshake_bodies[i];
-        /* 1.0 has no nonce; part of one is no nonce either. */
+        /* 1.0 has no nonce; part of one is no nonce either; 1.1 has no
+         * token, and a byte of its length is no token either. */
         for (size_t len = b->len_1_0; len < b->len; len++)
-            CHECK_INT(b->decode_check(b->wire, len, 0), 0);
+            CHECK_INT(b->decode_check(b->wire, len, len >= b->len_nonce ? b->nonce : 0), 0);
         uint8_t later[128]; /* fields a later minor version appends */
         memcpy(later, b->wire, b->len);
         memset(later + b->len, 0xEE, 16);
@@ -270,6 +275,32 @@ TEST(proto_handshake_truncated_or_without_the_magic_is_refused_untouched) {
     }
     /* A HELLO starts with the magic too, but is too short for a HELLO_OK. */
     CHECK_INT(hello_ok_check(hello_wire, sizeof(hello_wire), 0), -EPROTO);
+}
+
+/* 1.2's token: carried whole, bounded, and never read past the body. */
+TEST(proto_hello_token_round_trips_and_a_bad_length_is_refused) {
+    static const char tok[] = "s3cret-token";
+    vmaccel_hello h = hello_fields, d;
+    h.token = (const uint8_t *)tok;
+    h.token_len = sizeof(tok) - 1;
+    vmaccel_msg m;
+    vmaccel_hello_encode(&m, &h);
+    uint8_t body[128];
+    size_t n = body_of(&m, body, sizeof(body));
+    CHECK_INT(n, VMACCEL_HELLO_LEN + sizeof(tok) - 1);
+    CHECK(memcmp(body, hello_wire, VMACCEL_HELLO_LEN_1_1) == 0);
+    CHECK_INT(body[24] | body[25] << 8, sizeof(tok) - 1);
+    CHECK_INT(vmaccel_hello_decode(body, n, &d), 0);
+    CHECK_INT(d.token_len, sizeof(tok) - 1);
+    CHECK(d.token == body + VMACCEL_HELLO_LEN && memcmp(d.token, tok, d.token_len) == 0);
+    CHECK_INT(d.nonce, hello_fields.nonce);
+    for (size_t len = VMACCEL_HELLO_LEN; len < n; len++) /* the token cut short */
+        CHECK_INT(hello_check(body, len, hello_fields.nonce), -EPROTO);
+    uint8_t big[VMACCEL_HELLO_LEN + VMACCEL_HELLO_TOKEN_MAX + 1] = {0};
+    memcpy(big, hello_wire, VMACCEL_HELLO_LEN_1_1);
+    big[24] = (VMACCEL_HELLO_TOKEN_MAX + 1) & 0xFF; /* over the bound, though all there */
+    big[25] = (VMACCEL_HELLO_TOKEN_MAX + 1) >> 8;
+    CHECK_INT(hello_check(big, sizeof(big), hello_fields.nonce), -EPROTO);
 }
 
 static const uint8_t goaway_wire[] = {

@@ -764,7 +764,7 @@ TEST(remote_virtio_serial_survives_a_process_dying_mid_frame) {
     CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
     vmaccel_ctx_free(ctx);
     /* Half a request on the port, then silence: its writer is gone. */
-    uint8_t hello[48], req[16 + 8 + 10] = {0};
+    uint8_t hello[64], req[16 + 8 + 10] = {0};
     vmaccel_frame f = {.len = 1000, .type = VMACCEL_FRAME_REQUEST, .id = 1};
     vmaccel_proto_frame_put(req, &f);
     req[16] = 0xe8, req[17] = 0x03; /* a 1000-byte body */
@@ -818,7 +818,7 @@ TEST(agent_refuses_a_bad_tenant_config) {
         "agent.tenants = vmA\ntenant.vmA.peer = vsock:3\ntenant.vmA.weight = 0\n",
         "agent.scheduler = lottery\n",
     };
-    static const char *why[] = {"has neither tenant.vmA.listen nor tenant.vmA.peer",
+    static const char *why[] = {"has none of tenant.vmA.listen, tenant.vmA.peer, tenant.vmA.token_file",
                                 "expected an integer in [1, 1000]", "expected fair or fifo"};
     for (int i = 0; i < 3; i++) {
         char *out;

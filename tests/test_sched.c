@@ -195,3 +195,37 @@ TEST(sched_take_removes_one_connections_jobs_only) {
     CHECK(strcmp(order(&s, 10), "B") == 0);
     CHECK_INT(s.queued, 0);
 }
+
+/* With slots (the workers) set, a tenant runs at most its share of them
+ * while others are busy: a flood cannot take the worker a one-request
+ * tenant frees between its answer and its next request. */
+TEST(sched_share_of_the_workers_leaves_room_for_a_tenant_between_requests) {
+    sched s = {.slots = 2};
+    sched_tenant x = {0}, v = {0};
+    used = 0;
+    push(&s, &x, 'X', 8);
+    push(&s, &v, 'V', 1);
+    item *a = (item *)sched_pop(&s), *b = (item *)sched_pop(&s);
+    CHECK(a && b && a->tenant != b->tenant); /* one each: the share is 1 */
+    item *vi = a->tenant == 'V' ? a : b, *xi = a->tenant == 'X' ? a : b;
+    /* V's answer goes out; before it sends again, a worker is free.  X is
+     * at its share while V keeps its place: the worker waits for V. */
+    sched_done(&s, &vi->link);
+    CHECK(sched_pop(&s) == NULL);
+    CHECK(sched_peek(&s) == NULL);
+    push(&s, &v, 'V', 1);
+    item *next = (item *)sched_pop(&s);
+    CHECK(next && next->tenant == 'V');
+    /* V finishes and leaves for good: once the cursor passes its place, X
+     * has every slot (nothing idles for a tenant that is gone). */
+    sched_done(&s, &next->link);
+    sched_done(&s, &xi->link);
+    const char *o = order(&s, 20);
+    CHECK(strcmp(o, "XX") == 0); /* both workers */
+    CHECK_INT(x.running, 2);
+    CHECK(sched_pop(&s) == NULL);
+    CHECK_INT(s.queued, 5);
+    /* Without slots nothing changes: everything is handed out. */
+    s.slots = 0;
+    CHECK(strcmp(order(&s, 20), "XXXXX") == 0);
+}

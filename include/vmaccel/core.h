@@ -50,6 +50,9 @@ typedef struct vmaccel_ctx_opts {
     const char *config_path; /* NULL: $VMACCEL_CONFIG, or no file */
     vmaccel_log_fn log_fn;   /* NULL: "vmaccel: <level>: msg" on stderr */
     void *log_userdata;
+    /* NULL, or "key", "value", ..., NULL: values for keys that neither the
+     * file nor the environment sets (the agent: opencv.isolation = process). */
+    const char *const *config_defaults;
 } vmaccel_ctx_opts;
 
 /* Creates a context.  Reads the configuration file (see docs/api.md for its
@@ -113,6 +116,14 @@ VMACCEL_API int vmaccel_plugin_count(const vmaccel_ctx *ctx);
  * until vmaccel_ctx_free(). */
 VMACCEL_API int vmaccel_plugin_get(const vmaccel_ctx *ctx, int index,
                                    vmaccel_plugin_info *info);
+
+/* How many times the worker processes of plugin `index` have died or been
+ * killed (and so been restarted) since the context was created: a plugin
+ * configured `<name>.isolation = process` runs in sandboxed workers
+ * (docs/security.md, "Sandboxed backends").  Returns 1 with *restarts set
+ * for such a plugin, 0 with *restarts = 0 for one loaded in-process,
+ * -ENOENT past the end, -EINVAL for a NULL argument. */
+VMACCEL_API int vmaccel_plugin_restarts(const vmaccel_ctx *ctx, int index, uint64_t *restarts);
 
 /* --- Deprecated names (0.1.0), kept exported; see CHANGES.md ----------- */
 

@@ -36,13 +36,14 @@ extern "C" {
     X(EIO, "input/output error")                                              \
     X(ELIBBAD, "plugin or library is incompatible or corrupt")                \
     X(ETIMEDOUT, "timed out")                                                 \
-    X(ECONNRESET, "connection to the agent lost (retryable)")                 \
+    X(ECONNRESET, "connection to the agent, or to a plugin's worker process, lost (retryable)") \
     X(ECONNREFUSED, "agent not reachable (retryable)")                        \
     X(EMFILE, "too many sessions, resources or requests (agent limit)")      \
     X(EDQUOT, "resource bytes over the agent's per-connection limit")        \
     X(EPROTO, "protocol error")                                               \
     X(EMSGSIZE, "request or response larger than the agent allows (agent.max_request_bytes)") \
-    X(ENODEV, "not applicable here: the plugin skipped itself (VMACCEL_PLUGIN_SKIP)")
+    X(ENODEV, "not applicable here: the plugin skipped itself (VMACCEL_PLUGIN_SKIP)") \
+    X(EKEYREJECTED, "the agent refused our credentials (token or certificate; not retryable)")
 
 /* A short, static, human description of a (negative) error code.  Never
  * returns NULL; unknown codes give strerror's text or "unknown error". */

@@ -1,5 +1,6 @@
 /* The connection to the agent: handshake, sending, and reading answers
  * (by whichever waiting caller's turn it is: there is no reader thread). */
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 
 #include "client.h"
 #include "hello.h"
+#include "tls.h"
+#include "token.h"
 
 struct rconn {
     int refs; /* under client lock */
@@ -18,7 +21,10 @@ struct rconn {
     bool dead, reading; /* reading: a waiter is reading fd right now */
     bool sock;          /* a socket, not the virtio-serial device */
     uint64_t nonce;     /* in our HELLO, echoed by the agent's HELLO_OK */
+    uint16_t minor;     /* the agent's protocol minor version (HELLO_OK) */
     pthread_mutex_t wlock; /* one frame at a time on fd */
+    SSL *ssl;              /* tls://, or NULL */
+    pthread_mutex_t tlock; /* ssl: one call at a time (a reader and a writer share it) */
     vmaccel_limits lim;
     client *cl;
     vmaccel_reader_acct acct;
@@ -43,6 +49,8 @@ static void conn_put_locked(rconn *c) {
         return;
     vmaccel_reader_free(&c->rd);
     pthread_mutex_destroy(&c->wlock);
+    pthread_mutex_destroy(&c->tlock);
+    SSL_free(c->ssl);
     close(c->fd);
     free(c);
 }
@@ -102,6 +110,19 @@ static int write_iov(int fd, struct iovec *iov, int n) {
     return 0;
 }
 
+static int tls_write(rconn *c, struct iovec *iov, int n) {
+    return vmaccel_tls_write(c->ssl, &c->tlock, iov, n);
+}
+
+/* read(2) for TLS, waking every 100 ms like a socket's (SO_RCVTIMEO). */
+static ssize_t tls_read(rconn *c, void *buf, size_t n) {
+    char why[300];
+    ssize_t got = vmaccel_tls_read(c->ssl, &c->tlock, c->fd, buf, n, 100, why, sizeof(why));
+    if (got < 0 && errno == EKEYREJECTED)
+        c->cl->host->log(c->cl->host, VMACCEL_LOG_ERROR, "%s", why);
+    return got;
+}
+
 /* Writes the message frame by frame, letting other threads' frames in
  * between, so a bulk upload does not hold up small calls. */
 static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
@@ -112,7 +133,7 @@ static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
     while (r == 0) {
         pthread_mutex_lock(&c->wlock);
         n = vmaccel_framer_next(&fr, iov, 64);
-        r = n > 0 ? write_iov(c->fd, iov, n) : 0;
+        r = n <= 0 ? 0 : c->ssl ? tls_write(c, iov, n) : write_iov(c->fd, iov, n);
         pthread_mutex_unlock(&c->wlock);
         if (n == 0)
             break;
@@ -122,13 +143,15 @@ static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
 
 /* --- reading --- */
 
-static void log_goaway(client *cl, const uint8_t *body, uint64_t len) {
+/* Logs why the agent closed on us; returns its error. */
+static int log_goaway(client *cl, const uint8_t *body, uint64_t len) {
     static const char bad[] = "a malformed GOAWAY";
     vmaccel_goaway g;
     if (vmaccel_goaway_decode(body, len, &g) < 0)
         g = (vmaccel_goaway){-EPROTO, sizeof(bad) - 1, bad};
     cl->host->log(cl->host, VMACCEL_LOG_WARN, "agent closed the connection: %.*s (%s)",
                   (int)g.text_len, g.text, vmaccel_strerror(g.err));
+    return g.err;
 }
 
 /* A response arrived: give it to its waiter.  Lock held. */
@@ -194,7 +217,7 @@ static int read_some(rconn *c, const struct timespec *dl) {
     uint8_t *buf;
     size_t n;
     vmaccel_reader_space(&c->rd, &buf, &n);
-    ssize_t got = read(c->fd, buf, n);
+    ssize_t got = c->ssl ? tls_read(c, buf, n) : read(c->fd, buf, n);
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return ms_left(dl) == 0 ? -ETIMEDOUT : 0;
     if (got < 0)
@@ -278,6 +301,7 @@ static int hello_ok(rconn *c, const uint8_t *body, uint64_t len) {
         return -EPROTO;
     }
     c->lim = ok.lim;
+    c->minor = ok.minor;
     return ok.lim.max_inflight ? 1 : -EPROTO;
 }
 
@@ -290,8 +314,9 @@ static int hello_cb(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t
     int r = c->sock ? -EPROTO : 0; /* a shared stream's leftovers are skipped */
     if (type == VMACCEL_FRAME_HELLO_OK)
         r = hello_ok(c, body, len);
-    else if (type == VMACCEL_FRAME_GOAWAY && c->sock)
-        log_goaway(c->cl, body, len);
+    else if (type == VMACCEL_FRAME_GOAWAY && c->sock && log_goaway(c->cl, body, len) ==
+                                                            -EKEYREJECTED)
+        r = -EKEYREJECTED; /* not an error of the stream: of our credentials */
     free(body);
     return r;
 }
@@ -302,7 +327,7 @@ static int await_hello(rconn *c, int round_ms) {
     deadline_in(round_ms, &dl);
     for (;;) {
         struct pollfd pfd = {c->fd, POLLIN, 0};
-        int p = poll(&pfd, 1, ms_left(&dl));
+        int p = c->ssl && SSL_pending(c->ssl) ? 1 : poll(&pfd, 1, ms_left(&dl));
         if (p == 0)
             return 0;
         if (p < 0 && errno == EINTR)
@@ -310,9 +335,11 @@ static int await_hello(rconn *c, int round_ms) {
         uint8_t *buf;
         size_t n;
         vmaccel_reader_space(&c->rd, &buf, &n);
-        ssize_t got = p < 0 ? -1 : read(c->fd, buf, n);
+        ssize_t got = p < 0 ? -1 : c->ssl ? tls_read(c, buf, n) : read(c->fd, buf, n);
         if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+        if (got < 0 && errno == EKEYREJECTED)
+            return -EKEYREJECTED; /* TLS: the agent refused our certificate */
         if (got <= 0)
             return -ECONNRESET; /* closed on us: not an agent, or one refusing us */
         int r = vmaccel_reader_feed(&c->rd, (size_t)got, hello_cb, c);
@@ -328,7 +355,8 @@ static int handshake(client *cl, rconn *c) {
     if (getrandom(&c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce))
         c->nonce = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL) ^ (uintptr_t)c;
     vmaccel_hello h = {.major = VMACCEL_PROTO_MAJOR, .minor = VMACCEL_PROTO_MINOR,
-                       .flags = c->sock ? 0 : VMACCEL_HELLO_SHARED, .nonce = c->nonce};
+                       .flags = c->sock ? 0 : VMACCEL_HELLO_SHARED, .nonce = c->nonce,
+                       .token = cl->token, .token_len = cl->token_len};
     vmaccel_hello_encode(&m, &h);
     if (!c->sock)
         vmaccel_reader_resync(&c->rd);
@@ -357,6 +385,16 @@ static void log_connect_error(client *cl, int err) {
                       "%s accepted the connection but did not answer the handshake within "
                       "%d ms (remote.connect_timeout_ms): is an agent listening there?",
                       cl->addr.text, cl->connect_timeout_ms);
+    else if (err == -EKEYREJECTED)
+        cl->host->log(cl->host, VMACCEL_LOG_ERROR,
+                      "the agent at %s refused our credentials (%s): check %s; retrying will "
+                      "not help", cl->addr.text,
+                      cl->tls     ? "a certificate"
+                      : cl->token ? "a token it does not know"
+                                  : "no token sent",
+                      cl->tls ? "remote.tls_cert, remote.tls_key and remote.tls_ca against the "
+                                "agent's agent.tls_ca and certificate"
+                              : "the token in remote.token_file or VMACCEL_TOKEN_FILE");
     else if (err == -EBUSY)
         cl->host->log(cl->host, VMACCEL_LOG_WARN,
                       "%s is held by another process (a port has one user at a time)",
@@ -365,6 +403,18 @@ static void log_connect_error(client *cl, int err) {
         cl->host->log(cl->host, VMACCEL_LOG_WARN, "cannot connect to the agent at %s: %s",
                       cl->addr.text, err == -ECONNRESET ? "it closed the connection"
                                                         : strerror(-err));
+}
+
+/* tls://: the TLS handshake, before ours.  A certificate refused (either
+ * side's) is -EKEYREJECTED, like a refused token. */
+static int start_tls(client *cl, rconn *c) {
+    char why[400];
+    int r = vmaccel_tls_connect(cl->tls, c->fd, &cl->addr, cl->connect_timeout_ms, &c->ssl, why,
+                                sizeof(why));
+    if (r < 0)
+        cl->host->log(cl->host, r == -EKEYREJECTED ? VMACCEL_LOG_ERROR : VMACCEL_LOG_WARN,
+                      "TLS with the agent at %s failed: %s", cl->addr.text, why);
+    return r;
 }
 
 static int connect_new_locked(client *cl) {
@@ -378,6 +428,7 @@ static int connect_new_locked(client *cl) {
     }
     *c = (rconn){.refs = 1, .fd = fd, .gen = ++cl->gen, .cl = cl};
     pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->tlock, NULL);
     /* Bodies from the agent are answers to our own requests: bounded by
      * what we asked, plus a little for the largest fixed fields. */
     vmaccel_reader_init(&c->rd, UINT64_MAX >> 2, UINT64_MAX >> 2, VMACCEL_READER_PARTIALS_MAX,
@@ -390,7 +441,8 @@ static int connect_new_locked(client *cl) {
     struct timeval rtv = {0, 100000};
     c->sock = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
               setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof(rtv)) == 0;
-    int r = handshake(cl, c);
+    int r = cl->tls ? start_tls(cl, c) : 0;
+    r = r < 0 ? r : handshake(cl, c);
     if (r < 0) {
         conn_put_locked(c);
         return r;
@@ -455,7 +507,10 @@ static void unlist_locked(client *cl, waiter *w) {
     }
 }
 
-int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len) {
+/* op: m again, for an op, which gets the call timeout as its deadline
+ * when the agent knows deadlines; NULL for anything else. */
+static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op, uint8_t **body,
+                uint64_t *len) {
     waiter w = {0};
     rconn *c = NULL;
     pthread_condattr_t ca;
@@ -465,6 +520,8 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
     pthread_mutex_lock(&cl->lock);
     int r = enlist_locked(cl, gen, &w, &c);
     pthread_mutex_unlock(&cl->lock);
+    if (r == 0 && op && c->minor >= VMACCEL_PROTO_MINOR_DEADLINE)
+        vmaccel_req_set_deadline(op, (uint32_t)cl->timeout_ms);
     if (r == 0 && c->lim.max_request_bytes && m->body_len > c->lim.max_request_bytes)
         r = -EMSGSIZE; /* the agent would close on us: refuse here */
     else if (r == 0 && send_msg(c, VMACCEL_FRAME_REQUEST, w.id, m) < 0)
@@ -492,6 +549,14 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
     return 0;
 }
 
+int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len) {
+    return call(cl, gen, m, NULL, body, len);
+}
+
+int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len) {
+    return call(cl, gen, m, m, body, len);
+}
+
 int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms,
                 int connect_timeout_ms, const char **why) {
     memset(cl, 0, sizeof(*cl));
@@ -510,11 +575,29 @@ int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, i
     return 0;
 }
 
+int client_read_token(client *cl, const char *path, const char **why) {
+    uint8_t buf[VMACCEL_HELLO_TOKEN_MAX];
+    size_t n = 0;
+    int r = vmaccel_token_read(path, buf, sizeof(buf), &n, why);
+    if (r == 0 && !(cl->token = malloc(n)))
+        r = -ENOMEM;
+    if (r == 0) {
+        memcpy(cl->token, buf, n);
+        cl->token_len = (uint16_t)n;
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return r;
+}
+
 void client_fini(client *cl) {
     pthread_mutex_lock(&cl->lock);
     if (cl->conn)
         conn_kill_locked(cl, cl->conn);
     pthread_mutex_unlock(&cl->lock);
+    if (cl->token)
+        explicit_bzero(cl->token, cl->token_len);
+    free(cl->token);
+    vmaccel_tls_ctx_free(cl->tls);
     pthread_cond_destroy(&cl->cond);
     pthread_mutex_destroy(&cl->lock);
 }

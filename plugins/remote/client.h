@@ -35,12 +35,18 @@ typedef struct client {
     uint64_t next_id;
     uint64_t max_request_bytes; /* the agent's, from its last HELLO_OK */
     int last_connect_err;       /* logged once, not on every retry */
+    uint8_t *token;             /* sent in every HELLO (tcp://), or NULL */
+    uint16_t token_len;
+    struct ssl_ctx_st *tls;     /* tls://: our certificate and the CA (tls.h) */
 } client;
 
 /* Parses addr; on -EINVAL or -ENOENT *why says what is wrong with it. */
 int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms,
                 int connect_timeout_ms, const char **why);
 void client_fini(client *cl);
+/* Reads the token file (token.h's rules) the HELLO will carry; 0, or an
+ * error with *why saying what is wrong with the file. */
+int client_read_token(client *cl, const char *path, const char **why);
 
 /* Makes sure a connection exists; returns its generation (> 0) or an error:
  * connect's own (-ENOENT: no such socket, -ECONNREFUSED: nobody listens,
@@ -53,6 +59,13 @@ int64_t client_connect_locked(client *cl);
  * success *body (malloc'd, caller frees) holds the response.  -ESTALE if
  * the connection changed since `gen`: prepare again and retry. */
 int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len);
+
+/* client_call for an op (one that vmaccel_req_begin started): when the
+ * agent speaks protocol 1.2 or later, the request carries the call timeout
+ * as its deadline, so an agent that has not started it by the time this
+ * caller stops waiting drops it (-ETIMEDOUT) instead of running it for
+ * nobody.  Its header is rewritten to say so. */
+int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len);
 
 /* agent.max_request_bytes as the agent last told us, 0 before any HELLO_OK. */
 uint64_t client_max_request_bytes(client *cl);

@@ -1,7 +1,8 @@
 /* remote: forwards every operation, as one request, to a vmaccel agent.
  *
  *   remote = unix:///run/vmaccel.sock    (or VMACCEL_REMOTE; also tcp://,
- *   remote.timeout_ms = 60000             vsock://2:PORT, virtio-serial://)
+ *   remote.timeout_ms = 60000             vsock://2:PORT, virtio-serial://);
+ *                                         also each op's deadline on the agent
  *   remote.connect_timeout_ms = 10000     connecting and the handshake
  *
  * It registers every op at a priority above any local backend, so in a
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "mirror.h"
+#include "tls.h"
 
 #define REMOTE_PRIORITY 1000
 
@@ -82,7 +84,7 @@ static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop 
         if (r == 0) {
             op->build(&m, &ids, a);
             sent = m.body_len;
-            r = m.err ? m.err : client_call(cl, ids.gen, &m, &body, &len);
+            r = m.err ? m.err : client_call_op(cl, ids.gen, &m, &body, &len);
         }
         if (r == -ESTALE && attempt < 2)
             continue;
@@ -390,6 +392,37 @@ static int timeouts(const vmaccel_plugin_host *host, int *call_ms, int *connect_
     return 0;
 }
 
+/* A certificate for tls:// agents (tls.h), and the token for tcp:// ones: VMACCEL_TOKEN_FILE wins over
+ * remote.token_file, as VMACCEL_REMOTE over remote.  A file that is
+ * missing, empty or readable by others stops the plugin here, rather than
+ * every call failing later. */
+static int tls_credentials(const vmaccel_plugin_host *host, client *cl) {
+    char why[512];
+    cl->tls = vmaccel_tls_ctx_new(0, host->config_get(host, "remote.tls_ca"),
+                                  host->config_get(host, "remote.tls_cert"),
+                                  host->config_get(host, "remote.tls_key"), why, sizeof(why));
+    if (!cl->tls)
+        host->log(host, VMACCEL_LOG_ERROR, "%s needs remote.tls_ca, remote.tls_cert and "
+                  "remote.tls_key: %s", cl->addr.text, why);
+    return cl->tls ? 0 : -EINVAL;
+}
+
+static int credentials(const vmaccel_plugin_host *host, client *cl) {
+    if (cl->addr.kind == VMACCEL_ADDR_TLS && tls_credentials(host, cl) < 0)
+        return -EINVAL;
+    const char *env = secure_getenv("VMACCEL_TOKEN_FILE");
+    const char *path = env && *env ? env : host->config_get(host, "remote.token_file");
+    if (!path || !*path)
+        return 0;
+    const char *why = "";
+    int r = client_read_token(cl, path, &why);
+    if (r < 0)
+        host->log(host, VMACCEL_LOG_ERROR, "%s = '%s': %s (%s)",
+                  env && *env ? "VMACCEL_TOKEN_FILE" : "remote.token_file", path, why,
+                  vmaccel_strerror(r));
+    return r < 0 ? -EINVAL : 0;
+}
+
 static int remote_init(const vmaccel_plugin_host *host, void **state) {
     const char *addr = host->config_get(host, "remote");
     if (!addr || !*addr)
@@ -406,10 +439,11 @@ static int remote_init(const vmaccel_plugin_host *host, void **state) {
         free(rm);
         return r;
     }
-    if (!(rm->mirror = mirror_new(&rm->cl))) {
+    if ((r = credentials(host, &rm->cl)) < 0 || !(rm->mirror = mirror_new(&rm->cl))) {
+        r = r < 0 ? r : -ENOMEM;
         client_fini(&rm->cl);
         free(rm);
-        return -ENOMEM;
+        return r;
     }
     host->log(host, VMACCEL_LOG_DEBUG, "forwarding to %s", addr);
     *state = rm;

@@ -1,4 +1,5 @@
 /* The library context: configuration, then plugins, then the dispatch table. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
  * passed through; `priority.<plugin>[.<op>]` is checked by dispatch.c. */
 static const char *const env_keys[] = {
     "plugins", "plugin_dir", "log_level", "exec.allow", "remote",
-    "remote.timeout_ms", "remote.connect_timeout_ms", NULL,
+    "remote.timeout_ms", "remote.connect_timeout_ms", "worker_path", NULL,
 };
 
 static int key_known(const char *key) {
@@ -43,7 +44,14 @@ static int config_read(vmaccel_ctx *ctx, const vmaccel_ctx_opts *opts) {
             }
         }
     }
-    return vmaccel__config_apply_env(ctx->cfg, env_keys);
+    int r = vmaccel__config_apply_env(ctx->cfg, env_keys);
+    if (r < 0 || !opts || opts->size < offsetof(vmaccel_ctx_opts, config_defaults) +
+                                           sizeof(opts->config_defaults))
+        return r;
+    for (const char *const *d = opts->config_defaults; d && d[0] && d[1] && r == 0; d += 2)
+        if (!vmaccel__config_get(ctx->cfg, d[0]))
+            r = vmaccel__config_set(ctx->cfg, d[0], d[1]);
+    return r;
 }
 
 static int log_level_read(vmaccel_ctx *ctx) {

@@ -34,6 +34,7 @@ typedef struct vmaccel_loaded_plugin {
     char *name, *version, *path;
     uint32_t abi_major, abi_minor;
     void *dl;                 /* dlopen handle */
+    bool isolated;            /* run by worker processes (isolate.h) */
     const vmaccel_plugin *desc;
     void *state;              /* from init */
     vmaccel_plugin_host host; /* handed to the plugin; must stay put */

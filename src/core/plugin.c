@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "isolate.h"
 
 #define PLUGINS_MAX 64
 #define PLUGIN_OPS_MAX 256
@@ -85,6 +86,8 @@ static const char *desc_check(vmaccel_ctx *ctx, const vmaccel_plugin *d,
 static void plugin_free(vmaccel_loaded_plugin *p) {
     if (!p)
         return;
+    if (p->isolated)
+        vmaccel__isolate_free(p->state);
     if (p->dl)
         dlclose(p->dl);
     free(p->name);
@@ -115,14 +118,31 @@ static int plugin_init(vmaccel_ctx *ctx, vmaccel_loaded_plugin *p) {
     return r;
 }
 
+/* The name a plugin file goes by before it is loaded: vmaccel-NAME.so. */
+static const char *file_name(const char *path, char *buf, size_t len) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    if (strncmp(b, "vmaccel-", 8) || n < 12 || strcmp(b + n - 3, ".so") || n - 11 >= len)
+        return NULL;
+    snprintf(buf, len, "%.*s", (int)(n - 11), b + 8);
+    return buf;
+}
+
 static void load_one(vmaccel_ctx *ctx, const char *path) {
-    char why[160];
+    char why[160], name[40];
     const char *bad = NULL;
     vmaccel_loaded_plugin *p = calloc(1, sizeof(*p));
     if (!p || !(p->path = strdup(path)))
         goto oom;
-    p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!p->dl) {
+    if (file_name(path, name, sizeof(name)) && vmaccel__isolated(ctx, name)) {
+        /* Never loaded here: a worker process loads it (isolate.h). */
+        if (vmaccel__isolate_load(ctx, name, p) < 0) {
+            plugin_free(p);
+            return;
+        }
+        bad = desc_check(ctx, p->desc, why, sizeof(why));
+    } else if (!(p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
         snprintf(why, sizeof(why), "cannot load: %s", dlerror());
         bad = why;
     } else if (!(p->desc = dlsym(p->dl, VMACCEL_PLUGIN_ENTRY_SYMBOL))) {

@@ -16,6 +16,7 @@ static const struct {
     {EMSGSIZE, 90},     {ENOTSUP, 95},     {EAFNOSUPPORT, 97}, {EADDRINUSE, 98},
     {ECONNABORTED, 103}, {ECONNRESET, 104}, {ENOTCONN, 107},   {ETIMEDOUT, 110},
     {ECONNREFUSED, 111}, {ESTALE, 116},    {EDQUOT, 122},      {ECANCELED, 125},
+    {EKEYREJECTED, 129},
 };
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
 

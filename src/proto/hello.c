@@ -1,5 +1,6 @@
 /* HELLO, HELLO_OK and GOAWAY bodies; hello.h says how versions differ. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "errcode.h"
@@ -47,6 +48,10 @@ void vmaccel_hello_encode(vmaccel_msg *m, const vmaccel_hello *h) {
     put_head(m, h->major, h->minor);
     vmaccel_msg_u32(m, h->flags);
     vmaccel_msg_u64(m, h->nonce); /* 1.1 */
+    uint16_t n = h->token_len <= VMACCEL_HELLO_TOKEN_MAX ? h->token_len : 0;
+    vmaccel_msg_u16(m, n); /* 1.2 */
+    if (n)
+        vmaccel_msg_copy(m, h->token, n);
 }
 
 void vmaccel_hello_ok_encode(vmaccel_msg *m, const vmaccel_hello_ok *h) {
@@ -64,12 +69,29 @@ void vmaccel_hello_ok_encode(vmaccel_msg *m, const vmaccel_hello_ok *h) {
 
 /* --- HELLO and HELLO_OK: decoders --- */
 
+/* The 1.2 token after the nonce: absent (an older client) reads as none;
+ * a length past the body or over VMACCEL_HELLO_TOKEN_MAX is an error. */
+static int get_token(vmaccel_cursor *c, vmaccel_hello *h) {
+    h->token = NULL;
+    h->token_len = 0;
+    if (!c || c->err || c->left < sizeof(uint16_t))
+        return 0;
+    uint16_t n = vmaccel_cur_u16(c);
+    const uint8_t *p = n ? vmaccel_cur_bytes(c, n) : NULL;
+    if (n > VMACCEL_HELLO_TOKEN_MAX || (n && !p))
+        return -EPROTO;
+    h->token = p;
+    h->token_len = n;
+    return 0;
+}
+
 int vmaccel_hello_decode(const uint8_t *body, uint64_t len, vmaccel_hello *out) {
     vmaccel_cursor c;
     vmaccel_hello h;
     int e = get_head(&c, body, len, &h.major, &h.minor);
     h.flags = vmaccel_cur_u32(&c);
-    if (get_tail(&c, e, &h.nonce) < 0)
+    bool nonce = c.left >= sizeof(uint64_t); /* the token follows a whole nonce only */
+    if (get_tail(&c, e, &h.nonce) < 0 || (nonce ? get_token(&c, &h) : get_token(NULL, &h)) < 0)
         return -EPROTO;
     *out = h;
     return 0;

@@ -13,9 +13,15 @@
 
 #include "proto.h"
 
-/* Body sizes: 1.0, and 1.1 which appended the nonce to both. */
+/* Body sizes: 1.0, and 1.1 which appended the nonce to both.  1.2
+ * appended to HELLO a u16 length and that many bytes of credential (the
+ * tenant's token; length 0 when there is none): VMACCEL_HELLO_LEN_1_1
+ * plus 2 plus the token. */
 #define VMACCEL_HELLO_LEN_1_0 16
-#define VMACCEL_HELLO_LEN 24
+#define VMACCEL_HELLO_LEN_1_1 24
+#define VMACCEL_HELLO_LEN 26 /* 1.2, without a token */
+/* The longest token a HELLO may carry; a longer one is a protocol error. */
+#define VMACCEL_HELLO_TOKEN_MAX 1024
 #define VMACCEL_HELLO_OK_LEN_1_0 56
 #define VMACCEL_HELLO_OK_LEN 64
 /* The most GOAWAY text an encoder sends; a decoder takes what u16 allows. */
@@ -26,6 +32,10 @@ typedef struct vmaccel_hello {
     uint16_t major, minor;
     uint32_t flags; /* VMACCEL_HELLO_*; the agent ignores bits it does not know */
     uint64_t nonce; /* echoed in HELLO_OK; 0 from a 1.0 client */
+    /* 1.2: the credential, token_len bytes (at most VMACCEL_HELLO_TOKEN_MAX)
+     * inside the body when decoded; NULL and 0 when absent. */
+    const uint8_t *token;
+    uint16_t token_len;
 } vmaccel_hello;
 
 /* HELLO_OK, agent -> client: the agent's version and this connection's

@@ -14,6 +14,12 @@ void vmaccel_req_begin(vmaccel_msg *m, uint16_t kind, uint64_t session) {
     vmaccel_msg_u64(m, session);
 }
 
+void vmaccel_req_set_deadline(vmaccel_msg *m, uint32_t ms) {
+    uint16_t flags = ms ? VMACCEL_REQ_DEADLINE : 0;
+    memcpy(m->head + 2, &flags, sizeof(flags)); /* after the kind, where req_begin put 0s */
+    memcpy(m->head + 4, &ms, sizeof(ms));
+}
+
 void vmaccel_req_mbench(vmaccel_msg *m, uint64_t session, uint64_t usec) {
     vmaccel_req_begin(m, VMACCEL_OP_MBENCH, session);
     vmaccel_msg_u64(m, usec);
@@ -274,14 +280,18 @@ int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *r) {
     vmaccel_cur_init(&c, body, len);
     r->kind = vmaccel_cur_u16(&c);
     uint16_t flags = vmaccel_cur_u16(&c);
-    uint32_t reserved = vmaccel_cur_u32(&c);
+    uint32_t budget = vmaccel_cur_u32(&c); /* reserved (0) without DEADLINE */
     r->session = vmaccel_cur_u64(&c);
-    if (c.err || flags || reserved)
+    if (c.err || (flags & ~VMACCEL_REQ_DEADLINE) || (!flags && budget))
         return -EPROTO;
+    r->deadline_ms = budget;
     int e = dec_body(&c, r);
     if (e < 0)
         return e;
-    return vmaccel_cur_end(&c); /* every byte accounted for, none missing */
+    e = vmaccel_cur_end(&c); /* every byte accounted for, none missing */
+    /* A budget of 0 would be spent before the request could ever run: no
+     * client means it, so it is refused rather than quietly timed out. */
+    return e < 0 ? e : flags && !budget ? -EINVAL : 0;
 }
 
 uint16_t vmaccel_req_peek_kind(const uint8_t *body, uint64_t len) {

@@ -21,9 +21,18 @@ typedef struct vmaccel_req_file {
     uint64_t len;
 } vmaccel_req_file;
 
+/* REQUEST header flags (docs/protocol.md, "Requests").  DEADLINE: the u32
+ * after the flags is the request's time budget in milliseconds (1 or more),
+ * counted from its arrival at the agent: one still waiting for a worker
+ * when it runs out is answered -ETIMEDOUT and never runs.  Relative, so
+ * guest and host clocks need not agree.  Since protocol 1.2. */
+#define VMACCEL_REQ_DEADLINE 1u
+#define VMACCEL_PROTO_MINOR_DEADLINE 2 /* the first minor version that knows it */
+
 /* A decoded request. */
 typedef struct vmaccel_req {
     uint16_t kind;
+    uint32_t deadline_ms; /* 0: none (the header's DEADLINE flag unset) */
     uint64_t session;
     union {
         struct { uint64_t usec; } mbench;
@@ -68,7 +77,9 @@ typedef struct vmaccel_req {
 #define VMACCEL_PROTO_CLASSIFY_K_MAX 1000
 #define VMACCEL_PROTO_PATH_MAX 4095
 
-/* 0, or -EPROTO (malformed) / -EINVAL (well-formed but invalid). */
+/* 0, or -EPROTO (malformed: also an unknown header flag, or a reserved
+ * field that is not 0 without DEADLINE) / -EINVAL (well-formed but
+ * invalid: also a DEADLINE budget of 0). */
 int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *req);
 /* The kind in a body's header, without decoding the rest (0 when the body
  * is too short to hold it): what a request that fails to decode is counted
@@ -77,6 +88,11 @@ uint16_t vmaccel_req_peek_kind(const uint8_t *body, uint64_t len);
 
 /* --- request encoders (the remote plugin) --- */
 void vmaccel_req_begin(vmaccel_msg *m, uint16_t kind, uint64_t session);
+/* Gives a request that vmaccel_req_begin started a deadline of `ms`
+ * milliseconds (1 or more; 0 takes it away again).  Only for an agent whose
+ * minor version is at least VMACCEL_PROTO_MINOR_DEADLINE: an older one
+ * answers -EPROTO. */
+void vmaccel_req_set_deadline(vmaccel_msg *m, uint32_t ms);
 void vmaccel_req_mbench(vmaccel_msg *m, uint64_t session, uint64_t usec);
 void vmaccel_req_sgemm(vmaccel_msg *m, uint64_t session, uint32_t mm, uint32_t n,
                        uint32_t k, float alpha, const float *a, const float *b,

@@ -23,7 +23,7 @@
 #endif
 
 #define VMACCEL_PROTO_MAJOR 1
-#define VMACCEL_PROTO_MINOR 1
+#define VMACCEL_PROTO_MINOR 2 /* 1.1: HELLO nonce; 1.2: HELLO token, request deadlines */
 #define VMACCEL_PROTO_MAGIC "VMACCEL" /* VMACCEL_PROTO_MAGIC_LEN bytes with its NUL */
 #define VMACCEL_PROTO_MAGIC_LEN 8
 #define VMACCEL_PROTO_HDR 16

@@ -105,12 +105,14 @@ static int parse_serial(const char *path, vmaccel_addr *a, const char **why) {
     return 0;
 }
 
-#define SCHEMES "unix:///PATH, tcp://HOST:PORT, vsock://CID:PORT or virtio-serial:///DEVICE"
+#define SCHEMES                                                                           \
+    "unix:///PATH, tcp://HOST:PORT, vsock://CID:PORT, virtio-serial:///DEVICE or "         \
+    "tls://HOST:PORT"
 
 /* Why an address without a known "scheme://" prefix is refused: the usual
  * slips (a bare path, "unix:/x") get a hint of their own. */
 static const char *why_no_scheme(const char *s) {
-    static const char *const names[] = {"unix:", "tcp:", "vsock:", "virtio-serial:"};
+    static const char *const names[] = {"unix:", "tcp:", "vsock:", "virtio-serial:", "tls:"};
     if (s[0] == '/')
         return "a bare path; a unix socket is written unix://PATH, as in "
                "unix:///run/vmaccel.sock";
@@ -137,6 +139,11 @@ int vmaccel_addr_parse_why(const char *s, vmaccel_addr *a, const char **why) {
         return parse_unix(s + 7, a, why);
     if (strncmp(s, "tcp://", 6) == 0)
         return parse_tcp(s + 6, a, why);
+    if (strncmp(s, "tls://", 6) == 0) {
+        int r = parse_tcp(s + 6, a, why);
+        a->kind = r == 0 ? VMACCEL_ADDR_TLS : a->kind;
+        return r;
+    }
     if (strncmp(s, "vsock://", 8) == 0)
         return parse_vsock(s + 8, a, why);
     if (strncmp(s, "virtio-serial://", 16) == 0)
@@ -153,7 +160,7 @@ static int tune(int fd, int kind) {
     int one = 1;
     /* Request/response over TCP stalls ~40 ms a call under Nagle + delayed
      * ACK: always send at once. */
-    if (kind == VMACCEL_ADDR_TCP &&
+    if ((kind == VMACCEL_ADDR_TCP || kind == VMACCEL_ADDR_TLS) &&
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
         return -errno;
     return 0;
@@ -203,7 +210,7 @@ int vmaccel_addr_listen(const vmaccel_addr *a, int backlog) {
     if (fd < 0)
         return -errno;
     int one = 1, r = 0;
-    if (a->kind == VMACCEL_ADDR_TCP)
+    if (a->kind == VMACCEL_ADDR_TCP || a->kind == VMACCEL_ADDR_TLS)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, &a->u.sa, a->len) < 0 || listen(fd, backlog) < 0)
         r = -errno;

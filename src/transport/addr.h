@@ -4,6 +4,7 @@
  *
  *   unix:///run/vmaccel.sock      a unix stream socket
  *   tcp://HOST:PORT               TCP, TCP_NODELAY set ([v6] literals too)
+ *   tls://HOST:PORT               the same, the stream inside TLS (tls.h)
  *   vsock://CID:PORT              AF_VSOCK; CID "any" (-1) to listen
  *   virtio-serial:///dev/vport0p1 a guest's virtserialport (connect only) */
 #ifndef VMACCEL_TRANSPORT_ADDR_H
@@ -20,6 +21,7 @@ enum vmaccel_addr_kind {
     VMACCEL_ADDR_TCP,
     VMACCEL_ADDR_VSOCK,
     VMACCEL_ADDR_SERIAL,
+    VMACCEL_ADDR_TLS, /* TCP underneath; tls.h */
 };
 
 typedef struct vmaccel_addr {

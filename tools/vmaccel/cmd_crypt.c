@@ -49,7 +49,9 @@ static int read_key(cli *c, const char *path, uint8_t key[32]) {
                         r == -EISDIR ? "is a directory" : strerror(-r), KEY_FORM);
     const char *s = data;
     size_t n = len;
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+    /* Exactly 32 bytes are a raw key even if the last is '\n' or '\r'
+     * (random keys end so once in 128); else a line ending may follow. */
+    while (n != 32 && n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
         n--;
     r = 0;
     if (n == 32) {

@@ -1,0 +1,268 @@
+/* libFuzzer target for the whole agent: the input is a script that drives
+ * up to FA_CONNS client connections into the real agent code (every agent/ file but
+ * main.c and options.c) — the handshake, sessions, resources and model
+ * bundles, every op on real backends, batching and the fair scheduler —
+ * deterministically: the server runs in its synchronous mode
+ * (server_step: no threads, no waiting), its clock is fake (log.c), and
+ * each input gets a fresh server on one vmaccel context made once.
+ *
+ * The script is a sequence of records; the first byte of each is
+ * `op`, its low 2 bits a connection, the rest an action:
+ *
+ *   op >> 2 == 0   STEP: the server polls once and runs everything queued
+ *   op >> 2 == 1   CLOSE the connection (the client's end; a later write
+ *                  opens a fresh one)
+ *   op >> 2 == 2   STALL: the client stops (or again starts) reading its
+ *                  answers, so they back up in the agent
+ *   op >> 2 == 3   SHUT_WR: the client half-closes, the agent sees EOF
+ *   op >> 2 == 4   TIME: the next byte + 1 milliseconds pass (the agent's
+ *                  clock is fake in this build, log.c: only this moves it)
+ *   otherwise      WRITE: a u16 length (little-endian), then that many bytes
+ *                  (fewer if the input ends) sent on the connection,
+ *                  opened if it is not
+ *
+ * Writing does not step: what several writes send before a STEP is read
+ * in one go, which is how requests get pipelined and batched.  The end of
+ * the script steps until the agent is idle, closes everything and checks
+ * that the agent's counters came back to zero (a leak of a session or a
+ * resource, or a request slot never released, aborts).
+ * fuzz/gen_agent_corpus.c writes seed scripts; docs/security.md "Fuzzing"
+ * says how to run it and reproduce a crash. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "models.h"
+#include "server.h"
+#include "settings.h"
+#include "tenant.h"
+
+#define FA_CONNS 4
+#define FA_SETTLE_STEPS 8 /* steps at the end, and to unblock a write */
+
+static vmaccel_ctx *ctx;
+static char config_path[64];
+
+typedef struct client {
+    int fd; /* the client's end, or -1 */
+    bool stalled;
+} client;
+
+static server *srv;
+static client cl[FA_CONNS];
+
+/* Small limits, so that every cap can be reached; batching on for every
+ * model, the fair scheduler with two tenants (connections 0 and 2, 1 and
+ * 3), one weighted. */
+static const char config[] =
+    "plugins = " FA_BUILD "/plugins/vmaccel-noop.so, " FA_BUILD "/plugins/vmaccel-mbench.so, "
+    FA_BUILD "/plugins/vmaccel-openssl.so, " FA_BUILD "/plugins/vmaccel-blas.so, "
+    FA_BUILD "/plugins/vmaccel-exec.so, " FA_BUILD "/tests/plugins/vmaccel-tclassify.so\n"
+    "log_level = error\n"
+    "exec.allow = " FA_BUILD "/plugins/exec/demo\n"
+    "mbench.max_usec = 50\n"
+    "agent.batch = on\n"
+    "agent.batch_max = 4\n"
+    "agent.scheduler = fair\n"
+    "agent.tenant_queue_max = 6\n"
+    "agent.max_request_bytes = 65536\n"
+    "agent.max_inflight_bytes = 262144\n"
+    "agent.max_resource_bytes = 131072\n"
+    "agent.max_inflight = 8\n"
+    "agent.max_sessions = 4\n"
+    "agent.max_resources = 6\n"
+    "agent.resync_ms = 100\n"
+    "agent.tenants = heavy\n"
+    "tenant.heavy.listen = unix:///fuzz/0\n"
+    "tenant.heavy.weight = 3\n";
+
+static void remove_config(void) {
+    unlink(config_path);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
+    setenv("OPENBLAS_NUM_THREADS", "1", 1); /* before the blas plugin loads */
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(config_path, sizeof(config_path), "/tmp/vmaccel-fuzz-agent-XXXXXX");
+    int fd = mkstemp(config_path);
+    if (fd < 0 || write(fd, config, sizeof(config) - 1) != (ssize_t)sizeof(config) - 1)
+        abort();
+    close(fd);
+    atexit(remove_config);
+    vmaccel_ctx_opts o = {.size = sizeof(o), .config_path = config_path};
+    if (vmaccel_ctx_new(&o, &ctx) < 0 || vmaccel_plugin_count(ctx) != 6) {
+        fprintf(stderr, "fuzz-agent: cannot load the plugins from %s\n", FA_BUILD);
+        abort();
+    }
+    return 0;
+}
+
+/* What main.c does before serving, minus the process and the listeners. */
+static void server_open(void) {
+    srv = calloc(1, sizeof(*srv));
+    srv->ctx = ctx;
+    srv->cfg = (agent_config){.max_connections = 64, .workers = 1, .drain_timeout_s = 1,
+                              .resync_s = 1, .tenant_queue_max = 256,
+                              .lim = {.max_request_bytes = 1 << 20,
+                                      .max_inflight_bytes = 1 << 21,
+                                      .max_resource_bytes = 1 << 20,
+                                      .max_inflight = 64,
+                                      .max_sessions = 64,
+                                      .max_resources = 64}};
+    agent_settings_open(srv, config_path);
+    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 ||
+        !(srv->batching.models = models_new()) || server_sync_begin(srv) < 0)
+        abort();
+    for (int i = 0; i < FA_CONNS; i++)
+        cl[i] = (client){-1, false};
+}
+
+static void server_close(void) {
+    for (int i = 0; i < FA_CONNS; i++)
+        if (cl[i].fd >= 0)
+            close(cl[i].fd);
+    server_sync_end(srv);
+    /* Everything a connection held is gone with it. */
+    agent_stats *s = &srv->stats;
+    if (atomic_load(&s->connections) || atomic_load(&s->sessions) ||
+        atomic_load(&s->resources) || atomic_load(&s->resource_bytes) ||
+        atomic_load(&s->inflight)) {
+        fprintf(stderr, "fuzz-agent: counters not back to 0: conns %ld sessions %ld "
+                "resources %ld bytes %ld inflight %ld\n", atomic_load(&s->connections),
+                atomic_load(&s->sessions), atomic_load(&s->resources),
+                atomic_load(&s->resource_bytes), atomic_load(&s->inflight));
+        abort();
+    }
+    if (getenv("FUZZ_AGENT_STATS")) /* to check what a seed reaches */
+        fprintf(stderr, "fuzz-agent: requests %ld errors %ld shed %ld batches %ld batched %ld\n",
+                atomic_load(&s->requests), atomic_load(&s->errors), atomic_load(&s->shed),
+                atomic_load(&s->batches), atomic_load(&s->batched));
+    models_free(srv->batching.models);
+    tenants_free(srv);
+    agent_settings_close(srv);
+    free(srv);
+}
+
+/* With FUZZ_AGENT_STATS set, the status of each answer that starts within
+ * a read (to check what a seed reaches; frames cut by a read are skipped). */
+static void trace(int i, const uint8_t *p, ssize_t n) {
+    for (ssize_t at = 0; at + VMACCEL_PROTO_START + 4 <= n;) {
+        uint32_t len;
+        uint64_t id;
+        int32_t status;
+        memcpy(&len, p + at, 4);
+        memcpy(&id, p + at + 8, 8);
+        memcpy(&status, p + at + VMACCEL_PROTO_START, 4);
+        if (p[at + 4] == VMACCEL_FRAME_RESPONSE)
+            fprintf(stderr, "fuzz-agent: conn %d id %llu: %d\n", i, (unsigned long long)id,
+                    status);
+        at += VMACCEL_PROTO_HDR + (ssize_t)len;
+    }
+}
+
+/* Reads and drops what the agent sent to the clients that still read. */
+static void drain_answers(void) {
+    static uint8_t buf[65536];
+    static int tracing = -1;
+    if (tracing < 0)
+        tracing = getenv("FUZZ_AGENT_STATS") != NULL;
+    for (int i = 0; i < FA_CONNS; i++) {
+        ssize_t n;
+        while (cl[i].fd >= 0 && !cl[i].stalled && (n = read(cl[i].fd, buf, sizeof(buf))) > 0)
+            if (tracing)
+                trace(i, buf, n);
+    }
+}
+
+static void step(void) {
+    server_step(srv);
+    drain_answers();
+}
+
+static int client_open(int i) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    /* A small buffer towards the client: a client that stops reading soon
+     * makes the agent queue its answers and stop reading it. */
+    int sndbuf = 8192;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    char listen[32];
+    snprintf(listen, sizeof(listen), "unix:///fuzz/%d", i % 2); /* two tenants */
+    if (server_adopt(srv, sv[0], "unix:", listen) < 0) {
+        close(sv[1]);
+        return -1;
+    }
+    cl[i] = (client){sv[1], false};
+    return 0;
+}
+
+/* Sends what the socket takes; a full socket gets a few steps to drain,
+ * then the rest is dropped (the agent may rightly stop reading a client
+ * that does not read its answers). */
+static void client_write(int i, const uint8_t *p, size_t n) {
+    if (cl[i].fd < 0 && client_open(i) < 0)
+        return;
+    for (int tries = 0; n > 0 && tries < FA_SETTLE_STEPS;) {
+        ssize_t w = write(cl[i].fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && errno == EAGAIN) {
+            step();
+            tries++;
+        } else {
+            return; /* the agent closed it */
+        }
+    }
+}
+
+static void client_close(int i) {
+    if (cl[i].fd >= 0)
+        close(cl[i].fd);
+    cl[i] = (client){-1, false};
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    server_open();
+    for (size_t at = 0; at < size;) {
+        uint8_t op = data[at++];
+        int i = op & (FA_CONNS - 1);
+        switch (op >> 2) {
+        case 0:
+            step();
+            break;
+        case 1:
+            client_close(i);
+            break;
+        case 2:
+            cl[i].stalled = !cl[i].stalled;
+            break;
+        case 3:
+            if (cl[i].fd >= 0)
+                shutdown(cl[i].fd, SHUT_WR);
+            break;
+        case 4:
+            agent_clock_advance((at < size ? data[at++] + 1 : 1) * 1e-3);
+            break;
+        default: {
+            size_t n = at + 2 <= size ? (size_t)(data[at] | data[at + 1] << 8) : 0;
+            at = at + 2 <= size ? at + 2 : size;
+            n = n < size - at ? n : size - at;
+            client_write(i, data + at, n);
+            at += n;
+        }
+        }
+    }
+    for (int k = 0; k < FA_SETTLE_STEPS; k++)
+        step();
+    server_close();
+    return 0;
+}

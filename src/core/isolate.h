@@ -1,0 +1,98 @@
+/* Process isolation of a plugin (`<plugin>.isolation = process`).
+ *
+ * Instead of dlopen()ing the plugin, the context starts a pool of
+ * vmaccel-worker processes that each load only that plugin, sandbox
+ * themselves (src/worker/sandbox.c) and serve one request at a time over a
+ * socketpair (isolate_wire.h).  In the context a proxy stands in for the
+ * plugin, at the same priorities and with the same ops, forwarding each
+ * call to an idle worker (isolate_ops.c).
+ *
+ * A worker that dies (a signal, a seccomp kill, a resource limit) or holds
+ * a request past `<plugin>.isolation_timeout_ms` (then it is killed) fails
+ * exactly that one request with -ECONNRESET (retryable), is logged and
+ * counted (vmaccel_plugin_restarts) and restarted: at once the first time,
+ * then with exponential back-off while it keeps dying.  Requests wait for a
+ * live worker meanwhile, up to the same timeout.  Models registered
+ * through the proxy are re-sent to a new worker when it first needs them. */
+#ifndef VMACCEL_CORE_ISOLATE_H
+#define VMACCEL_CORE_ISOLATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "internal.h"
+#include "isolate_wire.h"
+
+typedef struct iso_ids {
+    uint64_t *v;
+    size_t n, cap;
+} iso_ids;
+
+typedef struct iso_worker {
+    pid_t pid; /* 0: not running */
+    int sock;  /* -1: not running */
+    uint8_t *arena;
+    bool busy;           /* held by a caller (or being started) */
+    iso_ids held, drop;  /* resources it has; those to drop before next use */
+    double restart_at;   /* when dead: not before this (monotonic seconds) */
+    unsigned deaths;     /* in a row, for the back-off */
+} iso_worker;
+
+typedef struct iso_pool {
+    vmaccel_ctx *ctx;
+    char *name, *path;
+    char version[64];
+    vmaccel_plugin desc; /* the proxy's descriptor */
+    vmaccel_plugin_op *ops;
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* a worker became idle or dead */
+    iso_worker *w;
+    int n;
+    int timeout_ms;
+    size_t arena_len;
+    uint64_t memory_mb; /* <plugin>.isolation_memory_mb (the worker applies it) */
+    char *config; /* the worker's config text */
+    pid_t spawner;
+    int spawner_sock;
+    pthread_mutex_t spawner_lock; /* one exchange with it at a time */
+    atomic_uint_fast64_t restarts;
+} iso_pool;
+
+/* plugin.c: true when the plugin `name` is configured to run isolated. */
+bool vmaccel__isolated(vmaccel_ctx *ctx, const char *name);
+/* Starts the pool for the plugin at path and fills *p as load_one does;
+ * 0 or a negative error (logged). */
+int vmaccel__isolate_load(vmaccel_ctx *ctx, const char *name, vmaccel_loaded_plugin *p);
+
+void vmaccel__isolate_free(void *state);
+
+/* isolate_ops.c: the proxy function for op, or -ENOTSUP. */
+int vmaccel__iso_fn(uint32_t op, vmaccel_plugin_fn *fn);
+
+/* isolate.c: sets of resource ids. */
+int iso_ids_has(const iso_ids *s, uint64_t id);
+int iso_ids_add(iso_ids *s, uint64_t id);
+int iso_ids_del(iso_ids *s, uint64_t id);
+
+/* isolate.c, for isolate_ops.c: a worker for a call that needs res (or
+ * NULL), with res sent to it; -ECONNRESET/-ETIMEDOUT when none came up in
+ * time, or res's registration error. */
+int iso_acquire(iso_pool *p, vmaccel_resource *res, iso_worker **out);
+/* Runs one exchange on w; a failure kills it. */
+int iso_call(iso_pool *p, iso_worker *w, iso_msg *m);
+void iso_release(iso_pool *p, iso_worker *w);
+
+/* isolate_spawn.c */
+int iso_spawner_start(iso_pool *p);
+void iso_spawner_stop(iso_pool *p);
+int iso_spawn(iso_pool *p, iso_worker *w);
+/* Kills (if running) and reaps w, logging why with its exit status. */
+void iso_reap(iso_pool *p, iso_worker *w, const char *why);
+/* Sends m (when send) and waits for a REPLY into m, up to the timeout. */
+int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send);
+double iso_now(void);
+
+#endif

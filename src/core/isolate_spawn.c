@@ -1,0 +1,264 @@
+/* Starting, talking to and reaping one worker process (see isolate.h).
+ *
+ * A worker is exec'd fresh with posix_spawn, never forked from the caller
+ * (a multi-threaded agent): it inherits only its socket, its config and its
+ * arena, at fixed descriptors, and an environment with nothing but the
+ * sanitizer options. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "isolate.h"
+
+double iso_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int memfd_with(const char *name, const char *text, size_t len) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)len) < 0 || (text && pwrite(fd, text, len, 0) != (ssize_t)len)) {
+        int e = errno ? -errno : -EIO;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+/* The sanitizers' options pass through; in a sanitized build the worker's
+ * memory limit is ASan's (RLIMIT_AS cannot hold its shadow), leak
+ * checking, which needs ptrace, is off under seccomp, and a crash is the
+ * plain signal it would be without ASan (whose report would need files). */
+static void worker_env(iso_pool *p, char *asan, size_t len, char **envp) {
+    int n = 0;
+    const char *keep[] = {"UBSAN_OPTIONS", "LSAN_OPTIONS", NULL};
+    for (int i = 0; keep[i]; i++) {
+        char *v = getenv(keep[i]);
+        if (v)
+            envp[n++] = v - strlen(keep[i]) - 1;
+    }
+    const char *old = getenv("ASAN_OPTIONS");
+    snprintf(asan, len, "ASAN_OPTIONS=%s%sdetect_leaks=0:mmap_limit_mb=%llu:symbolize=0:"
+             "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0",
+             old ? old : "", old && *old ? ":" : "", (unsigned long long)p->memory_mb);
+    envp[n++] = asan;
+    envp[n] = NULL;
+}
+
+/* worker_path, else vmaccel-worker in the plugin directory. */
+static const char *worker_path(iso_pool *p, char *buf, size_t len) {
+    const char *w = vmaccel__config_get(p->ctx->cfg, "worker_path");
+    if (w && *w)
+        return w;
+    snprintf(buf, len, "%s/vmaccel-worker", vmaccel__config_get(p->ctx->cfg, "plugin_dir"));
+    return buf;
+}
+
+/* The spawner: fds[0] its socket, fds[1] the workers' config; moved above
+ * 9 first so that no dup2 onto 3..4 clobbers the other. */
+static int run_spawner(iso_pool *p, int fds[2], pid_t *pid) {
+    posix_spawn_file_actions_t fa;
+    int high[2], r = 0;
+    for (int i = 0; i < 2; i++)
+        if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+            r = -errno;
+    posix_spawn_file_actions_init(&fa);
+    for (int i = 0; i < 2; i++)
+        if (high[i] >= 0)
+            posix_spawn_file_actions_adddup2(&fa, high[i], ISO_FD_SOCK + i);
+    posix_spawn_file_actions_addclosefrom_np(&fa, ISO_FD_CONFIG + 1);
+    char size[32], asan[1024], *envp[4], path[4096];
+    snprintf(size, sizeof(size), "%zu", p->arena_len);
+    worker_env(p, asan, sizeof(asan), envp);
+    char *argv[] = {(char *)"vmaccel-worker", (char *)"--spawner", p->name, size, NULL};
+    if (r == 0 && (r = posix_spawn(pid, worker_path(p, path, sizeof(path)), &fa, NULL, argv,
+                                   envp)) > 0)
+        r = -r;
+    posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 2; i++)
+        if (high[i] >= 0)
+            close(high[i]);
+    return r;
+}
+
+/* Workers are started (and reaped) by a spawner process, itself started
+ * now, while the caller may still start processes: the agent's own
+ * seccomp filter (agent/sandbox.c) later forbids it exec, fork and wait. */
+int iso_spawner_start(iso_pool *p) {
+    int sv[2] = {-1, -1};
+    int cfg = memfd_with("vmaccel-worker.conf", p->config, strlen(p->config));
+    int r = cfg < 0 ? cfg : 0;
+    if (r == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        r = -errno;
+    int fds[2] = {sv[1], cfg};
+    if (r == 0)
+        r = run_spawner(p, fds, &p->spawner);
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (r < 0) {
+        if (sv[0] >= 0)
+            close(sv[0]);
+        p->spawner = 0;
+        p->spawner_sock = -1;
+        return r;
+    }
+    p->spawner_sock = sv[0];
+    return 0;
+}
+
+void iso_spawner_stop(iso_pool *p) {
+    if (p->spawner_sock >= 0)
+        close(p->spawner_sock); /* it kills its workers and exits */
+    if (p->spawner > 0)
+        waitpid(p->spawner, NULL, 0); /* EPERM under the agent's filter: a zombie till exit */
+    p->spawner_sock = -1;
+    p->spawner = 0;
+}
+
+/* One exchange with the spawner, under its lock; fds[2] receives the
+ * descriptors a SPAWN answer carries. */
+static int spawner_call(iso_pool *p, iso_msg *m, int fds[2]) {
+    char cbuf[CMSG_SPACE(2 * sizeof(int))];
+    struct iovec iov = {m, sizeof(*m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof(cbuf)};
+    pthread_mutex_lock(&p->spawner_lock);
+    ssize_t n = send(p->spawner_sock, m, sizeof(*m), MSG_NOSIGNAL);
+    struct pollfd pf = {p->spawner_sock, POLLIN, 0};
+    if (n == (ssize_t)sizeof(*m))
+        n = poll(&pf, 1, p->timeout_ms) == 1 ? recvmsg(p->spawner_sock, &mh, MSG_CMSG_CLOEXEC) : -1;
+    pthread_mutex_unlock(&p->spawner_lock);
+    struct cmsghdr *c = n == (ssize_t)sizeof(*m) ? CMSG_FIRSTHDR(&mh) : NULL;
+    if (fds && c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+        memcpy(fds, CMSG_DATA(c), 2 * sizeof(int));
+    else if (c && c->cmsg_type == SCM_RIGHTS) /* not asked for: close them */
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+            close(((int *)CMSG_DATA(c))[i]);
+    return n == (ssize_t)sizeof(*m) ? 0 : -ECONNRESET;
+}
+
+/* The worker's HELLO: its plugin's name, version and ops, the first time;
+ * a restarted worker must say the same name. */
+static int hello_read(iso_pool *p, iso_worker *w, const iso_msg *m) {
+    const char *s = (const char *)w->arena;
+    size_t nl = strnlen(s, 64), vl = nl < 64 ? strnlen(s + nl + 1, 63) : 64;
+    if (m->kind != ISO_HELLO || nl >= 33 || vl >= 63 || m->n > 64 ||
+        m->a + (uint64_t)m->n * sizeof(iso_op) > p->arena_len || m->a % 8)
+        return -EPROTO;
+    if (p->ops)
+        return strcmp(p->desc.name, s) == 0 ? 0 : -EPROTO;
+    snprintf(p->version, sizeof(p->version), "%s", s + nl + 1);
+    if (!(p->ops = calloc(m->n + 1u, sizeof(*p->ops))))
+        return -ENOMEM;
+    if (!(p->desc.name = strdup(s)))
+        return -ENOMEM;
+    const iso_op *ops = (const iso_op *)(w->arena + m->a);
+    for (uint32_t i = 0; i < m->n; i++)
+        p->ops[i] = (vmaccel_plugin_op){ops[i].op, ops[i].priority, {0}};
+    return 0;
+}
+
+int iso_spawn(iso_pool *p, iso_worker *w) {
+    int fds[2] = {-1, -1};
+    iso_msg m = {.kind = ISO_SPAWN};
+    int r = spawner_call(p, &m, fds);
+    if (r == 0 && m.status < 0)
+        r = m.status;
+    else if (r == 0 && (fds[0] < 0 || m.a == 0))
+        r = -EPROTO;
+    void *map = MAP_FAILED;
+    if (r == 0 && (map = mmap(NULL, p->arena_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1],
+                              0)) == MAP_FAILED)
+        r = -errno;
+    if (fds[1] >= 0)
+        close(fds[1]);
+    w->pid = (pid_t)m.a;
+    if (r < 0) {
+        if (fds[0] >= 0)
+            close(fds[0]);
+        w->sock = -1;
+        w->arena = NULL;
+        iso_reap(p, w, "did not start");
+        return r;
+    }
+    w->sock = fds[0];
+    w->arena = map;
+    iso_msg h;
+    r = iso_exchange(p, w, &h, false);
+    if (r == 0)
+        r = hello_read(p, w, &h);
+    if (r < 0)
+        iso_reap(p, w, "did not start");
+    return r;
+}
+
+static void describe(int status, char *buf, size_t len) {
+    if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d (SIG%s)", WTERMSIG(status),
+                 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+    else if (WIFEXITED(status))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(buf, len, "ended (status 0x%x)", (unsigned)status);
+}
+
+void iso_reap(iso_pool *p, iso_worker *w, const char *why) {
+    char how[96] = "";
+    if (w->sock >= 0)
+        close(w->sock);
+    if (w->arena)
+        munmap(w->arena, p->arena_len);
+    if (w->pid > 0) {
+        /* Whatever it was doing, it is done: a worker that closed its socket
+         * but lives on must not linger.  A dead one keeps its signal. */
+        iso_msg m = {.kind = ISO_REAP, .a = (uint64_t)w->pid};
+        if (spawner_call(p, &m, NULL) == 0)
+            describe((int)m.a, how, sizeof(how));
+        else
+            snprintf(how, sizeof(how), "status unknown (its spawner is gone)");
+    }
+    if (why)
+        vmaccel__log(p->ctx, VMACCEL_LOG_WARN, "plugin %s: worker %d %s: %s", p->name,
+                     (int)w->pid, why, how);
+    w->pid = 0;
+    w->sock = -1;
+    w->arena = NULL;
+    w->held.n = w->drop.n = 0;
+}
+
+int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
+    if (send_it && send(w->sock, m, sizeof(*m), MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
+        return -ECONNRESET;
+    if (send_it && m->kind == ISO_RES_DROP)
+        return 0;
+    double end = iso_now() + p->timeout_ms / 1000.0;
+    for (;;) {
+        int left = (int)((end - iso_now()) * 1000.0) + 1;
+        struct pollfd pf = {w->sock, POLLIN, 0};
+        int r = left > 0 ? poll(&pf, 1, left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            return -ETIMEDOUT;
+        ssize_t n = recv(w->sock, m, sizeof(*m), MSG_DONTWAIT);
+        if (n == (ssize_t)sizeof(*m))
+            return 0;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return -ECONNRESET;
+    }
+}

@@ -1,0 +1,67 @@
+/* The agent ↔ worker hop of process isolation (isolate.c, src/worker/).
+ *
+ * One SOCK_SEQPACKET socketpair per worker carries fixed-size iso_msg
+ * headers, one per message, so no framing code is needed; the bytes of a
+ * request (an image, a model bundle) and of its answer travel through a
+ * memfd both sides map shared (the "arena"), so an image is written once
+ * by the agent and read in place by the plugin: the hop costs two small
+ * messages, not copies of the request.
+ *
+ * A worker runs one message at a time, in order: a CALL or RES_ADD is
+ * answered by one REPLY, RES_DROP is not answered.  The agent trusts
+ * nothing a worker writes: it reads answers only at offsets and sizes it
+ * chose itself, and checks every count and status (isolate_ops.c).
+ *
+ * Workers are started and reaped by a spawner process, which the context
+ * starts first (see isolate_spawn.c for why).
+ *
+ * Layouts in the arena (offsets from its start, 8-byte aligned):
+ *   HELLO reply   name\0 version\0, then n × iso_op at `a`
+ *   RES_ADD       n × iso_file, then the names and bytes they point at;
+ *                 `a` is the resource type
+ *   CALL sha256   in [0, in_len), digest[32] at out_off
+ *   CALL classify image [0, in_len); top[k] at out_off, n_top in reply.n
+ *   CALL batch    n × iso_span, then the images; at out_off top[n*k],
+ *                 then n_top[n] (uint32), then status[n] (int32)
+ *   CALL noop, mbench (usec in `a`): nothing */
+#ifndef VMACCEL_ISOLATE_WIRE_H
+#define VMACCEL_ISOLATE_WIRE_H
+
+#include <stdint.h>
+
+enum { ISO_HELLO = 1, ISO_CALL, ISO_RES_ADD, ISO_RES_DROP, ISO_REPLY };
+/* To the spawner (src/worker/spawner.c), each answered with the same kind:
+ * SPAWN with the pid in `a` (or a negative status) and the worker's socket
+ * and arena as SCM_RIGHTS; REAP (pid in `a`) with the wait status in `a`. */
+enum { ISO_SPAWN = 16, ISO_REAP };
+
+/* Fixed file descriptors of a freshly exec'd worker. */
+enum { ISO_FD_SOCK = 3, ISO_FD_CONFIG = 4, ISO_FD_ARENA = 5 };
+
+typedef struct iso_msg {
+    uint32_t kind;   /* ISO_* */
+    uint32_t op;     /* CALL: a vmaccel_op */
+    int32_t status;  /* REPLY: 0 or a negative errno */
+    uint32_t n;      /* images, files or ops; REPLY of classify: n_top */
+    uint64_t res_id; /* the agent's id of the resource concerned, or 0 */
+    uint64_t a, b;   /* op arguments: mbench usec; classify k in b */
+    uint64_t in_len;
+    uint64_t out_off;
+} iso_msg;
+
+typedef struct iso_op {
+    uint32_t op;
+    int32_t priority;
+} iso_op;
+
+typedef struct iso_span {
+    uint64_t off, len;
+} iso_span;
+
+typedef struct iso_file {
+    iso_span name, data;
+} iso_file;
+
+#define ISO_ALIGN(x) (((x) + 7u) & ~(uint64_t)7u)
+
+#endif

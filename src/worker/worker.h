@@ -1,0 +1,45 @@
+/* vmaccel-worker's parts: worker.c (the loop), run.c (the ops and
+ * resources), sandbox.c (what the process may still do). */
+#ifndef VMACCEL_WORKER_H
+#define VMACCEL_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmaccel/vmaccel.h"
+
+#include "isolate_wire.h"
+
+typedef struct worker_res {
+    uint64_t id; /* the agent's */
+    vmaccel_resource *res;
+} worker_res;
+
+typedef struct worker {
+    const char *name;
+    vmaccel_ctx *ctx;
+    vmaccel_session *sess;
+    uint8_t *arena;
+    size_t arena_len;
+    worker_res *res;
+    size_t n_res, cap_res;
+    uint64_t cpu_s; /* per request */
+} worker;
+
+/* spawner.c: `vmaccel-worker --spawner NAME ARENA_BYTES`. */
+int spawner_main(int argc, char **argv);
+
+int worker_span_ok(uint64_t off, uint64_t len);
+
+/* run.c: 0 or a negative errno, the reply's status. */
+int worker_call(worker *w, iso_msg *m);
+int worker_res_add(worker *w, const iso_msg *m);
+void worker_res_drop(worker *w, uint64_t id);
+
+/* sandbox.c: rlimits, no new privileges, no writable files, the seccomp
+ * allowlist.  Called once the plugin is loaded, before the first request. */
+int worker_sandbox(worker *w);
+/* Gives the next request its own CPU seconds (RLIMIT_CPU is cumulative). */
+void worker_limit_cpu(void);
+
+#endif

@@ -1,0 +1,106 @@
+/* A cheap image_classify backend, for fuzzing the agent's batching and
+ * model registry (fuzz/fuzz_agent.c) without a real network: OpenCV's
+ * decoders have their own fuzz target.
+ *
+ * A model is a bundle whose model.meta parses (vmaccel_bundle_meta_parse,
+ * as the agent and the opencv backend read it) and whose labels file, one
+ * label a line, is present and not empty; registration refuses any other.
+ * An "image" is any bytes but none or ones starting with "bad": its top
+ * class is a hash of the bytes, so answers are deterministic and batched
+ * ones equal single ones. */
+#include <string.h>
+
+#include "vmaccel/bundle.h"
+#include "vmaccel/plugin.h"
+#include "vmaccel/vmaccel.h"
+
+/* The model's labels file, checked as registration checks it. */
+static int labels_of(vmaccel_resource *res, const char **text, size_t *len) {
+    const void *meta_text, *labels;
+    size_t meta_len;
+    vmaccel_bundle_meta meta = {.size = sizeof(meta)};
+    if (vmaccel_resource_get_type(res) != VMACCEL_RESOURCE_MODEL ||
+        vmaccel_resource_find_file(res, VMACCEL_BUNDLE_META, &meta_text, &meta_len) < 0 ||
+        vmaccel_bundle_meta_parse(meta_text, meta_len, NULL, &meta, NULL, 0) < 0 ||
+        vmaccel_resource_find_file(res, meta.labels, &labels, len) < 0 || *len == 0)
+        return -EINVAL;
+    *text = labels;
+    return 0;
+}
+
+/* Label `i` of the text (lines), or "" past the end. */
+static void label_at(const char *text, size_t len, uint32_t i, char out[VMACCEL_LABEL_MAX]) {
+    size_t at = 0;
+    for (; i > 0 && at < len; at++)
+        if (text[at] == '\n')
+            i--;
+    size_t end = at;
+    while (end < len && text[end] != '\n' && end - at < VMACCEL_LABEL_MAX - 1)
+        end++;
+    memcpy(out, text + at, end - at);
+    out[end - at] = 0;
+}
+
+static uint32_t n_labels(const char *text, size_t len) {
+    uint32_t n = 1;
+    for (size_t i = 0; i + 1 < len; i++)
+        n += text[i] == '\n';
+    return n;
+}
+
+static int classify_one(vmaccel_resource *model, const void *image, size_t len,
+                        vmaccel_class *top, uint32_t k, uint32_t *n_top) {
+    const char *labels;
+    size_t labels_len;
+    if (labels_of(model, &labels, &labels_len) < 0 || len == 0 ||
+        (len >= 3 && memcmp(image, "bad", 3) == 0))
+        return -EINVAL;
+    uint32_t n = n_labels(labels, labels_len), h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ ((const uint8_t *)image)[i]) * 16777619u;
+    *n_top = k < n ? k : n;
+    for (uint32_t i = 0; i < *n_top; i++) {
+        top[i].class_id = (h + i) % n;
+        top[i].score = 1.0f / (float)(i + 2);
+        label_at(labels, labels_len, top[i].class_id, top[i].label);
+    }
+    return 0;
+}
+
+static int classify(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
+                    size_t len, vmaccel_class *top, uint32_t k, uint32_t *n_top) {
+    (void)st, (void)s;
+    return classify_one(model, image, len, top, k, n_top);
+}
+
+static int classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
+                          const vmaccel_arg *images, uint32_t n, vmaccel_class *top,
+                          uint32_t k, uint32_t *n_top, int *status) {
+    (void)st, (void)s;
+    for (uint32_t i = 0; i < n; i++) {
+        n_top[i] = 0;
+        status[i] = classify_one(model, images[i].data, images[i].len, top + (size_t)i * k, k,
+                                 &n_top[i]);
+    }
+    return 0;
+}
+
+static int on_register(void *st, vmaccel_session *s, vmaccel_resource *res) {
+    const char *labels;
+    size_t len;
+    (void)st, (void)s;
+    if (vmaccel_resource_get_type(res) != VMACCEL_RESOURCE_MODEL)
+        return 0;
+    return labels_of(res, &labels, &len);
+}
+
+static const vmaccel_plugin_op ops[] = {
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 100, classify),
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 100, classify_batch),
+    VMACCEL_PLUGIN_OPS_END,
+};
+
+VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
+    VMACCEL_PLUGIN_HEADER, .name = "tclassify", .version = "0.0.1", .ops = ops,
+    .resource_register = on_register,
+};

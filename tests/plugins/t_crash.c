@@ -1,0 +1,75 @@
+/* A backend with the bugs of a decoder fed hostile bytes, for the process
+ * isolation tests (tests/test_isolation.c).  Its sha256 (priority 100)
+ * answers a fake digest (0xcd bytes, the first one the length) unless the
+ * data is one of these words:
+ *   segv, abort, spin, oom    crashes, hangs, or allocates without bound
+ *   nap                       sleeps 200 ms, then answers
+ *   write:PATH                creates PATH (0 if it could, else -errno)
+ *   exec                      execs /bin/true (-errno if it could not) */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmaccel/plugin.h"
+
+static int is(const void *data, size_t len, const char *word) {
+    return len == strlen(word) && memcmp(data, word, len) == 0;
+}
+
+static void oom(void) {
+    for (;;) {
+        char *p = malloc(1 << 20);
+        if (!p)
+            abort(); /* what a decoder that checks does */
+        memset(p, 1, 1 << 20);
+        __asm__ volatile("" : : "r"(p) : "memory"); /* keep it */
+    }
+}
+
+static int create(const char *data, size_t len) {
+    char path[512];
+    if (len - 6 >= sizeof(path))
+        return -EINVAL;
+    memcpy(path, data + 6, len - 6);
+    path[len - 6] = '\0';
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    return 0;
+}
+
+static int buggy_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
+                        uint8_t digest[32]) {
+    (void)st, (void)s;
+    if (is(data, len, "segv"))
+        raise(SIGSEGV); /* as an invalid access would, without upsetting the compiler */
+    if (is(data, len, "abort"))
+        abort();
+    while (is(data, len, "spin"))
+        ;
+    if (is(data, len, "oom"))
+        oom();
+    if (is(data, len, "nap"))
+        usleep(200000);
+    if (len > 6 && memcmp(data, "write:", 6) == 0)
+        return create(data, len);
+    if (is(data, len, "exec")) {
+        execl("/bin/true", "true", (char *)NULL);
+        return -errno;
+    }
+    memset(digest, 0xcd, 32);
+    digest[0] = (uint8_t)len;
+    return 0;
+}
+
+static const vmaccel_plugin_op ops[] = {
+    VMACCEL_PLUGIN_OP(SHA256, sha256, 100, buggy_sha256),
+    VMACCEL_PLUGIN_OPS_END,
+};
+
+VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
+    VMACCEL_PLUGIN_HEADER, .name = "tcrash", .version = "0.0.1", .ops = ops,
+};

@@ -1,0 +1,276 @@
+/* Process isolation (src/core/isolate.h): a backend that crashes, hangs or
+ * runs out of memory on a guest's bytes fails that request alone, with a
+ * retryable error; other tenants see nothing, the agent's descriptors,
+ * threads and memory come back to where they were, the worker is counted,
+ * logged and restarted.  The backend is tests/plugins/t_crash.c. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_helper.h"
+
+#define TCRASH TEST_BUILD_DIR "/tests/plugins/vmaccel-tcrash.so"
+#define SERIES "vmaccel_worker_restarts_total{plugin=\"tcrash\"}"
+
+static const char isolated[] =
+    "plugins = noop, " TCRASH "\ntcrash.isolation = process\ntcrash.isolation_workers = 2\n"
+    "tcrash.isolation_timeout_ms = 3000\ntcrash.isolation_memory_mb = 128\n";
+
+static int call(vmaccel_session *s, const char *word, uint8_t d[32]) {
+    return vmaccel_sha256(s, word, strlen(word), d);
+}
+
+/* A well-behaved client of another tenant (tcp, where the offender is on
+ * the unix socket), calling the in-process noop and the isolated plugin. */
+typedef struct bystander {
+    const char *addr;
+    atomic_int stop, calls;
+    int failures;
+    pthread_t th;
+} bystander;
+
+static void *bystand(void *arg) {
+    bystander *b = arg;
+    vmaccel_ctx *ctx = test_remote_ctx(b->addr);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    while (!atomic_load(&b->stop)) {
+        uint8_t d[32];
+        int r1 = vmaccel_noop(s), r2 = call(s, "hello", d);
+        b->failures += (r1 < 0) + (r2 < 0 || d[0] != 5 || d[1] != 0xcd);
+        atomic_fetch_add(&b->calls, 2);
+    }
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    return NULL;
+}
+
+static long proc_status(pid_t pid, const char *field) {
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    long v = -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            v = atol(line + strlen(field) + 1);
+    fclose(f);
+    return v;
+}
+
+/* Both workers up: two calls at once need two of them. */
+static void *nap(void *s) {
+    uint8_t d[32];
+    CHECK_OK(call(s, "nap", d));
+    return NULL;
+}
+
+static void warm(vmaccel_session *s1, vmaccel_session *s2) {
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, nap, s1);
+    pthread_create(&t2, NULL, nap, s2);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+}
+
+/* The next request succeeds, maybe after retries while it restarts. */
+static void works_again(vmaccel_session *s) {
+    uint8_t d[32];
+    int r = -ECONNRESET;
+    for (int i = 0; i < 500 && r < 0 && vmaccel_err_retryable(r); i++)
+        if ((r = call(s, "again", d)) < 0)
+            usleep(10000);
+    CHECK_OK(r);
+    CHECK_INT(d[0], 5);
+}
+
+typedef struct baseline {
+    int fds;
+    long threads, rss_kb;
+} baseline;
+
+static baseline measure(const test_agent *a) {
+    return (baseline){test_agent_fds(a), proc_status(a->pid, "Threads:"),
+                      proc_status(a->pid, "VmRSS:")};
+}
+
+/* ASan's quarantine keeps what the bystanders' calls freed (256 MiB). */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_UNCHECKED 1
+#else
+#define RSS_UNCHECKED 0
+#endif
+
+/* After a crash, the agent holds what it held before (workers restarted);
+ * RSS within 16 MiB. */
+static void back_to(const test_agent *a, baseline b, vmaccel_session *s1, vmaccel_session *s2) {
+    baseline now = measure(a);
+    for (int i = 0; i < 20 && now.fds != b.fds; i++) {
+        warm(s1, s2);
+        now = measure(a);
+    }
+    CHECK_INT(now.fds, b.fds);
+    CHECK_INT(now.threads, b.threads);
+    if (now.rss_kb >= b.rss_kb + 16 * 1024)
+        fprintf(stderr, "  RSS %ld kB, baseline %ld kB\n", now.rss_kb, b.rss_kb);
+    CHECK(RSS_UNCHECKED || now.rss_kb < b.rss_kb + 16 * 1024);
+}
+
+static char *agent_log(const test_agent *a) {
+    FILE *f = fopen(a->log, "r");
+    CHECK(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+TEST(isolation_crashes_fail_one_request_and_nobody_else) {
+    test_agent a;
+    test_agent_start(&a, 1, isolated);
+    vmaccel_ctx *ctx = test_agent_client(&a);
+    vmaccel_session *s1, *s2;
+    CHECK_OK(vmaccel_session_new(ctx, &s1));
+    CHECK_OK(vmaccel_session_new(ctx, &s2));
+    bystander by[2] = {{.addr = a.tcp}, {.addr = a.tcp}};
+    for (int i = 0; i < 2; i++)
+        pthread_create(&by[i].th, NULL, bystand, &by[i]);
+    for (int i = 0; i < 2; i++) /* connected: their sockets are in the baseline */
+        while (atomic_load(&by[i].calls) == 0)
+            usleep(1000);
+    warm(s1, s2);
+    baseline b = measure(&a);
+    static const char *const bad[] = {"segv", "abort", "oom", "spin"};
+    for (int i = 0; i < 4; i++) {
+        uint8_t d[32] = {0};
+        int r = call(s1, bad[i], d);
+        if (r != (i == 3 ? -ETIMEDOUT : -ECONNRESET))
+            fprintf(stderr, "  %s: %s\n", bad[i], vmaccel_err_name(r));
+        CHECK_INT(r, i == 3 ? -ETIMEDOUT : -ECONNRESET);
+        CHECK(vmaccel_err_retryable(r));
+        CHECK_INT(d[0], 0); /* nothing written */
+        works_again(s1);
+        char *page = test_agent_metrics(&a);
+        CHECK_INT(test_metric(page, SERIES), i + 1);
+        free(page);
+        back_to(&a, b, s1, s2);
+    }
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&by[i].stop, 1);
+        pthread_join(by[i].th, NULL);
+        CHECK(atomic_load(&by[i].calls) > 0);
+        CHECK_INT(by[i].failures, 0);
+    }
+    const char *log = agent_log(&a);
+    CHECK(strstr(log, "plugin tcrash: worker") && strstr(log, "SIGSEGV") &&
+          strstr(log, "SIGABRT") && strstr(log, "isolation_timeout_ms"));
+    vmaccel_session_free(s1);
+    vmaccel_session_free(s2);
+    vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* The same crash in-process takes the whole agent down: what isolation is
+ * for (and proof that the test above can fail). */
+TEST(isolation_off_a_crash_kills_the_agent) {
+    test_agent a;
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg), "plugins = noop, %s\ntcrash.isolation = thread\n", TCRASH);
+    test_agent_start(&a, 0, cfg);
+    vmaccel_ctx *ctx = test_agent_client(&a);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    uint8_t d[32];
+    CHECK(call(s, "segv", d) < 0);
+    int st;
+    CHECK(waitpid(a.pid, &st, 0) == a.pid);
+    /* SIGSEGV, or ASan's report and exit status */
+    CHECK(WIFSIGNALED(st) ? WTERMSIG(st) == SIGSEGV : WEXITSTATUS(st) != 0);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+}
+
+/* The worker's sandbox: no file can be created, nothing exec'd (the
+ * seccomp filter kills it: SIGSYS). */
+TEST(isolation_worker_cannot_write_files_or_exec) {
+    test_agent a;
+    test_agent_start(&a, 0, isolated);
+    vmaccel_ctx *ctx = test_agent_client(&a);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    char word[600], path[512];
+    snprintf(path, sizeof(path), "%s/escaped", test_tmpdir());
+    snprintf(word, sizeof(word), "write:%s", path);
+    uint8_t d[32];
+    CHECK_INT(call(s, word, d), -EACCES);
+    struct stat sb;
+    CHECK(stat(path, &sb) < 0);
+    CHECK_INT(call(s, "exec", d), -ECONNRESET);
+    works_again(s);
+    CHECK(strstr(agent_log(&a), "SIGSYS"));
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* The pids of p's children. */
+static int children(pid_t p, pid_t *out, int max) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)p, (int)p);
+    FILE *f = fopen(path, "r");
+    int n = 0, pid;
+    while (f && n < max && fscanf(f, "%d", &pid) == 1)
+        out[n++] = pid;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static vmaccel_arg photo(void) {
+    FILE *f = fopen(TEST_SOURCE_DIR "/../shared/images/coffee.png", "rb");
+    CHECK(f);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    return (vmaccel_arg){buf, n};
+}
+
+/* The agent runs opencv in workers by default; when they die, the model
+ * registered before is sent again to the new one (else the classification
+ * after the crash would fail -ENOENT, not retryably). */
+TEST(isolation_opencv_model_survives_its_workers) {
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = opencv\nopencv.isolation_workers = 1\n");
+    vmaccel_ctx *ctx = test_agent_client(&a);
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL,
+                                        TEST_SOURCE_DIR "/models/squeezenet1.0.meta", &m));
+    CHECK_OK(vmaccel_session_register(s, m));
+    vmaccel_arg img = photo();
+    vmaccel_class top[1];
+    uint32_t n;
+    CHECK_OK(vmaccel_image_classify(s, m, img.data, img.len, top, 1, &n));
+    pid_t spawner[4], worker[4];
+    CHECK_INT(children(a.pid, spawner, 4), 1); /* opencv's spawner */
+    CHECK_INT(children(spawner[0], worker, 4), 1);
+    kill(worker[0], SIGKILL);
+    int r = -ECONNRESET;
+    for (int i = 0; i < 100 && vmaccel_err_retryable(r); i++)
+        r = vmaccel_image_classify(s, m, img.data, img.len, top, 1, &n);
+    CHECK_OK(r);
+    CHECK(strstr(top[0].label, "espresso"));
+    char *page = test_agent_metrics(&a);
+    CHECK_INT(test_metric(page, "vmaccel_worker_restarts_total{plugin=\"opencv\"}"), 1);
+    free(page);
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
