@@ -29,10 +29,33 @@ static void worker_restarts(server *srv, textbuf *b) {
     for (int i = 0; i < vmaccel_plugin_count(srv->ctx); i++) {
         vmaccel_plugin_info info;
         uint64_t n;
+        char esc[256];
         if (vmaccel_plugin_restarts(srv->ctx, i, &n) == 1 &&
-            vmaccel_plugin_get(srv->ctx, i, &info) == 0)
-            tb_printf(b, "vmaccel_worker_restarts_total{plugin=\"%s\"} %llu\n", info.name,
+            vmaccel_plugin_get(srv->ctx, i, &info) == 0) {
+            metrics_escape(esc, sizeof(esc), info.name);
+            tb_printf(b, "vmaccel_worker_restarts_total{plugin=\"%s\"} %llu\n", esc,
                       (unsigned long long)n);
+        }
+    }
+}
+
+/* The running workers of isolated plugins, each serving one tenant only
+ * (src/core/isolate.h): its process id, for operators and tests. */
+static void worker_pids(server *srv, textbuf *b) {
+    tb_printf(b, "# HELP vmaccel_worker_pid The process of a running worker of an isolated "
+                 "plugin, serving that tenant alone.\n# TYPE vmaccel_worker_pid gauge\n");
+    for (int i = 0; i < vmaccel_plugin_count(srv->ctx); i++) {
+        vmaccel_plugin_info info;
+        char dom[VMACCEL_DOMAIN_MAX];
+        int64_t pid;
+        if (vmaccel_plugin_get(srv->ctx, i, &info) < 0)
+            continue;
+        int r;
+        for (int slot = 0; (r = vmaccel_plugin_worker(srv->ctx, i, slot, dom, sizeof(dom),
+                                                      &pid)) >= 0; slot++)
+            if (r == 1)
+                tb_printf(b, "vmaccel_worker_pid{plugin=\"%s\",tenant=\"%s\",slot=\"%d\"} "
+                          "%lld\n", info.name, dom, slot, (long long)pid);
     }
 }
 
@@ -40,6 +63,9 @@ static void worker_restarts(server *srv, textbuf *b) {
 static void build_page(server *srv, textbuf *b) {
     agent_stats *s = &srv->stats;
     gauge(b, "connections", "gauge", "Open client connections", atomic_load(&s->connections));
+    gauge(b, "pending_connections", "gauge",
+          "Of those, connections still in their handshake (TLS, HELLO, token)",
+          atomic_load(&s->pending));
     gauge(b, "connections_total", "counter", "Client connections accepted",
           atomic_load(&s->conns_total));
     gauge(b, "sessions", "gauge", "Sessions held for clients", atomic_load(&s->sessions));
@@ -76,14 +102,17 @@ static void build_page(server *srv, textbuf *b) {
     tb_printf(b, "vmaccel_batch_size_bucket{le=\"+Inf\"} %ld\nvmaccel_batch_size_sum %ld\n"
                  "vmaccel_batch_size_count %ld\n", cum, atomic_load(&s->batched), cum);
     worker_restarts(srv, b);
+    worker_pids(srv, b);
     pthread_mutex_lock(&srv->lock);
     metrics_view *v = calloc(srv->sched.n_tenants ? srv->sched.n_tenants : 1, sizeof(*v));
     int n = 0;
     tb_printf(b, "# HELP vmaccel_tenant_connections Open connections per tenant.\n"
                  "# TYPE vmaccel_tenant_connections gauge\n");
     for (tenant *t = srv->sched.tenants; t && v; t = t->next) {
+        char esc[2 * TENANT_NAME_MAX];
         v[n++] = (metrics_view){t->name, t->m};
-        tb_printf(b, "vmaccel_tenant_connections{tenant=\"%s\"} %u\n", t->name, t->conns);
+        metrics_escape(esc, sizeof(esc), t->name);
+        tb_printf(b, "vmaccel_tenant_connections{tenant=\"%s\"} %u\n", esc, t->conns);
     }
     if (v)
         metrics_format_tenants(b, v, n);

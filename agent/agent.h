@@ -31,6 +31,8 @@
  *   tlsconn                  tls://: the context, a connection's handshake
  *                            and bytes, nonblocking (uses settings)
  *   auth                     who may connect: tokens (uses settings, tenant)
+ *   handshake                connections not yet through their handshake:
+ *                            their cap and deadline (uses settings)
  *   listen                   listening addresses (uses settings)
  *   conn                     one connection's bytes and frames
  *   job                      one decoded request (holds its conn)
@@ -79,6 +81,8 @@ typedef struct agent_config {
     uint32_t tenant_queue_max; /* queued requests per tenant; more are shed (-EBUSY) */
     bool insecure_tcp; /* agent.insecure_tcp = yes: tcp clients need no token (auth.c) */
     double tls_handshake_s; /* a TLS client must finish its handshake within this */
+    double hello_timeout_s; /* a tcp/tls/vsock client must be through its HELLO by then */
+    uint32_t max_pending;   /* per listener: connections still in their handshake */
 } agent_config;
 
 enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */
@@ -95,6 +99,7 @@ typedef struct job job;
 /* Counters for the admin page; updated with atomics from any thread. */
 typedef struct agent_stats {
     atomic_long connections, sessions, resources, resource_bytes;
+    atomic_long pending; /* of connections: those still in their handshake (handshake.h) */
     atomic_long requests, errors, inflight;
     atomic_long shed; /* answered -EBUSY: their tenant's queue was full */
     atomic_long expired; /* answered -ETIMEDOUT: their deadline passed before they ran */
@@ -117,6 +122,8 @@ typedef struct listener {
     bool owns_file;
     dev_t file_dev;
     ino_t file_ino;
+    int dir_fd; /* its directory (O_PATH), for unlinkat under seccomp; or -1 */
+    uint32_t pending; /* its connections still in their handshake; I/O role only */
 } listener;
 
 /* The threads and the I/O role (pool.c).  Under server.lock. */
@@ -184,7 +191,11 @@ struct server {
     cost_table cost;
 
     struct ssl_ctx_st *tls_ctx; /* for tls:// listeners, or NULL (tlsconn.c) */
-    int tls_timer; /* with tls_ctx: ticks to close TLS handshakes gone stale */
+    /* Ticks to close handshakes gone stale, while any is pending (handshake.c). */
+    struct {
+        int timer;
+        bool made, armed; /* armed: in the epoll set */
+    } hs;
 };
 
 #endif

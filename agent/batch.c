@@ -9,10 +9,16 @@
  * in the first member's session with its model resource; every member's
  * model has the same content (models.h), so the answer is the one it would
  * have had alone.  One bad image fails only itself.  The jobs are only
- * borrowed here: whatever they hold, job_free releases. */
+ * borrowed here: whatever they hold, job_free releases.
+ *
+ * Except with isolated plugins (`<plugin>.isolation = process`): a batch
+ * runs in one worker, and a worker serves one tenant only (src/core/
+ * isolate.h), so a batch then forms from one tenant's requests: batching
+ * across tenants is traded away for isolation (docs/performance.md). */
 #include <stdlib.h>
 
 #include "batch.h"
+#include "conn.h"
 #include "job.h"
 #include "log.h"
 
@@ -69,4 +75,21 @@ void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready) {
         handle_job_result(srv, in[i], &res, ready);
     }
     free(top);
+}
+
+/* A tenant's name is its sessions' isolation domain (handle.c). */
+_Static_assert(TENANT_NAME_MAX <= VMACCEL_DOMAIN_MAX, "a tenant's name must fit a domain");
+
+/* Any isolated plugin may be the one that classifies: the library does not
+ * say which plugin serves an op, and guessing wrong would mix tenants. */
+static bool any_isolated(server *srv) {
+    uint64_t n;
+    for (int i = 0; i < vmaccel_plugin_count(srv->ctx); i++)
+        if (vmaccel_plugin_restarts(srv->ctx, i, &n) == 1)
+            return true;
+    return false;
+}
+
+struct sched_tenant *batch_only_tenant(server *srv, const job *first) {
+    return any_isolated(srv) ? &first->c->tn->st : NULL;
 }

@@ -8,4 +8,8 @@
  * (any that cannot join runs on its own); `ready` as for handle_job. */
 void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready);
 
+/* The tenant a batch formed around first must stay within, or NULL when
+ * it may take any tenant's jobs (batch.c). */
+struct sched_tenant *batch_only_tenant(server *srv, const job *first);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "conn.h"
+#include "handshake.h"
 #include "hello.h"
 #include "log.h"
 #include "tlsconn.h"
@@ -21,6 +22,11 @@ struct outbuf {
     size_t len, off;
     uint8_t data[];
 };
+
+/* Request bodies: large ones in the connection's spare buffers. */
+static void *conn_body_alloc(void *ud, size_t len) {
+    return spare_take(ud, len);
+}
 
 conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
               const conn_ops *ops) {
@@ -39,8 +45,13 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     pthread_mutex_init(&c->wlock, NULL);
     const vmaccel_limits *l = &srv->cfg.lim;
-    vmaccel_reader_init(&c->rd, l->max_request_bytes, l->max_inflight_bytes, l->max_inflight,
-                        1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST, &c->acct);
+    /* Until its HELLO is accepted, that HELLO alone, and no bigger than one
+     * can be: a peer that has proved nothing makes the agent hold nothing
+     * (reader_open lifts this). */
+    vmaccel_reader_init(&c->rd, VMACCEL_HELLO_MAX, VMACCEL_HELLO_MAX, 1,
+                        1u << VMACCEL_FRAME_HELLO, &c->acct);
+    spare_init(&c->spare, l->max_request_bytes);
+    vmaccel_reader_set_alloc(&c->rd, conn_body_alloc, &c->spare);
     c->t = tables_new(srv->ctx, l, &srv->stats, srv->batching.models);
     c->listen_text = listen_text;
     c->auth = auth_mode(srv, listen_text);
@@ -73,15 +84,18 @@ void conn_unref(conn *c) {
     if (c->tn)
         tenant_detach(c->srv, c->tn);
     pthread_mutex_destroy(&c->wlock);
+    spare_fini(&c->spare);
     free(c);
 }
 
-/* The epoll mask follows state: read unless paused, write while queued. */
+/* The epoll mask follows state: read unless paused, write while queued
+ * (or while TLS must write before it can read on). */
 static void update_events_locked(conn *c) {
     if (atomic_load(&c->closed))
         return;
     struct epoll_event ev = {.data.ptr = c};
-    ev.events = (c->reading ? EPOLLIN : 0) | (c->out_head ? EPOLLOUT : 0) | EPOLLRDHUP;
+    ev.events = (c->reading ? EPOLLIN : 0) | EPOLLRDHUP |
+                (c->out_head || c->read_wants_write ? EPOLLOUT : 0);
     if (ev.events == c->events)
         return; /* the common case: a syscall saved per response */
     c->events = ev.events;
@@ -209,9 +223,10 @@ int conn_on_writable(conn *c) {
         c->reading = true;
         c->last_rx = agent_now(); /* silence while paused was ours */
     }
+    bool read_again = c->read_wants_write; /* TLS reading waited for this */
     update_events_locked(c);
     pthread_mutex_unlock(&c->wlock);
-    if (r >= 0 && c->reading && tls_buffered(c))
+    if (r >= 0 && c->reading && (read_again || tls_buffered(c)))
         return conn_on_readable(c); /* resumed: what TLS holds raises no event */
     return r < 0 ? r : 0;
 }
@@ -296,6 +311,36 @@ static int authenticate(conn *c, const vmaccel_hello *h) {
     return 0;
 }
 
+/* Requests may come now, up to the agent's limits. */
+static void reader_open(conn *c) {
+    const vmaccel_limits *l = &c->srv->cfg.lim;
+    c->rd.max_body = l->max_request_bytes;
+    c->rd.max_bytes = l->max_inflight_bytes;
+    c->rd.max_count = l->max_inflight < VMACCEL_READER_PARTIALS_MAX ? l->max_inflight
+                                                                    : VMACCEL_READER_PARTIALS_MAX;
+    c->rd.accept_mask = 1u << VMACCEL_FRAME_HELLO | 1u << VMACCEL_FRAME_REQUEST;
+}
+
+/* Its first HELLO is accepted: a pending connection now takes one of
+ * agent.max_connections (handshake.h), if one is free. */
+static int establish(conn *c) {
+    server *srv = c->srv;
+    if (c->pending_on) {
+        if (handshake_established(srv) >= srv->cfg.max_connections) {
+            agent_log("conn=%llu peer=%s: refused: %u connections already open "
+                      "(agent.max_connections)", (unsigned long long)c->id, c->peer,
+                      srv->cfg.max_connections);
+            send_goaway(c, -EBUSY, "the agent has as many connections as it serves "
+                        "(agent.max_connections); try again later");
+            return -EBUSY;
+        }
+        handshake_done(srv, c->pending_on);
+        c->pending_on = NULL;
+    }
+    reader_open(c);
+    return 0;
+}
+
 static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     vmaccel_hello h;
     if (c->hello_done && !c->shared)
@@ -314,6 +359,8 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     }
     bool token = c->auth == AUTH_TOKEN || c->auth == AUTH_TOKEN_OPTIONAL; /* tls: done */
     int r = c->hello_done ? restart(c) : token ? authenticate(c, &h) : 0;
+    if (r == 0 && !c->hello_done)
+        r = establish(c);
     if (r < 0)
         return r;
     if (!c->hello_done) /* flag bits we do not know: ignored, for forward compat */
@@ -391,12 +438,26 @@ static bool tls_buffered(conn *c) {
     return more;
 }
 
-/* read(2) for TLS: the session is shared with writing workers. */
+/* read(2) for TLS: the session is shared with writing workers.  When TLS
+ * must write before it can read on, epoll waits for writable: readable
+ * alone might never come (or come at once, again and again). */
 static ssize_t tls_read(conn *c, void *p, size_t n) {
+    bool want_write = false;
     pthread_mutex_lock(&c->wlock);
-    ssize_t got = agent_tls_read(c->ssl, p, n);
+    ssize_t got = agent_tls_read(c->ssl, p, n, &want_write);
+    if (want_write != c->read_wants_write) {
+        c->read_wants_write = want_write;
+        update_events_locked(c);
+    }
     pthread_mutex_unlock(&c->wlock);
     return got;
+}
+
+/* During the handshake the mask is what TLS waits for. */
+static void tls_wait_for(conn *c, uint32_t events) {
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (events != c->events && epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->events = events;
 }
 
 static void tls_refused(conn *c, const char *why) {
@@ -406,11 +467,23 @@ static void tls_refused(conn *c, const char *why) {
     c->close_reason = -EKEYREJECTED;
 }
 
+void conn_begin_handshake(conn *c, listener *l) {
+    c->pending_on = l;
+    c->hello_deadline = agent_now() + c->srv->cfg.hello_timeout_s;
+    handshake_add(c->srv, l);
+}
+
 bool conn_handshake_expired(conn *c, double now) {
-    if (!c->tls_pending || now < c->tls_deadline)
+    if (c->tls_pending && now >= c->tls_deadline) {
+        if (!c->tls_refused)
+            tls_refused(c, "not finished in time (agent.tls_handshake_ms)");
+        return true;
+    }
+    if (!c->pending_on || now < c->hello_deadline)
         return false;
     if (!c->tls_refused)
-        tls_refused(c, "not finished in time (agent.tls_handshake_ms)");
+        agent_log("conn=%llu peer=%s on %s: no HELLO accepted within agent.hello_timeout_ms; "
+                  "closed", (unsigned long long)c->id, c->peer, c->listen_text);
     return true;
 }
 
@@ -431,7 +504,7 @@ static int tls_linger(conn *c) {
 /* One step of a TLS handshake, in the event loop: waits for what it needs
  * in epoll; once done, the certificate's CN names the tenant. */
 static int tls_step(conn *c) {
-    char cn[TENANT_NAME_MAX], why[300];
+    char cn[TENANT_NAME_MAX - 4], why[300]; /* room for tenant "tls:CN" */
     bool want_write = false;
     if (c->tls_refused)
         return tls_linger(c);
@@ -441,17 +514,18 @@ static int tls_step(conn *c) {
     if (r < 0) {
         tls_refused(c, why);
         c->tls_refused = true;
+        if (r == -EACCES) /* TLS is up and sent no alert: say it in the protocol */
+            send_goaway(c, -EKEYREJECTED, "refused: its certificate's CN cannot name a tenant");
         shutdown(c->fd, SHUT_WR); /* the alert, then the end of our side */
+        tls_wait_for(c, EPOLLIN | EPOLLRDHUP); /* writable is always true now: not that */
         return tls_linger(c);
     }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0),
-                             .data.ptr = c};
-    if (r == 0 && ev.events != c->events && epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-        c->events = ev.events;
-    if (r == 0)
+    if (r == 0) {
+        tls_wait_for(c, EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0));
         return 0;
+    }
     c->tls_pending = false;
-    if (!(c->tn = tenant_attach_named(c->srv, cn)))
+    if (!(c->tn = tenant_attach_cn(c->srv, cn)))
         return -ENOMEM;
     agent_log("conn=%llu peer=%s: tenant=%s (by its certificate)", (unsigned long long)c->id,
               c->peer, c->tn->name);
@@ -493,8 +567,8 @@ int conn_on_readable(conn *c) {
                 resync(c, why);
                 continue;
             }
-            if ((e != -EPROTO && e != -EKEYREJECTED) || c->hello_done)
-                send_goaway(c, e, why); /* those two said why already */
+            if ((e != -EPROTO && e != -EKEYREJECTED && e != -EBUSY) || c->hello_done)
+                send_goaway(c, e, why); /* those said why already */
             c->close_reason = e;
             return e;
         }
@@ -519,6 +593,9 @@ void conn_close(conn *c, const char *why) {
     tables_close(c->t);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
               c->peer, (unsigned long long)c->n_requests, why);
+    if (c->pending_on)
+        handshake_done(c->srv, c->pending_on);
+    c->pending_on = NULL;
     atomic_fetch_sub(&c->srv->stats.connections, 1);
     conn_unref(c);
 }

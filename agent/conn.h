@@ -5,6 +5,7 @@
 #define VMACCEL_AGENT_CONN_H
 
 #include "agent.h"
+#include "spare.h"
 #include "tables.h"
 #include "tenant.h"
 
@@ -48,13 +49,20 @@ struct conn {
     struct ssl_st *ssl;
     bool tls_pending;
     bool tls_refused; /* its alert is sent: waiting for the peer to hang up */
+    bool read_wants_write; /* TLS: reading waits for the socket to take bytes */
     double tls_deadline;
+    /* Until its handshake is done (HELLO accepted): the listener whose
+     * pending cap it counts against, and when it must be done (handshake.h).
+     * NULL for a unix connection, and once done. */
+    listener *pending_on;
+    double hello_deadline;
 
     pthread_mutex_t wlock; /* guards the output queue, reading, fd */
     struct outbuf *out_head, *out_tail;
     bool reading;
     uint32_t events; /* the mask epoll has now */
 
+    spare spare;       /* large request bodies and answers, reused (spare.h) */
     vmaccel_reader rd; /* large: keep last */
 };
 
@@ -74,7 +82,9 @@ void conn_send(conn *c, uint32_t gen, uint64_t id, const vmaccel_msg *m);
 void conn_job_done(conn *c, uint64_t len);
 void conn_send_type(conn *c, uint8_t type, uint64_t id, const vmaccel_msg *m);
 void conn_pause_reading(conn *c);
-/* True (and logged, and counted) when its TLS handshake is overdue: the
+/* It was accepted on l, which has a handshake deadline and cap. */
+void conn_begin_handshake(conn *c, listener *l);
+/* True (and logged; counted for TLS) when its handshake is overdue: the
  * caller closes it. */
 bool conn_handshake_expired(conn *c, double now);
 /* Why the connection is being closed, for the log line. */

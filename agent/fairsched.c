@@ -65,6 +65,23 @@ static void settle(sched *s) {
         ring_remove(s, s->cursor);
 }
 
+/* With shares, a place is kept only `grace` seconds after its tenant went
+ * idle: the cursor may not come round while the tenant at it is capped. */
+static void expire_idle(sched *s) {
+    if (!s->slots || !s->cursor)
+        return;
+    uint32_t n = 1;
+    for (sched_tenant *t = s->cursor->next; t != s->cursor; t = t->next)
+        n++;
+    sched_tenant *t = s->cursor;
+    for (uint32_t i = 0; i < n; i++) {
+        sched_tenant *next = t->next;
+        if (!t->head && !t->running && s->now - t->idle_since >= s->grace)
+            ring_remove(s, t);
+        t = next;
+    }
+}
+
 /* True when t already runs its share of the slots.  busy_weight >= t's
  * own weight here: t is in the ring. */
 static bool at_share(const sched *s, const sched_tenant *t) {
@@ -78,6 +95,7 @@ static bool at_share(const sched *s, const sched_tenant *t) {
  * share the next in the ring that has items and is not.  The cursor does
  * not move past the capped tenant: places kept in the ring stay kept. */
 static sched_tenant *next_tenant(sched *s) {
+    expire_idle(s);
     settle(s);
     sched_tenant *c = s->cursor, *t = c;
     if (!c)
@@ -109,8 +127,12 @@ static sched_item *take_head(sched *s, sched_tenant *t) {
 
 void sched_done(sched *s, sched_item *it) {
     sched_tenant *t = it->owner;
-    if (--t->running == 0 && !t->active)
+    if (--t->running > 0)
+        return;
+    if (!t->active)
         s->busy_weight -= weight_of(t);
+    else if (!t->head)
+        t->idle_since = s->now; /* keeps its place, for a while */
 }
 
 sched_item *sched_pop(sched *s) {

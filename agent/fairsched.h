@@ -16,8 +16,11 @@
  * tenant leaves free between its answer and its next request, and that
  * request then waits for a flood job to end and runs beside the others:
  * the small tenant's latency depended on its neighbour's load.  A worker
- * may therefore stay idle while a capped tenant has work queued, until
- * another tenant sends or leaves the ring. */
+ * may therefore stay idle while a capped tenant has work queued — but only
+ * for `grace` seconds after the tenant keeping a place went idle (nothing
+ * queued or running): longer, and a tenant gone quiet would hold its share
+ * of the workers forever.  The pool wakes its threads when a job ends and
+ * when a grace period may have run out (pool.c). */
 #ifndef VMACCEL_AGENT_FAIRSCHED_H
 #define VMACCEL_AGENT_FAIRSCHED_H
 
@@ -37,6 +40,7 @@ typedef struct sched_tenant {
     uint64_t queued;
     uint32_t running; /* items popped and not yet sched_done */
     bool active;      /* in the ring */
+    double idle_since; /* when it last had nothing queued or running */
 } sched_tenant;
 
 typedef struct sched {
@@ -44,6 +48,9 @@ typedef struct sched {
     uint64_t queued;
     uint32_t slots;       /* 0: no per-tenant share (as before) */
     uint64_t busy_weight; /* of the tenants active or running */
+    /* With slots: the caller's clock (set before pop, peek and done), and
+     * how long an idle tenant keeps its place, hence its share. */
+    double now, grace;
 } sched;
 
 void sched_push(sched *s, sched_tenant *t, sched_item *it);

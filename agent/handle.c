@@ -18,7 +18,7 @@ typedef struct call {
     const vmaccel_req *req;
     vmaccel_session *sess;
     vmaccel_msg *resp;
-    void *out; /* output buffer, freed after sending */
+    void *out; /* output buffer, given back to `spare` after sending */
     vmaccel_resource *res;
     struct bytes { /* serialised results too many for the message head */
         uint8_t *p;
@@ -26,6 +26,8 @@ typedef struct call {
         int err;
     } ser;
     const classify_result *pre; /* computed in a batch: no backend call */
+    const char *domain; /* the tenant: isolated plugins' workers are its own */
+    spare *spare; /* the connection's (spare.h) */
 } call;
 
 static void ser_put(struct bytes *b, const void *p, size_t n) {
@@ -48,7 +50,7 @@ static void ser_put(struct bytes *b, const void *p, size_t n) {
 static int out_alloc(call *k, uint64_t bytes) {
     if (bytes > k->srv->cfg.lim.max_request_bytes)
         return -EMSGSIZE; /* answers are capped like requests */
-    k->out = malloc(bytes ? bytes : 1);
+    k->out = spare_take(k->spare, bytes);
     return k->out ? 0 : -ENOMEM;
 }
 
@@ -250,7 +252,7 @@ static int run_control(call *k) {
     case VMACCEL_KIND_PING:
         return 0;
     case VMACCEL_KIND_SESSION_NEW:
-        if ((r = tables_session_new(k->t, &id)) == 0)
+        if ((r = tables_session_new(k->t, k->domain, &id)) == 0)
             vmaccel_msg_u64(k->resp, id);
         return r;
     case VMACCEL_KIND_SESSION_FREE:
@@ -284,7 +286,7 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
     conn *c = j->c;
     vmaccel_msg *resp = malloc(sizeof(*resp));
     call k = {srv, j->t, &j->req, j->as ? agent_sess_get(j->as) : NULL, resp, NULL, j->res,
-              {NULL, 0, 0, 0}, pre};
+              {NULL, 0, 0, 0}, pre, c->tn->name, &c->spare};
     int r = j->err ? j->err : resp ? 0 : -ENOMEM;
     if (resp)
         vmaccel_resp_begin(resp); /* the status is set below */
@@ -309,7 +311,7 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
         vmaccel_resp_set_status(resp, r);
         conn_send(c, j->gen, j->id, resp);
     }
-    free(k.out);
+    spare_give(&c->spare, k.out); /* sent, or copied into the output queue */
     free(k.ser.p);
     free(resp);
 }

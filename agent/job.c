@@ -109,7 +109,7 @@ void job_free(job *j) {
     job_free_slot(j);
     vmaccel_resource_unref(j->res);
     agent_sess_put(j->as);
-    free(j->body);
+    spare_give(&j->c->spare, j->body); /* for the connection's next request */
     tables_unref(j->t);
     conn_unref(j->c);
     free(j);

@@ -2,6 +2,7 @@
  * wrong and what was probably meant), opening them, and on the way out
  * removing the unix socket files the agent made. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,14 +66,35 @@ static void explain_listen(const vmaccel_addr *a, int err, char *why, size_t n) 
     snprintf(why, n, "cannot listen: %s%s", vmaccel_strerror(err), hint);
 }
 
+/* The last component of a unix socket's path. */
+static const char *base_name(const listener *l) {
+    const char *slash = strrchr(l->addr.u.un.sun_path, '/');
+    return slash ? slash + 1 : l->addr.u.un.sun_path;
+}
+
+/* Its directory, held open: exit removes the file with unlinkat on it,
+ * so the seccomp list (sandbox.c) need not let the agent unlink anything
+ * else. */
+static int open_dir(const listener *l) {
+    char dir[sizeof(l->addr.u.un.sun_path)];
+    const char *path = l->addr.u.un.sun_path, *slash = strrchr(path, '/');
+    if (!slash)
+        return open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* Remembers which file the bind made, so that exit removes only that one. */
 static void note_socket_file(listener *l) {
     struct stat st;
+    l->dir_fd = -1;
     l->owns_file = l->addr.kind == VMACCEL_ADDR_UNIX &&
                    lstat(l->addr.u.un.sun_path, &st) == 0 && S_ISSOCK(st.st_mode);
     if (l->owns_file) {
         l->file_dev = st.st_dev;
         l->file_ino = st.st_ino;
+        l->dir_fd = open_dir(l);
+        l->owns_file = l->dir_fd >= 0;
     }
 }
 
@@ -132,10 +154,13 @@ void listener_close(listener *l) {
     close(l->fd);
     l->fd = -1;
     struct stat st;
-    const char *path = l->addr.u.un.sun_path;
-    if (l->owns_file && lstat(path, &st) == 0 && st.st_dev == l->file_dev &&
-        st.st_ino == l->file_ino)
-        unlink(path);
+    if (l->owns_file &&
+        fstatat(l->dir_fd, base_name(l), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        st.st_dev == l->file_dev && st.st_ino == l->file_ino)
+        unlinkat(l->dir_fd, base_name(l), 0);
+    if (l->dir_fd >= 0)
+        close(l->dir_fd);
+    l->dir_fd = -1;
     l->owns_file = false;
 }
 

@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "auth.h"
+#include "handshake.h"
 #include "listen.h"
 #include "log.h"
 #include "models.h"
@@ -171,6 +172,7 @@ static int prepare(server *srv, const agent_options *o, confinement *c) {
     r = r < 0 ? r : open_listeners(srv, o);
     r = r < 0 ? r : auth_configure(srv); /* needs the rules and the listeners */
     r = r < 0 ? r : agent_tls_configure(srv);
+    r = r < 0 ? r : handshake_configure(srv); /* after tls: one timer for both */
     return r < 0 ? r : confine(srv, c);     /* last: keys and files are read as root */
 }
 

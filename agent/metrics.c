@@ -83,8 +83,7 @@ void metrics_format_histogram(textbuf *b, const char *metric, const char *labels
               (double)atomic_load(&h->sum_ns) * 1e-9, metric, labels, (unsigned long long)cum);
 }
 
-/* Prometheus label values escape backslash, quote and newline. */
-static void escape(char *out, size_t n, const char *s) {
+void metrics_escape(char *out, size_t n, const char *s) {
     size_t o = 0;
     for (; *s && o + 3 < n; s++) {
         if (*s == '\\' || *s == '"' || *s == '\n')
@@ -109,7 +108,7 @@ static const char *kind_name(uint16_t kind) {
 /* The labels of tenant i's kind s. */
 static void labels_of(char *out, size_t n, const char *tenant, int s) {
     char esc[2 * 128 + 1];
-    escape(esc, sizeof(esc), tenant);
+    metrics_escape(esc, sizeof(esc), tenant);
     snprintf(out, n, "tenant=\"%s\",op=\"%s\"", esc, kind_name(kind_of_slot(s)));
 }
 
@@ -166,7 +165,7 @@ static void format_dropped(textbuf *b, const metrics_view *v, int n, int f) {
                  "# TYPE vmaccel_tenant_%s_requests_total counter\n", name[f], help[f], name[f]);
     for (int i = 0; i < n; i++) {
         const _Atomic uint64_t *c = f ? &v[i].m->expired : &v[i].m->shed;
-        escape(esc, sizeof(esc), v[i].name);
+        metrics_escape(esc, sizeof(esc), v[i].name);
         tb_printf(b, "vmaccel_tenant_%s_requests_total{tenant=\"%s\"} %llu\n", name[f], esc,
                   (unsigned long long)atomic_load_explicit(c, memory_order_relaxed));
     }

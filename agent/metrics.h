@@ -38,6 +38,10 @@ typedef struct textbuf {
     int err;
 } textbuf;
 void tb_printf(textbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A label value as Prometheus escapes it (backslash, quote, newline) into
+ * out[n]: every label the page prints goes through this, since tenant
+ * names come from peers, certificates and the config. */
+void metrics_escape(char *out, size_t n, const char *s);
 
 /* Appends the per-tenant families for n tenants (only the kinds that saw
  * requests), each family's samples together as the format requires. */

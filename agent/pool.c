@@ -36,6 +36,9 @@
 #include "tenant.h"
 
 #define INLINE_MAX_NS 20000
+/* How long a tenant gone idle keeps its place and share (fairsched.h): a
+ * client with one request out sends its next within this of its answer. */
+#define SCHED_IDLE_GRACE_S 0.005
 #define INLINE_MAX_BODY 4096
 
 /* Cheap enough to run in the I/O role without giving the role up.  Never
@@ -48,6 +51,7 @@ static bool runs_inline(server *srv, const job *j) {
 }
 
 static job *pop_job_locked(server *srv) {
+    srv->sched.queue.now = agent_now();
     job *j = (job *)sched_pop(&srv->sched.queue);
     if (j)
         srv->io.running++;
@@ -59,7 +63,7 @@ static job *pop_job_locked(server *srv) {
 static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int max) {
     sched_tenant *ring[TENANTS_MAX]; /* every tenant may have a head for it */
     int nt = 0;
-    sched_tenant *t = srv->sched.queue.cursor;
+    sched_tenant *t = srv->sched.queue.cursor, *only = batch_only_tenant(srv, out[0]);
     do {
         ring[nt++] = t;
         t = t ? t->next : NULL;
@@ -68,7 +72,7 @@ static int take_heads_locked(server *srv, uint64_t model, job **out, int n, int 
         took = false;
         for (int i = 0; i < nt && n < max; i++) {
             job *h = ring[i] && ring[i]->active ? (job *)ring[i]->head : NULL;
-            if (h && h->model == model) {
+            if (h && h->model == model && (!only || ring[i] == only)) {
                 out[n++] = (job *)sched_pop_tenant(&srv->sched.queue, ring[i]);
                 srv->io.running++;
                 took = true;
@@ -105,6 +109,7 @@ static int collect_batch_locked(server *srv, job *first, job **out) {
 }
 
 static void answer_ready(server *srv);
+static void wake_for_jobs_locked(server *srv);
 
 /* Runs a popped job (alone, or a batch formed around it), then tells the
  * scheduler they are done (their tenants' shares, fairsched.h): after
@@ -125,8 +130,13 @@ static void run_job_locked(server *srv, job *j) {
         handle_job(srv, j, answer_ready);
     pthread_mutex_lock(&srv->lock);
     srv->io.running -= n;
+    srv->sched.queue.now = agent_now();
     for (int i = 0; i < n; i++)
         sched_done(&srv->sched.queue, &items[i]);
+    /* A tenant's share may have grown (fairsched.h): threads that found
+     * only capped jobs sleep, and this one takes just one of the rest. */
+    if (srv->sched.queue.queued > 1)
+        wake_for_jobs_locked(srv);
 }
 
 /* The standby's epoll set watches the main one only while the role is
@@ -184,6 +194,7 @@ static void io_role(server *srv) {
         srv->io.poll(srv, -1);
         pthread_mutex_lock(&srv->lock);
         sched *q = &srv->sched.queue;
+        q->now = agent_now();
         job *head = q->queued == 1 && !srv->exit_now ? (job *)sched_peek(q) : NULL;
         if (head && runs_inline(srv, head)) {
             run_job_locked(srv, pop_job_locked(srv));
@@ -208,9 +219,9 @@ static void io_role(server *srv) {
 
 /* Waits in the standby's epoll set: for the role to be free while
  * something is readable, or for a kick.  Lock not held. */
-static void stand_by(server *srv) {
+static void stand_by(server *srv, int timeout_ms) {
     struct epoll_event ev[2];
-    int n = epoll_wait(srv->io.sb_epfd, ev, 2, -1);
+    int n = epoll_wait(srv->io.sb_epfd, ev, 2, timeout_ms);
     for (int i = 0; i < n; i++) {
         uint64_t v;
         if (ev[i].data.ptr == &srv->io.sb_kick) {
@@ -218,6 +229,21 @@ static void stand_by(server *srv) {
             (void)r;
         }
     }
+}
+
+/* Sleeps until woken; with jobs queued that no tenant's share lets run,
+ * only until an idle tenant's kept place may have expired (fairsched.h). */
+static void idle_wait_locked(server *srv) {
+    if (!srv->sched.queue.queued) {
+        pthread_cond_wait(&srv->io.cond, &srv->lock);
+        return;
+    }
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl); /* io.cond waits on it (server.c) */
+    long ns = dl.tv_nsec + (long)(srv->sched.queue.grace * 1e9);
+    dl.tv_sec += ns / 1000000000L;
+    dl.tv_nsec = ns % 1000000000L;
+    pthread_cond_timedwait(&srv->io.cond, &srv->lock, &dl);
 }
 
 /* Every thread: takes the I/O role when it is free, else runs jobs in the
@@ -236,13 +262,16 @@ static void *thread_main(void *arg) {
             run_job_locked(srv, j);
         } else if (!srv->io.standby) {
             srv->io.standby = true;
+            /* Queued jobs that no share lets run: look again after the
+             * grace period (fairsched.h), as idle_wait_locked does. */
+            int ms = srv->sched.queue.queued ? (int)(srv->sched.queue.grace * 1000) + 1 : -1;
             pthread_mutex_unlock(&srv->lock);
-            stand_by(srv);
+            stand_by(srv, ms);
             pthread_mutex_lock(&srv->lock);
             srv->io.standby = false;
         } else {
             srv->io.idle++;
-            pthread_cond_wait(&srv->io.cond, &srv->lock);
+            idle_wait_locked(srv);
             srv->io.idle--;
         }
     }
@@ -283,6 +312,7 @@ int pool_run(server *srv, pool_poll_fn *poll) {
     srv->io.io_free = true;
     srv->io.poll = poll;
     srv->sched.queue.slots = srv->cfg.workers; /* each tenant's share of them */
+    srv->sched.queue.grace = SCHED_IDLE_GRACE_S;
     for (; t && started < want; started++)
         if (pthread_create(&t[started], NULL, thread_main, srv) != 0)
             break;

@@ -4,6 +4,7 @@
  * the host code they reach — runs as NAME. */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -28,6 +29,11 @@ int agent_user_lookup(const char *name, agent_user *u, char *why, size_t why_len
     }
     if (pw.pw_uid == 0) {
         snprintf(why, why_len, "user '%s' is root: the agent would keep every privilege", name);
+        return -EINVAL;
+    }
+    if (pw.pw_gid == 0) {
+        snprintf(why, why_len, "user '%s' has group root (gid 0): it could read and write "
+                 "what root's group can; give it a group of its own", name);
         return -EINVAL;
     }
     snprintf(u->name, sizeof(u->name), "%s", name);
@@ -97,8 +103,23 @@ static bool has_capabilities(void) {
     return false;
 }
 
+/* Root's group among the supplementary ones (initgroups left it, or the
+ * user is in it): as good as root for every file group 0 may write. */
+static bool in_group_root(void) {
+    gid_t g[NGROUPS_MAX];
+    int n = getgroups(NGROUPS_MAX, g);
+    if (n < 0)
+        return true; /* cannot tell: assume the worst */
+    for (int i = 0; i < n; i++)
+        if (g[i] == 0)
+            return true;
+    return false;
+}
+
 /* The drop is only as good as this check: root must be out of reach. */
 static int verify(const agent_user *u) {
+    if (in_group_root())
+        return -EPERM;
     uid_t r, e, s;
     gid_t rg, eg, sg;
     if (getresuid(&r, &e, &s) < 0 || r != u->uid || e != u->uid || s != u->uid ||

@@ -3,14 +3,16 @@
  * guest that finds a hole in a backend, or a host function called by exec,
  * runs inside this list.
  *
- * Allowed: memory (never writable and executable at once), threads (clone
- * only for a thread), reading files (dlopen of exec libraries at request
- * time), events, sockets of the agent's four families, time, signals to
- * itself, and unlinking (its socket files at exit).  Everything else gets
- * EPERM — notably execve/execveat, fork, ptrace, mount, bpf, kexec_*,
- * init_module, keyctl, unshare/setns, process_vm_*, perf_event_open,
- * set*id, bind/listen, opening a file for writing, and other socket
- * families (AF_NETLINK, AF_PACKET...).
+ * Allowed: memory (never writable and executable, at once or later),
+ * threads (clone only for a thread, in no new namespace), reading files
+ * (dlopen of exec libraries at request time), events, new sockets of the
+ * network families (inet, inet6, vsock), socketpairs, time, signals to
+ * itself, and unlinking its own socket files at exit.  Everything else
+ * gets EPERM — notably execve/execveat, fork, ptrace, mount, bpf,
+ * kexec_*, init_module, keyctl, unshare/setns, process_vm_*,
+ * perf_event_open, set*id, bind/listen, opening a file for writing (or
+ * O_PATH), unlinking anything else, a new AF_UNIX socket (the way to
+ * other local daemons) and other families (AF_NETLINK, AF_PACKET...).
  *
  * Why EPERM rather than killing the process: a host function's attempt
  * then fails that request, not every guest's connection; and a call this
@@ -79,6 +81,16 @@ int sandbox_mode(server *srv) {
     return mode;
 }
 
+/* Whatever the filter: nothing the agent might ever run gains privileges
+ * (set-uid programs, file capabilities). */
+static int no_new_privs(void) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+        return 0;
+    int e = errno;
+    agent_log_at(VMACCEL_LOG_ERROR, "cannot set no_new_privs: %s", strerror(e));
+    return -e;
+}
+
 #ifdef VMACCEL_HAVE_SECCOMP
 
 /* Allowed whatever their arguments.  Names unknown on this architecture
@@ -94,7 +106,7 @@ static const char *const plain[] = {
     "read", "readv", "pread64", "preadv", "preadv2", "write", "writev", "pwrite64",
     "close", "lseek", "fstat", "newfstatat", "stat", "lstat", "statx", "fstatfs", "statfs",
     "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd",
-    "fcntl", "dup", "dup3", "unlink", "unlinkat", "fadvise64", "fsync", "fdatasync",
+    "fcntl", "dup", "dup3", "fadvise64", "fsync", "fdatasync",
     /* events */
     "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2",
     "signalfd4", "poll", "ppoll", "select", "pselect6",
@@ -126,17 +138,15 @@ static int allow(scmp_filter_ctx f, const char *name, unsigned n, const struct s
     allow(f, name, sizeof((struct scmp_arg_cmp[]){__VA_ARGS__}) /            \
                        sizeof(struct scmp_arg_cmp), (struct scmp_arg_cmp[]){__VA_ARGS__})
 
-/* Memory: mapping libraries and thread stacks, but never a page both
- * writable and executable (what injected code needs). */
+/* Memory: mapping libraries (dlopen maps their code from the file, read
+ * and execute) and thread stacks, but never a page both writable and
+ * executable, nor made executable later (mprotect), which is how injected
+ * code would run: what systemd's MemoryDenyWriteExecute refuses too. */
 static int allow_memory(scmp_filter_ctx f) {
-    int r = 0;
-    static const char *const calls[] = {"mmap", "mprotect"};
-    for (int i = 0; r == 0 && i < 2; i++) {
-        r = ALLOW_IF(f, calls[i], SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-        if (r == 0)
-            r = ALLOW_IF(f, calls[i], SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_WRITE, 0));
-    }
-    return r;
+    int r = ALLOW_IF(f, "mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    if (r == 0)
+        r = ALLOW_IF(f, "mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_WRITE, 0));
+    return r ? r : ALLOW_IF(f, "mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 }
 
 /* clone only for a thread (pthread_create), never a process (fork); in
@@ -145,25 +155,30 @@ static int allow_memory(scmp_filter_ctx f) {
  * ENOSYS and glibc falls back to clone. */
 static int allow_threads(scmp_filter_ctx f) {
     const unsigned long t = SANITIZED ? CLONE_VM : CLONE_THREAD | CLONE_VM;
-    int r = ALLOW_IF(f, "clone", SCMP_A0(SCMP_CMP_MASKED_EQ, t, t));
+    const unsigned long ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                             CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+    int r = ALLOW_IF(f, "clone", SCMP_A0(SCMP_CMP_MASKED_EQ, t | ns, t)); /* no namespace */
     int nr = seccomp_syscall_resolve_name("clone3");
     if (r == 0 && nr != __NR_SCMP_ERROR)
         r = seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
     return r;
 }
 
-/* Opening files to read only: the agent writes to what it has open. */
+/* Opening files to read only (O_PATH is no reading: refused too): the
+ * agent writes to what it has open. */
 static int allow_files(scmp_filter_ctx f) {
-    const unsigned long w = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND;
+    const unsigned long w = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_PATH;
     int r = ALLOW_IF(f, "openat", SCMP_A2(SCMP_CMP_MASKED_EQ, w, 0));
     return r ? r : ALLOW_IF(f, "open", SCMP_A1(SCMP_CMP_MASKED_EQ, w, 0));
 }
 
-/* New sockets only of the families the agent serves (a plugin may dial). */
+/* New sockets of the network families only (a plugin may dial): no
+ * AF_UNIX socket, which could reach any local daemon's socket (and pass
+ * it the agent's descriptors); socketpair is the agent's own. */
 static int allow_sockets(scmp_filter_ctx f) {
-    static const int fam[] = {AF_UNIX, AF_INET, AF_INET6, AF_VSOCK};
+    static const int fam[] = {AF_INET, AF_INET6, AF_VSOCK};
     int r = 0;
-    for (int i = 0; r == 0 && i < 4; i++)
+    for (int i = 0; r == 0 && i < 3; i++)
         r = ALLOW_IF(f, "socket", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam[i], 0));
     return r ? r : ALLOW_IF(f, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 }
@@ -185,8 +200,20 @@ static int allow_self(scmp_filter_ctx f) {
     return r;
 }
 
-static int add_rules(scmp_filter_ctx f) {
+/* Unlinking only the agent's own socket files, in their directories held
+ * open by the listeners (listen.c), at exit. */
+static int allow_unlink(scmp_filter_ctx f, const server *srv) {
     int r = 0;
+    for (int i = 0; r == 0 && i < srv->n_listeners; i++)
+        if (srv->listeners[i].dir_fd >= 0)
+            r = ALLOW_IF(f, "unlinkat",
+                         SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)srv->listeners[i].dir_fd, 0),
+                         SCMP_A2(SCMP_CMP_EQ, 0, 0));
+    return r;
+}
+
+static int add_rules(scmp_filter_ctx f, const server *srv) {
+    int r = allow_unlink(f, srv);
     for (size_t i = 0; r == 0 && i < sizeof(plain) / sizeof(plain[0]); i++)
         r = allow(f, plain[i], 0, NULL);
     for (size_t i = 0; SANITIZED && r == 0 && i < sizeof(sanitizer_extra) / sizeof(char *); i++)
@@ -205,9 +232,9 @@ static int add_rules(scmp_filter_ctx f) {
 }
 
 int sandbox_apply(server *srv, int mode) {
-    (void)srv; /* the list is the same whatever the config */
-    if (mode == SANDBOX_OFF)
-        return 0;
+    int r = no_new_privs();
+    if (r < 0 || mode == SANDBOX_OFF)
+        return r;
     if (RUNNING_ON_VALGRIND) { /* valgrind's own calls would run through the filter */
         agent_log_at(VMACCEL_LOG_WARN, "agent.seccomp: not installed under valgrind");
         return 0;
@@ -218,9 +245,9 @@ int sandbox_apply(server *srv, int mode) {
         return -ENOMEM;
     }
     /* Plugins (OpenBLAS) have threads already: the filter covers them too. */
-    int r = seccomp_attr_set(f, SCMP_FLTATR_CTL_TSYNC, 1);
+    r = seccomp_attr_set(f, SCMP_FLTATR_CTL_TSYNC, 1);
     if (r == 0)
-        r = add_rules(f);
+        r = add_rules(f, srv);
     if (r == 0)
         r = seccomp_load(f);
     seccomp_release(f);
@@ -237,7 +264,7 @@ int sandbox_apply(server *srv, int mode) {
 
 int sandbox_apply(server *srv, int mode) {
     (void)srv, (void)mode;
-    return 0;
+    return no_new_privs();
 }
 
 #endif

@@ -12,6 +12,7 @@
 #include "admin.h"
 #include "conn.h"
 #include "handle.h"
+#include "handshake.h"
 #include "job.h"
 #include "listen.h"
 #include "log.h"
@@ -20,7 +21,6 @@
 #include "server.h"
 
 static const int signal_tag = EV_SIGNAL;
-static const int timer_tag = EV_TIMER;
 
 /* An answer computed in the I/O role itself has no lent role to take back. */
 static void no_hand_off(server *srv) {
@@ -65,8 +65,14 @@ static void accept_all(server *srv, listener *l) {
                 agent_log("accept on %s: %s", l->addr.text, vmaccel_strerror(fd));
             return;
         }
-        if (atomic_load(&srv->stats.connections) >= (long)srv->cfg.max_connections) {
-            agent_log("refused %s: %u connections already open", peer, srv->cfg.max_connections);
+        /* A peer that has proved nothing yet takes a pending slot of its
+         * listener, never one of agent.max_connections (handshake.h). */
+        if (handshake_applies(l) ? !handshake_admit(srv, l)
+                                 : handshake_established(srv) >= srv->cfg.max_connections) {
+            agent_log("refused %s: %u connections %s already open", peer,
+                      handshake_applies(l) ? srv->cfg.max_pending : srv->cfg.max_connections,
+                      handshake_applies(l) ? "in their handshake (agent.max_pending_connections)"
+                                           : "(agent.max_connections)");
             close(fd);
             continue;
         }
@@ -84,6 +90,10 @@ int server_adopt(server *srv, int fd, const char *peer, const char *listen_text)
         close(fd);
         return -ENOMEM;
     }
+    for (int i = 0; i < srv->n_listeners; i++)
+        if (strcmp(srv->listeners[i].addr.text, listen_text) == 0 &&
+            handshake_applies(&srv->listeners[i]))
+            conn_begin_handshake(c, &srv->listeners[i]);
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -150,21 +160,15 @@ static bool drained(server *srv) {
     return idle || late;
 }
 
-/* A TLS client that connects and never finishes its handshake would hold
- * a connection slot forever: closed after agent.tls_handshake_ms. */
+/* A client that connects and never finishes its handshake (TLS, HELLO)
+ * would hold a pending slot forever: closed after its deadline. */
 static void drop_stale_handshakes(server *srv) {
     double now = agent_now();
     for (conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         if (conn_handshake_expired(c, now))
-            drop_conn(srv, c, "TLS handshake not finished in time");
+            drop_conn(srv, c, "handshake not finished in time");
     }
-}
-
-/* The ticks of tlsconn.c's timer, for drop_stale_handshakes. */
-static int add_tls_timer(server *srv) {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)&timer_tag};
-    return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->tls_timer, &ev) < 0 ? -errno : 0;
 }
 
 /* Waits for events (timeout_ms as epoll_wait: -1 forever, 0 not at all)
@@ -180,8 +184,7 @@ static void poll_step(server *srv, int timeout_ms) {
         } else if (tag == EV_LISTENER) {
             accept_all(srv, evs[i].data.ptr);
         } else if (tag == EV_TIMER) {
-            uint64_t ticks;
-            stale = read(srv->tls_timer, &ticks, sizeof(ticks)) == sizeof(ticks);
+            stale = handshake_tick(srv);
         } else {
             struct signalfd_siginfo si;
             if (read(srv->sigfd, &si, sizeof(si)) == sizeof(si) && !srv->draining) {
@@ -210,8 +213,7 @@ static int setup(server *srv) {
     if (srv->sigfd < 0 || srv->epfd < 0)
         return -errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)&signal_tag};
-    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd, &ev) < 0 ||
-        (srv->tls_ctx && add_tls_timer(srv) < 0))
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd, &ev) < 0)
         return -errno;
     for (int i = 0; i < srv->n_listeners; i++) {
         if (srv->listeners[i].admin)
@@ -221,10 +223,10 @@ static int setup(server *srv) {
             return -errno;
     }
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->io.cond, NULL);
-    pthread_condattr_t mono; /* a batch's window must not move with the wall clock */
+    pthread_condattr_t mono; /* timed waits must not move with the wall clock */
     pthread_condattr_init(&mono);
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->io.cond, &mono);
     pthread_cond_init(&srv->batching.cond, &mono);
     pthread_condattr_destroy(&mono);
     return pool_init(srv);
@@ -239,8 +241,7 @@ static void teardown(server *srv) {
     pool_fini(srv);
     close(srv->epfd);
     close(srv->sigfd);
-    if (srv->tls_ctx) /* its timer too */
-        close(srv->tls_timer);
+    handshake_free(srv);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->io.cond);
     pthread_cond_destroy(&srv->batching.cond);

@@ -74,11 +74,11 @@ void tables_close(tables *t) {
     pthread_mutex_unlock(&t->lock);
 }
 
-int tables_session_new(tables *t, uint64_t *id) {
+int tables_session_new(tables *t, const char *domain, uint64_t *id) {
     agent_sess *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    int r = vmaccel_session_new(t->ctx, &s->s);
+    int r = vmaccel_session_new_in(t->ctx, domain, &s->s);
     if (r < 0) {
         free(s);
         return r;

@@ -46,7 +46,7 @@ void tables_unref(tables *t);
  * resources are reference-counted). */
 void tables_close(tables *t);
 
-int tables_session_new(tables *t, uint64_t *id);
+int tables_session_new(tables *t, const char *domain, uint64_t *id);
 int tables_session_free(tables *t, uint64_t id);
 /* A referenced session (release with agent_sess_put), or NULL. */
 agent_sess *tables_session_get(tables *t, uint64_t id);

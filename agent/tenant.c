@@ -38,11 +38,19 @@ static int read_rule(server *srv, const char *name, tenant_rule *r) {
     snprintf(key, sizeof(key), "tenant.%s.peer", name);
     const char *peer = vmaccel_config_get(srv->ctx, key);
     snprintf(r->peer, sizeof(r->peer), "%s", peer ? peer : "");
+    snprintf(key, sizeof(key), "tenant.%s.tls_cn", name);
+    const char *cn = vmaccel_config_get(srv->ctx, key);
+    if (cn && strlen(cn) >= TENANT_NAME_MAX - 4) { /* what vmaccel_tls_peer_cn takes */
+        agent_config_error(srv, key, "too long for a certificate's CN");
+        return -EINVAL;
+    }
+    snprintf(r->tls_cn, sizeof(r->tls_cn), "%s", cn ? cn : "");
     snprintf(key, sizeof(key), "tenant.%s.token_file", name); /* read by auth.c */
-    if (!listen && !peer && !vmaccel_config_get(srv->ctx, key)) {
+    if (!listen && !peer && !cn && !vmaccel_config_get(srv->ctx, key)) {
         agent_config_error(srv, "agent.tenants",
                            "tenant %s has none of tenant.%s.listen, tenant.%s.peer, "
-                           "tenant.%s.token_file", name, name, name, name);
+                           "tenant.%s.token_file, tenant.%s.tls_cn", name, name, name, name,
+                           name);
         return -EINVAL;
     }
     snprintf(key, sizeof(key), "tenant.%s.weight", name);
@@ -132,12 +140,15 @@ tenant *tenant_attach_rule(server *srv, const tenant_rule *rule) {
     return attach(srv, rule, rule->name);
 }
 
-tenant *tenant_attach_named(server *srv, const char *name) {
-    const tenant_rule *rule = NULL;
-    for (int i = 0; i < srv->sched.n_rules && !rule; i++)
-        if (strcmp(srv->sched.rules[i].name, name) == 0)
-            rule = &srv->sched.rules[i];
-    return attach(srv, rule, name);
+tenant *tenant_attach_cn(server *srv, const char *cn) {
+    for (int i = 0; i < srv->sched.n_rules; i++) {
+        const tenant_rule *r = &srv->sched.rules[i];
+        if (r->tls_cn[0] && strcmp(r->tls_cn, cn) == 0)
+            return attach(srv, r, r->name);
+    }
+    char name[TENANT_NAME_MAX];
+    snprintf(name, sizeof(name), "tls:%s", cn);
+    return attach(srv, NULL, name);
 }
 
 void tenant_detach(server *srv, tenant *t) {

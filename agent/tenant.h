@@ -11,6 +11,7 @@
  *   tenant.vm2.peer = vsock:4                           (or with that identity)
  *   tenant.vm2.weight = 2                               (jobs per turn; default 1)
  *   tenant.vm3.token_file = /etc/vmaccel/vm3.token      (tcp clients with it: auth.h)
+ *   tenant.vm4.tls_cn = vm4.example                     (tls clients with that CN)
  *
  * Tenants live as long as the agent (their counters persist across
  * reconnects); idle ones are forgotten when there are too many. */
@@ -28,6 +29,7 @@ typedef struct tenant_rule {
     char name[TENANT_NAME_MAX];
     char listen[256]; /* a listening address as given, or "" */
     char peer[TENANT_NAME_MAX]; /* an identity, or "" */
+    char tls_cn[TENANT_NAME_MAX]; /* tls:// clients whose certificate has this CN, or "" */
     uint32_t weight;
     bool has_token;         /* tenant.NAME.token_file: tcp clients with it (auth.c) */
     uint8_t token_sha[32];  /* SHA-256 of the token, never the token itself */
@@ -50,9 +52,11 @@ void tenant_identity(const char *listen_text, const char *peer, char *out, size_
 tenant *tenant_attach(server *srv, const char *listen_text, const char *peer);
 /* The same for a connection whose credentials named rule's tenant. */
 tenant *tenant_attach_rule(server *srv, const tenant_rule *rule);
-/* The same for the tenant called name (a TLS certificate's CN), weighed
- * by agent.tenants' rule of that name if there is one. */
-tenant *tenant_attach_named(server *srv, const char *name);
+/* The same for a tls:// client whose certificate's CN is cn: the tenant of
+ * the rule with tenant.NAME.tls_cn = cn, else "tls:CN" (so a certificate
+ * can never name a unix, vsock or tcp tenant, nor a configured one
+ * that did not ask for it). */
+tenant *tenant_attach_cn(server *srv, const char *cn);
 /* A connection of t closed.  Takes the server lock. */
 void tenant_detach(server *srv, tenant *t);
 void tenants_free(server *srv);

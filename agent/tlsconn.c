@@ -6,8 +6,6 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "settings.h"
@@ -21,21 +19,6 @@ static bool any_tls_listener(const server *srv) {
     return false;
 }
 
-/* Ticks four times per handshake timeout, for server.c to close the
- * handshakes gone stale.  Made here, before the sandbox (which has no
- * timerfd calls) closes in. */
-static int make_timer(server *srv) {
-    double s = srv->cfg.tls_handshake_s / 4;
-    struct itimerspec its = {.it_interval = {(time_t)s, (long)((s - (time_t)s) * 1e9) + 1}};
-    its.it_value = its.it_interval;
-    srv->tls_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (srv->tls_timer < 0 || timerfd_settime(srv->tls_timer, 0, &its, NULL) < 0) {
-        agent_log_at(VMACCEL_LOG_ERROR, "tls: cannot make a timer: %s", strerror(errno));
-        return -errno;
-    }
-    return 0;
-}
-
 int agent_tls_configure(server *srv) {
     srv->cfg.tls_handshake_s = 10;
     if (!any_tls_listener(srv))
@@ -43,9 +26,7 @@ int agent_tls_configure(server *srv) {
     uint64_t ms = 10000;
     if (agent_config_uint(srv, "agent.tls_handshake_ms", 1, 600000, &ms) < 0)
         return -EINVAL;
-    srv->cfg.tls_handshake_s = (double)ms / 1000;
-    if (make_timer(srv) < 0)
-        return -EINVAL;
+    srv->cfg.tls_handshake_s = (double)ms / 1000; /* handshake.c's timer checks it */
     const char *ca = vmaccel_config_get(srv->ctx, "agent.tls_ca");
     const char *cert = vmaccel_config_get(srv->ctx, "agent.tls_cert");
     const char *key = vmaccel_config_get(srv->ctx, "agent.tls_key");
@@ -54,7 +35,6 @@ int agent_tls_configure(server *srv) {
     if (!srv->tls_ctx) {
         agent_log_at(VMACCEL_LOG_ERROR, "a tls:// listener needs agent.tls_ca, agent.tls_cert "
                      "and agent.tls_key: %s", why);
-        close(srv->tls_timer);
         return -EINVAL;
     }
     return 0;
@@ -84,11 +64,22 @@ int agent_tls_handshake(struct ssl_st *ssl, bool *want_write, char *cn, size_t c
     *want_write = e == SSL_ERROR_WANT_WRITE;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return 0;
-    if (e == SSL_ERROR_NONE && vmaccel_tls_peer_cn(ssl, cn, cn_n) == 0)
+    int bad = e == SSL_ERROR_NONE ? vmaccel_tls_peer_cn(ssl, cn, cn_n) : 0;
+    if (e == SSL_ERROR_NONE && bad == 0)
         return 1;
     long v = SSL_get_verify_result(ssl);
-    if (e == SSL_ERROR_NONE)
+    if (bad == -ENOENT)
         snprintf(why, why_n, "its certificate has no subject CN to name its tenant");
+    else if (bad == -E2BIG)
+        snprintf(why, why_n, "its certificate's CN is too long for a tenant name (at most %zu "
+                 "bytes)", cn_n - 1);
+    else if (bad)
+        snprintf(why, why_n, "its certificate's CN cannot name a tenant (one CN, without ':', "
+                 "'\"', '\\', control characters or NUL)");
+    if (bad) {
+        ERR_clear_error();
+        return -EACCES; /* TLS itself succeeded: no alert went out */
+    }
     else if (v != X509_V_OK)
         snprintf(why, why_n, "its certificate: %s", X509_verify_cert_error_string(v));
     else if (e == SSL_ERROR_SSL)
@@ -99,20 +90,23 @@ int agent_tls_handshake(struct ssl_st *ssl, bool *want_write, char *cn, size_t c
     return -EKEYREJECTED;
 }
 
-/* errno for an SSL call that did not move bytes. */
-static ssize_t fail(SSL *ssl, int r) {
+/* errno for an SSL call that did not move bytes; *want_write when what it
+ * waits for is room to write. */
+static ssize_t fail(SSL *ssl, int r, bool *want_write) {
     int e = SSL_get_error(ssl, r);
     ERR_clear_error();
     if (e == SSL_ERROR_ZERO_RETURN)
         return 0;
+    *want_write = e == SSL_ERROR_WANT_WRITE;
     errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
     return -1;
 }
 
-ssize_t agent_tls_read(struct ssl_st *ssl, void *buf, size_t n) {
+ssize_t agent_tls_read(struct ssl_st *ssl, void *buf, size_t n, bool *want_write) {
     size_t got = 0;
+    *want_write = false;
     int r = SSL_read_ex(ssl, buf, n, &got);
-    return r == 1 ? (ssize_t)got : fail(ssl, r);
+    return r == 1 ? (ssize_t)got : fail(ssl, r, want_write);
 }
 
 /* Partial writes are on (src/transport/tls.c): what is not taken is queued by the
@@ -124,8 +118,9 @@ ssize_t agent_tls_writev(struct ssl_st *ssl, const struct iovec *iov, int n) {
         if (iov[i].iov_len == 0)
             continue;
         int r = SSL_write_ex(ssl, iov[i].iov_base, iov[i].iov_len, &w);
+        bool ignored; /* the caller waits for writable anyway */
         if (r != 1)
-            return total ? (ssize_t)total : fail(ssl, r);
+            return total ? (ssize_t)total : fail(ssl, r, &ignored);
         total += w;
         if (w < iov[i].iov_len)
             break;

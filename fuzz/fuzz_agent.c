@@ -120,6 +120,10 @@ static void server_open(void) {
     if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 ||
         !(srv->batching.models = models_new()) || server_sync_begin(srv) < 0)
         abort();
+    /* Per-tenant shares as pool_run sets them (fairsched.h), so the share
+     * cap and the idle grace (stepped by the fake clock) are fuzzed too. */
+    srv->sched.queue.slots = 2;
+    srv->sched.queue.grace = 0.005;
     for (int i = 0; i < FA_CONNS; i++)
         cl[i] = (client){-1, false};
 }

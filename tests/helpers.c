@@ -1,5 +1,6 @@
 /* Shared helpers for the tests.  Paths come from the build (TEST_BUILD_DIR
  * and TEST_SOURCE_DIR), so the suite runs from any working directory. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,11 +52,19 @@ const char *test_config_file(const char *config_text) {
     return path;
 }
 
+/* One context at a time: they share one config file (test_config_file),
+ * which a second thread would truncate and rewrite while the first reads
+ * it, leaving that one a context with no plugins (every call -ENOTSUP). */
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+
 vmaccel_ctx *test_ctx(const char *config_text) {
+    pthread_mutex_lock(&ctx_lock);
     vmaccel_ctx_opts o = {.size = sizeof(o), .config_path = test_config_file(config_text),
                            .log_fn = test_log_capture};
     vmaccel_ctx *ctx;
-    CHECK_OK(vmaccel_ctx_new(&o, &ctx));
+    int r = vmaccel_ctx_new(&o, &ctx);
+    pthread_mutex_unlock(&ctx_lock);
+    CHECK_OK(r);
     return ctx;
 }
 

@@ -29,8 +29,8 @@ static void start_with_tokens(test_agent *a, const char *extra) {
     char cfg[2048];
     snprintf(cfg, sizeof(cfg), "agent.tenants = tA tB\ntenant.tA.token_file = %s\n"
              "tenant.tB.token_file = %s\n%s",
-             token_file("a.token", "token-of-A\n", 0600),
-             token_file("b.token", "token-of-B", 0600), extra ? extra : "");
+             token_file("a.token", "token-of-A-0123456789\n", 0600),
+             token_file("b.token", "token-of-B-0123456789", 0600), extra ? extra : "");
     test_agent_start(a, 1, cfg);
 }
 
@@ -67,7 +67,8 @@ static bool has_tenant(const test_agent *a, const char *name) {
 TEST(auth_a_token_names_its_tenant_end_to_end) {
     test_agent a;
     start_with_tokens(&a, NULL);
-    vmaccel_ctx *ctx = token_client(a.tcp, token_file("client.token", "token-of-A", 0600));
+    vmaccel_ctx *ctx =
+        token_client(a.tcp, token_file("client.token", "token-of-A-0123456789", 0600));
     vmaccel_session *s;
     CHECK_OK(vmaccel_session_new(ctx, &s));
     CHECK_OK(vmaccel_noop(s));
@@ -89,7 +90,8 @@ TEST(auth_a_token_names_its_tenant_end_to_end) {
 TEST(auth_a_wrong_token_is_refused_with_nothing_allocated) {
     test_agent a;
     start_with_tokens(&a, NULL);
-    vmaccel_ctx *ctx = token_client(a.tcp, token_file("client.token", "token-of-C", 0600));
+    vmaccel_ctx *ctx =
+        token_client(a.tcp, token_file("client.token", "token-of-C-0123456789", 0600));
     vmaccel_session *s = NULL;
     CHECK_OK(vmaccel_session_new(ctx, &s)); /* the remote plugin connects on first use */
     int r = vmaccel_noop(s);
@@ -100,7 +102,7 @@ TEST(auth_a_wrong_token_is_refused_with_nothing_allocated) {
     vmaccel_ctx_free(ctx);
     wire w;
     wire_open_tcp(&w, a.tcp);
-    CHECK_INT(hello_with_token(&w, "token-of-A-but-longer"), VMACCEL_FRAME_GOAWAY);
+    CHECK_INT(hello_with_token(&w, "token-of-A-0123456789-but-longer"), VMACCEL_FRAME_GOAWAY);
     CHECK_INT(wire_goaway_err(&w), -EKEYREJECTED);
     CHECK_INT(wire_recv(&w), -1); /* and closed */
     wire_close(&w);
@@ -142,7 +144,7 @@ static void refuses_to_start(const char *cfg, const char *want) {
     char conf[4096];
     snprintf(conf, sizeof(conf), "plugin_dir = %s/plugins\nplugins = noop\n%s", TEST_BUILD_DIR,
              cfg);
-    test_sh_expect(1, want, "%s --config %s --listen tcp://127.0.0.1:%d 2>&1", AGENTD,
+    test_sh_expect(1, want, "timeout 30 %s --config %s --listen tcp://127.0.0.1:%d 2>&1", AGENTD,
                    test_config_file(conf), 20000 + getpid() % 20000);
 }
 
@@ -162,10 +164,69 @@ TEST(auth_a_token_file_others_may_read_is_refused_at_start) {
     snprintf(cfg, sizeof(cfg), "agent.tenants = tA\ntenant.tA.token_file = %s/none\n",
              test_tmpdir());
     refuses_to_start(cfg, "no such file");
+    snprintf(cfg, sizeof(cfg), "agent.tenants = tA\ntenant.tA.token_file = %s\n",
+             token_file("short.token", "x\n", 0600));
+    refuses_to_start(cfg, "the token is too short (at least 16 bytes");
+    /* Private, but another user's: theirs to rewrite whatever its mode. */
+    const char *theirs = token_file("theirs.token", "token-of-A-0123456789", 0600);
+    CHECK_INT(chown(theirs, 65534, 65534), 0);
+    snprintf(cfg, sizeof(cfg), "agent.tenants = tA\ntenant.tA.token_file = %s\n", theirs);
+    refuses_to_start(cfg, "another user owns it");
     /* The client is as strict with its own copy. */
     test_sh_expect(1, "group or others may access it",
                    "VMACCEL_TOKEN_FILE=%s VMACCEL_REMOTE=tcp://127.0.0.1:1 %s noop 2>&1",
                    token_file("client.token", "secret", 0640), CLI);
+}
+
+/* The token goes only where it is asked for: tcp://.  Over unix the remote
+ * plugin does not even read it (this one would be refused if it did). */
+TEST(auth_the_token_is_not_sent_over_unix) {
+    test_agent a;
+    start_with_tokens(&a, NULL);
+    char cfg[2048];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = remote\nremote = unix://%s\n"
+             "remote.timeout_ms = 20000\nremote.token_file = %s\n", TEST_BUILD_DIR, a.sock,
+             token_file("client.token", "x", 0644));
+    vmaccel_ctx *ctx = test_ctx(cfg);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_noop(s));
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    CHECK(!has_tenant(&a, "tA"));
+    CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+    char *out;
+    CHECK_INT(test_sh(&out, "grep -c 'by its token' %s", a.log), 1); /* grep: none found */
+    free(out);
+}
+
+/* Tenant names reach the metrics page from peers, certificates and the
+ * config: a quote or backslash in one (here the unix socket's path, which
+ * names its tenant) is escaped, never the end of the label. */
+TEST(auth_tenant_names_are_escaped_in_metrics) {
+    test_agent a;
+    const char *d = test_tmpdir();
+    memset(&a, 0, sizeof(a));
+    snprintf(a.sock, sizeof(a.sock), "%s/q\"x\\y.sock", d);
+    snprintf(a.admin, sizeof(a.admin), "%s/admin.sock", d);
+    snprintf(a.log, sizeof(a.log), "%s/agent.log", d);
+    test_agent_restart(&a, NULL);
+    vmaccel_ctx *ctx = test_agent_client(&a);
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_noop(s)); /* connected */
+    char *page = test_agent_metrics(&a), want[600];
+    CHECK(page);
+    snprintf(want, sizeof(want),
+             "vmaccel_tenant_connections{tenant=\"unix:%s/q\\\"x\\\\y.sock\"} 1", d);
+    if (!strstr(page, want))
+        fprintf(stderr, "  wanted %s in:\n%s\n", want, page);
+    CHECK(strstr(page, want));
+    free(page);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
 }
 
 TEST(auth_insecure_tcp_starts_with_a_warning_and_serves_by_address) {
@@ -193,7 +254,7 @@ TEST(auth_insecure_tcp_with_tokens_still_refuses_a_wrong_one) {
     CHECK_INT(hello_with_token(&w, NULL), VMACCEL_FRAME_HELLO_OK); /* served by address */
     wire_close(&w);
     wire_open_tcp(&w, a.tcp);
-    CHECK_INT(hello_with_token(&w, "token-of-B"), VMACCEL_FRAME_HELLO_OK);
+    CHECK_INT(hello_with_token(&w, "token-of-B-0123456789"), VMACCEL_FRAME_HELLO_OK);
     wire_close(&w);
     CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
     CHECK(has_tenant(&a, "tB") && has_tenant(&a, "tcp:127.0.0.1"));
@@ -213,7 +274,7 @@ static const char *make_certs(void) {
     int rc = test_sh(&out,
         "set -e; cd %s; printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext\n"
         "key() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-        "-keyout $1.key -out $1.csr -subj /CN=$2 2>/dev/null; }\n"
+        "-keyout $1.key -out $1.csr -subj \"/CN=$2\" 2>/dev/null; }\n"
         "sign() { openssl x509 -req -in $1.csr -CA $2.crt -CAkey $2.key -CAcreateserial "
         "-out $1.crt -days $3 $4 2>/dev/null; }\n"
         "for ca in ca rogue; do openssl req -x509 -newkey ec -pkeyopt "
@@ -223,6 +284,10 @@ static const char *make_certs(void) {
         "key good tA; sign good ca 30\n"
         "key forged tA; sign forged rogue 30\n"
         "key expired tA; sign expired ca -1\n"
+        /* CNs that cannot name a tenant: a unix guest's, a quote, a newline */
+        "key colon unix:x; sign colon ca 30\n"
+        "key quote 'a\"b'; sign quote ca 30\n"
+        "key newline \"$(printf 'a\\nb')\"; sign newline ca 30\n"
         "chmod 600 *.key", d);
     if (rc != 0)
         fprintf(stderr, "  making certificates failed:\n%s\n", out);
@@ -274,7 +339,7 @@ static void refused(const test_agent *a, const char *d, const char *ca, const ch
 TEST(auth_tls_good_certificates_work_end_to_end) {
     const char *d = make_certs();
     test_agent a;
-    start_tls(&a, d, NULL);
+    start_tls(&a, d, "agent.tenants = vmA\ntenant.vmA.tls_cn = tA\n");
     vmaccel_ctx *ctx = tls_client(&a, d, "ca", "good");
     vmaccel_session *s;
     uint8_t md[32];
@@ -285,11 +350,42 @@ TEST(auth_tls_good_certificates_work_end_to_end) {
     CHECK_OK(vmaccel_sha256(s, big, sizeof(big), md));
     vmaccel_session_free(s);
     vmaccel_ctx_free(ctx);
-    CHECK(has_tenant(&a, "tA")); /* the certificate's CN */
-    CHECK(!has_tenant(&a, "tcp:127.0.0.1")); /* and only that */
+    CHECK(has_tenant(&a, "vmA")); /* the rule that names the certificate's CN */
+    CHECK(!has_tenant(&a, "tcp:127.0.0.1") && !has_tenant(&a, "tls:tA")); /* and only that */
     CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 0);
     CHECK_INT(test_agent_stop(&a), 0);
-    test_file_has(a.log, "tenant=tA (by its certificate)", NULL);
+    test_file_has(a.log, "tenant=vmA (by its certificate)", NULL);
+}
+
+/* A CN names the tenant "tls:CN", never one of another kind or one that
+ * did not ask for it with tenant.NAME.tls_cn; and one that cannot be a
+ * tenant's name (no cutting, no escaping) is refused. */
+TEST(auth_tls_a_certificate_names_only_its_own_tenant) {
+    const char *d = make_certs();
+    test_agent a;
+    char extra[1024];
+    snprintf(extra, sizeof(extra), "agent.tenants = tA\ntenant.tA.token_file = %s\n",
+             token_file("a.token", "token-of-A-0123456789", 0600));
+    start_tls(&a, d, extra);
+    vmaccel_ctx *ctx = tls_client(&a, d, "ca", "good");
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_noop(s));
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    CHECK(has_tenant(&a, "tls:tA"));
+    CHECK(!has_tenant(&a, "tA")); /* the token's tenant: not the certificate's to join */
+    refused(&a, d, "ca", "colon");
+    refused(&a, d, "ca", "quote");
+    refused(&a, d, "ca", "newline");
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 3);
+    char *page = test_agent_metrics(&a);
+    CHECK(page && !strstr(page, "unix:x") && !strstr(page, "tenant=\"tls:a"));
+    free(page);
+    CHECK_INT(test_agent_stop(&a), 0);
+    test_file_has(a.log, "tenant=tls:tA (by its certificate)",
+                  "its certificate's CN cannot name a tenant", NULL);
 }
 
 TEST(auth_tls_wrong_ca_and_expired_certificates_are_refused) {

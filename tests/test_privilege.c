@@ -93,6 +93,9 @@ TEST(privilege_user_drops_root_and_still_serves) {
     expect_status(a.pid, "Gid:", ids);
     expect_status(a.pid, "CapEff:", "0000000000000000\n");
     expect_status(a.pid, "CapPrm:", "0000000000000000\n");
+    char groups[256]; /* root's supplementary groups are gone: nobody's only */
+    proc_status(a.pid, "Groups:", groups, sizeof(groups));
+    CHECK(atoi(groups) == (int)pw->pw_gid && !strstr(groups, " 0 ") && groups[0] != '0');
     struct stat st;
     CHECK(lstat(a.sock, &st) == 0 && st.st_uid == pw->pw_uid);
     vmaccel_ctx *c = test_agent_client(&a);
@@ -173,8 +176,9 @@ TEST(seccomp_refuses_what_the_agent_does_not_use) {
     expect_status(a.pid, "Seccomp:", "2\n");
     expect_status(a.pid, "NoNewPrivs:", "1\n");
     vmaccel_ctx *c = test_agent_client(&a);
-    static const char *const denied[] = {"unshare", "fork", "execve", "netlink", "wx"};
-    for (int i = 0; i < 5; i++) {
+    static const char *const denied[] = {"unshare", "fork",     "execve", "netlink",
+                                         "wx",      "w_then_x", "unix"};
+    for (int i = 0; i < 7; i++) {
         int r = attempt(c, denied[i], "");
         if (r != -EPERM)
             fprintf(stderr, "  t_priv_%s: %d\n", denied[i], r);
@@ -182,8 +186,13 @@ TEST(seccomp_refuses_what_the_agent_does_not_use) {
     }
     CHECK_INT(attempt(c, "create", made), -EPERM);
     CHECK(!exists(made));
+    /* Unlinking: only its own socket files (tested at exit, below). */
+    CHECK_INT(test_sh(NULL, "touch %s", made), 0);
+    CHECK_INT(attempt(c, "unlink", made), -EPERM);
+    CHECK(exists(made));
     vmaccel_ctx_free(c);
     CHECK_INT(test_agent_stop(&a), 0);
+    CHECK(!exists(a.sock)); /* but its own socket file, at exit */
     test_file_has(a.log, "vmacceld: seccomp filter installed\n", (char *)NULL);
 }
 
@@ -220,12 +229,16 @@ TEST(seccomp_off_and_log_let_them_through) {
         test_agent a;
         test_agent_start(&a, 0, with(extra));
         expect_status(a.pid, "Seccomp:", m == 0 ? "0\n" : "2\n");
+        expect_status(a.pid, "NoNewPrivs:", "1\n"); /* whatever the filter */
         vmaccel_ctx *c = test_agent_client(&a);
-        static const char *const allowed[] = {"unshare", "fork", "netlink", "wx"};
-        for (int i = 0; i < 4; i++)
+        static const char *const allowed[] = {"unshare", "fork", "netlink",
+                                              "wx",      "w_then_x", "unix"};
+        for (int i = 0; i < 6; i++)
             CHECK_INT(attempt(c, allowed[i], ""), 0);
         CHECK_INT(attempt(c, "create", made), 0);
         CHECK(exists(made));
+        CHECK_INT(attempt(c, "unlink", made), 0);
+        CHECK(!exists(made));
         vmaccel_ctx_free(c);
         CHECK_INT(test_agent_stop(&a), 0);
     }

@@ -125,6 +125,16 @@ VMACCEL_API int vmaccel_plugin_get(const vmaccel_ctx *ctx, int index,
  * -ENOENT past the end, -EINVAL for a NULL argument. */
 VMACCEL_API int vmaccel_plugin_restarts(const vmaccel_ctx *ctx, int index, uint64_t *restarts);
 
+/* Worker slot `slot` of the isolated plugin `index`: each (isolation
+ * domain, see vmaccel_session_new_in()) has workers of its own, at most
+ * `<plugin>.max_workers` in all.  Returns 1 for a running worker, with its
+ * domain copied to domain (len bytes, cut) and its process id in *pid; 0
+ * for a slot with no running worker; -ENOENT past the last slot, past the
+ * last plugin or for a plugin loaded in-process; -EINVAL for a NULL
+ * argument. */
+VMACCEL_API int vmaccel_plugin_worker(const vmaccel_ctx *ctx, int index, int slot,
+                                      char *domain, size_t len, int64_t *pid);
+
 /* --- Deprecated names (0.1.0), kept exported; see CHANGES.md ----------- */
 
 /* The options' old name.  (`struct vmaccel_init_opts` is not kept: the

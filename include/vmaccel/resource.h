@@ -56,6 +56,17 @@ typedef enum vmaccel_resource_type {
 /* Creates a session in ctx; *out is released with vmaccel_session_free(). */
 VMACCEL_API int vmaccel_session_new(vmaccel_ctx *ctx, vmaccel_session **out);
 
+/* The same, in an isolation domain: a plugin run in worker processes
+ * (`<plugin>.isolation = process`) serves each domain with workers of its
+ * own, so a worker taken over by one domain's bytes never sees another's
+ * requests or models.  The agent makes each tenant's sessions in a domain
+ * named after the tenant.  domain is a string of 1..VMACCEL_DOMAIN_MAX-1
+ * bytes (-EINVAL otherwise), copied; NULL or "" is the default domain, the
+ * one vmaccel_session_new() uses. */
+#define VMACCEL_DOMAIN_MAX 128
+VMACCEL_API int vmaccel_session_new_in(vmaccel_ctx *ctx, const char *domain,
+                                       vmaccel_session **out);
+
 /* Unregisters every resource still registered (dropping the session's
  * references) and frees the session.  NULL is a no-op. */
 VMACCEL_API void vmaccel_session_free(vmaccel_session *sess);

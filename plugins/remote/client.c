@@ -14,6 +14,10 @@
 #include "tls.h"
 #include "token.h"
 
+/* The largest answer body kept for reuse: the agent's default
+ * agent.max_request_bytes, which caps answers too. */
+#define CLIENT_SPARE_MAX (256u << 20)
+
 struct rconn {
     int refs; /* under client lock */
     int fd;
@@ -417,6 +421,16 @@ static int start_tls(client *cl, rconn *c) {
     return r;
 }
 
+/* Answers' bodies: large ones in the client's spare buffers, so a caller
+ * doing the same large call again does not fault in fresh pages each time. */
+static void *body_alloc(void *ud, size_t len) {
+    return spare_take(ud, len);
+}
+
+void client_body_done(client *cl, uint8_t *body) {
+    spare_give(&cl->spare, body);
+}
+
 static int connect_new_locked(client *cl) {
     int fd = vmaccel_addr_connect(&cl->addr);
     if (fd < 0)
@@ -435,6 +449,7 @@ static int connect_new_locked(client *cl) {
                         1u << VMACCEL_FRAME_HELLO_OK | 1u << VMACCEL_FRAME_RESPONSE |
                             1u << VMACCEL_FRAME_GOAWAY,
                         &c->acct);
+    vmaccel_reader_set_alloc(&c->rd, body_alloc, &cl->spare);
     /* Reads wake at least every 100 ms to check their deadline; writes give
      * up after the call timeout (the agent stopped reading). */
     struct timeval tv = {cl->timeout_ms / 1000, (cl->timeout_ms % 1000) * 1000};
@@ -567,6 +582,7 @@ int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, i
     if (r < 0)
         return r;
     pthread_mutex_init(&cl->lock, NULL);
+    spare_init(&cl->spare, CLIENT_SPARE_MAX);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -600,6 +616,7 @@ void client_fini(client *cl) {
     vmaccel_tls_ctx_free(cl->tls);
     pthread_cond_destroy(&cl->cond);
     pthread_mutex_destroy(&cl->lock);
+    spare_fini(&cl->spare);
 }
 
 /* A call like any other: it waits for the answer (up to the call timeout)

@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "msg.h"
+#include "spare.h"
 
 typedef struct rconn rconn;
 typedef struct waiter waiter;
@@ -38,6 +39,7 @@ typedef struct client {
     uint8_t *token;             /* sent in every HELLO (tcp://), or NULL */
     uint16_t token_len;
     struct ssl_ctx_st *tls;     /* tls://: our certificate and the CA (tls.h) */
+    spare spare; /* large answers' bodies, reused (spare.h); its own lock */
 } client;
 
 /* Parses addr; on -EINVAL or -ENOENT *why says what is wrong with it. */
@@ -56,7 +58,8 @@ int client_read_token(client *cl, const char *path, const char **why);
 int64_t client_connect_locked(client *cl);
 
 /* Sends m on connection generation `gen` and waits for the answer.  On
- * success *body (malloc'd, caller frees) holds the response.  -ESTALE if
+ * success *body (malloc'd: the caller frees it, or gives it back with
+ * client_body_done) holds the response.  -ESTALE if
  * the connection changed since `gen`: prepare again and retry. */
 int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len);
 
@@ -66,6 +69,9 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
  * caller stops waiting drops it (-ETIMEDOUT) instead of running it for
  * nobody.  Its header is rewritten to say so. */
 int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len);
+
+/* Done with a body client_call returned: kept for the next large answer. */
+void client_body_done(client *cl, uint8_t *body);
 
 /* agent.max_request_bytes as the agent last told us, 0 before any HELLO_OK. */
 uint64_t client_max_request_bytes(client *cl);

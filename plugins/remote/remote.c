@@ -90,7 +90,7 @@ static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop 
             continue;
         if (r == 0) {
             r = parse_answer(op, body, len, a);
-            free(body);
+            client_body_done(cl, body);
         }
         if (r == -EMSGSIZE)
             log_too_big(cl, sent);
@@ -395,7 +395,9 @@ static int timeouts(const vmaccel_plugin_host *host, int *call_ms, int *connect_
 /* A certificate for tls:// agents (tls.h), and the token for tcp:// ones: VMACCEL_TOKEN_FILE wins over
  * remote.token_file, as VMACCEL_REMOTE over remote.  A file that is
  * missing, empty or readable by others stops the plugin here, rather than
- * every call failing later. */
+ * every call failing later.  The token is read, and sent, only for tcp://:
+ * tls:// authenticates by certificate, unix and vsock by the peer, and a
+ * secret sent where nobody asks for it is only one more place to leak. */
 static int tls_credentials(const vmaccel_plugin_host *host, client *cl) {
     char why[512];
     cl->tls = vmaccel_tls_ctx_new(0, host->config_get(host, "remote.tls_ca"),
@@ -412,7 +414,7 @@ static int credentials(const vmaccel_plugin_host *host, client *cl) {
         return -EINVAL;
     const char *env = secure_getenv("VMACCEL_TOKEN_FILE");
     const char *path = env && *env ? env : host->config_get(host, "remote.token_file");
-    if (!path || !*path)
+    if (!path || !*path || cl->addr.kind != VMACCEL_ADDR_TCP)
         return 0;
     const char *why = "";
     int r = client_read_token(cl, path, &why);

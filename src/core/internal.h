@@ -110,6 +110,9 @@ int vmaccel__parse_bool(const char *s, bool *out);
 /* A finite number in plain decimal notation ("1", "-0.5", "1e-3"). */
 int vmaccel__parse_double(const char *s, double *out);
 
+/* session.c: the session's isolation domain, "" for the default one. */
+const char *vmaccel__session_domain(const vmaccel_session *s);
+
 /* resource.c */
 vmaccel_ctx *vmaccel__resource_ctx(const vmaccel_resource *res);
 void vmaccel__resource_freeze(vmaccel_resource *res);

@@ -11,6 +11,7 @@
 
 #define BACKOFF_FIRST_S 0.05
 #define BACKOFF_MAX_S 5.0
+#define DEATHS_DECAY_S 10.0
 
 int iso_ids_has(const iso_ids *s, uint64_t id) {
     for (size_t i = 0; i < s->n; i++)
@@ -43,35 +44,49 @@ int iso_ids_del(iso_ids *s, uint64_t id) {
 /* A worker died or was killed while a caller held it: count it and let it
  * be restarted, at once the first time, then ever later while it keeps
  * dying, so a request that crashes it every time cannot keep a CPU busy
- * with restarts. */
+ * with restarts.  A success does not make it healthy again (a guest would
+ * alternate crashing and good requests): deaths are forgotten one per
+ * DEATHS_DECAY_S it has lived since it was last let restart. */
 static void worker_failed(iso_pool *p, iso_worker *w, const char *why) {
     iso_reap(p, w, why);
     atomic_fetch_add(&p->restarts, 1);
     pthread_mutex_lock(&p->lock);
+    double now = iso_now(), lived = w->restart_at > 0 ? now - w->restart_at : 0;
+    unsigned forget = lived > 0 ? (unsigned)(lived / DEATHS_DECAY_S) : 0;
+    w->deaths = forget < w->deaths ? w->deaths - forget : 0;
     double d = w->deaths ? BACKOFF_FIRST_S * (double)(1u << (w->deaths < 8 ? w->deaths : 8))
                          : 0;
-    w->deaths++;
-    w->restart_at = iso_now() + (d < BACKOFF_MAX_S ? d : BACKOFF_MAX_S);
+    d = d < BACKOFF_MAX_S ? d : BACKOFF_MAX_S;
+    unsigned deaths = ++w->deaths;
+    w->restart_at = now + d;
+    w->used = w->restart_at; /* the janitor keeps its back-off till then */
     w->busy = false;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
+    if (d > 0)
+        vmaccel__log(p->ctx, VMACCEL_LOG_WARN, "plugin %s: %u recent deaths of a worker: "
+                     "next start in %.2f s", p->name, deaths, d);
 }
 
 void iso_release(iso_pool *p, iso_worker *w) {
     pthread_mutex_lock(&p->lock);
     w->busy = false;
-    w->deaths = 0; /* it served a request: healthy again */
-    pthread_cond_signal(&p->changed);
+    w->used = iso_now();
+    pthread_cond_broadcast(&p->changed); /* waiters may be of other domains */
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Under the lock: an idle live worker (one holding res first), or a dead
- * one due for a restart (pid 0), or NULL; *wake is when one may be due. */
-static iso_worker *pick_locked(iso_pool *p, uint64_t id, double *wake) {
+/* Under the lock: dom's idle live worker (one holding res first), or its
+ * dead one due for a restart (pid 0); *wake is when one may be due. */
+static iso_worker *pick_own_locked(iso_pool *p, const char *dom, uint64_t id, double *wake,
+                                   int *count) {
     iso_worker *idle = NULL, *dead = NULL;
     double now = iso_now();
     for (int i = 0; i < p->n; i++) {
         iso_worker *w = &p->w[i];
+        if (!w->bound || strcmp(w->dom, dom))
+            continue;
+        ++*count;
         if (w->busy)
             continue;
         if (w->pid > 0 && (!idle || (id && iso_ids_has(&w->held, id))))
@@ -84,19 +99,57 @@ static iso_worker *pick_locked(iso_pool *p, uint64_t id, double *wake) {
     return idle ? idle : dead;
 }
 
-static int wait_worker(iso_pool *p, uint64_t id, iso_worker **out) {
-    double end = iso_now() + p->timeout_ms / 1000.0;
+/* Under the lock: a slot for a new worker of dom, a free one first, else
+ * the one of another domain idle longest (marked stale: its process must
+ * go first); NULL when every other slot is busy. */
+static iso_worker *pick_slot_locked(iso_pool *p, const char *dom) {
+    iso_worker *lru = NULL;
+    for (int i = 0; i < p->n; i++) {
+        iso_worker *w = &p->w[i];
+        if (!w->bound) {
+            lru = w;
+            break;
+        }
+        if (!w->busy && strcmp(w->dom, dom) && (!lru || w->used < lru->used))
+            lru = w; /* (never its own dead one: that one is backing off) */
+    }
+    if (!lru)
+        return NULL;
+    lru->stale = lru->bound && lru->pid > 0;
+    lru->bound = true;
+    lru->deaths = 0;
+    lru->restart_at = 0;
+    lru->used = iso_now();
+    snprintf(lru->dom, sizeof(lru->dom), "%s", dom);
+    return lru;
+}
+
+static iso_worker *pick_locked(iso_pool *p, const char *dom, uint64_t id, double *wake,
+                               bool *full) {
+    int count = 0;
+    iso_worker *w = pick_own_locked(p, dom, id, wake, &count);
+    if (!w && count < p->per_domain)
+        w = pick_slot_locked(p, dom);
+    *full = !w && count == 0; /* nothing of its own to wait for */
+    return w;
+}
+
+/* Waits for a worker until end: one deadline for the whole request, however
+ * many workers die or fail to start meanwhile. */
+static int wait_worker(iso_pool *p, const char *dom, uint64_t id, double end,
+                       iso_worker **out) {
+    bool full = false;
     pthread_mutex_lock(&p->lock);
     for (;;) {
         double wake = end;
-        iso_worker *w = pick_locked(p, id, &wake);
+        iso_worker *w = pick_locked(p, dom, id, &wake, &full);
         if (w) {
             w->busy = true;
             pthread_mutex_unlock(&p->lock);
             *out = w;
             return 0;
         }
-        if (iso_now() >= end)
+        if (full || iso_now() >= end)
             break;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts); /* the cond uses the monotonic clock */
@@ -108,11 +161,15 @@ static int wait_worker(iso_pool *p, uint64_t id, iso_worker **out) {
         pthread_cond_timedwait(&p->changed, &p->lock, &ts);
     }
     pthread_mutex_unlock(&p->lock);
-    return -ETIMEDOUT;
+    if (full)
+        vmaccel__log(p->ctx, VMACCEL_LOG_WARN, "plugin %s: all %d workers busy with other "
+                     "domains; a call of domain '%s' refused (EBUSY)", p->name, p->n, dom);
+    return full ? -EBUSY : -ETIMEDOUT;
 }
 
 /* Tells w to drop the resources freed since it last ran. */
 static int flush_drops(iso_pool *p, iso_worker *w) {
+    double end = iso_now() + p->timeout_ms / 1000.0; /* all of them: no drip-feeding */
     for (;;) {
         pthread_mutex_lock(&p->lock);
         uint64_t id = w->drop.n ? w->drop.v[--w->drop.n] : 0;
@@ -120,7 +177,7 @@ static int flush_drops(iso_pool *p, iso_worker *w) {
         if (!id)
             return 0;
         iso_msg m = {.kind = ISO_RES_DROP, .res_id = id};
-        if (iso_exchange(p, w, &m, true) < 0)
+        if (iso_now() > end || iso_exchange(p, w, &m, true) < 0)
             return -ECONNRESET;
     }
 }
@@ -152,6 +209,7 @@ static int send_resource(iso_pool *p, iso_worker *w, vmaccel_resource *res) {
     int r = iso_call(p, w, &m);
     if (r < 0)
         return r; /* w is gone, and released */
+    memset(w->arena, 0, off); /* the model's bytes wait for no later request */
     pthread_mutex_lock(&p->lock);
     r = m.status < 0 ? m.status : iso_ids_add(&w->held, m.res_id);
     pthread_mutex_unlock(&p->lock);
@@ -167,13 +225,20 @@ static bool idle_alive(const iso_worker *w) {
     return poll(&pf, 1, 0) == 0;
 }
 
-int iso_acquire(iso_pool *p, vmaccel_resource *res, iso_worker **out) {
+int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker **out) {
+    double end = iso_now() + p->timeout_ms / 1000.0;
     uint64_t id = res ? vmaccel_resource_get_id(res) : 0;
     iso_worker *w;
     for (;;) {
-        int r = wait_worker(p, id, &w);
+        int r = wait_worker(p, dom, id, end, &w);
         if (r < 0)
             return r;
+        if (w->stale) { /* another domain's: it goes, a fresh one comes */
+            vmaccel__log(p->ctx, VMACCEL_LOG_INFO, "plugin %s: worker %d stopped: its slot "
+                         "is needed (max_workers = %d)", p->name, (int)w->pid, p->n);
+            iso_reap(p, w, NULL);
+            w->stale = false;
+        }
         if (w->pid > 0 && idle_alive(w))
             break;
         if (w->pid > 0) /* died between requests: no request of ours lost */
@@ -182,6 +247,8 @@ int iso_acquire(iso_pool *p, vmaccel_resource *res, iso_worker **out) {
             break;
         else
             worker_failed(p, w, NULL); /* logged by iso_spawn; back off */
+        if (r == -EPIPE)
+            return r; /* the spawner is lost (logged): no worker will come */
     }
     int r = flush_drops(p, w);
     if (r < 0) {

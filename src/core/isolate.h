@@ -13,7 +13,16 @@
  * counted (vmaccel_plugin_restarts) and restarted: at once the first time,
  * then with exponential back-off while it keeps dying.  Requests wait for a
  * live worker meanwhile, up to the same timeout.  Models registered
- * through the proxy are re-sent to a new worker when it first needs them. */
+ * through the proxy are re-sent to a new worker when it first needs them.
+ *
+ * Workers belong to one isolation domain (a session's, vmaccel_session_new_in:
+ * the agent's tenant) from start to exit: a domain's calls and models go to
+ * its own workers only, at most `<plugin>.isolation_workers` of them, started
+ * on its first call.  The pool has `<plugin>.max_workers` slots in all; when
+ * every slot is taken, a new domain's worker replaces the one idle longest
+ * (that process is stopped, never handed over), and when none is idle the
+ * call fails with -EBUSY (retryable).  A janitor thread stops workers idle
+ * for `<plugin>.worker_idle_s` (isolate_janitor.c). */
 #ifndef VMACCEL_CORE_ISOLATE_H
 #define VMACCEL_CORE_ISOLATE_H
 
@@ -39,6 +48,10 @@ typedef struct iso_worker {
     iso_ids held, drop;  /* resources it has; those to drop before next use */
     double restart_at;   /* when dead: not before this (monotonic seconds) */
     unsigned deaths;     /* in a row, for the back-off */
+    bool bound;          /* the slot serves dom (else it is free) */
+    bool stale;          /* rebound to another domain: stop its process first */
+    double used;         /* when it was last released (or bound) */
+    char dom[VMACCEL_DOMAIN_MAX];
 } iso_worker;
 
 typedef struct iso_pool {
@@ -50,7 +63,12 @@ typedef struct iso_pool {
     pthread_mutex_t lock;
     pthread_cond_t changed; /* a worker became idle or dead */
     iso_worker *w;
-    int n;
+    int n;          /* slots: <plugin>.max_workers */
+    int per_domain; /* <plugin>.isolation_workers */
+    double idle_s;  /* <plugin>.worker_idle_s; 0: never stopped idle */
+    pthread_t janitor;
+    bool janitor_on, stopping;
+    pthread_cond_t tick; /* wakes the janitor to stop */
     int timeout_ms;
     size_t arena_len;
     uint64_t memory_mb; /* <plugin>.isolation_memory_mb (the worker applies it) */
@@ -78,12 +96,18 @@ int iso_ids_add(iso_ids *s, uint64_t id);
 int iso_ids_del(iso_ids *s, uint64_t id);
 
 /* isolate.c, for isolate_ops.c: a worker for a call that needs res (or
- * NULL), with res sent to it; -ECONNRESET/-ETIMEDOUT when none came up in
- * time, or res's registration error. */
-int iso_acquire(iso_pool *p, vmaccel_resource *res, iso_worker **out);
+ * NULL) in domain dom, with res sent to it; -ECONNRESET/-ETIMEDOUT when
+ * none came up in time, -EBUSY when every slot is busy with other domains,
+ * or res's registration error. */
+int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker **out);
 /* Runs one exchange on w; a failure kills it. */
 int iso_call(iso_pool *p, iso_worker *w, iso_msg *m);
 void iso_release(iso_pool *p, iso_worker *w);
+
+/* isolate_janitor.c: starts (when worker_idle_s > 0) and stops the thread
+ * that stops idle workers. */
+int iso_janitor_start(iso_pool *p);
+void iso_janitor_stop(iso_pool *p);
 
 /* isolate_spawn.c */
 int iso_spawner_start(iso_pool *p);

@@ -3,11 +3,14 @@
  *
  *   <plugin>.isolation = thread | process   (default thread; the agent
  *                                            defaults opencv to process)
- *   <plugin>.isolation_workers = N           worker processes, 1..64
+ *   <plugin>.isolation_workers = N           worker processes per domain, 1..64
+ *   <plugin>.max_workers = 16                all domains' together, 1..256
+ *                                            (at least isolation_workers)
+ *   <plugin>.worker_idle_s = 300             stop a worker idle that long; 0 never
  *   <plugin>.isolation_timeout_ms = 30000    a request's deadline in a worker
  *   <plugin>.isolation_shm_mb = 256          the shared arena: a request's bytes
  *   <plugin>.isolation_memory_mb = 4096      a worker's RLIMIT_AS (worker.c)
- *   <plugin>.isolation_cpu_s = 60            CPU seconds per request (worker.c)
+ *   <plugin>.isolation_cpu_s = 60            CPU s a request has at least (sandbox.c)
  *   worker_path                              the vmaccel-worker executable */
 #include <errno.h>
 #include <stdio.h>
@@ -68,11 +71,11 @@ static int config_build(iso_pool *p) {
 
 static int on_register(void *state, vmaccel_session *sess, vmaccel_resource *res) {
     iso_worker *w;
-    (void)sess;
-    /* Only models: other resources are for in-process plugins (exec). */
+    /* Only models: other resources are for in-process plugins (exec).  The
+     * model goes to a worker of the session's domain, and only there. */
     if (vmaccel_resource_get_type(res) != VMACCEL_RESOURCE_MODEL)
         return 0;
-    int r = iso_acquire(state, res, &w);
+    int r = iso_acquire(state, vmaccel__session_domain(sess), res, &w);
     if (r == 0)
         iso_release(state, w);
     return r;
@@ -92,6 +95,7 @@ void vmaccel__isolate_free(void *state) {
     iso_pool *p = state;
     if (!p)
         return;
+    iso_janitor_stop(p);
     for (int i = 0; p->w && i < p->n; i++) {
         if (p->w[i].pid > 0)
             iso_reap(p, &p->w[i], NULL);
@@ -102,6 +106,7 @@ void vmaccel__isolate_free(void *state) {
     pthread_mutex_destroy(&p->spawner_lock);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->changed);
+    pthread_cond_destroy(&p->tick);
     free(p->w);
     free(p->ops);
     free((char *)p->desc.name);
@@ -145,26 +150,34 @@ static int pool_new(vmaccel_ctx *ctx, const char *name, const char *path, iso_po
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->changed, &ca);
+    pthread_cond_init(&p->tick, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&p->restarts, 0);
     *out = p;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->memory_mb = 4096;
     uint64_t n = (uint64_t)(cpus < 2 ? 2 : cpus > 16 ? 16 : cpus), ms = 30000, shm = 256;
+    uint64_t max = 16, idle = 300;
     if (key_uint(p, "isolation_workers", 1, 64, &n) < 0 ||
+        key_uint(p, "max_workers", 1, 256, &max) < 0 ||
+        key_uint(p, "worker_idle_s", 0, 86400 * 365, &idle) < 0 ||
         key_uint(p, "isolation_timeout_ms", 1, 86400000, &ms) < 0 ||
         key_uint(p, "isolation_shm_mb", 1, 4096, &shm) < 0 ||
         key_uint(p, "isolation_memory_mb", 16, 1 << 20, &p->memory_mb) < 0)
         return -EINVAL;
-    p->n = (int)n;
+    p->per_domain = (int)n;
+    p->n = (int)(max > n ? max : n); /* one domain alone may still run n */
+    p->idle_s = (double)idle;
     p->timeout_ms = (int)ms;
     p->arena_len = (size_t)shm << 20;
-    if (!(p->w = calloc(n, sizeof(*p->w))))
+    if (!(p->w = calloc((size_t)p->n, sizeof(*p->w))))
         return -ENOMEM;
     for (int i = 0; i < p->n; i++)
         p->w[i].sock = -1;
     int r = config_build(p);
-    return r < 0 ? r : iso_spawner_start(p);
+    if (r == 0)
+        r = iso_spawner_start(p);
+    return r < 0 ? r : iso_janitor_start(p);
 }
 
 int vmaccel__isolate_load(vmaccel_ctx *ctx, const char *name, vmaccel_loaded_plugin *lp) {
@@ -199,4 +212,24 @@ int vmaccel_plugin_restarts(const vmaccel_ctx *ctx, int index, uint64_t *restart
     const vmaccel_loaded_plugin *lp = ctx->plugins[index];
     *restarts = lp->isolated ? atomic_load(&((iso_pool *)lp->state)->restarts) : 0;
     return lp->isolated ? 1 : 0;
+}
+
+int vmaccel_plugin_worker(const vmaccel_ctx *ctx, int index, int slot, char *domain, size_t len,
+                          int64_t *pid) {
+    if (!ctx || !domain || !pid || index < 0 || slot < 0 || !len)
+        return -EINVAL;
+    if (index >= ctx->n_plugins || !ctx->plugins[index]->isolated)
+        return -ENOENT;
+    iso_pool *p = ctx->plugins[index]->state;
+    if (slot >= p->n)
+        return -ENOENT;
+    pthread_mutex_lock(&p->lock);
+    iso_worker *w = &p->w[slot];
+    int live = w->bound && w->pid > 0;
+    if (live) {
+        snprintf(domain, len, "%s", w->dom);
+        *pid = w->pid;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return live;
 }

@@ -7,11 +7,12 @@
 
 #include "isolate.h"
 
-/* Runs m on a worker holding res; 0 with the reply in *m and the worker
+/* Runs m on a worker of s's domain holding res; 0 with the reply in *m and the worker
  * still held (release it), or a negative error. */
-static int run(iso_pool *p, vmaccel_resource *res, iso_msg *m, iso_worker **w,
-               int (*fill)(iso_pool *, uint8_t *, iso_msg *, const void *), const void *args) {
-    int r = iso_acquire(p, res, w);
+static int run(iso_pool *p, vmaccel_session *s, vmaccel_resource *res, iso_msg *m,
+               iso_worker **w, int (*fill)(iso_pool *, uint8_t *, iso_msg *, const void *),
+               const void *args) {
+    int r = iso_acquire(p, vmaccel__session_domain(s), res, w);
     if (r < 0)
         return r;
     m->kind = ISO_CALL;
@@ -23,10 +24,18 @@ static int run(iso_pool *p, vmaccel_resource *res, iso_msg *m, iso_worker **w,
     return iso_call(p, *w, m); /* on failure *w is gone */
 }
 
-static int simple(iso_pool *p, uint32_t op, uint64_t a) {
+/* Releases w after a call that used the arena up to out bytes past its
+ * out_off (the agent's): that much is cleared, so no request's bytes wait
+ * there for the next request's plugin to read. */
+static void done(iso_pool *p, iso_worker *w, const iso_msg *m, size_t out) {
+    memset(w->arena, 0, m->out_off + out);
+    iso_release(p, w);
+}
+
+static int simple(iso_pool *p, vmaccel_session *s, uint32_t op, uint64_t a) {
     iso_worker *w;
     iso_msg m = {.op = op, .a = a};
-    int r = run(p, NULL, &m, &w, NULL, NULL);
+    int r = run(p, s, NULL, &m, &w, NULL, NULL);
     if (r < 0)
         return r;
     iso_release(p, w);
@@ -34,13 +43,11 @@ static int simple(iso_pool *p, uint32_t op, uint64_t a) {
 }
 
 static int px_noop(void *st, vmaccel_session *s) {
-    (void)s;
-    return simple(st, VMACCEL_OP_NOOP, 0);
+    return simple(st, s, VMACCEL_OP_NOOP, 0);
 }
 
 static int px_mbench(void *st, vmaccel_session *s, uint64_t usec) {
-    (void)s;
-    return simple(st, VMACCEL_OP_MBENCH, usec);
+    return simple(st, s, VMACCEL_OP_MBENCH, usec);
 }
 
 typedef struct bytes {
@@ -63,13 +70,12 @@ static int px_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
     iso_worker *w;
     iso_msg m = {.op = VMACCEL_OP_SHA256};
     bytes b = {data, len, 32};
-    (void)s;
-    int r = run(st, NULL, &m, &w, fill_bytes, &b);
+    int r = run(st, s, NULL, &m, &w, fill_bytes, &b);
     if (r < 0)
         return r;
     if (m.status == 0)
         memcpy(digest, w->arena + m.out_off, 32);
-    iso_release(st, w);
+    done(st, w, &m, 32);
     return m.status;
 }
 
@@ -86,8 +92,7 @@ static int px_classify(void *st, vmaccel_session *s, vmaccel_resource *model,
     iso_worker *w;
     iso_msg m = {.op = VMACCEL_OP_IMAGE_CLASSIFY, .b = k};
     bytes b = {image, len, (size_t)k * sizeof(vmaccel_class)};
-    (void)s;
-    int r = run(st, model, &m, &w, fill_bytes, &b);
+    int r = run(st, s, model, &m, &w, fill_bytes, &b);
     if (r < 0)
         return r;
     if (m.status == 0 && m.n > k)
@@ -96,7 +101,7 @@ static int px_classify(void *st, vmaccel_session *s, vmaccel_resource *model,
         classes_out(top, w->arena + m.out_off, m.n);
         *n_top = m.n;
     }
-    iso_release(st, w);
+    done(st, w, &m, b.out);
     return m.status;
 }
 
@@ -131,16 +136,19 @@ static int px_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
     iso_worker *w;
     iso_msg m = {.op = VMACCEL_OP_IMAGE_CLASSIFY_BATCH};
     batch bt = {images, n, k};
-    (void)s;
-    int r = run(st, model, &m, &w, fill_batch, &bt);
+    if (n > VMACCEL_BATCH_MAX)
+        return -EINVAL;
+    int r = run(st, s, model, &m, &w, fill_batch, &bt);
     if (r < 0)
         return r;
-    const uint8_t *out = w->arena + m.out_off;
+    const uint8_t *out = w->arena + m.out_off; /* the agent's offset (fill_batch) */
     uint32_t nt[VMACCEL_BATCH_MAX];
     int32_t ss[VMACCEL_BATCH_MAX];
     size_t tops = (size_t)n * k * sizeof(vmaccel_class);
-    memcpy(nt, out + tops, n * sizeof(uint32_t)); /* copied once: checked as read */
-    memcpy(ss, out + tops + n * sizeof(uint32_t), n * sizeof(int32_t));
+    if (m.status == 0) { /* copied once: checked as read */
+        memcpy(nt, out + tops, n * sizeof(uint32_t));
+        memcpy(ss, out + tops + n * sizeof(uint32_t), n * sizeof(int32_t));
+    }
     for (uint32_t i = 0; m.status == 0 && i < n; i++)
         if (nt[i] > k || ss[i] > 0 || ss[i] < -4095)
             m.status = -EIO;
@@ -149,7 +157,7 @@ static int px_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
         status[i] = ss[i];
         classes_out(top + (size_t)i * k, out + (size_t)i * k * sizeof(vmaccel_class), n_top[i]);
     }
-    iso_release(st, w);
+    done(st, w, &m, tops + n * 8u);
     return m.status;
 }
 

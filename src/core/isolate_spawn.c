@@ -1,14 +1,17 @@
 /* Starting, talking to and reaping one worker process (see isolate.h).
  *
- * A worker is exec'd fresh with posix_spawn, never forked from the caller
- * (a multi-threaded agent): it inherits only its socket, its config and its
- * arena, at fixed descriptors, and an environment with nothing but the
+ * The spawner is started with posix_spawn; it starts each worker with
+ * fork + execve (src/worker/spawner.c), never a fork of the caller (a
+ * multi-threaded agent).  A worker inherits its socket, its config and its
+ * arena at fixed descriptors, stdin/stdout/stderr (until it sandboxes
+ * itself: then /dev/null), and an environment with nothing but the
  * sanitizer options. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,35 +132,68 @@ void iso_spawner_stop(iso_pool *p) {
     p->spawner = 0;
 }
 
+/* Numbers the spawner's requests (it echoes it in `b`): an answer that
+ * comes late, after its caller gave up, must not pass for the next one. */
+static atomic_uint_fast64_t spawner_seq;
+
+/* Under spawner_lock: the spawner answered late, out of order or not at
+ * all: nothing it says can be matched any more, so the pool's isolated
+ * calls fail from now on (isolate.c fails fast on -EPIPE). */
+static int spawner_lost(iso_pool *p, const char *why) {
+    if (p->spawner_sock >= 0) {
+        vmaccel__log(p->ctx, VMACCEL_LOG_ERROR, "plugin %s: its worker spawner is lost (%s): "
+                     "its calls fail from now on (EPIPE)", p->name, why);
+        close(p->spawner_sock); /* it kills its workers and exits */
+        p->spawner_sock = -1;
+    }
+    return -EPIPE;
+}
+
 /* One exchange with the spawner, under its lock; fds[2] receives the
  * descriptors a SPAWN answer carries. */
 static int spawner_call(iso_pool *p, iso_msg *m, int fds[2]) {
     char cbuf[CMSG_SPACE(2 * sizeof(int))];
+    uint32_t kind = m->kind;
     struct iovec iov = {m, sizeof(*m)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                         .msg_controllen = sizeof(cbuf)};
     pthread_mutex_lock(&p->spawner_lock);
+    if (p->spawner_sock < 0) {
+        pthread_mutex_unlock(&p->spawner_lock);
+        return -EPIPE;
+    }
+    m->b = atomic_fetch_add(&spawner_seq, 1) + 1;
+    uint64_t seq = m->b;
     ssize_t n = send(p->spawner_sock, m, sizeof(*m), MSG_NOSIGNAL);
     struct pollfd pf = {p->spawner_sock, POLLIN, 0};
     if (n == (ssize_t)sizeof(*m))
         n = poll(&pf, 1, p->timeout_ms) == 1 ? recvmsg(p->spawner_sock, &mh, MSG_CMSG_CLOEXEC) : -1;
+    int r = 0;
+    if (n != (ssize_t)sizeof(*m))
+        r = spawner_lost(p, n < 0 ? "no answer" : "closed");
+    else if (m->kind != kind || m->b != seq)
+        r = spawner_lost(p, "an answer out of order");
     pthread_mutex_unlock(&p->spawner_lock);
     struct cmsghdr *c = n == (ssize_t)sizeof(*m) ? CMSG_FIRSTHDR(&mh) : NULL;
-    if (fds && c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+    if (r == 0 && fds && c && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(2 * sizeof(int)))
         memcpy(fds, CMSG_DATA(c), 2 * sizeof(int));
     else if (c && c->cmsg_type == SCM_RIGHTS) /* not asked for: close them */
         for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
             close(((int *)CMSG_DATA(c))[i]);
-    return n == (ssize_t)sizeof(*m) ? 0 : -ECONNRESET;
+    return r;
 }
 
 /* The worker's HELLO: its plugin's name, version and ops, the first time;
  * a restarted worker must say the same name. */
 static int hello_read(iso_pool *p, iso_worker *w, const iso_msg *m) {
-    const char *s = (const char *)w->arena;
+    char s[128]; /* copied once: the worker may still write the arena */
+    memcpy(s, w->arena, sizeof(s));
+    s[sizeof(s) - 1] = '\0';
     size_t nl = strnlen(s, 64), vl = nl < 64 ? strnlen(s + nl + 1, 63) : 64;
     if (m->kind != ISO_HELLO || nl >= 33 || vl >= 63 || m->n > 64 ||
-        m->a + (uint64_t)m->n * sizeof(iso_op) > p->arena_len || m->a % 8)
+        m->a > p->arena_len || (uint64_t)m->n * sizeof(iso_op) > p->arena_len - m->a ||
+        m->a % 8)
         return -EPROTO;
     if (p->ops)
         return strcmp(p->desc.name, s) == 0 ? 0 : -EPROTO;
@@ -166,7 +202,8 @@ static int hello_read(iso_pool *p, iso_worker *w, const iso_msg *m) {
         return -ENOMEM;
     if (!(p->desc.name = strdup(s)))
         return -ENOMEM;
-    const iso_op *ops = (const iso_op *)(w->arena + m->a);
+    iso_op ops[64];
+    memcpy(ops, w->arena + m->a, m->n * sizeof(iso_op));
     for (uint32_t i = 0; i < m->n; i++)
         p->ops[i] = (vmaccel_plugin_op){ops[i].op, ops[i].priority, {0}};
     return 0;
@@ -201,6 +238,8 @@ int iso_spawn(iso_pool *p, iso_worker *w) {
     r = iso_exchange(p, w, &h, false);
     if (r == 0)
         r = hello_read(p, w, &h);
+    if (r == 0) /* the first request finds a clean arena */
+        memset(w->arena, 0, p->arena_len < 4096 ? p->arena_len : 4096);
     if (r < 0)
         iso_reap(p, w, "did not start");
     return r;
@@ -240,12 +279,24 @@ void iso_reap(iso_pool *p, iso_worker *w, const char *why) {
     w->held.n = w->drop.n = 0;
 }
 
-int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
-    if (send_it && send(w->sock, m, sizeof(*m), MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
-        return -ECONNRESET;
-    if (send_it && m->kind == ISO_RES_DROP)
-        return 0;
-    double end = iso_now() + p->timeout_ms / 1000.0;
+/* Sends m without ever blocking past end: a worker that stops reading
+ * must not hold an agent thread (the caller then kills it). */
+static int send_by(const iso_worker *w, const iso_msg *m, double end) {
+    for (;;) {
+        ssize_t n = send(w->sock, m, sizeof(*m), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)sizeof(*m))
+            return 0;
+        if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+            return -ECONNRESET;
+        int left = (int)((end - iso_now()) * 1000.0) + 1;
+        struct pollfd pf = {w->sock, POLLOUT, 0};
+        if (left <= 0 || (poll(&pf, 1, left) == 0))
+            return -ETIMEDOUT;
+    }
+}
+
+/* Waits for one message into *got, up to end. */
+static int recv_by(const iso_worker *w, iso_msg *got, double end) {
     for (;;) {
         int left = (int)((end - iso_now()) * 1000.0) + 1;
         struct pollfd pf = {w->sock, POLLIN, 0};
@@ -254,11 +305,40 @@ int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
             continue;
         if (r == 0)
             return -ETIMEDOUT;
-        ssize_t n = recv(w->sock, m, sizeof(*m), MSG_DONTWAIT);
-        if (n == (ssize_t)sizeof(*m))
+        ssize_t n = recv(w->sock, got, sizeof(*got), MSG_DONTWAIT);
+        if (n == (ssize_t)sizeof(*got))
             return 0;
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         return -ECONNRESET;
     }
+}
+
+/* A reply tells the agent two things, status and n: every other field of
+ * *m (offsets, lengths, the resource id) stays what the agent sent, so a
+ * worker cannot choose where the agent reads its answer nor claim another
+ * resource.  A reply to something else than m (its number, op or resource)
+ * is a desync, a late answer or a lie: -EPROTO, and the caller kills it. */
+int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
+    static atomic_uint_fast64_t seq;
+    double end = iso_now() + p->timeout_ms / 1000.0;
+    if (send_it)
+        m->seq = atomic_fetch_add(&seq, 1) + 1;
+    int r = send_it ? send_by(w, m, end) : 0;
+    if (r < 0 || (send_it && m->kind == ISO_RES_DROP))
+        return r;
+    iso_msg got;
+    if ((r = recv_by(w, &got, end)) < 0)
+        return r;
+    if (!send_it) { /* HELLO: checked by hello_read */
+        *m = got;
+        return 0;
+    }
+    if (got.kind != ISO_REPLY || got.seq != m->seq || got.op != m->op ||
+        got.res_id != m->res_id)
+        return -EPROTO;
+    m->kind = ISO_REPLY;
+    m->status = got.status;
+    m->n = got.n;
+    return 0;
 }

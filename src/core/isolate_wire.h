@@ -9,8 +9,12 @@
  *
  * A worker runs one message at a time, in order: a CALL or RES_ADD is
  * answered by one REPLY, RES_DROP is not answered.  The agent trusts
- * nothing a worker writes: it reads answers only at offsets and sizes it
- * chose itself, and checks every count and status (isolate_ops.c).
+ * nothing a worker writes: of a REPLY it takes only `status` and `n`
+ * (iso_exchange), after checking that its seq, op and res_id are those it
+ * sent; it reads answers only at offsets and sizes it chose itself, copies
+ * what it reads from the arena once before checking it (the worker may
+ * still write there), and checks every count and status (isolate_ops.c).
+ * A header is 64 bytes.
  *
  * Workers are started and reaped by a spawner process, which the context
  * starts first (see isolate_spawn.c for why).
@@ -20,7 +24,7 @@
  *   RES_ADD       n × iso_file, then the names and bytes they point at;
  *                 `a` is the resource type
  *   CALL sha256   in [0, in_len), digest[32] at out_off
- *   CALL classify image [0, in_len); top[k] at out_off, n_top in reply.n
+ *   CALL classify image [0, in_len); top[k] at out_off, n_top in reply.n (<= k)
  *   CALL batch    n × iso_span, then the images; at out_off top[n*k],
  *                 then n_top[n] (uint32), then status[n] (int32)
  *   CALL noop, mbench (usec in `a`): nothing */
@@ -32,7 +36,9 @@
 enum { ISO_HELLO = 1, ISO_CALL, ISO_RES_ADD, ISO_RES_DROP, ISO_REPLY };
 /* To the spawner (src/worker/spawner.c), each answered with the same kind:
  * SPAWN with the pid in `a` (or a negative status) and the worker's socket
- * and arena as SCM_RIGHTS; REAP (pid in `a`) with the wait status in `a`. */
+ * and arena as SCM_RIGHTS; REAP (pid in `a`) with the wait status in `a`.
+ * Each carries the agent's sequence number in `b`, echoed: an answer out
+ * of order means the spawner is lost (isolate_spawn.c). */
 enum { ISO_SPAWN = 16, ISO_REAP };
 
 /* Fixed file descriptors of a freshly exec'd worker. */
@@ -46,7 +52,8 @@ typedef struct iso_msg {
     uint64_t res_id; /* the agent's id of the resource concerned, or 0 */
     uint64_t a, b;   /* op arguments: mbench usec; classify k in b */
     uint64_t in_len;
-    uint64_t out_off;
+    uint64_t out_off; /* where the worker writes the answer (the agent's choice) */
+    uint64_t seq;     /* the agent's number for CALL and RES_ADD, echoed in the REPLY */
 } iso_msg;
 
 typedef struct iso_op {

@@ -1,5 +1,6 @@
 /* Sessions: the set of resources a caller registered, under a lock. */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "internal.h"
@@ -10,14 +11,21 @@ struct vmaccel_session {
     pthread_mutex_t lock;
     vmaccel_resource **res; /* one reference held on each */
     size_t n, cap;
+    char domain[VMACCEL_DOMAIN_MAX]; /* "" is the default domain */
 };
 
 int vmaccel_session_new(vmaccel_ctx *ctx, vmaccel_session **out) {
-    if (!ctx || !out)
+    return vmaccel_session_new_in(ctx, NULL, out);
+}
+
+int vmaccel_session_new_in(vmaccel_ctx *ctx, const char *domain, vmaccel_session **out) {
+    if (!ctx || !out || (domain && strnlen(domain, VMACCEL_DOMAIN_MAX) == VMACCEL_DOMAIN_MAX))
         return -EINVAL;
     vmaccel_session *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    if (domain)
+        strcpy(s->domain, domain);
     s->ctx = ctx;
     s->id = atomic_fetch_add(&ctx->next_id, 1);
     pthread_mutex_init(&s->lock, NULL);
@@ -46,6 +54,10 @@ uint64_t vmaccel_session_get_id(const vmaccel_session *s) {
 
 vmaccel_ctx *vmaccel_session_get_ctx(const vmaccel_session *s) {
     return s ? s->ctx : NULL;
+}
+
+const char *vmaccel__session_domain(const vmaccel_session *s) {
+    return s ? s->domain : "";
 }
 
 static ssize_t find(const vmaccel_session *s, const vmaccel_resource *r) {

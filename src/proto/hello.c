@@ -50,8 +50,8 @@ void vmaccel_hello_encode(vmaccel_msg *m, const vmaccel_hello *h) {
     vmaccel_msg_u64(m, h->nonce); /* 1.1 */
     uint16_t n = h->token_len <= VMACCEL_HELLO_TOKEN_MAX ? h->token_len : 0;
     vmaccel_msg_u16(m, n); /* 1.2 */
-    if (n)
-        vmaccel_msg_copy(m, h->token, n);
+    if (n) /* referenced: a long token would not fit the message's head */
+        vmaccel_msg_ref(m, h->token, n);
 }
 
 void vmaccel_hello_ok_encode(vmaccel_msg *m, const vmaccel_hello_ok *h) {

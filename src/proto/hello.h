@@ -22,6 +22,10 @@
 #define VMACCEL_HELLO_LEN 26 /* 1.2, without a token */
 /* The longest token a HELLO may carry; a longer one is a protocol error. */
 #define VMACCEL_HELLO_TOKEN_MAX 1024
+/* The largest HELLO body the agent reads before a connection's handshake
+ * is done: the longest token, and room for fields a later minor version
+ * may append.  A bigger one is refused unread. */
+#define VMACCEL_HELLO_MAX (VMACCEL_HELLO_LEN + VMACCEL_HELLO_TOKEN_MAX + 256)
 #define VMACCEL_HELLO_OK_LEN_1_0 56
 #define VMACCEL_HELLO_OK_LEN 64
 /* The most GOAWAY text an encoder sends; a decoder takes what u16 allows. */
@@ -54,6 +58,7 @@ typedef struct vmaccel_goaway {
     const char *text; /* text_len bytes of UTF-8 inside the body, no NUL */
 } vmaccel_goaway;
 
+/* The token is referenced, not copied: it must outlive the message's sending. */
 void vmaccel_hello_encode(vmaccel_msg *m, const vmaccel_hello *h);
 int vmaccel_hello_decode(const uint8_t *body, uint64_t len, vmaccel_hello *out);
 

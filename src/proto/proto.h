@@ -198,12 +198,20 @@ typedef struct vmaccel_reader {
     vmaccel_partial *partials; /* messages being received */
     uint32_t n_partials, cap_partials;
     int scanning; /* skipping bytes up to the next HELLO / HELLO_OK */
+    /* Where message bodies come from: malloc unless set (a connection's
+     * spare buffers); whatever it returns is released with free(). */
+    void *(*alloc)(void *ud, size_t len);
+    void *alloc_ud;
 } vmaccel_reader;
 
 /* accept_mask: bit (1 << type) for each start frame type this side accepts. */
 void vmaccel_reader_init(vmaccel_reader *r, uint64_t max_body, uint64_t max_bytes,
                          uint32_t max_count, uint32_t accept_mask,
                          vmaccel_reader_acct *acct);
+/* Bodies from alloc(alloc_ud, len) instead of malloc: memory that the
+ * callback's owner frees with free(), or recycles. */
+void vmaccel_reader_set_alloc(vmaccel_reader *r, void *(*alloc)(void *ud, size_t len),
+                              void *alloc_ud);
 /* Frees partial messages and releases what they hold in acct. */
 void vmaccel_reader_free(vmaccel_reader *r);
 /* Where to read the next bytes, and how many at most. */

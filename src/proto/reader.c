@@ -22,6 +22,12 @@ void vmaccel_reader_init(vmaccel_reader *r, uint64_t max_body, uint64_t max_byte
     r->acct = acct;
 }
 
+void vmaccel_reader_set_alloc(vmaccel_reader *r, void *(*alloc)(void *ud, size_t len),
+                              void *alloc_ud) {
+    r->alloc = alloc;
+    r->alloc_ud = alloc_ud;
+}
+
 static void release(vmaccel_reader *r, uint64_t len) {
     atomic_fetch_sub(&r->acct->bytes, len);
     atomic_fetch_sub(&r->acct->count, 1);
@@ -62,7 +68,7 @@ static int start_message(vmaccel_reader *r, uint64_t len) {
         r->partials = p;
         r->cap_partials = cap;
     }
-    uint8_t *body = malloc(len ? len : 1);
+    uint8_t *body = r->alloc ? r->alloc(r->alloc_ud, len) : malloc(len ? len : 1);
     if (!body)
         return -ENOMEM;
     atomic_fetch_add(&r->acct->bytes, len);

@@ -161,12 +161,31 @@ int vmaccel_tls_connect(struct ssl_ctx_st *ctx, int fd, const vmaccel_addr *a, i
     }
 }
 
+/* The CN becomes a tenant's name, in log lines and metric labels: taken
+ * whole as UTF-8 (whatever ASN.1 string type it came in), and refused
+ * rather than cut or cleaned. */
 int vmaccel_tls_peer_cn(struct ssl_st *ssl, char *out, size_t n) {
     X509 *cert = SSL_get0_peer_certificate(ssl);
     X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
-    if (!name || X509_NAME_get_text_by_NID(name, NID_commonName, out, (int)n) <= 0)
+    int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    if (i < 0)
         return -ENOENT;
-    return 0;
+    if (X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+        return -EINVAL; /* two CNs: which one names it? */
+    unsigned char *utf8 = NULL;
+    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    int r = len <= 0 ? -EINVAL : (size_t)len >= n ? -E2BIG : 0;
+    for (int k = 0; k < len && r == 0; k++)
+        if (utf8[k] < 0x20 || utf8[k] == 0x7f || utf8[k] == ':' || utf8[k] == '"' ||
+            utf8[k] == '\\')
+            r = -EINVAL;
+    if (r == 0) {
+        memcpy(out, utf8, (size_t)len);
+        out[len] = '\0';
+    }
+    OPENSSL_free(utf8);
+    ERR_clear_error();
+    return r;
 }
 
 int vmaccel_tls_write(struct ssl_st *ssl, pthread_mutex_t *lock, const struct iovec *iov, int n) {

@@ -47,8 +47,10 @@ int vmaccel_tls_error_is_refusal(void);
 /* "what: OpenSSL's reason" for the error just seen, and clears the queue. */
 void vmaccel_tls_why(const char *what, char *why, size_t n);
 
-/* The subject CN of the peer's (verified) certificate into out[n]; 0 or
- * -ENOENT when it has none. */
+/* The subject CN of the peer's (verified) certificate into out[n], as
+ * UTF-8; 0, -ENOENT when it has none, -E2BIG when it needs n bytes or
+ * more, -EINVAL when it has several, is empty, or holds NUL, a control
+ * character, ':', '"' or '\\' (it names a tenant: tenant.h). */
 int vmaccel_tls_peer_cn(struct ssl_st *ssl, char *out, size_t n);
 
 #endif

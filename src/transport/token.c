@@ -7,7 +7,9 @@
 
 #include "token.h"
 
-/* The file itself must be private: a regular file, no group/other bits. */
+/* The file itself must be private: a regular file, no group/other bits,
+ * and ours (or root's): a file another user owns is that user's to
+ * rewrite, chmod or swap, whatever its mode says now. */
 static int check_mode(int fd, const char **why) {
     struct stat st;
     if (fstat(fd, &st) < 0) {
@@ -20,6 +22,10 @@ static int check_mode(int fd, const char **why) {
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         *why = "group or others may access it: make it private (chmod 600)";
+        return -EPERM;
+    }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        *why = "another user owns it: it must be owned by the user reading it, or root";
         return -EPERM;
     }
     return 0;
@@ -58,10 +64,13 @@ int vmaccel_token_read(const char *path, uint8_t *out, size_t cap, size_t *len,
     }
     while (n > 0 && buf[n - 1] && strchr(" \t\r\n", buf[n - 1]))
         n--; /* `echo secret > file` adds a newline the client's copy may lack */
-    if (n == 0 || (size_t)n > cap) {
-        *why = n == 0 ? "the file is empty" : "the token is too long (at most 1024 bytes)";
+    if (n < VMACCEL_TOKEN_MIN || (size_t)n > cap) {
+        *why = n == 0 ? "the file is empty"
+             : n < VMACCEL_TOKEN_MIN ? "the token is too short (at least 16 bytes; make one "
+                                       "with: head -c 32 /dev/urandom | base64)"
+                                     : "the token is too long (at most 1024 bytes)";
         explicit_bzero(buf, sizeof(buf));
-        return n == 0 ? -EINVAL : -E2BIG;
+        return n < VMACCEL_TOKEN_MIN ? -EINVAL : -E2BIG;
     }
     memcpy(out, buf, (size_t)n);
     explicit_bzero(buf, sizeof(buf));

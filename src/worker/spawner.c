@@ -11,7 +11,12 @@
  * agent died) it kills its workers and exits.  Workers run with the
  * agent's ids of the moment: an agent started as root that then becomes
  * --user NAME has its workers started as NAME, by a spawner that became
- * NAME too (for good) when it started the first of them. */
+ * NAME too (for good) when it started the first of them.  Until then the
+ * spawner runs as the agent started, root included, and never under a
+ * seccomp filter: it is small and reads nothing but the agent's
+ * fixed-size messages.  Each answer echoes the request's number (`b`);
+ * anything but SPAWN or REAP, or CHILDREN_MAX workers already (-EAGAIN),
+ * is refused; whenever it exits, it kills its workers first. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,12 +40,24 @@ extern char **environ;
 static pid_t children[CHILDREN_MAX];
 static pid_t agent_pid;
 
-static void child_set(pid_t old, pid_t new) {
+static int child_set(pid_t old, pid_t new) {
     for (int i = 0; i < CHILDREN_MAX; i++)
         if (children[i] == old) {
             children[i] = new;
-            return;
+            return 0;
         }
+    return -EAGAIN;
+}
+
+static void reap(pid_t pid, int *status);
+
+/* The agent is gone (or talks nonsense): so are its workers, and we. */
+static void quit(void) {
+    for (int i = 0; i < CHILDREN_MAX; i++) {
+        int st;
+        reap(children[i], &st);
+    }
+    exit(0);
 }
 
 /* The agent's ids now: it may have given up root (--user) after it
@@ -78,7 +95,9 @@ static int start(char **argv, int sock, int arena, pid_t *pid) {
     uid_t uid;
     gid_t gid;
     if (getppid() != agent_pid)
-        exit(0); /* the agent is gone: so are we */
+        quit(); /* the agent is gone */
+    if (child_set(0, 0) < 0)
+        return -EAGAIN; /* CHILDREN_MAX workers already */
     agent_ids(&uid, &gid);
     if ((getuid() != uid || getgid() != gid) &&
         (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
@@ -90,15 +109,15 @@ static int start(char **argv, int sock, int arena, pid_t *pid) {
     return *pid < 0 ? -errno : 0;
 }
 
-static void spawn_one(char **argv, size_t arena_len) {
+static void spawn_one(char **argv, size_t arena_len, uint64_t seq) {
     int sv[2] = {-1, -1}, arena = memfd_create("vmaccel-arena", MFD_CLOEXEC);
-    iso_msg m = {.kind = ISO_SPAWN};
+    iso_msg m = {.kind = ISO_SPAWN, .b = seq};
     pid_t pid = 0;
     int r = arena < 0 || ftruncate(arena, (off_t)arena_len) < 0 ? -errno : 0;
     if (r == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         r = -errno;
     if (r == 0 && (r = start(argv, sv[1], arena, &pid)) == 0)
-        child_set(0, pid);
+        child_set(0, pid); /* a free slot: start() checked */
     m.status = r;
     m.a = (uint64_t)pid;
     char cbuf[CMSG_SPACE(2 * sizeof(int))] = {0};
@@ -114,7 +133,7 @@ static void spawn_one(char **argv, size_t arena_len) {
         memcpy(CMSG_DATA(c), fds, sizeof(fds));
     }
     if (sendmsg(ISO_FD_SOCK, &mh, MSG_NOSIGNAL) < 0)
-        exit(0);
+        quit();
     for (int i = 0; i < 2; i++)
         if (sv[i] >= 0)
             close(sv[i]);
@@ -152,18 +171,17 @@ int spawner_main(int argc, char **argv) {
         if (n != (ssize_t)sizeof(m))
             break;
         if (m.kind == ISO_SPAWN) {
-            spawn_one(argv, arena_len);
+            spawn_one(argv, arena_len, m.b);
         } else if (m.kind == ISO_REAP) {
             int st;
             reap((pid_t)m.a, &st);
             m.a = (uint64_t)(unsigned)st;
             if (send(ISO_FD_SOCK, &m, sizeof(m), MSG_NOSIGNAL) < 0)
                 break;
+        } else {
+            break; /* not from our agent's code */
         }
     }
-    for (int i = 0; i < CHILDREN_MAX; i++) {
-        int st;
-        reap(children[i], &st);
-    }
+    quit();
     return 0;
 }

@@ -70,13 +70,14 @@ static void serve(void) {
             continue;
         if (n != (ssize_t)sizeof(m))
             die("bad message", n < 0 ? -errno : -EPROTO);
-        worker_limit_cpu();
         switch (m.kind) {
         case ISO_CALL: reply(&m, worker_call(&W, &m)); break;
         case ISO_RES_ADD: reply(&m, worker_res_add(&W, &m)); break;
         case ISO_RES_DROP: worker_res_drop(&W, m.res_id); break;
         default: die("unknown message", -EPROTO);
         }
+        if (worker_retire_due())
+            exit(0); /* the agent starts a fresh one for the next request */
     }
 }
 

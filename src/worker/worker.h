@@ -3,6 +3,7 @@
 #ifndef VMACCEL_WORKER_H
 #define VMACCEL_WORKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +24,6 @@ typedef struct worker {
     size_t arena_len;
     worker_res *res;
     size_t n_res, cap_res;
-    uint64_t cpu_s; /* per request */
 } worker;
 
 /* spawner.c: `vmaccel-worker --spawner NAME ARENA_BYTES`. */
@@ -39,7 +39,9 @@ void worker_res_drop(worker *w, uint64_t id);
 /* sandbox.c: rlimits, no new privileges, no writable files, the seccomp
  * allowlist.  Called once the plugin is loaded, before the first request. */
 int worker_sandbox(worker *w);
-/* Gives the next request its own CPU seconds (RLIMIT_CPU is cumulative). */
-void worker_limit_cpu(void);
+/* Whether the worker has used half its CPU budget (RLIMIT_CPU, which it
+ * cannot raise): it then exits after its reply, so the next request runs
+ * in a fresh worker with isolation_cpu_s seconds at least. */
+bool worker_retire_due(void);
 
 #endif

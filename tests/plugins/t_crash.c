@@ -4,10 +4,14 @@
  * data is one of these words:
  *   segv, abort, spin, oom    crashes, hangs, or allocates without bound
  *   nap                       sleeps 200 ms, then answers
+ *   snooze... (any bytes after) sleeps 1 s, then answers
  *   write:PATH                creates PATH (0 if it could, else -errno)
- *   exec                      execs /bin/true (-errno if it could not) */
+ *   exec                      execs /bin/true (-errno if it could not)
+ * Its image_classify (and batch) ignores the model and answers one class
+ * labelled "pid N": which process computed it (tests/test_isolation_tenants.c). */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,6 +58,8 @@ static int buggy_sha256(void *st, vmaccel_session *s, const void *data, size_t l
         oom();
     if (is(data, len, "nap"))
         usleep(200000);
+    if (len >= 6 && memcmp(data, "snooze", 6) == 0)
+        usleep(1000000);
     if (len > 6 && memcmp(data, "write:", 6) == 0)
         return create(data, len);
     if (is(data, len, "exec")) {
@@ -65,8 +71,34 @@ static int buggy_sha256(void *st, vmaccel_session *s, const void *data, size_t l
     return 0;
 }
 
+static void whose(vmaccel_class *top, uint32_t *n_top) {
+    top[0] = (vmaccel_class){.class_id = 0, .score = 1.0f};
+    snprintf(top[0].label, sizeof(top[0].label), "pid %d", (int)getpid());
+    *n_top = 1;
+}
+
+static int classify(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
+                    size_t len, vmaccel_class *top, uint32_t k, uint32_t *n_top) {
+    (void)st, (void)s, (void)model, (void)image, (void)len, (void)k;
+    whose(top, n_top);
+    return 0;
+}
+
+static int classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
+                          const vmaccel_arg *images, uint32_t n, vmaccel_class *top,
+                          uint32_t k, uint32_t *n_top, int *status) {
+    (void)st, (void)s, (void)model, (void)images;
+    for (uint32_t i = 0; i < n; i++) {
+        whose(top + (size_t)i * k, &n_top[i]);
+        status[i] = 0;
+    }
+    return 0;
+}
+
 static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(SHA256, sha256, 100, buggy_sha256),
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 100, classify),
+    VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 100, classify_batch),
     VMACCEL_PLUGIN_OPS_END,
 };
 

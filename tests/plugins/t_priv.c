@@ -90,3 +90,36 @@ EXPORT int t_priv_wx(ARGS) {
     munmap(p, 4096);
     return 0;
 }
+
+/* Writable memory made executable afterwards: the other way to run
+ * injected code, refused like the first. */
+EXPORT int t_priv_w_then_x(ARGS) {
+    UNUSED;
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    int r = result(mprotect(p, 4096, PROT_READ | PROT_EXEC));
+    munmap(p, 4096);
+    return r;
+}
+
+/* A unix socket: connecting one could reach any local daemon. */
+EXPORT int t_priv_unix(ARGS) {
+    UNUSED;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    return 0;
+}
+
+/* Removing a file: in[0] is its path. */
+EXPORT int t_priv_unlink(ARGS) {
+    (void)out, (void)n_out;
+    char path[512];
+    if (n_in != 1 || in[0].len >= sizeof(path))
+        return -EINVAL;
+    memcpy(path, in[0].data, in[0].len);
+    path[in[0].len] = '\0';
+    return result(unlink(path));
+}
