@@ -105,6 +105,16 @@ double test_metric(const char *page, const char *series) {
     return -1;
 }
 
+char *test_agent_log(const test_agent *a) {
+    FILE *f = fopen(a->log, "r");
+    CHECK(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
 long test_agent_stat(const test_agent *a, const char *name) {
     char *page = test_agent_metrics(a), series[128];
     if (!page)

@@ -21,6 +21,8 @@ void test_agent_restart(test_agent *a, const char *extra);
 /* SIGTERM and wait; returns the exit status (or 128+signal). */
 int test_agent_stop(test_agent *a);
 /* The admin page (Prometheus text, fetched with an HTTP GET); free() it. */
+/* The agent's log so far (up to 64 KiB), in a static buffer. */
+char *test_agent_log(const test_agent *a);
 char *test_agent_metrics(const test_agent *a);
 /* The value of one series ("name{labels}" exactly as printed), or -1. */
 double test_metric(const char *page, const char *series);

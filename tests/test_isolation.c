@@ -120,16 +120,6 @@ static void back_to(const test_agent *a, baseline b, vmaccel_session *s1, vmacce
     CHECK(RSS_UNCHECKED || now.rss_kb < b.rss_kb + 16 * 1024);
 }
 
-static char *agent_log(const test_agent *a) {
-    FILE *f = fopen(a->log, "r");
-    CHECK(f);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 TEST(isolation_crashes_fail_one_request_and_nobody_else) {
     test_agent a;
     test_agent_start(&a, 1, isolated);
@@ -168,7 +158,7 @@ TEST(isolation_crashes_fail_one_request_and_nobody_else) {
         CHECK(atomic_load(&by[i].calls) > 0);
         CHECK_INT(by[i].failures, 0);
     }
-    const char *log = agent_log(&a);
+    const char *log = test_agent_log(&a);
     CHECK(strstr(log, "plugin tcrash: worker") && strstr(log, "SIGSEGV") &&
           strstr(log, "SIGABRT") && strstr(log, "isolation_timeout_ms"));
     vmaccel_session_free(s1);
@@ -215,7 +205,7 @@ TEST(isolation_worker_cannot_write_files_or_exec) {
     CHECK_INT(call(s, "exec", d), -ECONNRESET);
     works_again(s);
     /* the filter's kill: without one, /bin/true would have exited 0 */
-    CHECK(strstr(agent_log(&a), "died holding a request: killed by signal 31 (SIGSYS)"));
+    CHECK(strstr(test_agent_log(&a), "died holding a request: killed by signal 31 (SIGSYS)"));
     vmaccel_session_free(s);
     vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_stop(&a), 0);

@@ -64,16 +64,6 @@ static int count(const char *log, const char *what) {
     return n;
 }
 
-static char *agent_log(const test_agent *a) {
-    FILE *f = fopen(a->log, "r");
-    CHECK(f);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* A forged REPLY points the answer 1 TiB past the arena: the agent reads
  * where it asked the worker to write (the 0xee the worker left there), not
  * where the reply says (which crashed the agent). */
@@ -126,10 +116,10 @@ TEST(isolation_hostile_worker_cannot_lift_its_limits_or_escape_seccomp) {
     CHECK_INT(call(&g, "wx", d), -EACCES);
     CHECK_INT(call(&g, "exec", d), -ECONNRESET);
     still_serves(&g);
-    CHECK_INT(count(agent_log(&g.a), "died holding a request: killed by signal 31 (SIGSYS)"), 1);
+    CHECK_INT(count(test_agent_log(&g.a), "died holding a request: killed by signal 31 (SIGSYS)"), 1);
     CHECK_INT(call(&g, "sigsys", d), -ECONNRESET);
     still_serves(&g);
-    CHECK_INT(count(agent_log(&g.a), "died holding a request: killed by signal 31 (SIGSYS)"), 2);
+    CHECK_INT(count(test_agent_log(&g.a), "died holding a request: killed by signal 31 (SIGSYS)"), 2);
     stop(&g);
 }
 
@@ -140,7 +130,7 @@ TEST(isolation_hostile_worker_cannot_touch_the_agents_stderr) {
     start(&g);
     uint8_t d[32];
     CHECK_OK(call(&g, "stderr", d));
-    CHECK(!strstr(agent_log(&g.a), "forged by a worker"));
+    CHECK(!strstr(test_agent_log(&g.a), "forged by a worker"));
     char path[64], line[128];
     snprintf(path, sizeof(path), "/proc/%d/fdinfo/2", (int)g.a.pid);
     FILE *f = fopen(path, "r");
@@ -181,7 +171,7 @@ TEST(isolation_hostile_worker_that_stops_reading_is_killed) {
     int r = call(&g, "hello", d);
     CHECK(r == 0 || vmaccel_err_retryable(r));
     still_serves(&g);
-    CHECK(strstr(agent_log(&g.a), "plugin tevil: worker"));
+    CHECK(strstr(test_agent_log(&g.a), "plugin tevil: worker"));
     stop(&g);
 }
 
@@ -212,7 +202,7 @@ TEST(isolation_hostile_lost_spawner_fails_calls_fast) {
             usleep(1000);
     CHECK_INT(r, -EPIPE);
     CHECK_INT(call(&g, "hello", d), -EPIPE);
-    CHECK(strstr(agent_log(&g.a), "plugin tevil: its worker spawner is lost"));
+    CHECK(strstr(test_agent_log(&g.a), "plugin tevil: its worker spawner is lost"));
     stop(&g);
 }
 
@@ -227,7 +217,7 @@ TEST(isolation_hostile_good_requests_do_not_reset_the_back_off) {
         CHECK_INT(call(&g, "segv", d), -ECONNRESET);
         still_serves(&g);
     }
-    const char *log = agent_log(&g.a);
+    const char *log = test_agent_log(&g.a);
     CHECK_INT(count(log, "killed by signal 11 (SIGSEGV)"), 3);
     CHECK(strstr(log, "plugin tevil: 2 recent deaths of a worker: next start in 0.10 s"));
     CHECK(strstr(log, "plugin tevil: 3 recent deaths of a worker: next start in 0.20 s"));
@@ -260,7 +250,7 @@ TEST(isolation_hostile_spinning_worker_meets_its_cpu_limit) {
     start_with(&g, "tevil.isolation_cpu_s = 1\ntevil.isolation_timeout_ms = 60000\n");
     uint8_t d[32];
     CHECK_INT(call(&g, "spin", d), -ECONNRESET);
-    CHECK(strstr(agent_log(&g.a), "died holding a request: killed by signal 9 (SIGKILL)"));
+    CHECK(strstr(test_agent_log(&g.a), "died holding a request: killed by signal 9 (SIGKILL)"));
     still_serves(&g);
     stop(&g);
 }

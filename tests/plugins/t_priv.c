@@ -23,6 +23,15 @@ static int result(long r) {
     return r < 0 ? -errno : 0;
 }
 
+/* The one argument, a path, as a C string in path[n]. */
+static int path_arg(const vmaccel_arg *in, size_t n_in, char *path, size_t n) {
+    if (n_in != 1 || in[0].len >= n)
+        return -EINVAL;
+    memcpy(path, in[0].data, in[0].len);
+    path[in[0].len] = '\0';
+    return 0;
+}
+
 /* Taking root back after --user. */
 EXPORT int t_priv_setuid0(ARGS) {
     UNUSED;
@@ -69,10 +78,8 @@ EXPORT int t_priv_netlink(ARGS) {
 EXPORT int t_priv_create(ARGS) {
     (void)out, (void)n_out;
     char path[512];
-    if (n_in != 1 || in[0].len >= sizeof(path))
+    if (path_arg(in, n_in, path, sizeof(path)) < 0)
         return -EINVAL;
-    memcpy(path, in[0].data, in[0].len);
-    path[in[0].len] = '\0';
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
@@ -117,9 +124,7 @@ EXPORT int t_priv_unix(ARGS) {
 EXPORT int t_priv_unlink(ARGS) {
     (void)out, (void)n_out;
     char path[512];
-    if (n_in != 1 || in[0].len >= sizeof(path))
+    if (path_arg(in, n_in, path, sizeof(path)) < 0)
         return -EINVAL;
-    memcpy(path, in[0].data, in[0].len);
-    path[in[0].len] = '\0';
     return result(unlink(path));
 }
