@@ -2,6 +2,7 @@
  * and TEST_SOURCE_DIR), so the suite runs from any working directory. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,17 +128,33 @@ void test_sh_expect(int rc, const char *want, const char *fmt, ...) {
     free(out);
 }
 
-void test_file_has(const char *path, ...) {
+/* True when the file holds every string of the list. */
+static bool file_has_all(const char *path, va_list list, const char **missing) {
     char *text;
     CHECK_INT(test_sh(&text, "cat %s", path), 0);
     va_list ap;
-    va_start(ap, path);
-    for (const char *want; (want = va_arg(ap, const char *)) != NULL;) {
-        if (!strstr(text, want)) {
-            fprintf(stderr, "  %s lacks \"%s\"\n", path, want);
-            exit(1);
-        }
-    }
+    va_copy(ap, list);
+    *missing = NULL;
+    for (const char *want; !*missing && (want = va_arg(ap, const char *)) != NULL;)
+        if (!strstr(text, want))
+            *missing = want;
     va_end(ap);
     free(text);
+    return !*missing;
+}
+
+/* A live process (an agent closing a connection) may write its line just
+ * after the peer saw the effect: wait for it, up to 5 s, before failing. */
+void test_file_has(const char *path, ...) {
+    va_list ap;
+    va_start(ap, path);
+    const char *missing;
+    for (int tries = 0; !file_has_all(path, ap, &missing); tries++) {
+        if (tries == 250) {
+            fprintf(stderr, "  %s lacks \"%s\"\n", path, missing);
+            exit(1);
+        }
+        usleep(20000);
+    }
+    va_end(ap);
 }

@@ -76,7 +76,8 @@ double test_now(void);
 void test_sh_expect(int rc, const char *want, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Fails the test unless the file contains each of the strings given
- * (a NULL ends the list), e.g. an agent's log. */
+ * (a NULL ends the list), e.g. an agent's log; waits up to 5 s for a
+ * line a live process may still be writing. */
 void test_file_has(const char *path, ...) __attribute__((sentinel));
 
 #endif
