@@ -283,3 +283,53 @@ TEST(isolation_opencv_model_survives_its_workers) {
     vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_stop(&a), 0);
 }
+
+/* A worker that has used half its CPU budget exits after a reply, and the
+ * agent starts a fresh one: a planned exit, which must cost no request.
+ * (It once did: the worker just exited, and a request the agent sent it in
+ * between failed as "died holding a request", -ECONNRESET.)  Two clients
+ * keep the one worker busy, so the next request is ready the moment a
+ * reply arrives; 300 ms spins against a 1 s budget retire it every few
+ * calls. */
+#define RETIRE_CALLS 8
+static void *spin_calls(void *s) {
+    intptr_t failed = 0;
+    for (int i = 0; i < RETIRE_CALLS; i++) {
+        int r = vmaccel_mbench(s, 300000);
+        if (r < 0)
+            fprintf(stderr, "  call %d: %s\n", i, vmaccel_err_name(r));
+        failed += r < 0;
+    }
+    return (void *)failed;
+}
+
+TEST(isolation_retiring_worker_costs_no_request) {
+    test_agent a;
+    test_agent_start(&a, 0, "log_level = info\nmbench.isolation = process\n"
+                            "mbench.isolation_workers = 1\nmbench.isolation_cpu_s = 1\n");
+    vmaccel_ctx *c1 = test_agent_client(&a), *c2 = test_agent_client(&a);
+    vmaccel_session *s1, *s2;
+    CHECK_OK(vmaccel_session_new(c1, &s1));
+    CHECK_OK(vmaccel_session_new(c2, &s2));
+    pthread_t t1, t2;
+    void *f1, *f2;
+    pthread_create(&t1, NULL, spin_calls, s1);
+    pthread_create(&t2, NULL, spin_calls, s2);
+    pthread_join(t1, &f1);
+    pthread_join(t2, &f2);
+    CHECK_INT((int)(intptr_t)f1 + (int)(intptr_t)f2, 0);
+    const char *log = test_agent_log(&a);
+    int retired = 0;
+    for (const char *p = log; (p = strstr(p, "retired: half its CPU budget used")); p++)
+        retired++;
+    CHECK(retired >= 2);
+    CHECK(!strstr(log, "died holding a request"));
+    char *page = test_agent_metrics(&a);
+    CHECK_INT(test_metric(page, "vmaccel_worker_restarts_total{plugin=\"mbench\"}"), 0);
+    free(page);
+    vmaccel_session_free(s1);
+    vmaccel_session_free(s2);
+    vmaccel_ctx_free(c1);
+    vmaccel_ctx_free(c2);
+    CHECK_INT(test_agent_stop(&a), 0);
+}

@@ -69,6 +69,12 @@ static void worker_failed(iso_pool *p, iso_worker *w, const char *why) {
 }
 
 void iso_release(iso_pool *p, iso_worker *w) {
+    if (w->retiring) { /* not a death: no back-off, nothing counted */
+        vmaccel__log(p->ctx, VMACCEL_LOG_INFO, "plugin %s: worker %d retired: half its CPU "
+                     "budget used (isolation_cpu_s)", p->name, (int)w->pid);
+        iso_reap(p, w, NULL);
+        w->retiring = false;
+    }
     pthread_mutex_lock(&p->lock);
     w->busy = false;
     w->used = iso_now();

@@ -50,6 +50,7 @@ typedef struct iso_worker {
     unsigned deaths;     /* in a row, for the back-off */
     bool bound;          /* the slot serves dom (else it is free) */
     bool stale;          /* rebound to another domain: stop its process first */
+    bool retiring;       /* its last REPLY said it exits: reap it at release */
     double used;         /* when it was last released (or bound) */
     char dom[VMACCEL_DOMAIN_MAX];
 } iso_worker;

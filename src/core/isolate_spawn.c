@@ -337,6 +337,7 @@ int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
     if (got.kind != ISO_REPLY || got.seq != m->seq || got.op != m->op ||
         got.res_id != m->res_id)
         return -EPROTO;
+    w->retiring = m->kind == ISO_CALL && got.a == ISO_REPLY_RETIRING;
     m->kind = ISO_REPLY;
     m->status = got.status;
     m->n = got.n;

@@ -9,7 +9,8 @@
  *
  * A worker runs one message at a time, in order: a CALL or RES_ADD is
  * answered by one REPLY, RES_DROP is not answered.  The agent trusts
- * nothing a worker writes: of a REPLY it takes only `status` and `n`
+ * nothing a worker writes: of a REPLY it takes only `status`, `n` and the
+ * RETIRING bit of `a`
  * (iso_exchange), after checking that its seq, op and res_id are those it
  * sent; it reads answers only at offsets and sizes it chose itself, copies
  * what it reads from the arena once before checking it (the worker may
@@ -34,6 +35,12 @@
 #include <stdint.h>
 
 enum { ISO_HELLO = 1, ISO_CALL, ISO_RES_ADD, ISO_RES_DROP, ISO_REPLY };
+/* In a CALL's REPLY, `a`: the worker exits right after this reply (it has
+ * used half its CPU budget).  Said rather than found out: a worker that
+ * simply exited would race the agent's next request to it, which would
+ * then fail as if the worker had crashed.  (Lying gains a worker nothing:
+ * it is replaced, as if it had exited.) */
+#define ISO_REPLY_RETIRING 1u
 /* To the spawner (src/worker/spawner.c), each answered with the same kind:
  * SPAWN with the pid in `a` (or a negative status) and the worker's socket
  * and arena as SCM_RIGHTS; REAP (pid in `a`) with the wait status in `a`.

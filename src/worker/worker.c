@@ -32,10 +32,15 @@ static void die(const char *what, int err) {
 }
 
 static void reply(iso_msg *m, int status) {
+    /* Only after a CALL: a RES_ADD is followed by the CALL it was for. */
+    bool last = m->kind == ISO_CALL && worker_retire_due();
     m->kind = ISO_REPLY;
     m->status = status;
+    m->a = last ? ISO_REPLY_RETIRING : 0;
     if (send(ISO_FD_SOCK, m, sizeof(*m), MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
         exit(0); /* the agent is gone */
+    if (last)
+        exit(0); /* the agent starts a fresh one for the next request */
 }
 
 static void hello(void) {
@@ -76,8 +81,6 @@ static void serve(void) {
         case ISO_RES_DROP: worker_res_drop(&W, m.res_id); break;
         default: die("unknown message", -EPROTO);
         }
-        if (worker_retire_due())
-            exit(0); /* the agent starts a fresh one for the next request */
     }
 }
 
