@@ -3,8 +3,10 @@
  * main.c and options.c) — the handshake, sessions, resources and model
  * bundles, every op on real backends, batching and the fair scheduler —
  * deterministically: the server runs in its synchronous mode
- * (server_step: no threads, no waiting), its clock is fake (log.c), and
- * each input gets a fresh server on one vmaccel context made once.
+ * (server_step: no threads, no waiting) and its clock is fake (log.c).
+ * One server serves every input (made in LLVMFuzzerInitialize); each input
+ * gets its own connections, and leaves the server as a fresh one would be
+ * (input_end says how, and checks it).
  *
  * The script is a sequence of records; the first byte of each is
  * `op`, its low 2 bits a connection, the rest an action:
@@ -23,12 +25,14 @@
  *
  * Writing does not step: what several writes send before a STEP is read
  * in one go, which is how requests get pipelined and batched.  The end of
- * the script steps until the agent is idle, closes everything and checks
- * that the agent's counters came back to zero (a leak of a session or a
- * resource, or a request slot never released, aborts).
+ * the script steps until the agent is idle, closes every client, steps
+ * until the agent has closed every connection, and checks that its
+ * counters came back to zero (a leak of a session, a resource or a model,
+ * or a request slot never released, aborts).
  * fuzz/gen_agent_corpus.c writes seed scripts; docs/security.md "Fuzzing"
  * says how to run it and reproduce a crash. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +49,7 @@
 
 #define FA_CONNS 4
 #define FA_SETTLE_STEPS 8 /* steps at the end, and to unblock a write */
+#define FA_CLOSE_STEPS 64 /* steps for the agent to see its clients gone */
 
 static vmaccel_ctx *ctx;
 static char config_path[64];
@@ -56,6 +61,10 @@ typedef struct client {
 
 static server *srv;
 static client cl[FA_CONNS];
+static double clock_origin; /* the fake clock at the start of every input */
+/* The last step changed nothing and nothing happened since, so another
+ * would change nothing either: it is skipped (step). */
+static bool quiet;
 
 /* Small limits, so that every cap can be reached; batching on for every
  * model, the fair scheduler with two tenants (connections 0 and 2, 1 and
@@ -86,6 +95,32 @@ static void remove_config(void) {
     unlink(config_path);
 }
 
+
+/* What main.c does before serving, minus the process and the listeners:
+ * once, for every input (input_begin and input_end keep it as new). */
+static void server_open(void) {
+    srv = calloc(1, sizeof(*srv));
+    srv->ctx = ctx;
+    srv->cfg = (agent_config){.max_connections = 64, .workers = 1, .drain_timeout_s = 1,
+                              .resync_s = 1, .tenant_queue_max = 256,
+                              .lim = {.max_request_bytes = 1 << 20,
+                                      .max_inflight_bytes = 1 << 21,
+                                      .max_resource_bytes = 1 << 20,
+                                      .max_inflight = 64,
+                                      .max_sessions = 64,
+                                      .max_resources = 64}};
+    agent_settings_open(srv, config_path);
+    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 || server_sync_begin(srv) < 0)
+        abort();
+    /* Per-tenant shares as pool_run sets them (fairsched.h), so the share
+     * cap and the idle grace (stepped by the fake clock) are fuzzed too. */
+    srv->sched.queue.slots = 2;
+    srv->sched.queue.grace = 0.005;
+    clock_origin = agent_now();
+    for (int i = 0; i < FA_CONNS; i++)
+        cl[i] = (client){-1, false};
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     setenv("OPENBLAS_NUM_THREADS", "1", 1); /* before the blas plugin loads */
@@ -101,57 +136,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         fprintf(stderr, "fuzz-agent: cannot load the plugins from %s\n", FA_BUILD);
         abort();
     }
+    server_open();
     return 0;
-}
-
-/* What main.c does before serving, minus the process and the listeners. */
-static void server_open(void) {
-    srv = calloc(1, sizeof(*srv));
-    srv->ctx = ctx;
-    srv->cfg = (agent_config){.max_connections = 64, .workers = 1, .drain_timeout_s = 1,
-                              .resync_s = 1, .tenant_queue_max = 256,
-                              .lim = {.max_request_bytes = 1 << 20,
-                                      .max_inflight_bytes = 1 << 21,
-                                      .max_resource_bytes = 1 << 20,
-                                      .max_inflight = 64,
-                                      .max_sessions = 64,
-                                      .max_resources = 64}};
-    agent_settings_open(srv, config_path);
-    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 ||
-        !(srv->batching.models = models_new()) || server_sync_begin(srv) < 0)
-        abort();
-    /* Per-tenant shares as pool_run sets them (fairsched.h), so the share
-     * cap and the idle grace (stepped by the fake clock) are fuzzed too. */
-    srv->sched.queue.slots = 2;
-    srv->sched.queue.grace = 0.005;
-    for (int i = 0; i < FA_CONNS; i++)
-        cl[i] = (client){-1, false};
-}
-
-static void server_close(void) {
-    for (int i = 0; i < FA_CONNS; i++)
-        if (cl[i].fd >= 0)
-            close(cl[i].fd);
-    server_sync_end(srv);
-    /* Everything a connection held is gone with it. */
-    agent_stats *s = &srv->stats;
-    if (atomic_load(&s->connections) || atomic_load(&s->sessions) ||
-        atomic_load(&s->resources) || atomic_load(&s->resource_bytes) ||
-        atomic_load(&s->inflight)) {
-        fprintf(stderr, "fuzz-agent: counters not back to 0: conns %ld sessions %ld "
-                "resources %ld bytes %ld inflight %ld\n", atomic_load(&s->connections),
-                atomic_load(&s->sessions), atomic_load(&s->resources),
-                atomic_load(&s->resource_bytes), atomic_load(&s->inflight));
-        abort();
-    }
-    if (getenv("FUZZ_AGENT_STATS")) /* to check what a seed reaches */
-        fprintf(stderr, "fuzz-agent: requests %ld errors %ld shed %ld batches %ld batched %ld\n",
-                atomic_load(&s->requests), atomic_load(&s->errors), atomic_load(&s->shed),
-                atomic_load(&s->batches), atomic_load(&s->batched));
-    models_free(srv->batching.models);
-    tenants_free(srv);
-    agent_settings_close(srv);
-    free(srv);
 }
 
 /* With FUZZ_AGENT_STATS set, the status of each answer that starts within
@@ -185,9 +171,19 @@ static void drain_answers(void) {
     }
 }
 
+/* Most of an input's steps find nothing to do (a random script is mostly
+ * STEP records: every op byte below 4), and each cost a poll and a read
+ * per client.  After a step the clients that read have read everything;
+ * when nothing is queued either and no socket of the agent has an event,
+ * the agent and the clients are where the next step would leave them: that
+ * step, and every one until the script does something else, is skipped. */
 static void step(void) {
+    if (quiet)
+        return;
     server_step(srv);
     drain_answers();
+    struct pollfd p = {.fd = srv->epfd, .events = POLLIN};
+    quiet = srv->sched.queue.queued == 0 && poll(&p, 1, 0) == 0;
 }
 
 static int client_open(int i) {
@@ -210,7 +206,8 @@ static int client_open(int i) {
 
 /* Sends what the socket takes; a full socket gets a few steps to drain,
  * then the rest is dropped (the agent may rightly stop reading a client
- * that does not read its answers). */
+ * that does not read its answers: once a step leaves it quiet, more steps
+ * would not drain it). */
 static void client_write(int i, const uint8_t *p, size_t n) {
     if (cl[i].fd < 0 && client_open(i) < 0)
         return;
@@ -221,6 +218,8 @@ static void client_write(int i, const uint8_t *p, size_t n) {
             n -= (size_t)w;
         } else if (w < 0 && errno == EAGAIN) {
             step();
+            if (quiet)
+                return;
             tries++;
         } else {
             return; /* the agent closed it */
@@ -234,11 +233,100 @@ static void client_close(int i) {
     cl[i] = (client){-1, false};
 }
 
+/* What carries over from one input to the next, and why it may:
+ * the fake clock goes back to where it started (two additions: the first
+ * may round, the second, near the origin, is exact); connection ids, the
+ * counters and the cost table (the threaded I/O role's, unused here) start
+ * over; the model registry is made anew (an id counter); tenants are
+ * freed at the end (input_end).  The settings, tenant rules, epoll set (it
+ * holds no connection between inputs), the vmaccel context and its
+ * plugins are as main.c leaves them, read-only. */
+static void input_begin(void) {
+    for (int k = 0; k < 2 && agent_now() != clock_origin; k++)
+        agent_clock_advance(clock_origin - agent_now());
+    if (agent_now() != clock_origin)
+        abort();
+    srv->next_conn_id = 0;
+    memset(&srv->stats, 0, sizeof(srv->stats)); /* one thread: no atomics needed */
+    cost_init(&srv->cost);
+    if (!(srv->batching.models = models_new()))
+        abort();
+    quiet = false;
+}
+
+static void fail(const char *what) {
+    agent_stats *s = &srv->stats;
+    fprintf(stderr, "fuzz-agent: %s: conns %ld sessions %ld resources %ld bytes %ld "
+            "inflight %ld, models %ld, queued %llu, running %d\n", what,
+            atomic_load(&s->connections), atomic_load(&s->sessions), atomic_load(&s->resources),
+            atomic_load(&s->resource_bytes), atomic_load(&s->inflight),
+            models_count(srv->batching.models), (unsigned long long)srv->sched.queue.queued,
+            srv->io.running);
+    abort();
+}
+
+/* Everything a connection held is gone with it: the counters, the model
+ * registry and the scheduler are as a fresh server's. */
+static void check_idle(void) {
+    agent_stats *s = &srv->stats;
+    if (srv->conns)
+        fail("a connection outlived its client");
+    if (atomic_load(&s->connections) || atomic_load(&s->sessions) ||
+        atomic_load(&s->resources) || atomic_load(&s->resource_bytes) ||
+        atomic_load(&s->inflight) || models_count(srv->batching.models))
+        fail("counters not back to 0");
+    if (srv->sched.queue.queued || srv->io.running)
+        fail("the scheduler is not idle");
+    for (tenant *t = srv->sched.tenants; t; t = t->next)
+        if (t->conns || t->st.head || t->st.queued || t->st.running)
+            fail("a tenant is not idle");
+}
+
+/* The tenants go (a fresh server has none): idle ones may still keep
+ * their place in the scheduler's ring (fairsched.h), which they leave. */
+static void tenants_reset(void) {
+    while (srv->sched.tenants) {
+        tenant *t = srv->sched.tenants;
+        srv->sched.tenants = t->next;
+        sched_drop(&srv->sched.queue, &t->st);
+        free(t->m);
+        free(t);
+    }
+    srv->sched.n_tenants = 0;
+    if (srv->sched.queue.cursor || srv->sched.queue.busy_weight)
+        fail("the scheduler's ring is not empty");
+}
+
+/* Steps until the agent is idle, closes every client, then steps until the
+ * agent has closed their connections (one step sees every hang-up; more
+ * only while it still reads what they sent before) and checks. */
+static void input_end(void) {
+    for (int k = 0; k < FA_SETTLE_STEPS; k++)
+        step();
+    for (int i = 0; i < FA_CONNS; i++)
+        client_close(i);
+    quiet = false;
+    for (int k = 0; k < FA_CLOSE_STEPS && srv->conns && !quiet; k++)
+        step();
+    check_idle();
+    if (getenv("FUZZ_AGENT_STATS")) { /* to check what a seed reaches */
+        agent_stats *s = &srv->stats;
+        fprintf(stderr, "fuzz-agent: requests %ld errors %ld shed %ld batches %ld batched %ld\n",
+                atomic_load(&s->requests), atomic_load(&s->errors), atomic_load(&s->shed),
+                atomic_load(&s->batches), atomic_load(&s->batched));
+    }
+    tenants_reset();
+    models_free(srv->batching.models);
+    srv->batching.models = NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    server_open();
+    input_begin();
     for (size_t at = 0; at < size;) {
         uint8_t op = data[at++];
         int i = op & (FA_CONNS - 1);
+        if (op >> 2 != 0)
+            quiet = false; /* anything but a STEP may give the agent work */
         switch (op >> 2) {
         case 0:
             step();
@@ -265,8 +353,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         }
     }
-    for (int k = 0; k < FA_SETTLE_STEPS; k++)
-        step();
-    server_close();
+    input_end();
     return 0;
 }
