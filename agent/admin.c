@@ -72,6 +72,9 @@ static void build_page(server *srv, textbuf *b) {
     gauge(b, "resources", "gauge", "Resources held for clients", atomic_load(&s->resources));
     gauge(b, "resource_bytes", "gauge", "Bytes of those resources",
           atomic_load(&s->resource_bytes));
+    gauge(b, "mems", "gauge", "Clients' shared memory regions mapped (MEM_MAP)",
+          atomic_load(&s->mems));
+    gauge(b, "mapped_bytes", "gauge", "Bytes of those regions", atomic_load(&s->mapped_bytes));
     gauge(b, "requests_total", "counter", "Requests received", atomic_load(&s->requests));
     gauge(b, "errors_total", "counter", "Requests answered with an error",
           atomic_load(&s->errors));

@@ -25,7 +25,9 @@
  *   log                      the clock and the log lines (log.h)
  *   fairsched metrics models cost
  *                            data structures with no agent dependencies
- *   tables                   a connection's sessions and resources
+ *   mems fdpass              a connection's shared memory; descriptors
+ *                            received with its bytes
+ *   tables                   a connection's sessions, resources, mems
  *   settings                 config keys and their error messages
  *   tenant                   who a connection works for (uses settings)
  *   tlsconn                  tls://: the context, a connection's handshake
@@ -83,6 +85,7 @@ typedef struct agent_config {
     double tls_handshake_s; /* a TLS client must finish its handshake within this */
     double hello_timeout_s; /* a tcp/tls/vsock client must be through its HELLO by then */
     uint32_t max_pending;   /* per listener: connections still in their handshake */
+    uint64_t max_mapped_bytes; /* per connection: shared memory mapped (mems.h) */
 } agent_config;
 
 enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */
@@ -107,6 +110,7 @@ typedef struct agent_stats {
     atomic_long auth_failed; /* connections refused for their credentials (auth.c) */
     atomic_long batches, batched; /* batches run, requests in them */
     atomic_long batch_size[8];    /* sizes 1, 2, 3-4, 5-8, ..., 65+ */
+    atomic_long mapped_bytes, mems; /* clients' shared memory mapped now (mems.h) */
 } agent_stats;
 
 /* epoll's data.ptr points at a struct whose first int is one of these. */

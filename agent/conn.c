@@ -40,6 +40,7 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
     c->id = ++srv->next_conn_id;
     c->reading = true;
     c->events = EPOLLIN | EPOLLRDHUP;
+    c->unix_sock = fdpass_applies(fd);
     atomic_init(&c->refs, 1);
     atomic_init(&c->closed, false);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -52,7 +53,8 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
                         1u << VMACCEL_FRAME_HELLO, &c->acct);
     spare_init(&c->spare, l->max_request_bytes);
     vmaccel_reader_set_alloc(&c->rd, conn_body_alloc, &c->spare);
-    c->t = tables_new(srv->ctx, l, &srv->stats, srv->batching.models);
+    c->t = tables_new(srv->ctx, l, &srv->stats, srv->batching.models,
+                      srv->cfg.max_mapped_bytes);
     c->listen_text = listen_text;
     c->auth = auth_mode(srv, listen_text);
     if (c->auth == AUTH_NONE) /* otherwise its HELLO or certificate says who it is */
@@ -270,7 +272,8 @@ static void send_hello_ok(conn *c, uint64_t nonce) {
  * previous one goes, and answers still being computed for it are dropped. */
 static int restart(conn *c) {
     server *srv = c->srv;
-    tables *fresh = tables_new(srv->ctx, &srv->cfg.lim, &srv->stats, srv->batching.models);
+    tables *fresh = tables_new(srv->ctx, &srv->cfg.lim, &srv->stats, srv->batching.models,
+                               srv->cfg.max_mapped_bytes);
     if (!fresh)
         return -ENOMEM;
     c->ops->drop(c);
@@ -280,6 +283,7 @@ static int restart(conn *c) {
     tables_close(c->t);
     tables_unref(c->t);
     c->t = fresh;
+    fdq_close(&c->fds);
     /* Every guest process that opens the port does this: routine, not news. */
     agent_log_at(VMACCEL_LOG_DEBUG, "conn=%llu peer=%s: a new HELLO starts the stream over "
                  "(generation %u)", (unsigned long long)c->id, c->peer, gen);
@@ -549,14 +553,15 @@ int conn_on_readable(conn *c) {
         uint8_t *p;
         size_t n;
         vmaccel_reader_space(&c->rd, &p, &n);
-        ssize_t got = c->ssl ? tls_read(c, p, n) : read(c->fd, p, n);
+        ssize_t got = c->ssl ? tls_read(c, p, n)
+                      : c->unix_sock ? fdpass_read(c->fd, p, n, &c->fds) : read(c->fd, p, n);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got < 0)
+        if (got < 0 && errno != EPROTO) /* EPROTO: descriptors against the rules */
             return errno == EAGAIN ? 0 : -errno;
         if (got == 0)
             return -ECONNRESET;
-        int e = feed(c, (size_t)got);
+        int e = got < 0 ? -EPROTO : feed(c, (size_t)got);
         if (e == 0 && (size_t)got < n && !tls_buffered(c))
             return 0; /* drained; level-triggered epoll reports any more */
         if (e < 0) {
@@ -587,6 +592,7 @@ void conn_close(conn *c, const char *why) {
     c->ssl = NULL;
     outq_free_locked(c);
     pthread_mutex_unlock(&c->wlock);
+    fdq_close(&c->fds);
     if (c->tn) /* without a tenant yet, it has queued nothing */
         c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);

@@ -5,6 +5,7 @@
 #define VMACCEL_AGENT_CONN_H
 
 #include "agent.h"
+#include "fdpass.h"
 #include "spare.h"
 #include "tables.h"
 #include "tenant.h"
@@ -35,6 +36,10 @@ struct conn {
     int close_reason;
     double last_rx; /* I/O role only: when bytes last arrived, or reading resumed */
     uint32_t sheds_this_read; /* I/O role only: requests shed in this wake-up */
+    /* A unix socket: it is read with recvmsg, and the descriptors that come
+     * with its bytes wait in fds for their MEM_MAP (I/O role only). */
+    bool unix_sock;
+    fdq fds;
 
     tables *t;            /* this generation's sessions and resources */
     _Atomic uint32_t gen; /* bumped when a shared stream starts over */

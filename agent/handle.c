@@ -28,6 +28,7 @@ typedef struct call {
     const classify_result *pre; /* computed in a batch: no backend call */
     const char *domain; /* the tenant: isolated plugins' workers are its own */
     spare *spare; /* the connection's (spare.h) */
+    job *job;     /* MEM_MAP hands its descriptor over */
 } call;
 
 static void ser_put(struct bytes *b, const void *p, size_t n) {
@@ -54,59 +55,64 @@ static int out_alloc(call *k, uint64_t bytes) {
     return k->out ? 0 : -ENOMEM;
 }
 
+/* Outputs whose slot named a mapping (protocol 1.3) are written there in
+ * place and left out of the answer; the others go to k->out, as before. */
 static int do_sgemm(call *k) {
     __typeof__(k->req->u.sgemm) *a = &k->req->u.sgemm;
     uint64_t bytes = (uint64_t)a->m * a->n * sizeof(float);
-    int r = out_alloc(k, bytes);
+    int r = a->c_out ? 0 : out_alloc(k, bytes);
     if (r < 0)
         return r;
-    if (a->c)
-        memcpy(k->out, a->c, bytes);
-    r = vmaccel_sgemm(k->sess, a->m, a->n, a->k, a->alpha, a->a, a->b, a->beta, k->out);
-    if (r >= 0)
-        vmaccel_msg_ref(k->resp, k->out, bytes);
+    float *c = a->c_out ? a->c_out : k->out;
+    if (a->c && a->c != c) /* the same range is C in place; others may overlap it */
+        memmove(c, a->c, bytes);
+    r = vmaccel_sgemm(k->sess, a->m, a->n, a->k, a->alpha, a->a, a->b, a->beta, c);
+    if (r >= 0 && !a->c_out)
+        vmaccel_msg_ref(k->resp, c, bytes);
     return r;
 }
 
 static int do_gcm(call *k, int encrypt) {
     __typeof__(k->req->u.gcm) *a = &k->req->u.gcm;
-    int r = out_alloc(k, a->len + 16);
+    int r = out_alloc(k, (a->out ? 0 : a->len) + 16);
     if (r < 0)
         return r;
-    uint8_t *tag = (uint8_t *)k->out + a->len;
+    uint8_t *out = a->out ? a->out : k->out, *tag = (uint8_t *)k->out + (a->out ? 0 : a->len);
     if (encrypt)
         r = vmaccel_aes_gcm_encrypt(k->sess, a->key, a->iv, a->aad, a->aad_len, a->in, a->len,
-                                    k->out, tag);
+                                    out, tag);
     else
         r = vmaccel_aes_gcm_decrypt(k->sess, a->key, a->iv, a->aad, a->aad_len, a->in, a->len,
-                                    k->out, a->tag);
-    if (r >= 0)
-        vmaccel_msg_ref(k->resp, k->out, a->len + (encrypt ? 16 : 0));
+                                    out, a->tag);
+    if (r >= 0 && !a->out)
+        vmaccel_msg_ref(k->resp, out, a->len);
+    if (r >= 0 && encrypt)
+        vmaccel_msg_ref(k->resp, tag, 16);
     return r;
 }
 
 static int do_exec(call *k) {
     __typeof__(k->req->u.exec) *a = &k->req->u.exec;
-    uint64_t total = 0;
+    uint64_t total = 0, in_answer = 0, at = 0;
     for (uint32_t i = 0; i < a->n_out; i++) {
+        if (a->out[i])
+            continue; /* its capacity lies inside its mapping */
         if (a->out_cap[i] > k->srv->cfg.lim.max_request_bytes - total)
             return -EMSGSIZE;
         total += a->out_cap[i];
+        in_answer |= 1ull << i;
     }
     vmaccel_buf out[VMACCEL_EXEC_MAX_ARGS];
     int r = out_alloc(k, total);
     if (r < 0)
         return r;
-    for (uint32_t i = 0, at = 0; i < a->n_out; at += (uint32_t)a->out_cap[i], i++)
-        out[i] = (vmaccel_buf){(uint8_t *)k->out + at, a->out_cap[i]};
-    r = vmaccel_exec(k->sess, k->res, a->symbol, a->in, a->n_in, out, a->n_out);
-    if (r < 0)
-        return r;
-    vmaccel_msg_u32(k->resp, a->n_out);
     for (uint32_t i = 0; i < a->n_out; i++) {
-        vmaccel_msg_u64(k->resp, out[i].len);
-        vmaccel_msg_ref(k->resp, out[i].data, out[i].len);
+        out[i] = (vmaccel_buf){a->out[i] ? a->out[i] : (uint8_t *)k->out + at, a->out_cap[i]};
+        at += a->out[i] ? 0 : a->out_cap[i];
     }
+    r = vmaccel_exec(k->sess, k->res, a->symbol, a->in, a->n_in, out, a->n_out);
+    if (r >= 0)
+        vmaccel_resp_exec(k->resp, out, a->n_out, in_answer);
     return r;
 }
 
@@ -244,6 +250,17 @@ static int resource_create(call *k) {
     return r;
 }
 
+/* MEM_MAP: the descriptor the job claimed on arrival (mems_map closes it). */
+static int mem_map(call *k) {
+    uint32_t id;
+    int fd = k->job->fd;
+    k->job->fd = -1;
+    int r = mems_map(k->t->mems, fd, k->req->u.mem_map.size, &id);
+    if (r == 0)
+        vmaccel_msg_u32(k->resp, id);
+    return r;
+}
+
 static int run_control(call *k) {
     const vmaccel_req *q = k->req;
     uint64_t id;
@@ -261,6 +278,10 @@ static int run_control(call *k) {
         return resource_create(k);
     case VMACCEL_KIND_RESOURCE_DESTROY:
         return tables_resource_destroy(k->t, q->u.res.res);
+    case VMACCEL_KIND_MEM_MAP:
+        return mem_map(k);
+    case VMACCEL_KIND_MEM_UNMAP:
+        return mems_unmap(k->t->mems, q->u.mem_unmap.mem);
     default: /* (un)register: the job found both objects in this connection */
         return q->kind == VMACCEL_KIND_SESSION_REGISTER
                    ? vmaccel_session_register(k->sess, k->res)
@@ -286,7 +307,7 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
     conn *c = j->c;
     vmaccel_msg *resp = malloc(sizeof(*resp));
     call k = {srv, j->t, &j->req, j->as ? agent_sess_get(j->as) : NULL, resp, NULL, j->res,
-              {NULL, 0, 0, 0}, pre, c->tn->name, &c->spare};
+              {NULL, 0, 0, 0}, pre, c->tn->name, &c->spare, j};
     int r = j->err ? j->err : resp ? 0 : -ENOMEM;
     if (resp)
         vmaccel_resp_begin(resp); /* the status is set below */

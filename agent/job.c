@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "job.h"
@@ -54,10 +55,95 @@ static uint64_t batch_model(const agent_config *cfg, job *j) {
     return cfg->batch == BATCH_ON || meta ? model : 0;
 }
 
+/* The decoder's resolver (msg.h): a where tag's range in a mapping of
+ * this connection, whose reference the job takes the first time. */
+static int map_range(void *ud, uint32_t mem, uint64_t offset, uint64_t len, int write,
+                     void **p) {
+    job *j = ud;
+    (void)write; /* every mapping is read/write (mems.c) */
+    for (uint32_t i = 0; i < j->n_maps; i++)
+        if (j->map_ids[i] == mem)
+            return agent_map_at(j->maps[i], offset, len, p);
+    agent_map *m = j->n_maps < VMACCEL_REQ_MEMS_MAX ? mems_get(j->t->mems, mem) : NULL;
+    if (!m)
+        return -ENOENT;
+    j->map_ids[j->n_maps] = mem;
+    j->maps[j->n_maps++] = m;
+    return agent_map_at(m, offset, len, p);
+}
+
+/* The inputs of a kind that parses them (docs/protocol.md, "Shared
+ * memory"): *n of them at args, or one at *one. */
+static vmaccel_arg *parsed_inputs(vmaccel_req *q, vmaccel_arg *one, uint32_t *n) {
+    switch (q->kind) {
+    case VMACCEL_OP_EXEC:
+        *n = q->u.exec.n_in;
+        return q->u.exec.in;
+    case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
+        *n = q->u.batch.n;
+        return q->u.batch.images;
+    case VMACCEL_OP_IMAGE_CLASSIFY:
+        *one = (vmaccel_arg){q->u.classify.image, q->u.classify.len};
+        *n = 1;
+        return one;
+    default:
+        *n = 0;
+        return NULL;
+    }
+}
+
+/* Charges `bytes` of private copies to the connection, as request bytes:
+ * -EMSGSIZE (and nothing charged) over either limit. */
+static int charge_copy(job *j, uint64_t bytes) {
+    const vmaccel_limits *l = &j->c->srv->cfg.lim;
+    if (bytes > l->max_request_bytes)
+        return -EMSGSIZE;
+    uint64_t held = atomic_fetch_add(&j->c->acct.bytes, bytes) + bytes;
+    if (held > l->max_inflight_bytes) {
+        atomic_fetch_sub(&j->c->acct.bytes, bytes);
+        return -EMSGSIZE;
+    }
+    j->copy_len = bytes;
+    return 0;
+}
+
+/* A client may change its shared memory while the request runs: what an
+ * op parses (a decoder, a host function) gets a private copy, made here
+ * once, and the request points at it from then on.  Numeric ops read the
+ * mappings in place: no length or offset ever comes from them. */
+static int privatize(job *j) {
+    vmaccel_req *q = &j->req;
+    vmaccel_arg one, *in;
+    uint32_t n;
+    uint64_t total = 0;
+    if (!q->in_shared || !(in = parsed_inputs(q, &one, &n)))
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (q->in_shared >> i & 1)
+            total += in[i].len; /* each inside a mapping of at most 1 GiB */
+    int r = charge_copy(j, total);
+    if (r < 0 || !(j->copy = malloc(total ? total : 1)))
+        return r < 0 ? r : -ENOMEM;
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(q->in_shared >> i & 1))
+            continue;
+        memcpy(j->copy + at, in[i].data, in[i].len);
+        in[i].data = j->copy + at;
+        at += in[i].len;
+    }
+    if (in == &one)
+        q->u.classify.image = one.data;
+    return 0;
+}
+
 /* Decodes the body and takes the references it needs; j->err says why not. */
 static int resolve(job *j) {
     vmaccel_req *q = &j->req;
-    int r = vmaccel_req_decode(j->body, j->len, q);
+    vmaccel_resolver rs = {map_range, j};
+    int r = vmaccel_req_decode_mem(j->body, j->len, &rs, q);
+    if (r == 0)
+        r = privatize(j);
     if (r < 0)
         return r;
     if (needs_session(q->kind) && !(j->as = tables_session_get(j->t, q->session)))
@@ -83,6 +169,11 @@ job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
     j->body = body;
     j->len = len;
     j->kind = header_kind(body, len);
+    j->fd = -1;
+    /* Its descriptor came with its bytes (fdpass.h): claimed now, in
+     * arrival order, even when the body turns out malformed. */
+    if (j->kind == VMACCEL_KIND_MEM_MAP)
+        j->fd = fdq_take(&c->fds);
     /* The job itself (mostly its decoded request) counts against the
      * connection's in-flight bytes, as the body does. */
     atomic_fetch_add(&c->acct.bytes, sizeof(*j));
@@ -101,7 +192,7 @@ bool job_expired(const job *j, double now) {
 
 void job_free_slot(job *j) {
     if (!j->slot_freed)
-        conn_job_done(j->c, j->len + sizeof(*j));
+        conn_job_done(j->c, j->len + sizeof(*j) + j->copy_len);
     j->slot_freed = true;
 }
 
@@ -109,6 +200,11 @@ void job_free(job *j) {
     job_free_slot(j);
     vmaccel_resource_unref(j->res);
     agent_sess_put(j->as);
+    for (uint32_t i = 0; i < j->n_maps; i++) /* before the tables they belong to */
+        agent_map_put(j->maps[i]);
+    free(j->copy);
+    if (j->fd >= 0)
+        close(j->fd);
     spare_give(&j->c->spare, j->body); /* for the connection's next request */
     tables_unref(j->t);
     conn_unref(j->c);

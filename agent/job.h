@@ -1,12 +1,15 @@
 /* A request, owned by one job from the moment its last frame arrives until
  * job_free: its body, decoded once; the session and resource it names,
- * referenced; the connection and the tables (connection generation) it
+ * referenced; the shared-memory mappings it names (1.3), referenced, and a
+ * private copy of the inputs in them that its op parses; a MEM_MAP's
+ * descriptor; the connection and the tables (connection generation) it
  * came with.  The scheduler, the pool, batching and the handlers borrow
  * it; job_free alone releases what it holds. */
 #ifndef VMACCEL_AGENT_JOB_H
 #define VMACCEL_AGENT_JOB_H
 
 #include "agent.h"
+#include "mems.h"
 #include "tables.h"
 
 struct job {
@@ -24,7 +27,13 @@ struct job {
     vmaccel_resource *res; /* the resource it works on, if any (a reference) */
     uint64_t model; /* an image_classify that may be batched: its model's id */
     bool slot_freed; /* conn_job_done called: the client may send more */
-    uint8_t *body;  /* owned; req points into it */
+    int fd;         /* MEM_MAP: the descriptor it claimed on arrival, or -1 */
+    uint32_t n_maps; /* the mappings req points into, referenced */
+    uint32_t map_ids[VMACCEL_REQ_MEMS_MAX];
+    agent_map *maps[VMACCEL_REQ_MEMS_MAX];
+    uint8_t *copy;   /* private copies of parsed inputs that were in mappings */
+    uint64_t copy_len; /* counted against the connection's in-flight bytes */
+    uint8_t *body;  /* owned; req points into it (and into maps and copy) */
     uint64_t len;
     vmaccel_req req; /* large: keep last */
 };

@@ -51,6 +51,7 @@ static void defaults(server *srv) {
         .drain_timeout_s = 30,
         .resync_s = 1,
         .tenant_queue_max = 256,
+        .max_mapped_bytes = 1ULL << 30,
     };
 }
 

@@ -97,7 +97,8 @@ static const char *kind_name(uint16_t kind) {
     static const char *const control[] = {"session_new",        "session_free",
                                           "resource_create",    "resource_destroy",
                                           "session_register",   "session_unregister",
-                                          "ping"};
+                                          "ping",               "mem_map",
+                                          "mem_unmap"};
     uint16_t c = kind - VMACCEL_KIND_CONTROL_FIRST;
     if (kind >= VMACCEL_KIND_CONTROL_FIRST && c < sizeof(control) / sizeof(control[0]))
         return control[c];

@@ -3,7 +3,9 @@
  * guest that finds a hole in a backend, or a host function called by exec,
  * runs inside this list.
  *
- * Allowed: memory (never writable and executable, at once or later),
+ * Allowed: memory (never writable and executable, at once or later; this
+ * covers clients' shared memory too: memfds received over unix sockets,
+ * checked with fcntl, fstat and fstatfs, mapped shared read/write),
  * threads (clone only for a thread, in no new namespace), reading files
  * (dlopen of exec libraries at request time), events, new sockets of the
  * network families (inet, inet6, vsock), socketpairs, time, signals to

@@ -63,23 +63,25 @@ int agent_config_uint(server *srv, const char *key, uint64_t lo, uint64_t hi, ui
 
 static int read_limits(server *srv) {
     vmaccel_limits *l = &srv->cfg.lim;
-    uint64_t v[9] = {l->max_request_bytes, l->max_inflight_bytes, l->max_resource_bytes,
-                     l->max_inflight, l->max_sessions, l->max_resources,
-                     srv->cfg.max_connections, srv->cfg.workers,
-                     (uint64_t)(srv->cfg.resync_s * 1000)};
-    static const char *const keys[9] = {
+    uint64_t v[10] = {l->max_request_bytes, l->max_inflight_bytes, l->max_resource_bytes,
+                      l->max_inflight, l->max_sessions, l->max_resources,
+                      srv->cfg.max_connections, srv->cfg.workers,
+                      (uint64_t)(srv->cfg.resync_s * 1000), srv->cfg.max_mapped_bytes};
+    static const char *const keys[10] = {
         "agent.max_request_bytes", "agent.max_inflight_bytes", "agent.max_resource_bytes",
         "agent.max_inflight", "agent.max_sessions", "agent.max_resources",
-        "agent.max_connections", "agent.workers", "agent.resync_ms"};
-    static const uint64_t hi[9] = {1ULL << 40, 1ULL << 42, 1ULL << 42, 1024, 1u << 20,
-                                   1u << 20, 1u << 20, 256, 600000};
-    for (int i = 0; i < 9; i++)
+        "agent.max_connections", "agent.workers", "agent.resync_ms",
+        "agent.max_mapped_bytes"};
+    static const uint64_t hi[10] = {1ULL << 40, 1ULL << 42, 1ULL << 42, 1024, 1u << 20,
+                                    1u << 20, 1u << 20, 256, 600000, 1ULL << 42};
+    for (int i = 0; i < 10; i++)
         if (agent_config_uint(srv, keys[i], 1, hi[i], &v[i]) < 0)
             return -EINVAL;
     *l = (vmaccel_limits){v[0], v[1], v[2], (uint32_t)v[3], (uint32_t)v[4], (uint32_t)v[5]};
     srv->cfg.max_connections = (uint32_t)v[6];
     srv->cfg.workers = (uint32_t)v[7];
     srv->cfg.resync_s = (double)v[8] / 1000;
+    srv->cfg.max_mapped_bytes = v[9];
     return 0;
 }
 

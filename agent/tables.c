@@ -22,11 +22,15 @@ void agent_sess_put(agent_sess *s) {
 }
 
 tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st,
-                   model_reg *models) {
+                   model_reg *models, uint64_t max_mapped_bytes) {
     tables *t = malloc(sizeof(*t));
-    if (!t)
+    mem_table *mems = t ? mems_new(st, max_mapped_bytes) : NULL;
+    if (!mems) {
+        free(t);
         return NULL;
-    *t = (tables){.ctx = ctx, .lim = lim, .stats = st, .models = models, .next_id = 1};
+    }
+    *t = (tables){.ctx = ctx, .lim = lim, .stats = st, .models = models, .mems = mems,
+                  .next_id = 1};
     atomic_init(&t->refs, 1);
     pthread_mutex_init(&t->lock, NULL);
     return t;
@@ -41,6 +45,7 @@ void tables_unref(tables *t) {
     if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
         return;
     tables_close(t);
+    mems_free(t->mems); /* every job that used a mapping is gone: they held t */
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -72,6 +77,7 @@ void tables_close(tables *t) {
     t->res = NULL;
     t->n_sess = t->n_res = 0;
     pthread_mutex_unlock(&t->lock);
+    mems_close(t->mems);
 }
 
 int tables_session_new(tables *t, const char *domain, uint64_t *id) {

@@ -5,6 +5,7 @@
 #define VMACCEL_AGENT_TABLES_H
 
 #include "agent.h"
+#include "mems.h"
 #include "models.h"
 
 /* A session of a connection, reference-counted (tables.c). */
@@ -20,6 +21,7 @@ typedef struct tables {
     const vmaccel_limits *lim;
     agent_stats *stats;
     model_reg *models; /* model resources are interned here, for batching */
+    mem_table *mems;   /* its shared memory (own lock); freed with the tables */
     struct tsess {
         uint64_t id;
         agent_sess *s;
@@ -38,12 +40,12 @@ typedef struct tables {
  * still running when its connection closes (or its virtio-serial stream
  * starts over) cannot touch a later generation's objects. */
 tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st,
-                   model_reg *models);
+                   model_reg *models, uint64_t max_mapped_bytes);
 tables *tables_ref(tables *t);
 void tables_unref(tables *t);
 /* Drops everything and refuses additions (-ECONNRESET) from then on: what
- * running jobs still hold stays alive until they finish (sessions and
- * resources are reference-counted). */
+ * running jobs still hold stays alive until they finish (sessions,
+ * resources and mappings are reference-counted). */
 void tables_close(tables *t);
 
 int tables_session_new(tables *t, const char *domain, uint64_t *id);

@@ -4,12 +4,16 @@
  *   build/bench/bench-sgemm-remote [N...]     (default 512 1024 2048 4096)
  *
  * Three contexts: the blas plugin in-process, the remote plugin to a
- * vmacceld on a unix socket, and to one on tcp loopback.  Calls alternate
- * between the three (in-process, unix, tcp, in-process, ...), so all see
- * the same machine: this host is shared and its speed drifts within
- * seconds.  Warm: the first call of each is discarded; the median of the
- * rest is reported.  Nothing is pinned: the blas library uses every CPU in
- * both places.  Results must be byte-identical across the three. */
+ * vmacceld on a unix socket, and to one on tcp loopback; each called with
+ * plain pointers (malloc: through the agent copied, on unix staged through
+ * shared memory from remote.shm_threshold on) and with A, B and C in one
+ * vmaccel_mem of its context (on unix passed by reference: nothing is
+ * copied; over tcp inline as ever).  Calls alternate between the six
+ * (in-process, unix, tcp, in-process mem, ...), so all see the same
+ * machine: this host is shared and its speed drifts within seconds.  Warm:
+ * the first call of each is discarded; the median of the rest is reported.
+ * Nothing is pinned: the blas library uses every CPU in both places.
+ * Results must be byte-identical across all six. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,13 @@
 #include "bench.h"
 
 enum { IN_PROCESS, UNIX, TCP, N_PATHS };
+enum { PLAIN, MEM, N_KINDS };
+
+/* One path's buffers of one kind. */
+typedef struct bufs {
+    float *a, *b, *c;
+    vmaccel_mem *mem; /* MEM: all three live in it */
+} bufs;
 
 static pid_t start_agent(const char *unix_addr, const char *tcp_addr) {
     char cfg[64]; /* tcp without tokens must be asked for (docs/security.md) */
@@ -79,31 +90,67 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* One size: `reps` rounds of the three paths after a warm-up round. */
-static void run_size(vmaccel_session **s, int n) {
-    size_t e = (size_t)n * n;
-    float *a = malloc(e * 4), *b = malloc(e * 4), *c[N_PATHS];
-    for (int p = 0; p < N_PATHS; p++)
-        c[p] = calloc(e, 4);
-    for (size_t i = 0; i < e; i++) {
-        a[i] = (float)(i % 17) / 17.0f - 0.5f;
-        b[i] = (float)(i % 13) / 13.0f - 0.5f;
+/* A and B filled the same way for every path and kind; C zeroed. */
+static void bufs_new(vmaccel_ctx *ctx, int kind, size_t e, bufs *b) {
+    *b = (bufs){0};
+    if (kind == MEM) {
+        if (vmaccel_mem_new(ctx, 3 * e * 4, &b->mem) < 0) {
+            fprintf(stderr, "vmaccel_mem_new of %zu bytes failed\n", 3 * e * 4);
+            exit(1);
+        }
+        b->a = vmaccel_mem_data(b->mem), b->b = b->a + e, b->c = b->b + e;
+    } else {
+        b->a = malloc(e * 4), b->b = malloc(e * 4), b->c = calloc(e, 4);
+        if (!b->a || !b->b || !b->c)
+            exit(1);
     }
-    int reps = n <= 512 ? 31 : n <= 1024 ? 15 : n <= 2048 ? 7 : 5;
-    double t[N_PATHS][31], med[N_PATHS];
-    for (int p = 0; p < N_PATHS; p++)
-        one_call(s[p], n, a, b, c[p]); /* warm-up */
-    for (int r = 0; r < reps; r++)
+    for (size_t i = 0; i < e; i++) {
+        b->a[i] = (float)(i % 17) / 17.0f - 0.5f;
+        b->b[i] = (float)(i % 13) / 13.0f - 0.5f;
+    }
+}
+
+static void bufs_free(bufs *b) {
+    if (b->mem)
+        vmaccel_mem_free(b->mem);
+    else
+        free(b->a), free(b->b), free(b->c);
+}
+
+static void print_row(int n, int reps, const char *kind, const double *med, int same) {
+    printf("| %d | %s | %d | %.2f | %.2f | %.2f | %.3f | %.3f | %s |\n", n, kind, reps,
+           med[IN_PROCESS] * 1e3, med[UNIX] * 1e3, med[TCP] * 1e3, med[UNIX] / med[IN_PROCESS],
+           med[TCP] / med[IN_PROCESS], same ? "yes" : "NO");
+}
+
+/* One size: `reps` rounds of the six series after a warm-up round. */
+static void run_size(vmaccel_ctx **ctx, vmaccel_session **s, int n) {
+    size_t e = (size_t)n * n;
+    bufs b[N_KINDS][N_PATHS];
+    for (int k = 0; k < N_KINDS; k++)
         for (int p = 0; p < N_PATHS; p++)
-            t[p][r] = one_call(s[p], n, a, b, c[p]);
-    for (int p = 0; p < N_PATHS; p++)
-        med[p] = median(t[p], reps);
-    int same = memcmp(c[0], c[1], e * 4) == 0 && memcmp(c[0], c[2], e * 4) == 0;
-    printf("| %d | %d | %.2f | %.2f | %.2f | %.3f | %.3f | %s |\n", n, reps, med[0] * 1e3,
-           med[1] * 1e3, med[2] * 1e3, med[1] / med[0], med[2] / med[0], same ? "yes" : "NO");
-    for (int p = 0; p < N_PATHS; p++)
-        free(c[p]);
-    free(a), free(b);
+            bufs_new(ctx[p], k, e, &b[k][p]);
+    int reps = n <= 512 ? 31 : n <= 1024 ? 15 : n <= 2048 ? 7 : 5;
+    double t[N_KINDS][N_PATHS][31], med[N_KINDS][N_PATHS];
+    for (int r = -1; r < reps; r++) /* round -1: the warm-up */
+        for (int k = 0; k < N_KINDS; k++)
+            for (int p = 0; p < N_PATHS; p++) {
+                bufs *x = &b[k][p];
+                double dt = one_call(s[p], n, x->a, x->b, x->c);
+                if (r >= 0)
+                    t[k][p][r] = dt;
+            }
+    int same = 1;
+    for (int k = 0; k < N_KINDS; k++)
+        for (int p = 0; p < N_PATHS; p++) {
+            med[k][p] = median(t[k][p], reps);
+            same &= memcmp(b[0][IN_PROCESS].c, b[k][p].c, e * 4) == 0;
+        }
+    print_row(n, reps, "plain", med[PLAIN], same);
+    print_row(n, reps, "mem", med[MEM], same);
+    for (int k = 0; k < N_KINDS; k++)
+        for (int p = 0; p < N_PATHS; p++)
+            bufs_free(&b[k][p]);
 }
 
 int main(int argc, char **argv) {
@@ -116,15 +163,17 @@ int main(int argc, char **argv) {
     s[IN_PROCESS] = open_path(NULL, &ctx[IN_PROCESS]);
     s[UNIX] = open_path(uaddr, &ctx[UNIX]);
     s[TCP] = open_path(taddr, &ctx[TCP]);
-    printf("sgemm n×n×n, median of the calls after one warm-up, the three paths alternating\n\n"
-           "| n | calls | in-process ms | unix ms | tcp ms | unix/in-process | tcp/in-process | "
-           "identical |\n|---|---|---|---|---|---|---|---|\n");
+    printf("sgemm n×n×n, median of the calls after one warm-up, the six series alternating;\n"
+           "buffers: plain = malloc, mem = vmaccel_mem of the path's context; identical = all\n"
+           "six C byte for byte\n\n"
+           "| n | buffers | calls | in-process ms | unix ms | tcp ms | unix/in-process | "
+           "tcp/in-process | identical |\n|---|---|---|---|---|---|---|---|---|\n");
     static const int sizes[] = {512, 1024, 2048, 4096};
     int n_sizes = argc > 1 ? argc - 1 : 4;
     for (int i = 0; i < n_sizes; i++) {
         int n = argc > 1 ? atoi(argv[i + 1]) : sizes[i];
         if (n > 0 && n <= 8192)
-            run_size(s, n);
+            run_size(ctx, s, n);
     }
     for (int p = 0; p < N_PATHS; p++) {
         vmaccel_session_free(s[p]);

@@ -116,6 +116,54 @@ static void classify(int conn, uint64_t id, uint64_t session, uint64_t res, uint
     req(conn, id, &m);
 }
 
+/* Shared memory (protocol 1.3): the fuzzer passes no descriptors, so every
+ * mem it names is unknown, but the where tags, their checks and the MEM
+ * flag's answers are all reached.  The placer names fields in turn: inline,
+ * then mems 1, 2, 3, ... (offsets growing), so one request mixes both. */
+static uint32_t next_mem;
+
+static int place(void *ud, const void *p, uint64_t len, int out, vmaccel_where *w) {
+    (void)ud, (void)p, (void)len;
+    uint32_t i = next_mem++;
+    *w = (vmaccel_where){i % 3 == 0 ? 0 : i, out ? 64u * i : 16u * i};
+    return 0;
+}
+
+static const vmaccel_placer placer = {place, NULL};
+
+static int inline_place(void *ud, const void *p, uint64_t len, int out, vmaccel_where *w) {
+    (void)ud, (void)p, (void)len, (void)out;
+    *w = (vmaccel_where){0, 0};
+    return 0;
+}
+
+/* Every kind with bulk fields; session 1, the model 2, exec's library lib. */
+static void mem_ops(int conn, const vmaccel_placer *pl, uint64_t lib) {
+    static vmaccel_msg m;
+    static float a[6] = {1, 2, 3, 4, 5, 6};
+    static uint8_t out[64];
+    uint8_t key[32] = {1}, iv[12] = {2}, tag[16] = {3};
+    vmaccel_arg in[2] = {{"abc", 3}, {"de", 2}};
+    vmaccel_buf bufs[2] = {{out, 16}, {out + 16, 16}};
+    next_mem = 0;
+    vmaccel_req_sgemm_mem(&m, pl, 1, 2, 1, 3, 1.0f, a, a, 0.5f, a);
+    req(conn, 20, &m);
+    vmaccel_req_sha256_mem(&m, pl, 1, "hello", 5);
+    req(conn, 21, &m);
+    vmaccel_req_gcm_mem(&m, pl, 1, 1, key, iv, "aad", 3, "secret", 6, NULL, out);
+    req(conn, 22, &m);
+    vmaccel_req_gcm_mem(&m, pl, 1, 0, key, iv, "aad", 3, "secret", 6, tag, out);
+    req(conn, 23, &m);
+    act(conn, STEP);
+    vmaccel_req_exec_mem(&m, pl, 1, lib, "vmaccel_demo_count", in, 2, bufs, 1);
+    req(conn, 24, &m);
+    vmaccel_req_classify_mem(&m, pl, 1, 2, 2, "img", 3);
+    req(conn, 25, &m);
+    vmaccel_req_classify_batch_mem(&m, pl, 1, 2, 2, in, 2);
+    req(conn, 26, &m);
+    act(conn, STEP);
+}
+
 /* HELLO, SESSION_NEW (id 1), a batch = on model (2) registered with it.
  * A request's session and resource are looked up when it arrives (job.c):
  * what uses an object waits for a step after the one that made it. */
@@ -300,5 +348,36 @@ int main(int argc, char **argv) {
     }
     act(0, STEP);
     save(dir, "crash-rcreate-bad-type");
+
+    /* MEM_MAP without a descriptor, MEM_UNMAP of nothing, and every op with
+     * references to mems this connection does not hold. */
+    model_setup(0);
+    vmaccel_req_mem_map(&m, 4096);
+    req(0, 10, &m);
+    vmaccel_req_mem_unmap(&m, 1);
+    req(0, 11, &m);
+    act(0, STEP);
+    mem_ops(0, &placer, 2);
+    save(dir, "mem-unknown-ids");
+
+    /* The MEM flag with every field inline: the ops run, and answer as
+     * without it.  Then a where tag's reserved word, and an offset that
+     * overflows. */
+    model_setup(1);
+    library(1, 4, 1);
+    act(1, STEP);
+    reg(1, 5, VMACCEL_KIND_SESSION_REGISTER, 1, 3); /* ids: session 1, model 2, library 3 */
+    act(1, STEP);
+    static const vmaccel_placer all_inline = {inline_place, NULL};
+    mem_ops(1, &all_inline, 3);
+    vmaccel_req_sha256_mem(&m, &all_inline, 1, "x", 1);
+    m.head[20] = 1;
+    req(1, 30, &m);
+    next_mem = 1;
+    vmaccel_req_sha256_mem(&m, &placer, 1, "x", 1);
+    memset(m.head + 24, 0xff, 8);
+    req(1, 31, &m);
+    act(1, STEP);
+    save(dir, "mem-inline-flag");
     return 0;
 }

@@ -252,6 +252,33 @@ void wire_send(wire *w, uint64_t id, const vmaccel_msg *m) {
     test_send_msg(w->fd, VMACCEL_FRAME_REQUEST, id, m);
 }
 
+void wire_send_fds(wire *w, uint64_t id, const vmaccel_msg *m, const int *fds, int n_fds) {
+    vmaccel_framer fr;
+    struct iovec iov[64];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(16 * sizeof(int))];
+    } ctl;
+    int n;
+    CHECK(n_fds >= 0 && n_fds <= 16);
+    vmaccel_framer_init(&fr, m, VMACCEL_FRAME_REQUEST, id);
+    for (int first = 1; (n = vmaccel_framer_next(&fr, iov, 64)) > 0; first = 0) {
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        if (first && n_fds) {
+            mh.msg_control = ctl.buf;
+            mh.msg_controllen = CMSG_SPACE((size_t)n_fds * sizeof(int));
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+            *cm = (struct cmsghdr){.cmsg_len = CMSG_LEN((size_t)n_fds * sizeof(int)),
+                                   .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS};
+            memcpy(CMSG_DATA(cm), fds, (size_t)n_fds * sizeof(int));
+        }
+        size_t total = 0;
+        for (int i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        CHECK(sendmsg(w->fd, &mh, MSG_NOSIGNAL) == (ssize_t)total);
+    }
+}
+
 size_t test_iov_copy(uint8_t *out, size_t cap, const struct iovec *iov, int n) {
     size_t len = 0;
     for (int i = 0; i < n; i++) {

@@ -62,6 +62,10 @@ int wire_hello(wire *w, uint16_t major);
 /* HELLO of a shared stream (virtio-serial); checks the echoed nonce. */
 int wire_hello_shared(wire *w, uint64_t nonce);
 void wire_send(wire *w, uint64_t id, const vmaccel_msg *m);
+/* The same, with n_fds (at most 16) descriptors (SCM_RIGHTS) on the
+ * sendmsg that carries the request's first frame (MEM_MAP's memfd,
+ * protocol 1.3). */
+void wire_send_fds(wire *w, uint64_t id, const vmaccel_msg *m, const int *fds, int n_fds);
 /* Frames m as a message of `type` and writes it to fd whole. */
 void test_send_msg(int fd, uint8_t type, uint64_t id, const vmaccel_msg *m);
 /* Waits for one message (5 s); returns its type, or -1 when the agent

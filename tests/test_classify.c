@@ -333,8 +333,9 @@ TEST(classify_cli_in_process_and_through_the_agent) {
     CHECK(strstr(out, "\"label\":\"n02356798 fox squirrel"));
     free(out);
     /* The model crossed once for both images: session, model, register,
-     * two classifications, then unregister, session free, model destroy. */
-    CHECK_INT(test_agent_stat(&a, "requests_total"), 8);
+     * the images' mem mapped, two classifications, the mem unmapped, then
+     * unregister, session free, model destroy. */
+    CHECK_INT(test_agent_stat(&a, "requests_total"), 10);
     CHECK_INT(test_agent_stop(&a), 0);
 }
 

@@ -28,6 +28,7 @@
 
 #include "vmaccel/common.h"
 #include "vmaccel/error.h"
+#include "vmaccel/mem.h"
 #include "vmaccel/ops.h"
 
 #ifdef __cplusplus
@@ -35,7 +36,7 @@ extern "C" {
 #endif
 
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
-#define VMACCEL_PLUGIN_ABI_MINOR 1
+#define VMACCEL_PLUGIN_ABI_MINOR 2
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
 /* A plugin is built with hidden visibility too: the entry symbol is the one
  * thing it exports (common.h: nothing on other compilers). */
@@ -125,7 +126,25 @@ typedef struct vmaccel_plugin {
      * the registration (e.g. a model bundle this plugin finds invalid; log
      * why).  A plugin may also prepare things here (load a network). */
     int (*resource_register)(void *state, vmaccel_session *sess, vmaccel_resource *res);
+
+    /* ABI 1.2: optional.  Called by vmaccel_mem_free() before the memory
+     * goes (no call uses it any more), so a plugin that shared it with
+     * another process (the remote plugin: MEM_UNMAP) can let go of it. */
+    void (*mem_free)(void *state, vmaccel_mem *m);
 } vmaccel_plugin;
+
+/* --- Shared memory, for plugins that pass it on (ABI 1.2) --------------
+ * vmaccel_mem_find() (mem.h) tells which mem a pointer range lies in. */
+
+/* The memfd behind m: sealed against shrinking and growing, its size a
+ * whole number of pages (fstat tells it).  Owned by the library: do not
+ * close it; dup() it to keep it.  -EINVAL for a NULL mem. */
+VMACCEL_API int vmaccel_mem_fd(const vmaccel_mem *m);
+
+/* A number naming m, unique in the process and never reused (0 for a NULL
+ * mem): a key for what a plugin keeps about m, which stays right even when
+ * a later mem gets m's address. */
+VMACCEL_API uint64_t vmaccel_mem_serial(const vmaccel_mem *m);
 
 /* Fills the fields every plugin sets the same way. */
 #define VMACCEL_PLUGIN_HEADER                                             \

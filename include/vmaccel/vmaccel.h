@@ -16,5 +16,6 @@
 #include "vmaccel/core.h"
 #include "vmaccel/resource.h"
 #include "vmaccel/ops.h"
+#include "vmaccel/mem.h"
 
 #endif

@@ -88,16 +88,33 @@ static void conn_kill_locked(client *cl, rconn *c) {
 /* --- writing --- */
 
 /* sendmsg, so a dead peer gives EPIPE rather than SIGPIPE in the user's
- * process; writev for the virtio-serial character device. */
-static ssize_t put(int fd, struct iovec *iov, int n) {
+ * process; writev for the virtio-serial character device.  pass_fd >= 0
+ * goes along (SCM_RIGHTS) with the first byte written: a MEM_MAP's memfd. */
+static ssize_t put(int fd, struct iovec *iov, int n, int pass_fd) {
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    if (pass_fd >= 0) {
+        memset(&u, 0, sizeof(u));
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+    }
     ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-    return w < 0 && errno == ENOTSOCK ? writev(fd, iov, n) : w;
+    return w < 0 && errno == ENOTSOCK && pass_fd < 0 ? writev(fd, iov, n) : w;
 }
 
-static int write_iov(int fd, struct iovec *iov, int n) {
+static int write_iov(int fd, struct iovec *iov, int n, int pass_fd) {
     while (n > 0) {
-        ssize_t w = put(fd, iov, n);
+        ssize_t w = put(fd, iov, n, pass_fd);
+        if (w > 0)
+            pass_fd = -1; /* it went with the first byte */
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -128,8 +145,11 @@ static ssize_t tls_read(rconn *c, void *buf, size_t n) {
 }
 
 /* Writes the message frame by frame, letting other threads' frames in
- * between, so a bulk upload does not hold up small calls. */
-static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
+ * between, so a bulk upload does not hold up small calls.  pass_fd (or -1)
+ * travels with the first frame's first byte: the agent pairs the fds it
+ * receives with MEM_MAPs in arrival order, which is frame order since the
+ * fd and its frame go out under one hold of wlock. */
+static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m, int pass_fd) {
     vmaccel_framer fr;
     struct iovec iov[64];
     int n, r = 0;
@@ -137,8 +157,9 @@ static int send_msg(rconn *c, uint8_t type, uint64_t id, const vmaccel_msg *m) {
     while (r == 0) {
         pthread_mutex_lock(&c->wlock);
         n = vmaccel_framer_next(&fr, iov, 64);
-        r = n <= 0 ? 0 : c->ssl ? tls_write(c, iov, n) : write_iov(c->fd, iov, n);
+        r = n <= 0 ? 0 : c->ssl ? tls_write(c, iov, n) : write_iov(c->fd, iov, n, pass_fd);
         pthread_mutex_unlock(&c->wlock);
+        pass_fd = -1;
         if (n == 0)
             break;
     }
@@ -368,7 +389,7 @@ static int handshake(client *cl, rconn *c) {
     deadline_in(cl->connect_timeout_ms, &dl);
     int r;
     do {
-        if (send_msg(c, VMACCEL_FRAME_HELLO, 0, &m) < 0)
+        if (send_msg(c, VMACCEL_FRAME_HELLO, 0, &m, -1) < 0)
             return -ECONNRESET; /* it hung up before reading our HELLO */
         int left = ms_left(&dl);
         r = await_hello(c, c->sock || left < HELLO_RETRY_MS ? left : HELLO_RETRY_MS);
@@ -523,9 +544,10 @@ static void unlist_locked(client *cl, waiter *w) {
 }
 
 /* op: m again, for an op, which gets the call timeout as its deadline
- * when the agent knows deadlines; NULL for anything else. */
-static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op, uint8_t **body,
-                uint64_t *len) {
+ * when the agent knows deadlines; NULL for anything else.  pass_fd: -1, or
+ * an fd to send with the request (only on a connection client_mem_ok). */
+static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op, int pass_fd,
+                uint8_t **body, uint64_t *len) {
     waiter w = {0};
     rconn *c = NULL;
     pthread_condattr_t ca;
@@ -539,7 +561,7 @@ static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op,
         vmaccel_req_set_deadline(op, (uint32_t)cl->timeout_ms);
     if (r == 0 && c->lim.max_request_bytes && m->body_len > c->lim.max_request_bytes)
         r = -EMSGSIZE; /* the agent would close on us: refuse here */
-    else if (r == 0 && send_msg(c, VMACCEL_FRAME_REQUEST, w.id, m) < 0)
+    else if (r == 0 && send_msg(c, VMACCEL_FRAME_REQUEST, w.id, m, pass_fd) < 0)
         r = -ECONNRESET;
     pthread_mutex_lock(&cl->lock);
     if (r == -ECONNRESET)
@@ -565,11 +587,27 @@ static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op,
 }
 
 int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len) {
-    return call(cl, gen, m, NULL, body, len);
+    return call(cl, gen, m, NULL, -1, body, len);
 }
 
 int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len) {
-    return call(cl, gen, m, m, body, len);
+    return call(cl, gen, m, m, -1, body, len);
+}
+
+int client_call_fd(client *cl, uint64_t gen, const vmaccel_msg *m, int fd, uint8_t **body,
+                   uint64_t *len) {
+    return client_mem_ok(cl, gen) ? call(cl, gen, m, NULL, fd, body, len) : -ESTALE;
+}
+
+/* Shared memory needs an fd to pass (a unix socket, so no TLS either) and
+ * an agent that knows MEM_MAP. */
+bool client_mem_ok(client *cl, uint64_t gen) {
+    pthread_mutex_lock(&cl->lock);
+    rconn *c = cl->conn;
+    bool ok = c && c->gen == gen && !c->dead && c->sock && !c->ssl &&
+              cl->addr.kind == VMACCEL_ADDR_UNIX && c->minor >= VMACCEL_PROTO_MINOR_MEM;
+    pthread_mutex_unlock(&cl->lock);
+    return ok;
 }
 
 int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms,

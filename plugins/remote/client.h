@@ -70,6 +70,15 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
  * nobody.  Its header is rewritten to say so. */
 int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len);
 
+/* Whether connection `gen` is still the current one and can share memory
+ * with the agent: a unix socket to an agent of protocol 1.3 or later. */
+bool client_mem_ok(client *cl, uint64_t gen);
+
+/* client_call with fd passed along (SCM_RIGHTS) with the request's first
+ * byte: a MEM_MAP.  -ESTALE when client_mem_ok(cl, gen) is not true. */
+int client_call_fd(client *cl, uint64_t gen, const vmaccel_msg *m, int fd, uint8_t **body,
+                   uint64_t *len);
+
 /* Done with a body client_call returned: kept for the next large answer. */
 void client_body_done(client *cl, uint8_t *body);
 

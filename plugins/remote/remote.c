@@ -4,6 +4,10 @@
  *   remote.timeout_ms = 60000             vsock://2:PORT, virtio-serial://);
  *                                         also each op's deadline on the agent
  *   remote.connect_timeout_ms = 10000     connecting and the handshake
+ *   remote.shm_threshold = 262144         unix: plain buffers of a call from
+ *                                         this many bytes on travel through
+ *                                         shared memory (0: never); ranges in
+ *                                         a vmaccel_mem always do (shm.h)
  *
  * It registers every op at a priority above any local backend, so in a
  * guest the same binaries simply run on the host.  Without an address it
@@ -15,31 +19,40 @@
 #include <string.h>
 
 #include "mirror.h"
+#include "shm.h"
 #include "tls.h"
 
 #define REMOTE_PRIORITY 1000
+/* Where staging plain buffers starts to pay (docs/performance.md). */
+#define SHM_THRESHOLD_DEFAULT (256u << 10)
 
-/* The plugin's state: the connection, and what is mirrored through it. */
+/* The plugin's state: the connection, what is mirrored through it, and
+ * the memory shared over it. */
 typedef struct remote {
     client cl;
     mirror *mirror;
+    shm *shm;
 } remote;
 
-/* How one op is written to and read back from the wire.  parse reads the
+/* How one op is written to and read back from the wire.  build encodes it
+ * with its bulk fields where pl says (NULL: all inline).  parse reads the
  * payload of a successful answer and writes the caller's outputs only when
- * `write` is set (see parse_answer). */
+ * `write` is set (see parse_answer); sc says which outputs are in the
+ * answer (NULL: all). */
 typedef struct rop {
-    void (*build)(vmaccel_msg *m, const mirror_ids *ids, const void *a);
-    int (*parse)(vmaccel_cursor *c, void *a, bool write); /* NULL: no payload */
+    void (*build)(vmaccel_msg *m, const mirror_ids *ids, const void *a, const vmaccel_placer *pl);
+    int (*parse)(vmaccel_cursor *c, void *a, bool write, const shm_call *sc); /* NULL: none */
+    bool bulk; /* has bulk fields a placer may place */
 } rop;
 
-static int parse_pass(const rop *op, const uint8_t *body, uint64_t len, void *a, bool write) {
+static int parse_pass(const rop *op, const uint8_t *body, uint64_t len, void *a, bool write,
+                      const shm_call *sc) {
     vmaccel_cursor c;
     vmaccel_cur_init(&c, body, len);
     int st = vmaccel_resp_status(&c);
     if (st < 0)
         return st;
-    int r = op->parse ? op->parse(&c, a, write) : 0;
+    int r = op->parse ? op->parse(&c, a, write, sc) : 0;
     return r < 0 ? r : vmaccel_cur_end(&c) < 0 ? -EPROTO : st;
 }
 
@@ -48,9 +61,10 @@ static int parse_pass(const rop *op, const uint8_t *body, uint64_t len, void *a,
  * over).  So the answer is parsed twice: once only to check all of it, then
  * again, with nothing left that can fail, to write the outputs.  One parser
  * does both, so what is checked and what is copied cannot drift apart. */
-static int parse_answer(const rop *op, const uint8_t *body, uint64_t len, void *a) {
-    int r = parse_pass(op, body, len, a, false);
-    return r < 0 ? r : parse_pass(op, body, len, a, true);
+static int parse_answer(const rop *op, const uint8_t *body, uint64_t len, void *a,
+                        const shm_call *sc) {
+    int r = parse_pass(op, body, len, a, false, sc);
+    return r < 0 ? r : parse_pass(op, body, len, a, true, sc);
 }
 
 /* -EMSGSIZE alone does not tell a user which limit, or how far over it:
@@ -71,6 +85,20 @@ static void log_too_big(client *cl, uint64_t request_bytes) {
                       lim, (double)lim / (1 << 20));
 }
 
+/* Encodes op: when the connection shares memory, a first pass surveys
+ * the bulk fields (shm.h), and the second places them.  Returns the
+ * placement the answer is read with, or NULL when all went inline. */
+static const shm_call *encode(remote *rm, const rop *op, void *a, const mirror_ids *ids,
+                              vmaccel_msg *m, shm_call *sc) {
+    const vmaccel_placer *pl = op->bulk ? shm_call_begin(rm->shm, ids->gen, sc) : NULL;
+    if (pl) {
+        op->build(m, ids, a, pl);
+        pl = m->err ? NULL : shm_call_plan(sc);
+    }
+    op->build(m, ids, a, pl);
+    return pl ? sc : NULL;
+}
+
 /* Prepares the mirrors, sends, waits, parses; retries (twice at most) when
  * the connection changed before the request went out. */
 static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop *op, void *a) {
@@ -78,20 +106,26 @@ static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop 
     for (int attempt = 0;; attempt++) {
         mirror_ids ids = {0};
         vmaccel_msg m;
+        shm_call sc; /* large, and only set where used */
+        sc.slot = NULL;
+        const shm_call *placed = NULL;
         uint8_t *body = NULL;
         uint64_t len = 0, sent = 0;
         int r = mirror_prepare(rm->mirror, s, res, &ids);
+        bool in_doubt = false;
         if (r == 0) {
-            op->build(&m, &ids, a);
+            placed = encode(rm, op, a, &ids, &m, &sc);
             sent = m.body_len;
             r = m.err ? m.err : client_call_op(cl, ids.gen, &m, &body, &len);
+            in_doubt = r < 0 && r != -ESTALE && r != -EMSGSIZE && !m.err;
         }
-        if (r == -ESTALE && attempt < 2)
-            continue;
         if (r == 0) {
-            r = parse_answer(op, body, len, a);
+            r = parse_answer(op, body, len, a, placed);
             client_body_done(cl, body);
         }
+        shm_call_end(&sc, in_doubt);
+        if (r == -ESTALE && attempt < 2)
+            continue;
         if (r == -EMSGSIZE)
             log_too_big(cl, sent);
         return r == -ESTALE ? -ECONNRESET : r;
@@ -110,22 +144,25 @@ static int copy_out(vmaccel_cursor *c, void *dst, uint64_t n, bool write) {
 
 /* --- noop, mbench --- */
 
-static void b_noop(vmaccel_msg *m, const mirror_ids *ids, const void *a) {
-    (void)a;
+static void b_noop(vmaccel_msg *m, const mirror_ids *ids, const void *a,
+                   const vmaccel_placer *pl) {
+    (void)a, (void)pl;
     vmaccel_req_begin(m, VMACCEL_OP_NOOP, ids->session);
 }
 
-static void b_mbench(vmaccel_msg *m, const mirror_ids *ids, const void *a) {
+static void b_mbench(vmaccel_msg *m, const mirror_ids *ids, const void *a,
+                     const vmaccel_placer *pl) {
+    (void)pl;
     vmaccel_req_mbench(m, ids->session, *(const uint64_t *)a);
 }
 
 static int r_noop(void *st, vmaccel_session *s) {
-    static const rop op = {b_noop, NULL};
+    static const rop op = {b_noop, NULL, false};
     return run(st, s, NULL, &op, NULL);
 }
 
 static int r_mbench(void *st, vmaccel_session *s, uint64_t usec) {
-    static const rop op = {b_mbench, NULL};
+    static const rop op = {b_mbench, NULL, false};
     return run(st, s, NULL, &op, &usec);
 }
 
@@ -138,19 +175,31 @@ struct a_sgemm {
     float *c;
 };
 
-static void b_sgemm(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+static void b_sgemm(vmaccel_msg *m, const mirror_ids *ids, const void *p,
+                    const vmaccel_placer *pl) {
     const struct a_sgemm *a = p;
-    vmaccel_req_sgemm(m, ids->session, a->m, a->n, a->k, a->alpha, a->a, a->b, a->beta, a->c);
+    vmaccel_req_sgemm_mem(m, pl, ids->session, a->m, a->n, a->k, a->alpha, a->a, a->b, a->beta,
+                          a->c);
 }
 
-static int p_sgemm(vmaccel_cursor *c, void *p, bool write) {
+/* An output: from the answer when it travels there, else already where it
+ * belongs (the caller's mem), or in the staging mem, copied back. */
+static int out_read(vmaccel_cursor *c, const shm_call *sc, uint32_t i, void *dst, uint64_t n,
+                    bool write) {
+    int r = vmaccel_resp_out_read(c, dst, n, shm_out_inline(sc, i), write);
+    if (r == 0 && write)
+        shm_out_done(sc, i, n);
+    return r;
+}
+
+static int p_sgemm(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
     struct a_sgemm *a = p;
-    return copy_out(c, a->c, (uint64_t)a->m * a->n * sizeof(float), write);
+    return out_read(c, sc, 0, a->c, (uint64_t)a->m * a->n * sizeof(float), write);
 }
 
 static int r_sgemm(void *st, vmaccel_session *s, uint32_t m, uint32_t n, uint32_t k,
                    float alpha, const float *a, const float *b, float beta, float *c) {
-    static const rop op = {b_sgemm, p_sgemm};
+    static const rop op = {b_sgemm, p_sgemm, true};
     struct a_sgemm args = {m, n, k, alpha, beta, a, b, c};
     return run(st, s, NULL, &op, &args);
 }
@@ -163,18 +212,20 @@ struct a_sha {
     uint8_t *digest;
 };
 
-static void b_sha(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+static void b_sha(vmaccel_msg *m, const mirror_ids *ids, const void *p,
+                  const vmaccel_placer *pl) {
     const struct a_sha *a = p;
-    vmaccel_req_sha256(m, ids->session, a->data, a->len);
+    vmaccel_req_sha256_mem(m, pl, ids->session, a->data, a->len);
 }
 
-static int p_sha(vmaccel_cursor *c, void *p, bool write) {
+static int p_sha(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
+    (void)sc;
     return copy_out(c, ((struct a_sha *)p)->digest, 32, write);
 }
 
 static int r_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
                     uint8_t digest[32]) {
-    static const rop op = {b_sha, p_sha};
+    static const rop op = {b_sha, p_sha, true};
     struct a_sha args = {data, len, digest};
     return run(st, s, NULL, &op, &args);
 }
@@ -190,20 +241,21 @@ struct a_gcm {
     uint8_t *tag; /* encrypt: written; decrypt: read */
 };
 
-static void b_gcm(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+static void b_gcm(vmaccel_msg *m, const mirror_ids *ids, const void *p,
+                  const vmaccel_placer *pl) {
     const struct a_gcm *a = p;
-    vmaccel_req_gcm(m, ids->session, a->enc, a->key, a->iv, a->aad, a->aad_len, a->in, a->len,
-                    a->tag);
+    vmaccel_req_gcm_mem(m, pl, ids->session, a->enc, a->key, a->iv, a->aad, a->aad_len, a->in,
+                        a->len, a->tag, a->out);
 }
 
-static int p_gcm(vmaccel_cursor *c, void *p, bool write) {
+static int p_gcm(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
     struct a_gcm *a = p;
-    int r = copy_out(c, a->out, a->len, write);
+    int r = out_read(c, sc, 0, a->out, a->len, write);
     return r == 0 && a->enc ? copy_out(c, a->tag, 16, write) : r;
 }
 
 static int gcm(remote *rm, vmaccel_session *s, struct a_gcm *a) {
-    static const rop op = {b_gcm, p_gcm};
+    static const rop op = {b_gcm, p_gcm, true};
     int r = run(rm, s, NULL, &op, a);
     if (r == -EBADMSG && a->len)
         memset(a->out, 0, a->len); /* as in-process: nothing unauthenticated */
@@ -234,31 +286,30 @@ struct a_exec {
     size_t n_out;
 };
 
-static void b_exec(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+static void b_exec(vmaccel_msg *m, const mirror_ids *ids, const void *p,
+                   const vmaccel_placer *pl) {
     const struct a_exec *a = p;
-    vmaccel_req_exec(m, ids->session, ids->res, a->symbol, a->in, a->n_in, a->out, a->n_out);
+    vmaccel_req_exec_mem(m, pl, ids->session, ids->res, a->symbol, a->in, a->n_in, a->out,
+                         a->n_out);
 }
 
-/* out[i].len is the capacity until its own output has been checked, and
- * the length written after: buffer i's length is only read before it is
- * set, in either pass. */
-static int p_exec(vmaccel_cursor *c, void *p, bool write) {
+/* out[i].len is the capacity until the answer has been checked, and the
+ * length written after (vmaccel_resp_exec_read); never past the caller's
+ * buffer. */
+static int p_exec(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
     struct a_exec *a = p;
-    if (vmaccel_cur_u32(c) != a->n_out)
-        return -EPROTO;
-    for (size_t i = 0; i < a->n_out; i++) {
-        uint64_t n = vmaccel_cur_u64(c);
-        if (n > a->out[i].len || copy_out(c, a->out[i].data, n, write) < 0)
-            return -EPROTO; /* never past the caller's buffer */
-        if (write)
-            a->out[i].len = (size_t)n;
-    }
-    return 0;
+    uint64_t in_answer = 0;
+    for (uint32_t i = 0; i < a->n_out; i++)
+        in_answer |= shm_out_inline(sc, i) ? 1ull << i : 0;
+    int r = vmaccel_resp_exec_read(c, a->out, (uint32_t)a->n_out, in_answer, write);
+    for (uint32_t i = 0; r == 0 && write && i < a->n_out; i++)
+        shm_out_done(sc, i, a->out[i].len);
+    return r;
 }
 
 static int r_exec(void *st, vmaccel_session *s, vmaccel_resource *lib, const char *symbol,
                   const vmaccel_arg *in, size_t n_in, vmaccel_buf *out, size_t n_out) {
-    static const rop op = {b_exec, p_exec};
+    static const rop op = {b_exec, p_exec, true};
     struct a_exec a = {symbol, in, n_in, out, n_out};
     return run(st, s, lib, &op, &a);
 }
@@ -272,9 +323,10 @@ struct a_cls {
     uint32_t k, *n_top;
 };
 
-static void b_cls(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+static void b_cls(vmaccel_msg *m, const mirror_ids *ids, const void *p,
+                  const vmaccel_placer *pl) {
     const struct a_cls *a = p;
-    vmaccel_req_classify(m, ids->session, ids->res, a->k, a->image, a->len);
+    vmaccel_req_classify_mem(m, pl, ids->session, ids->res, a->k, a->image, a->len);
 }
 
 /* Reads a list of classes (at most k), into top[] when writing; returns
@@ -300,8 +352,9 @@ static int get_classes(vmaccel_cursor *c, vmaccel_class *top, uint32_t k, bool w
     return (int)n;
 }
 
-static int p_cls(vmaccel_cursor *c, void *p, bool write) {
+static int p_cls(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
     struct a_cls *a = p;
+    (void)sc;
     int n = get_classes(c, a->top, a->k, write);
     if (n >= 0 && write)
         *a->n_top = (uint32_t)n;
@@ -310,7 +363,7 @@ static int p_cls(vmaccel_cursor *c, void *p, bool write) {
 
 static int r_classify(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
                       size_t len, vmaccel_class *top, uint32_t k, uint32_t *n_top) {
-    static const rop op = {b_cls, p_cls};
+    static const rop op = {b_cls, p_cls, true};
     struct a_cls a = {image, len, top, k, n_top};
     return run(st, s, model, &op, &a);
 }
@@ -323,15 +376,17 @@ struct a_batch {
     int *status;
 };
 
-static void b_batch(vmaccel_msg *m, const mirror_ids *ids, const void *p) {
+static void b_batch(vmaccel_msg *m, const mirror_ids *ids, const void *p,
+                    const vmaccel_placer *pl) {
     const struct a_batch *a = p;
-    vmaccel_req_classify_batch(m, ids->session, ids->res, a->k, a->images, a->n);
+    vmaccel_req_classify_batch_mem(m, pl, ids->session, ids->res, a->k, a->images, a->n);
 }
 
 /* Per image: its status, then its classes when the status is not an
  * error. */
-static int p_batch(vmaccel_cursor *c, void *p, bool write) {
+static int p_batch(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
     struct a_batch *a = p;
+    (void)sc;
     if (vmaccel_cur_u32(c) != a->n)
         return -EPROTO;
     for (uint32_t i = 0; i < a->n; i++) {
@@ -352,7 +407,7 @@ static int p_batch(vmaccel_cursor *c, void *p, bool write) {
 static int r_classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
                             const vmaccel_arg *images, uint32_t n, vmaccel_class *top,
                             uint32_t k, uint32_t *n_top, int *status) {
-    static const rop op = {b_batch, p_batch};
+    static const rop op = {b_batch, p_batch, true};
     struct a_batch a = {images, n, k, top, n_top, status};
     return run(st, s, model, &op, &a);
 }
@@ -425,12 +480,24 @@ static int credentials(const vmaccel_plugin_host *host, client *cl) {
     return r < 0 ? -EINVAL : 0;
 }
 
+/* remote.shm_threshold: bytes, 0 (never stage) to 1 GiB. */
+static int shm_threshold(const vmaccel_plugin_host *host, uint64_t *bytes) {
+    char why[512];
+    *bytes = SHM_THRESHOLD_DEFAULT;
+    int r = vmaccel_config_get_uint(host->ctx, "remote.shm_threshold", 0, VMACCEL_MEM_MAX, bytes,
+                                    why, sizeof(why));
+    if (r < 0)
+        host->log(host, VMACCEL_LOG_ERROR, "%s (bytes; 0: never)", why);
+    return r < 0 ? -EINVAL : 0;
+}
+
 static int remote_init(const vmaccel_plugin_host *host, void **state) {
     const char *addr = host->config_get(host, "remote");
     if (!addr || !*addr)
         return VMACCEL_PLUGIN_SKIP;
     int call_ms, connect_ms;
-    if (timeouts(host, &call_ms, &connect_ms) < 0)
+    uint64_t threshold;
+    if (timeouts(host, &call_ms, &connect_ms) < 0 || shm_threshold(host, &threshold) < 0)
         return -EINVAL;
     remote *rm = calloc(1, sizeof(*rm));
     const char *why = NULL;
@@ -441,8 +508,10 @@ static int remote_init(const vmaccel_plugin_host *host, void **state) {
         free(rm);
         return r;
     }
-    if ((r = credentials(host, &rm->cl)) < 0 || !(rm->mirror = mirror_new(&rm->cl))) {
+    if ((r = credentials(host, &rm->cl)) < 0 || !(rm->mirror = mirror_new(&rm->cl)) ||
+        !(rm->shm = shm_new(&rm->cl, host, threshold))) {
         r = r < 0 ? r : -ENOMEM;
+        mirror_free(rm->mirror);
         client_fini(&rm->cl);
         free(rm);
         return r;
@@ -454,6 +523,7 @@ static int remote_init(const vmaccel_plugin_host *host, void **state) {
 
 static void remote_fini(void *state) {
     remote *rm = state;
+    shm_free(rm->shm); /* its staging mems: the library no longer calls our hook */
     client_fini(&rm->cl);
     mirror_free(rm->mirror);
     free(rm);
@@ -469,6 +539,10 @@ static void h_unregister(void *st, vmaccel_session *s, vmaccel_resource *r) {
 
 static void h_resource_free(void *st, vmaccel_resource *r) {
     mirror_resource_free(((remote *)st)->mirror, r);
+}
+
+static void h_mem_free(void *st, vmaccel_mem *m) {
+    shm_mem_free(((remote *)st)->shm, m);
 }
 
 static const vmaccel_plugin_op ops[] = {
@@ -495,4 +569,5 @@ VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
     .session_free = h_session_free,
     .resource_unregister = h_unregister,
     .resource_free = h_resource_free,
+    .mem_free = h_mem_free,
 };

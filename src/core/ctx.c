@@ -10,7 +10,8 @@
  * passed through; `priority.<plugin>[.<op>]` is checked by dispatch.c. */
 static const char *const env_keys[] = {
     "plugins", "plugin_dir", "log_level", "exec.allow", "remote",
-    "remote.timeout_ms", "remote.connect_timeout_ms", "worker_path", NULL,
+    "remote.timeout_ms", "remote.connect_timeout_ms", "remote.shm_threshold", "worker_path",
+    NULL,
 };
 
 static int key_known(const char *key) {
@@ -82,6 +83,7 @@ int vmaccel_ctx_new(const vmaccel_ctx_opts *opts, vmaccel_ctx **out) {
     }
     atomic_init(&ctx->next_id, 1);
     atomic_init(&ctx->live_objects, 0);
+    vmaccel__mems_init(ctx);
 
     int r = vmaccel__config_new(&ctx->cfg);
     if (r == 0)
@@ -109,6 +111,7 @@ void vmaccel_ctx_free(vmaccel_ctx *ctx) {
                      "vmaccel_ctx_free: %ld sessions/resources still alive", live);
     vmaccel__dispatch_free(ctx);
     vmaccel__plugins_unload(ctx);
+    vmaccel__mems_fini(ctx);
     vmaccel__config_free(ctx->cfg);
     free(ctx);
 }

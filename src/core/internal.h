@@ -62,6 +62,11 @@ struct vmaccel_ctx {
 
     atomic_uint_fast64_t next_id; /* resource and session ids */
     atomic_long live_objects;     /* sessions + resources, to catch misuse */
+
+    /* mem.c: the live mems, sorted by address, for vmaccel_mem_find(). */
+    pthread_rwlock_t mem_lock;
+    vmaccel_mem **mems;
+    size_t n_mems, cap_mems;
 };
 
 /* log.c */
@@ -80,6 +85,8 @@ void vmaccel__hook_resource_unregister(vmaccel_ctx *ctx, vmaccel_session *s,
 void vmaccel__hook_resource_free(vmaccel_ctx *ctx, vmaccel_resource *r);
 int vmaccel__hook_resource_register(vmaccel_ctx *ctx, vmaccel_session *s,
                                     vmaccel_resource *r);
+/* Plugin ABI 1.2. */
+void vmaccel__hook_mem_free(vmaccel_ctx *ctx, vmaccel_mem *m);
 
 /* dispatch.c */
 int vmaccel__dispatch_build(vmaccel_ctx *ctx);
@@ -112,6 +119,10 @@ int vmaccel__parse_double(const char *s, double *out);
 
 /* session.c: the session's isolation domain, "" for the default one. */
 const char *vmaccel__session_domain(const vmaccel_session *s);
+
+/* mem.c: set up and check the context's mem registry. */
+void vmaccel__mems_init(vmaccel_ctx *ctx);
+void vmaccel__mems_fini(vmaccel_ctx *ctx);
 
 /* resource.c */
 vmaccel_ctx *vmaccel__resource_ctx(const vmaccel_resource *res);

@@ -271,9 +271,12 @@ int vmaccel__plugins_load(vmaccel_ctx *ctx) {
 }
 
 void vmaccel__plugins_unload(vmaccel_ctx *ctx) {
-    /* Reverse load order, like destructors. */
+    /* Reverse load order, like destructors.  A plugin's fini may free
+     * mems (the remote plugin's staging buffers), whose hooks then reach
+     * only the plugins still loaded: not itself, nor those already gone. */
     for (int i = ctx->n_plugins - 1; i >= 0; i--) {
         vmaccel_loaded_plugin *p = ctx->plugins[i];
+        ctx->n_plugins = i;
         if (p->desc->fini)
             p->desc->fini(p->state);
         plugin_free(p);
@@ -315,6 +318,12 @@ int vmaccel__hook_resource_register(vmaccel_ctx *ctx, vmaccel_session *s,
             return rc;
     }
     return 0;
+}
+
+void vmaccel__hook_mem_free(vmaccel_ctx *ctx, vmaccel_mem *m) {
+    for (int i = 0; i < ctx->n_plugins; i++)
+        if (HAS_FIELD(ctx->plugins[i]->desc, mem_free))
+            ctx->plugins[i]->desc->mem_free(ctx->plugins[i]->state, m);
 }
 
 int vmaccel_plugin_count(const vmaccel_ctx *ctx) {

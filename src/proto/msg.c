@@ -1,111 +1,9 @@
-/* Request bodies: encoders and the decoder, kind by kind. */
+/* Request bodies: the decoder, kind by kind, and the response helpers (the
+ * request encoders are msg_enc.c). */
 #include <errno.h>
 #include <string.h>
 
 #include "msg.h"
-
-/* --- encoders --- */
-
-void vmaccel_req_begin(vmaccel_msg *m, uint16_t kind, uint64_t session) {
-    vmaccel_msg_init(m);
-    vmaccel_msg_u16(m, kind);
-    vmaccel_msg_u16(m, 0);
-    vmaccel_msg_u32(m, 0);
-    vmaccel_msg_u64(m, session);
-}
-
-void vmaccel_req_set_deadline(vmaccel_msg *m, uint32_t ms) {
-    uint16_t flags = ms ? VMACCEL_REQ_DEADLINE : 0;
-    memcpy(m->head + 2, &flags, sizeof(flags)); /* after the kind, where req_begin put 0s */
-    memcpy(m->head + 4, &ms, sizeof(ms));
-}
-
-void vmaccel_req_mbench(vmaccel_msg *m, uint64_t session, uint64_t usec) {
-    vmaccel_req_begin(m, VMACCEL_OP_MBENCH, session);
-    vmaccel_msg_u64(m, usec);
-}
-
-void vmaccel_req_sgemm(vmaccel_msg *m, uint64_t session, uint32_t mm, uint32_t n,
-                       uint32_t k, float alpha, const float *a, const float *b,
-                       float beta, const float *c) {
-    vmaccel_req_begin(m, VMACCEL_OP_SGEMM, session);
-    vmaccel_msg_u32(m, mm);
-    vmaccel_msg_u32(m, n);
-    vmaccel_msg_u32(m, k);
-    vmaccel_msg_f32(m, alpha);
-    vmaccel_msg_f32(m, beta);
-    vmaccel_msg_u32(m, 0);
-    vmaccel_msg_ref(m, a, (size_t)mm * k * sizeof(float));
-    vmaccel_msg_ref(m, b, (size_t)k * n * sizeof(float));
-    if (beta != 0.0f) /* C is only an input when it is scaled in */
-        vmaccel_msg_ref(m, c, (size_t)mm * n * sizeof(float));
-}
-
-void vmaccel_req_blob(vmaccel_msg *m, const void *p, uint64_t len) {
-    vmaccel_msg_u64(m, len);
-    vmaccel_msg_ref(m, p, len);
-}
-
-void vmaccel_req_sha256(vmaccel_msg *m, uint64_t session, const void *data, size_t len) {
-    vmaccel_req_begin(m, VMACCEL_OP_SHA256, session);
-    vmaccel_req_blob(m, data, len);
-}
-
-void vmaccel_req_gcm(vmaccel_msg *m, uint64_t session, int encrypt, const uint8_t *key,
-                     const uint8_t *iv, const void *aad, size_t aad_len, const void *in,
-                     size_t len, const uint8_t *tag) {
-    vmaccel_req_begin(m, encrypt ? VMACCEL_OP_AES_GCM_ENCRYPT : VMACCEL_OP_AES_GCM_DECRYPT,
-                      session);
-    vmaccel_msg_copy(m, key, 32);
-    vmaccel_msg_copy(m, iv, 12);
-    if (!encrypt)
-        vmaccel_msg_copy(m, tag, 16);
-    vmaccel_req_blob(m, aad, aad_len);
-    vmaccel_req_blob(m, in, len);
-}
-
-void vmaccel_req_name(vmaccel_msg *m, const char *s) {
-    size_t n = strlen(s);
-    vmaccel_msg_u16(m, (uint16_t)n);
-    vmaccel_msg_ref(m, s, n);
-}
-
-void vmaccel_req_exec(vmaccel_msg *m, uint64_t session, uint64_t res, const char *symbol,
-                      const vmaccel_arg *in, size_t n_in, const vmaccel_buf *out,
-                      size_t n_out) {
-    vmaccel_req_begin(m, VMACCEL_OP_EXEC, session);
-    vmaccel_msg_u64(m, res);
-    vmaccel_req_name(m, symbol);
-    vmaccel_msg_u32(m, (uint32_t)n_in);
-    for (size_t i = 0; i < n_in; i++)
-        vmaccel_req_blob(m, in[i].data, in[i].len);
-    vmaccel_msg_u32(m, (uint32_t)n_out);
-    for (size_t i = 0; i < n_out; i++)
-        vmaccel_msg_u64(m, out[i].len);
-}
-
-void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
-                          const void *image, size_t len) {
-    vmaccel_req_begin(m, VMACCEL_OP_IMAGE_CLASSIFY, session);
-    vmaccel_msg_u64(m, res);
-    vmaccel_msg_u32(m, k);
-    vmaccel_req_blob(m, image, len);
-}
-
-void vmaccel_req_classify_batch(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
-                                const vmaccel_arg *images, uint32_t n) {
-    vmaccel_req_begin(m, VMACCEL_OP_IMAGE_CLASSIFY_BATCH, session);
-    vmaccel_msg_u64(m, res);
-    vmaccel_msg_u32(m, k);
-    vmaccel_msg_u32(m, n);
-    for (uint32_t i = 0; i < n; i++)
-        vmaccel_req_blob(m, images[i].data, images[i].len);
-}
-
-void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t res) {
-    vmaccel_req_begin(m, kind, session);
-    vmaccel_msg_u64(m, res);
-}
 
 /* --- decoder --- */
 
@@ -146,15 +44,6 @@ static const uint8_t *get_blob(vmaccel_cursor *c, uint64_t *len) {
     return vmaccel_cur_bytes(c, *len);
 }
 
-/* n length-prefixed byte strings into args[] (views into the body). */
-static void get_blobs(vmaccel_cursor *c, vmaccel_arg *args, uint32_t n) {
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t len;
-        const void *p = get_blob(c, &len);
-        args[i] = (vmaccel_arg){p, p ? len : 0};
-    }
-}
-
 /* n named files, each a name then its bytes (views into the body). */
 static int get_files(vmaccel_cursor *c, vmaccel_req_file *files, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
@@ -166,69 +55,178 @@ static int get_files(vmaccel_cursor *c, vmaccel_req_file *files, uint32_t n) {
     return 0;
 }
 
-/* Bytes of a rows×cols float matrix, or UINT64_MAX when absurd. */
-static uint64_t mat_bytes(uint32_t rows, uint32_t cols) {
-    return (uint64_t)rows * cols * sizeof(float);
+/* --- where tags (1.3) --- */
+
+int vmaccel_where_check(uint64_t size, uint64_t offset, uint64_t len) {
+    return offset <= size && len <= size - offset ? 0 : -EFAULT;
 }
 
-static int dec_sgemm(vmaccel_cursor *c, vmaccel_req *r) {
-    r->u.sgemm.m = vmaccel_cur_u32(c);
-    r->u.sgemm.n = vmaccel_cur_u32(c);
-    r->u.sgemm.k = vmaccel_cur_u32(c);
-    r->u.sgemm.alpha = vmaccel_cur_f32(c);
-    r->u.sgemm.beta = vmaccel_cur_f32(c);
+/* One request being decoded.  Bulk fields go through get_in / get_out,
+ * which read a where tag first when the header has MEM. */
+typedef struct dec {
+    vmaccel_cursor c;
+    vmaccel_req *r;
+    const vmaccel_resolver *rs;
+    int mem;       /* the header's MEM flag */
+    uint32_t n_in; /* input fields so far: the next one's bit in in_shared */
+    int err;       /* the first where tag's error; it is the request's */
+} dec;
+
+static void dec_fail(dec *d, int e) {
+    if (!d->err)
+        d->err = e;
+}
+
+static vmaccel_where get_where(dec *d) {
+    vmaccel_where w = {0, 0};
+    if (!d->mem)
+        return w;
+    w.mem = vmaccel_cur_u32(&d->c);
+    if (vmaccel_cur_u32(&d->c) != 0)
+        dec_fail(d, -EPROTO);
+    w.offset = vmaccel_cur_u64(&d->c);
+    return w;
+}
+
+/* Counts mem among the request's distinct mems: at most REQ_MEMS_MAX. */
+static int note_mem(vmaccel_req *r, uint32_t mem) {
+    for (uint32_t i = 0; i < r->n_mems; i++)
+        if (r->mems[i] == mem)
+            return 0;
+    if (r->n_mems == VMACCEL_REQ_MEMS_MAX)
+        return -E2BIG;
+    r->mems[r->n_mems++] = mem;
+    return 0;
+}
+
+/* The range a where tag names, checked in this order: the distinct mems,
+ * overflow, then the resolver (unknown mem, range past the end). */
+static void *resolve(dec *d, vmaccel_where w, uint64_t len, int write) {
+    if (d->c.err || d->err)
+        return NULL; /* the request fails anyway: no more references */
+    void *p = NULL;
+    int e = note_mem(d->r, w.mem);
+    if (e == 0 && len > UINT64_MAX - w.offset)
+        e = -EFAULT;
+    if (e == 0)
+        e = d->rs ? d->rs->resolve(d->rs->ud, w.mem, w.offset, len, write, &p) : -ENOENT;
+    if (e < 0)
+        dec_fail(d, e);
+    return e < 0 ? NULL : p;
+}
+
+/* An input field of len bytes where w says: inline or in a mapping. */
+static const void *take_in(dec *d, vmaccel_where w, uint64_t len) {
+    uint32_t i = d->n_in++;
+    if (w.mem == 0)
+        return vmaccel_cur_bytes(&d->c, len);
+    if (i < 64)
+        d->r->in_shared |= 1ull << i;
+    return resolve(d, w, len, 0);
+}
+
+/* An input field whose length the body implies (sgemm's matrices). */
+static const void *get_in(dec *d, uint64_t len) {
+    return take_in(d, get_where(d), len);
+}
+
+/* An input blob: [where tag,] u64 n, [the bytes]. */
+static const void *get_blob_in(dec *d, uint64_t *len) {
+    vmaccel_where w = get_where(d);
+    *len = vmaccel_cur_u64(&d->c);
+    return take_in(d, w, *len);
+}
+
+/* An output slot: NULL when the result travels in the answer. */
+static void *get_out(dec *d, uint64_t len) {
+    vmaccel_where w = get_where(d);
+    return w.mem ? resolve(d, w, len, 1) : NULL;
+}
+
+/* n input blobs into args[]. */
+static void get_blobs(dec *d, vmaccel_arg *args, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t len;
+        const void *p = get_blob_in(d, &len);
+        args[i] = (vmaccel_arg){p, p ? len : 0};
+    }
+}
+
+/* --- kinds --- */
+
+/* Bytes of a rows×cols float matrix, or UINT64_MAX when that does not fit
+ * a u64 (no body or mapping holds it: the field is refused).  The product
+ * of two u32s fits; times 4 it may not. */
+static uint64_t mat_bytes(uint32_t rows, uint32_t cols) {
+    uint64_t elems = (uint64_t)rows * cols;
+    return elems > UINT64_MAX / sizeof(float) ? UINT64_MAX : elems * sizeof(float);
+}
+
+static int dec_sgemm(dec *d) {
+    __typeof__(d->r->u.sgemm) *a = &d->r->u.sgemm;
+    vmaccel_cursor *c = &d->c;
+    a->m = vmaccel_cur_u32(c);
+    a->n = vmaccel_cur_u32(c);
+    a->k = vmaccel_cur_u32(c);
+    a->alpha = vmaccel_cur_f32(c);
+    a->beta = vmaccel_cur_f32(c);
     if (vmaccel_cur_u32(c) != 0)
         return -EPROTO;
-    /* Each product of two u32s fits a u64 with room for ×4. */
-    r->u.sgemm.a = vmaccel_cur_bytes(c, mat_bytes(r->u.sgemm.m, r->u.sgemm.k));
-    r->u.sgemm.b = vmaccel_cur_bytes(c, mat_bytes(r->u.sgemm.k, r->u.sgemm.n));
-    r->u.sgemm.c = r->u.sgemm.beta != 0.0f
-                       ? vmaccel_cur_bytes(c, mat_bytes(r->u.sgemm.m, r->u.sgemm.n))
-                       : NULL;
+    a->a = get_in(d, mat_bytes(a->m, a->k));
+    a->b = get_in(d, mat_bytes(a->k, a->n));
+    a->c = a->beta != 0.0f ? get_in(d, mat_bytes(a->m, a->n)) : NULL;
+    a->c_out = get_out(d, mat_bytes(a->m, a->n));
     return 0;
 }
 
-static int dec_gcm(vmaccel_cursor *c, vmaccel_req *r, int decrypt) {
-    r->u.gcm.key = vmaccel_cur_bytes(c, 32);
-    r->u.gcm.iv = vmaccel_cur_bytes(c, 12);
-    r->u.gcm.tag = decrypt ? vmaccel_cur_bytes(c, 16) : NULL;
-    r->u.gcm.aad = get_blob(c, &r->u.gcm.aad_len);
-    r->u.gcm.in = get_blob(c, &r->u.gcm.len);
+static int dec_gcm(dec *d, int decrypt) {
+    __typeof__(d->r->u.gcm) *a = &d->r->u.gcm;
+    a->key = vmaccel_cur_bytes(&d->c, 32);
+    a->iv = vmaccel_cur_bytes(&d->c, 12);
+    a->tag = decrypt ? vmaccel_cur_bytes(&d->c, 16) : NULL;
+    a->aad = get_blob_in(d, &a->aad_len);
+    a->in = get_blob_in(d, &a->len);
+    a->out = get_out(d, a->len);
     return 0;
 }
 
-static int dec_exec(vmaccel_cursor *c, vmaccel_req *r) {
-    r->u.exec.res = vmaccel_cur_u64(c);
-    int e = get_name_and_count(c, r->u.exec.symbol, sizeof(r->u.exec.symbol),
-                               VMACCEL_EXEC_MAX_ARGS, &r->u.exec.n_in);
+static int dec_exec(dec *d) {
+    __typeof__(d->r->u.exec) *a = &d->r->u.exec;
+    a->res = vmaccel_cur_u64(&d->c);
+    int e = get_name_and_count(&d->c, a->symbol, sizeof(a->symbol), VMACCEL_EXEC_MAX_ARGS,
+                               &a->n_in);
     if (e < 0)
         return e;
-    get_blobs(c, r->u.exec.in, r->u.exec.n_in);
-    e = get_count(c, VMACCEL_EXEC_MAX_ARGS, &r->u.exec.n_out);
+    get_blobs(d, a->in, a->n_in);
+    e = get_count(&d->c, VMACCEL_EXEC_MAX_ARGS, &a->n_out);
     if (e < 0)
         return e;
-    for (uint32_t i = 0; i < r->u.exec.n_out; i++)
-        r->u.exec.out_cap[i] = vmaccel_cur_u64(c);
+    for (uint32_t i = 0; i < a->n_out; i++) {
+        a->out_cap[i] = vmaccel_cur_u64(&d->c);
+        a->out[i] = get_out(d, a->out_cap[i]);
+    }
     return 0;
 }
 
-static int dec_classify(vmaccel_cursor *c, vmaccel_req *r) {
-    r->u.classify.res = vmaccel_cur_u64(c);
-    r->u.classify.k = vmaccel_cur_u32(c);
-    r->u.classify.image = get_blob(c, &r->u.classify.len);
-    if (r->u.classify.k == 0 || r->u.classify.k > VMACCEL_PROTO_CLASSIFY_K_MAX)
+static int dec_classify(dec *d) {
+    __typeof__(d->r->u.classify) *a = &d->r->u.classify;
+    a->res = vmaccel_cur_u64(&d->c);
+    a->k = vmaccel_cur_u32(&d->c);
+    a->image = get_blob_in(d, &a->len);
+    if (a->k == 0 || a->k > VMACCEL_PROTO_CLASSIFY_K_MAX)
         return -EINVAL;
     return 0;
 }
 
-static int dec_batch(vmaccel_cursor *c, vmaccel_req *r) {
-    r->u.batch.res = vmaccel_cur_u64(c);
-    r->u.batch.k = vmaccel_cur_u32(c);
-    r->u.batch.n = vmaccel_cur_u32(c);
-    if (r->u.batch.k == 0 || r->u.batch.k > VMACCEL_PROTO_CLASSIFY_K_MAX ||
-        r->u.batch.n == 0 || r->u.batch.n > VMACCEL_BATCH_MAX)
+static int dec_batch(dec *d) {
+    __typeof__(d->r->u.batch) *a = &d->r->u.batch;
+    a->res = vmaccel_cur_u64(&d->c);
+    a->k = vmaccel_cur_u32(&d->c);
+    a->n = vmaccel_cur_u32(&d->c);
+    if (a->k == 0 || a->k > VMACCEL_PROTO_CLASSIFY_K_MAX || a->n == 0 ||
+        a->n > VMACCEL_BATCH_MAX)
         return -EINVAL;
-    get_blobs(c, r->u.batch.images, r->u.batch.n);
+    get_blobs(d, a->images, a->n);
     return 0;
 }
 
@@ -239,7 +237,9 @@ static int dec_rcreate(vmaccel_cursor *c, vmaccel_req *r) {
     return e < 0 ? e : get_files(c, r->u.rcreate.files, r->u.rcreate.n_files);
 }
 
-static int dec_body(vmaccel_cursor *c, vmaccel_req *r) {
+static int dec_body(dec *d) {
+    vmaccel_req *r = d->r;
+    vmaccel_cursor *c = &d->c;
     switch (r->kind) {
     case VMACCEL_OP_NOOP:
     case VMACCEL_KIND_SESSION_NEW:
@@ -250,19 +250,19 @@ static int dec_body(vmaccel_cursor *c, vmaccel_req *r) {
         r->u.mbench.usec = vmaccel_cur_u64(c);
         return 0;
     case VMACCEL_OP_SGEMM:
-        return dec_sgemm(c, r);
+        return dec_sgemm(d);
     case VMACCEL_OP_SHA256:
-        r->u.sha256.data = get_blob(c, &r->u.sha256.len);
+        r->u.sha256.data = get_blob_in(d, &r->u.sha256.len);
         return 0;
     case VMACCEL_OP_AES_GCM_ENCRYPT:
     case VMACCEL_OP_AES_GCM_DECRYPT:
-        return dec_gcm(c, r, r->kind == VMACCEL_OP_AES_GCM_DECRYPT);
+        return dec_gcm(d, r->kind == VMACCEL_OP_AES_GCM_DECRYPT);
     case VMACCEL_OP_EXEC:
-        return dec_exec(c, r);
+        return dec_exec(d);
     case VMACCEL_OP_IMAGE_CLASSIFY:
-        return dec_classify(c, r);
+        return dec_classify(d);
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
-        return dec_batch(c, r);
+        return dec_batch(d);
     case VMACCEL_KIND_RESOURCE_CREATE:
         return dec_rcreate(c, r);
     case VMACCEL_KIND_RESOURCE_DESTROY:
@@ -270,28 +270,45 @@ static int dec_body(vmaccel_cursor *c, vmaccel_req *r) {
     case VMACCEL_KIND_SESSION_UNREGISTER:
         r->u.res.res = vmaccel_cur_u64(c);
         return 0;
+    case VMACCEL_KIND_MEM_MAP:
+        r->u.mem_map.size = vmaccel_cur_u64(c);
+        return 0;
+    case VMACCEL_KIND_MEM_UNMAP:
+        r->u.mem_unmap.mem = vmaccel_cur_u32(c);
+        return 0;
     default:
         return -ENOTSUP; /* a kind this agent does not know */
     }
 }
 
-int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *r) {
-    vmaccel_cursor c;
-    vmaccel_cur_init(&c, body, len);
-    r->kind = vmaccel_cur_u16(&c);
-    uint16_t flags = vmaccel_cur_u16(&c);
-    uint32_t budget = vmaccel_cur_u32(&c); /* reserved (0) without DEADLINE */
-    r->session = vmaccel_cur_u64(&c);
-    if (c.err || (flags & ~VMACCEL_REQ_DEADLINE) || (!flags && budget))
+int vmaccel_req_decode_mem(const uint8_t *body, uint64_t len, const vmaccel_resolver *rs,
+                           vmaccel_req *r) {
+    dec d = {.r = r, .rs = rs};
+    vmaccel_cur_init(&d.c, body, len);
+    r->kind = vmaccel_cur_u16(&d.c);
+    r->flags = vmaccel_cur_u16(&d.c);
+    uint32_t budget = vmaccel_cur_u32(&d.c); /* reserved (0) without DEADLINE */
+    r->session = vmaccel_cur_u64(&d.c);
+    r->n_mems = 0;
+    r->in_shared = 0;
+    int deadline = (r->flags & VMACCEL_REQ_DEADLINE) != 0;
+    if (d.c.err || (r->flags & ~(VMACCEL_REQ_DEADLINE | VMACCEL_REQ_MEM)) ||
+        (!deadline && budget))
         return -EPROTO;
     r->deadline_ms = budget;
-    int e = dec_body(&c, r);
-    if (e < 0)
-        return e;
-    e = vmaccel_cur_end(&c); /* every byte accounted for, none missing */
+    d.mem = (r->flags & VMACCEL_REQ_MEM) != 0;
+    int e = dec_body(&d);
+    if (e == 0)
+        e = d.err;
+    if (e == 0)
+        e = vmaccel_cur_end(&d.c); /* every byte accounted for, none missing */
     /* A budget of 0 would be spent before the request could ever run: no
      * client means it, so it is refused rather than quietly timed out. */
-    return e < 0 ? e : flags && !budget ? -EINVAL : 0;
+    return e < 0 ? e : deadline && !budget ? -EINVAL : 0;
+}
+
+int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *r) {
+    return vmaccel_req_decode_mem(body, len, NULL, r);
 }
 
 uint16_t vmaccel_req_peek_kind(const uint8_t *body, uint64_t len) {
@@ -315,4 +332,33 @@ void vmaccel_resp_begin(vmaccel_msg *m) {
 void vmaccel_resp_set_status(vmaccel_msg *m, int status) {
     int32_t wire = vmaccel_err_to_wire(status);
     memcpy(m->head, &wire, sizeof(wire)); /* the first bytes resp_begin put there */
+}
+
+int vmaccel_resp_out_read(vmaccel_cursor *c, void *dst, uint64_t n, int is_inline, int write) {
+    if (!is_inline)
+        return 0; /* written into its mapping already */
+    const void *p = vmaccel_cur_bytes(c, n);
+    if (!p)
+        return -EPROTO;
+    if (write && n)
+        memcpy(dst, p, n);
+    return 0;
+}
+
+/* out[i].len is the capacity until its own output has been checked, and
+ * the length written after: it is only read before it is set. */
+int vmaccel_resp_exec_read(vmaccel_cursor *c, vmaccel_buf *out, uint32_t n_out,
+                           uint64_t out_inline, int write) {
+    if (vmaccel_cur_u32(c) != n_out || n_out > VMACCEL_EXEC_MAX_ARGS)
+        return -EPROTO;
+    for (uint32_t i = 0; i < n_out; i++) {
+        uint64_t n = vmaccel_cur_u64(c);
+        int in_answer = (out_inline >> i) & 1;
+        if (c->err || n > out[i].len ||
+            vmaccel_resp_out_read(c, out[i].data, n, in_answer, write) < 0)
+            return -EPROTO; /* never past the caller's buffer */
+        if (write)
+            out[i].len = (size_t)n;
+    }
+    return 0;
 }

@@ -29,22 +29,91 @@ typedef struct vmaccel_req_file {
 #define VMACCEL_REQ_DEADLINE 1u
 #define VMACCEL_PROTO_MINOR_DEADLINE 2 /* the first minor version that knows it */
 
+/* --- shared memory (protocol 1.3; docs/protocol.md, "Shared memory") ---
+ *
+ * Header flag MEM: every bulk input field is preceded by a where tag
+ * (u32 mem, u32 0, u64 offset) and output slots (where tags too) follow the
+ * inputs.  mem 0 is inline: the bytes follow (an input) or travel in the
+ * answer (an output), exactly as without the flag; any other mem names a
+ * mapping made with MEM_MAP on this connection, and the field is its
+ * [offset, offset + len): no bytes follow, and an output is written there
+ * and left out of the answer.  Lengths stay where they always are.
+ *
+ *   input fields  SGEMM A, B, C (only if beta != 0); SHA256 data; AES_GCM_*
+ *                 aad, text; EXEC in[i]; IMAGE_CLASSIFY image;
+ *                 IMAGE_CLASSIFY_BATCH images[i]
+ *   output slots  SGEMM C (after the inputs); AES_GCM_* the result text
+ *                 (after the text); EXEC one after each u64 capacity */
+#define VMACCEL_REQ_MEM 2u
+#define VMACCEL_PROTO_MINOR_MEM 3 /* the first minor version that knows it */
+#define VMACCEL_REQ_MEMS_MAX 8    /* distinct mems one request may name (-E2BIG) */
+#define VMACCEL_MEM_SIZE_MAX (1ull << 30) /* one mapping: 1 GiB at most */
+#define VMACCEL_WHERE_BYTES 16
+
+/* Where a bulk field is: mem 0 inline, else [offset, offset + len) of the
+ * connection's mapping `mem`. */
+typedef struct vmaccel_where {
+    uint32_t mem;
+    uint64_t offset;
+} vmaccel_where;
+
+/* Decides where each bulk field of a request goes (the remote plugin).
+ * Called by the *_mem encoders in wire order: for each input field (out 0:
+ * p and len are its bytes) and each output slot (out 1: p is where the
+ * result goes, len its size or capacity).  Fills *w ({0, 0}: inline).  A
+ * negative return fails the encoding: it becomes the message's err. */
+typedef int (*vmaccel_place_fn)(void *ud, const void *p, uint64_t len, int out,
+                                vmaccel_where *w);
+typedef struct vmaccel_placer {
+    vmaccel_place_fn place;
+    void *ud;
+} vmaccel_placer;
+
+/* Resolves a where tag while decoding (the agent; src/proto does no I/O):
+ * mapping `mem`'s bytes [offset, offset + len), which the decoder has
+ * checked do not overflow; `write` for an output slot.  Returns 0 and *p,
+ * -ENOENT (no such mem on this connection) or -EFAULT (the range is not
+ * inside it: vmaccel_where_check says).  Called once per field; the
+ * resolver takes whatever references it needs (and the decoder never names
+ * more than VMACCEL_REQ_MEMS_MAX distinct mems). */
+typedef int (*vmaccel_resolve_fn)(void *ud, uint32_t mem, uint64_t offset, uint64_t len,
+                                  int write, void **p);
+typedef struct vmaccel_resolver {
+    vmaccel_resolve_fn resolve;
+    void *ud;
+} vmaccel_resolver;
+
+/* 0 when [offset, offset + len) lies inside a mapping of `size` bytes
+ * (an empty range may start anywhere up to size), else -EFAULT. */
+int vmaccel_where_check(uint64_t size, uint64_t offset, uint64_t len);
+
 /* A decoded request. */
 typedef struct vmaccel_req {
     uint16_t kind;
+    uint16_t flags;       /* VMACCEL_REQ_* of the header */
     uint32_t deadline_ms; /* 0: none (the header's DEADLINE flag unset) */
     uint64_t session;
+    /* With MEM: the distinct mems the request names, and which of its
+     * input fields (bit i: the i-th in wire order; the lists above) lie in
+     * a mapping, where the client may change them while the request runs:
+     * whatever parses its input must work on a private copy of those.
+     * Output pointers that are not NULL point into mappings. */
+    uint32_t n_mems;
+    uint32_t mems[VMACCEL_REQ_MEMS_MAX];
+    uint64_t in_shared;
     union {
         struct { uint64_t usec; } mbench;
         struct {
             uint32_t m, n, k;
             float alpha, beta;
             const float *a, *b, *c; /* c is NULL when beta == 0 */
+            float *c_out; /* NULL: C travels in the answer */
         } sgemm;
         struct { const uint8_t *data; uint64_t len; } sha256;
         struct {
             const uint8_t *key, *iv, *tag, *aad, *in; /* tag: decrypt only */
             uint64_t aad_len, len;
+            uint8_t *out; /* NULL: the result text travels in the answer */
         } gcm;
         struct {
             uint64_t res;
@@ -52,6 +121,7 @@ typedef struct vmaccel_req {
             uint32_t n_in, n_out;
             vmaccel_arg in[VMACCEL_EXEC_MAX_ARGS];
             uint64_t out_cap[VMACCEL_EXEC_MAX_ARGS];
+            uint8_t *out[VMACCEL_EXEC_MAX_ARGS]; /* NULL: in the answer */
         } exec;
         struct {
             uint64_t res;
@@ -70,6 +140,8 @@ typedef struct vmaccel_req {
             vmaccel_req_file files[VMACCEL_RESOURCE_MAX_FILES];
         } rcreate;
         struct { uint64_t res; } res; /* destroy, register, unregister */
+        struct { uint64_t size; } mem_map;
+        struct { uint32_t mem; } mem_unmap;
     } u;
 } vmaccel_req;
 
@@ -79,8 +151,16 @@ typedef struct vmaccel_req {
 
 /* 0, or -EPROTO (malformed: also an unknown header flag, or a reserved
  * field that is not 0 without DEADLINE) / -EINVAL (well-formed but
- * invalid: also a DEADLINE budget of 0). */
+ * invalid: also a DEADLINE budget of 0).  A request with MEM that names a
+ * mem is answered -ENOENT: there is no resolver. */
 int vmaccel_req_decode(const uint8_t *body, uint64_t len, vmaccel_req *req);
+/* The same, resolving MEM's where tags with rs (NULL: none).  Also
+ * -ENOENT / -EFAULT (from the resolver; -EFAULT too when offset + len
+ * overflows), -EPROTO for a where tag's reserved u32 that is not 0, -E2BIG
+ * for more than VMACCEL_REQ_MEMS_MAX distinct mems.  On failure some
+ * fields may already have been resolved (their references taken). */
+int vmaccel_req_decode_mem(const uint8_t *body, uint64_t len, const vmaccel_resolver *rs,
+                           vmaccel_req *req);
 /* The kind in a body's header, without decoding the rest (0 when the body
  * is too short to hold it): what a request that fails to decode is counted
  * under. */
@@ -114,6 +194,33 @@ void vmaccel_req_name(vmaccel_msg *m, const char *s);
 void vmaccel_req_blob(vmaccel_msg *m, const void *p, uint64_t len);
 void vmaccel_req_res(vmaccel_msg *m, uint16_t kind, uint64_t session, uint64_t res);
 
+/* The same with shared memory (1.3): each bulk field where pl says
+ * (VMACCEL_REQ_MEM set), or exactly the encoders above when pl is NULL.
+ * Only for an agent whose minor is at least VMACCEL_PROTO_MINOR_MEM, on a
+ * unix connection (a mem exists only there).  Outputs: sgemm's c is also
+ * where C goes; gcm's `out` where the result text goes; exec's out[i].data. */
+void vmaccel_req_sgemm_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                           uint32_t mm, uint32_t n, uint32_t k, float alpha, const float *a,
+                           const float *b, float beta, float *c);
+void vmaccel_req_sha256_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                            const void *data, size_t len);
+void vmaccel_req_gcm_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                         int encrypt, const uint8_t *key, const uint8_t *iv, const void *aad,
+                         size_t aad_len, const void *in, size_t len, const uint8_t *tag,
+                         void *out);
+void vmaccel_req_exec_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                          uint64_t res, const char *symbol, const vmaccel_arg *in, size_t n_in,
+                          const vmaccel_buf *out, size_t n_out);
+void vmaccel_req_classify_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                              uint64_t res, uint32_t k, const void *image, size_t len);
+void vmaccel_req_classify_batch_mem(vmaccel_msg *m, const vmaccel_placer *pl,
+                                    uint64_t session, uint64_t res, uint32_t k,
+                                    const vmaccel_arg *images, uint32_t n);
+/* MEM_MAP of a mapping of `size` bytes (its fd goes with the frame that
+ * starts this message: SCM_RIGHTS); answered u32 mem.  MEM_UNMAP. */
+void vmaccel_req_mem_map(vmaccel_msg *m, uint64_t size);
+void vmaccel_req_mem_unmap(vmaccel_msg *m, uint32_t mem);
+
 /* --- responses --- */
 
 /* Every response body starts with an i32 status; payload follows only
@@ -126,5 +233,24 @@ int vmaccel_resp_status(vmaccel_cursor *c);
  * (on a message that vmaccel_resp_begin started). */
 void vmaccel_resp_begin(vmaccel_msg *m);
 void vmaccel_resp_set_status(vmaccel_msg *m, int status);
+
+/* Payloads whose outputs may lie in mappings (1.3).  An output whose slot
+ * named a mem is written there and left out of the answer:
+ *   SGEMM  C (m*n f32), or nothing
+ *   AES_GCM_ENCRYPT  the ciphertext (or nothing), then tag[16]
+ *   AES_GCM_DECRYPT  the plaintext, or nothing
+ *   EXEC  u32 n_out, then per output u64 len and, only when inline, the bytes
+ * out_inline: bit i set when output i travels in the answer. */
+void vmaccel_resp_exec(vmaccel_msg *m, const vmaccel_buf *out, uint32_t n_out,
+                       uint64_t out_inline);
+/* Reads an EXEC payload into out[] (out[i].len: its capacity before, the
+ * length written after), copying inline outputs only when `write` (the
+ * others are in their mappings already).  0 or -EPROTO (a count that is
+ * not n_out, a length over its capacity, a body too short). */
+int vmaccel_resp_exec_read(vmaccel_cursor *c, vmaccel_buf *out, uint32_t n_out,
+                           uint64_t out_inline, int write);
+/* The next n bytes of an answer into dst when `write`; nothing is read
+ * when the output is not inline.  0 or -EPROTO. */
+int vmaccel_resp_out_read(vmaccel_cursor *c, void *dst, uint64_t n, int is_inline, int write);
 
 #endif

@@ -23,7 +23,9 @@
 #endif
 
 #define VMACCEL_PROTO_MAJOR 1
-#define VMACCEL_PROTO_MINOR 2 /* 1.1: HELLO nonce; 1.2: HELLO token, request deadlines */
+/* 1.1: HELLO nonce; 1.2: HELLO token, request deadlines; 1.3: shared memory
+ * (MEM_MAP, MEM_UNMAP, the request flag MEM: msg.h) */
+#define VMACCEL_PROTO_MINOR 3
 #define VMACCEL_PROTO_MAGIC "VMACCEL" /* VMACCEL_PROTO_MAGIC_LEN bytes with its NUL */
 #define VMACCEL_PROTO_MAGIC_LEN 8
 #define VMACCEL_PROTO_HDR 16
@@ -64,6 +66,8 @@ enum vmaccel_kind {
     VMACCEL_KIND_SESSION_REGISTER = 68,
     VMACCEL_KIND_SESSION_UNREGISTER = 69,
     VMACCEL_KIND_PING = 70,
+    VMACCEL_KIND_MEM_MAP = 71,   /* 1.3: u64 size, and one fd with the frame */
+    VMACCEL_KIND_MEM_UNMAP = 72, /* 1.3: u32 mem */
 };
 
 typedef struct vmaccel_frame {
@@ -95,10 +99,13 @@ typedef struct vmaccel_limits {
 /* --- Encoding ------------------------------------------------------------ */
 
 /* An encoded message: `head` holds the fixed fields, and iov[] the pieces,
- * some pointing at the caller's buffers (nothing bulk is copied). */
+ * some pointing at the caller's buffers (nothing bulk is copied).  The head
+ * holds the largest request: an exec with 64 inputs and 64 outputs, each
+ * with its 1.3 where tag (about 3.1 KiB). */
 #define VMACCEL_MSG_IOV_MAX (2 * 64 + 16)
+#define VMACCEL_MSG_HEAD_MAX 4096
 typedef struct vmaccel_msg {
-    uint8_t head[512];
+    uint8_t head[VMACCEL_MSG_HEAD_MAX];
     size_t head_len;
     struct iovec iov[VMACCEL_MSG_IOV_MAX];
     int n_iov;

@@ -57,6 +57,17 @@ double cli_now(void);
  * directory, else the errno of what failed. */
 int cli_read_file(const char *path, void **data, size_t *len);
 
+/* shared.c — bulk data in memory the agent can map (vmaccel_mem). */
+/* One mem holding n buffers of len[i] bytes (64-byte aligned), their
+ * addresses in ptr[]; NULL, with ptr[] untouched, when there is none to be
+ * had (all empty, more than VMACCEL_MEM_MAX, or the system refuses): the
+ * caller then uses plain memory, which works the same, only copied. */
+vmaccel_mem *cli_mem_carve(cli *c, const size_t *len, size_t n, void **ptr);
+/* Copies the n inputs (at most 64) into one new mem and points arg[] at
+ * the copies; NULL with arg[] untouched as above.  The caller still owns
+ * the buffers arg[] pointed at before. */
+vmaccel_mem *cli_mem_move_args(cli *c, vmaccel_arg *arg, size_t n);
+
 /* args.c — argument parsing; each reports its own usage error. */
 /* 0, -EINVAL (not a number) or -ERANGE (outside min..max). */
 int cli_parse_u64(const char *s, unsigned long long min, unsigned long long max,

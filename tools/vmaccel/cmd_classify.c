@@ -7,8 +7,10 @@
 
 struct images {
     vmaccel_arg arg[VMACCEL_BATCH_MAX];
+    void *owned[VMACCEL_BATCH_MAX]; /* the files as read */
     const char *name[VMACCEL_BATCH_MAX];
     uint32_t n;
+    vmaccel_mem *mem; /* all of them, shared with the agent (or NULL) */
 };
 
 /* With --json, each image is one element of the "images" array that
@@ -91,6 +93,7 @@ static int add_image(cli *c, struct images *im, const char *path) {
     if (r < 0)
         return cli_fail(c, "%s: %s", path, r == -EISDIR ? "is a directory" : strerror(-r));
     im->arg[im->n] = (vmaccel_arg){data, len};
+    im->owned[im->n] = data;
     im->name[im->n++] = path;
     return 0;
 }
@@ -141,12 +144,15 @@ int cmd_classify(cli *c, int argc, char **argv) {
         cli_json_str(stdout, path);
         printf(",\"images\":[");
     }
-    if (status == 0)
+    if (status == 0) {
+        im.mem = cli_mem_move_args(c, im.arg, im.n); /* NULL: they stay where they are */
         status = batch ? run_batch(c, m, &im, k) : run_single(c, m, &im, k);
+    }
     if (opened) /* closed even after a failure: what was printed parses */
         printf("]}\n");
     vmaccel_resource_unref(m);
     for (uint32_t i = 0; i < im.n; i++)
-        free((void *)im.arg[i].data);
+        free(im.owned[i]);
+    vmaccel_mem_free(im.mem);
     return status;
 }

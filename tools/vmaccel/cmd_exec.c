@@ -10,14 +10,37 @@ struct exec_args {
     vmaccel_arg in[VMACCEL_EXEC_MAX_ARGS];
     void *owned[VMACCEL_EXEC_MAX_ARGS]; /* file contents we must free */
     vmaccel_buf out[VMACCEL_EXEC_MAX_ARGS];
+    void *out_owned[VMACCEL_EXEC_MAX_ARGS];
     size_t n_in, n_out;
+    vmaccel_mem *mem; /* the inputs and outputs, shared (or NULL) */
 };
 
 static void exec_args_free(struct exec_args *a) {
     for (size_t i = 0; i < a->n_in; i++)
         free(a->owned[i]);
     for (size_t i = 0; i < a->n_out; i++)
-        free(a->out[i].data);
+        free(a->out_owned[i]);
+    vmaccel_mem_free(a->mem);
+}
+
+/* Inputs and outputs into one mem the agent maps, when there is one: then
+ * nothing of them is copied through an agent on a unix socket. */
+static void share(cli *c, struct exec_args *a) {
+    size_t len[2 * VMACCEL_EXEC_MAX_ARGS], n = a->n_in + a->n_out;
+    void *ptr[2 * VMACCEL_EXEC_MAX_ARGS];
+    for (size_t i = 0; i < a->n_in; i++)
+        len[i] = a->in[i].len;
+    for (size_t i = 0; i < a->n_out; i++)
+        len[a->n_in + i] = a->out[i].len;
+    if (!(a->mem = cli_mem_carve(c, len, n, ptr)))
+        return;
+    for (size_t i = 0; i < a->n_in; i++) {
+        if (a->in[i].len)
+            memcpy(ptr[i], a->in[i].data, a->in[i].len);
+        a->in[i].data = ptr[i];
+    }
+    for (size_t i = 0; i < a->n_out; i++)
+        a->out[i].data = ptr[a->n_in + i];
 }
 
 static int add_input(cli *c, struct exec_args *a, const char *arg) {
@@ -41,7 +64,7 @@ static int add_output(cli *c, struct exec_args *a, unsigned long long n) {
     if (a->n_out == VMACCEL_EXEC_MAX_ARGS)
         return cli_fail(c, "more than %d outputs", VMACCEL_EXEC_MAX_ARGS);
     a->out[a->n_out] = (vmaccel_buf){calloc(1, n ? n : 1), n};
-    if (!a->out[a->n_out].data)
+    if (!(a->out_owned[a->n_out] = a->out[a->n_out].data))
         return cli_fail(c, "out of memory");
     a->n_out++;
     return 0;
@@ -113,8 +136,10 @@ int cmd_exec(cli *c, int argc, char **argv) {
     }
     if (status == 0 && a.n_out == 0)
         status = add_output(c, &a, 4096);
-    if (status == 0)
+    if (status == 0) {
+        share(c, &a);
         status = run(c, argv[1], argv[2], &a);
+    }
     exec_args_free(&a);
     return status;
 }

@@ -214,18 +214,41 @@ static int sgemm_time(cli *c, uint32_t n, const float *a, const float *b, float 
     return 0;
 }
 
+/* A, B and C: in one mem the agent can map, or plain when there is none
+ * (n over 9459: more than VMACCEL_MEM_MAX in all).  *mem is NULL then. */
+static int sgemm_alloc(cli *c, size_t elems, float *abc[3], vmaccel_mem **mem) {
+    size_t len[3] = {elems * sizeof(float), elems * sizeof(float), elems * sizeof(float)};
+    void *ptr[3];
+    if ((*mem = cli_mem_carve(c, len, 3, ptr))) {
+        for (int i = 0; i < 3; i++)
+            abc[i] = ptr[i];
+        return 0;
+    }
+    abc[0] = malloc(len[0]), abc[1] = malloc(len[1]), abc[2] = calloc(elems, sizeof(float));
+    if (abc[0] && abc[1] && abc[2])
+        return 0;
+    free(abc[0]), free(abc[1]), free(abc[2]);
+    return -ENOMEM;
+}
+
+static void sgemm_release(float *abc[3], vmaccel_mem *mem) {
+    if (mem)
+        vmaccel_mem_free(mem);
+    else
+        free(abc[0]), free(abc[1]), free(abc[2]);
+}
+
 int cmd_sgemm(cli *c, int argc, char **argv) {
     unsigned long long n = 0, seed = 1, reps = 3;
     int r = sgemm_args(c, argc, argv, &n, &seed, &reps);
     if (r)
         return r;
     size_t elems = (size_t)n * n;
-    float *a = malloc(elems * sizeof(float)), *b = malloc(elems * sizeof(float));
-    float *m = calloc(elems, sizeof(float));
-    if (!a || !b || !m) {
-        free(a), free(b), free(m);
+    float *abc[3];
+    vmaccel_mem *mem;
+    if (sgemm_alloc(c, elems, abc, &mem) < 0)
         return cli_fail(c, "out of memory for %llu×%llu matrices", n, n);
-    }
+    float *a = abc[0], *b = abc[1], *m = abc[2];
     uint64_t s = seed;
     cli_progress_begin(c);
     fill_random(a, elems, &s);
@@ -235,7 +258,7 @@ int cmd_sgemm(cli *c, int argc, char **argv) {
     cli_progress_end();
     for (size_t i = 0; r == 0 && i < elems; i++)
         sum += m[i];
-    free(a), free(b), free(m);
+    sgemm_release(abc, mem);
     if (r == -EMSGSIZE) /* the agent's limit and its value are logged above */
         return cli_fail(c, "sgemm failed: --n %llu sends A and B, %zu bytes (%.2f MiB), in one "
                         "request: more than the agent allows (agent.max_request_bytes) (EMSGSIZE)",

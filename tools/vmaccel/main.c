@@ -35,7 +35,9 @@ static const cli_command commands[] = {
     {"decrypt", cmd_decrypt, "--key KEYFILE [-o OUT] [IN]",
      "reverse of encrypt; nothing unauthenticated is written", KEY_HELP},
     {"sgemm", cmd_sgemm, "--n N [--seed S] [--reps R]", "random N×N product: GFLOP/s",
-     "  --n N     matrix size, 1..16384.  Through an agent A and B travel in one\n"
+     "  --n N     matrix size, 1..16384.  The matrices live in shared memory\n"
+     "            (vmaccel_mem): through an agent on a unix socket nothing is\n"
+     "            copied.  Elsewhere (tcp, vsock, ...) A and B travel in one\n"
      "            request, so N <= 5792 under its default agent.max_request_bytes\n"
      "            (256 MiB); a larger N needs a larger limit on the agent.\n"
      "  --seed S  seed of the random matrices (default 1)\n"

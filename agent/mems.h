@@ -1,0 +1,42 @@
+/* A connection's shared memory (protocol 1.3; docs/protocol.md "Shared
+ * memory"): memfds a unix client passed with MEM_MAP, mapped read/write and
+ * named by ids of that connection (1, 2, ...; never reused on it).
+ *
+ * A mapping is reference-counted: the table holds one reference and every
+ * job that names the mapping one more (job.c), so neither MEM_UNMAP nor the
+ * connection closing pulls memory from under an op; it is unmapped when
+ * the last goes.  Its bytes count against the connection's
+ * agent.max_mapped_bytes until then. */
+#ifndef VMACCEL_AGENT_MEMS_H
+#define VMACCEL_AGENT_MEMS_H
+
+#include "agent.h"
+
+#define MEMS_MAX 64 /* mappings per connection (-EMFILE) */
+
+typedef struct agent_map agent_map;
+typedef struct mem_table mem_table;
+
+/* NULL when out of memory.  max_bytes: agent.max_mapped_bytes. */
+mem_table *mems_new(agent_stats *st, uint64_t max_bytes);
+/* Drops the table's references, and refuses new mappings from then on. */
+void mems_close(mem_table *t);
+/* Frees a closed table: after every job that used it is gone. */
+void mems_free(mem_table *t);
+
+/* MEM_MAP: checks that fd is a memfd of exactly `size` bytes (1 GiB at
+ * most) sealed against shrinking, maps it and names it.  0 and *id, or
+ * -EBADF (fd < 0: none came), -EINVAL (not a memfd, or another size),
+ * -EPERM (not sealed with F_SEAL_SHRINK, or not writable), -EDQUOT (over
+ * max_bytes), -EMFILE (MEMS_MAX already), -ECONNRESET (closed), -ENOMEM.
+ * Closes fd in every case: the mapping keeps the memory. */
+int mems_map(mem_table *t, int fd, uint64_t size, uint32_t *id);
+/* MEM_UNMAP: 0, or -ENOENT for an id this table does not hold. */
+int mems_unmap(mem_table *t, uint32_t id);
+/* A new reference to mapping `id`, or NULL. */
+agent_map *mems_get(mem_table *t, uint32_t id);
+/* [offset, offset + len) of m: 0 and *p, or -EFAULT when it is not inside. */
+int agent_map_at(const agent_map *m, uint64_t offset, uint64_t len, void **p);
+void agent_map_put(agent_map *m);
+
+#endif

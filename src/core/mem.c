@@ -1,0 +1,184 @@
+/* Shared memory (mem.h): sealed memfds, mapped MAP_SHARED, and the
+ * per-context registry that tells plugins which pointers lie in one.
+ *
+ * A memfd rather than anonymous memory because the remote plugin hands the
+ * fd to the agent (SCM_RIGHTS), which maps the same pages.  It is sealed
+ * against shrinking and growing, and the seals themselves sealed: an agent
+ * that checked the size once can then never be made to fault (SIGBUS) by a
+ * client truncating it under a running call. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct vmaccel_mem {
+    vmaccel_ctx *ctx;
+    uint8_t *data;
+    size_t size;   /* what was asked */
+    size_t mapped; /* size rounded up to pages: the memfd's size */
+    int fd;
+    uint64_t serial;
+};
+
+/* Unique in the process, never reused: a plugin's cache keyed by it stays
+ * right when a new mem gets a freed one's address.  The one process-wide
+ * variable of the library, and only a counter. */
+static _Atomic uint64_t next_serial = 1;
+
+void vmaccel__mems_init(vmaccel_ctx *ctx) {
+    pthread_rwlock_init(&ctx->mem_lock, NULL);
+}
+
+void vmaccel__mems_fini(vmaccel_ctx *ctx) {
+    if (ctx->n_mems)
+        vmaccel__log(ctx, VMACCEL_LOG_WARN, "vmaccel_ctx_free: %zu mems still alive",
+                     ctx->n_mems);
+    free(ctx->mems);
+    ctx->mems = NULL;
+    ctx->n_mems = ctx->cap_mems = 0;
+    pthread_rwlock_destroy(&ctx->mem_lock);
+}
+
+/* The number of mems whose data starts at or below p.  Lock held. */
+static size_t upper_bound(const vmaccel_ctx *ctx, const void *p) {
+    size_t lo = 0, hi = ctx->n_mems;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)ctx->mems[mid]->data <= (uintptr_t)p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int registry_add(vmaccel_ctx *ctx, vmaccel_mem *m) {
+    int r = 0;
+    pthread_rwlock_wrlock(&ctx->mem_lock);
+    if (ctx->n_mems == ctx->cap_mems) {
+        size_t cap = ctx->cap_mems ? ctx->cap_mems * 2 : 16;
+        vmaccel_mem **v = realloc(ctx->mems, cap * sizeof(*v));
+        if (v) {
+            ctx->mems = v;
+            ctx->cap_mems = cap;
+        } else {
+            r = -ENOMEM;
+        }
+    }
+    if (r == 0) {
+        size_t i = upper_bound(ctx, m->data);
+        memmove(&ctx->mems[i + 1], &ctx->mems[i], (ctx->n_mems - i) * sizeof(*ctx->mems));
+        ctx->mems[i] = m;
+        ctx->n_mems++;
+    }
+    pthread_rwlock_unlock(&ctx->mem_lock);
+    return r;
+}
+
+static void registry_remove(vmaccel_ctx *ctx, vmaccel_mem *m) {
+    pthread_rwlock_wrlock(&ctx->mem_lock);
+    size_t i = upper_bound(ctx, m->data);
+    if (i > 0 && ctx->mems[i - 1] == m) {
+        memmove(&ctx->mems[i - 1], &ctx->mems[i], (ctx->n_mems - i) * sizeof(*ctx->mems));
+        ctx->n_mems--;
+    }
+    pthread_rwlock_unlock(&ctx->mem_lock);
+}
+
+/* A sealed memfd of `bytes` bytes, or a negative errno. */
+static int sealed_memfd(size_t bytes) {
+    int fd = memfd_create("vmaccel-mem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)bytes) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+int vmaccel_mem_new(vmaccel_ctx *ctx, size_t size, vmaccel_mem **out) {
+    if (!ctx || !out || size == 0)
+        return -EINVAL;
+    if (size > VMACCEL_MEM_MAX)
+        return -E2BIG;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    vmaccel_mem *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    *m = (vmaccel_mem){.ctx = ctx, .size = size, .mapped = (size + page - 1) / page * page};
+    int r = m->fd = sealed_memfd(m->mapped);
+    if (r >= 0) {
+        void *p = mmap(NULL, m->mapped, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+        r = p == MAP_FAILED ? -errno : 0;
+        m->data = p == MAP_FAILED ? NULL : p;
+    }
+    m->serial = atomic_fetch_add(&next_serial, 1);
+    if (r == 0)
+        r = registry_add(ctx, m);
+    if (r < 0) {
+        if (m->data)
+            munmap(m->data, m->mapped);
+        if (m->fd >= 0)
+            close(m->fd);
+        free(m);
+        return r;
+    }
+    *out = m;
+    return 0;
+}
+
+void *vmaccel_mem_data(const vmaccel_mem *m) {
+    return m ? m->data : NULL;
+}
+
+size_t vmaccel_mem_size(const vmaccel_mem *m) {
+    return m ? m->size : 0;
+}
+
+int vmaccel_mem_fd(const vmaccel_mem *m) {
+    return m ? m->fd : -EINVAL;
+}
+
+uint64_t vmaccel_mem_serial(const vmaccel_mem *m) {
+    return m ? m->serial : 0;
+}
+
+void vmaccel_mem_free(vmaccel_mem *m) {
+    if (!m)
+        return;
+    /* Out of the registry first, so no plugin finds it again; then the
+     * plugins let go of what they shared (MEM_UNMAP on an agent). */
+    registry_remove(m->ctx, m);
+    vmaccel__hook_mem_free(m->ctx, m);
+    munmap(m->data, m->mapped);
+    close(m->fd);
+    free(m);
+}
+
+int vmaccel_mem_find(vmaccel_ctx *ctx, const void *p, size_t len, vmaccel_mem **m,
+                     size_t *offset) {
+    if (!ctx || !m || !offset)
+        return -EINVAL;
+    if (!p)
+        return -ENOENT;
+    int r = -ENOENT;
+    pthread_rwlock_rdlock(&ctx->mem_lock);
+    size_t i = upper_bound(ctx, p);
+    if (i > 0) {
+        vmaccel_mem *c = ctx->mems[i - 1];
+        size_t off = (size_t)((uintptr_t)p - (uintptr_t)c->data);
+        if (off < c->size && len <= c->size - off) {
+            *m = c;
+            *offset = off;
+            r = 0;
+        }
+    }
+    pthread_rwlock_unlock(&ctx->mem_lock);
+    return r;
+}

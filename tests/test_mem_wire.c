@@ -1,0 +1,435 @@
+/* Shared memory on the wire (protocol 1.3, docs/protocol.md "Shared
+ * memory"), against a real vmacceld: every op answers byte for byte what
+ * it answers inline when its fields lie in a mapping; a mapping outlives
+ * MEM_UNMAP while a request uses it; what an op parses is copied first, so
+ * a client that scribbles over it meanwhile changes nothing; and a mapping
+ * goes with its connection, however the client dies. */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "mem_wire.h"
+
+/* --- numeric ops: read and written in place --- */
+
+enum { M = 40, N = 48, K = 56 };
+
+TEST(mem_wire_sgemm_identical_inline_and_by_reference) {
+    test_agent a;
+    test_agent_start(&a, 0, "");
+    wire w;
+    mw_open(&w, &a);
+    uint64_t sid = wire_session_new(&w);
+    shm s;
+    mw_shm(&w, &s, 1 << 20);
+    float *A = (float *)s.p, *B = A + M * K, *C = B + K * N, *C2 = C + M * N;
+    for (int i = 0; i < M * K; i++)
+        A[i] = (float)((i * 7) % 13) - 6.0f;
+    for (int i = 0; i < K * N; i++)
+        B[i] = (float)((i * 5) % 11) * 0.25f;
+    for (int i = 0; i < M * N; i++)
+        C[i] = (float)(i % 9) - 4.0f;
+    float c0[M * N];
+    memcpy(c0, C, sizeof(c0));
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_msg m;
+    uint8_t *want, *got;
+    size_t n;
+    /* Inline: C scaled in (beta 0.5), the answer carries it. */
+    vmaccel_req_sgemm(&m, sid, M, N, K, 1.25f, A, B, 0.5f, c0);
+    CHECK_INT(mw_call(&w, 2, &m, &want, &n), 0);
+    CHECK_INT(n, sizeof(c0));
+    /* All in the mapping, C in place: the answer is empty, C is in s. */
+    vmaccel_req_sgemm_mem(&m, &pl, sid, M, N, K, 1.25f, A, B, 0.5f, C);
+    CHECK_INT(mw_call(&w, 3, &m, &got, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK(memcmp(C, want, sizeof(c0)) == 0);
+    free(got);
+    free(want);
+    /* A by reference, B inline (a copy), C in the answer: beta 0. */
+    float b_copy[K * N], c_local[M * N];
+    memcpy(b_copy, B, sizeof(b_copy));
+    vmaccel_req_sgemm(&m, sid, M, N, K, 1.0f, A, B, 0.0f, NULL);
+    CHECK_INT(mw_call(&w, 4, &m, &want, &n), 0);
+    vmaccel_req_sgemm_mem(&m, &pl, sid, M, N, K, 1.0f, A, b_copy, 0.0f, c_local);
+    CHECK_INT(mw_call(&w, 5, &m, &got, &n), 0);
+    CHECK_INT(n, sizeof(c_local));
+    CHECK(memcmp(got, want, n) == 0);
+    free(got);
+    /* C out in the mapping, beta 0: nothing of it is read. */
+    memset(C2, 0xff, sizeof(c0)); /* NaNs: would show if it were scaled in */
+    vmaccel_req_sgemm_mem(&m, &pl, sid, M, N, K, 1.0f, A, b_copy, 0.0f, C2);
+    CHECK_INT(mw_call(&w, 6, &m, &got, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK(memcmp(C2, want, sizeof(c0)) == 0);
+    free(got);
+    free(want);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_wait_stat(&a, "mapped_bytes", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+TEST(mem_wire_sha256_and_gcm_identical_inline_and_by_reference) {
+    test_agent a;
+    test_agent_start(&a, 0, "");
+    wire w;
+    mw_open(&w, &a);
+    uint64_t sid = wire_session_new(&w);
+    shm s;
+    mw_shm(&w, &s, 4 << 20);
+    enum { LEN = 1 << 20, AAD = 100 };
+    uint8_t *text = s.p, *aad = s.p + LEN, *ct = aad + 4096, *pt = ct + LEN;
+    mw_fill(text, LEN, 1);
+    mw_fill(aad, AAD, 2);
+    uint8_t key[32], iv[12], *want, *got;
+    mw_fill(key, 32, 3);
+    mw_fill(iv, 12, 4);
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_msg m;
+    size_t n, wn;
+    vmaccel_req_sha256(&m, sid, text, LEN);
+    CHECK_INT(mw_call(&w, 2, &m, &want, &wn), 0);
+    vmaccel_req_sha256_mem(&m, &pl, sid, text, LEN);
+    CHECK_INT(mw_call(&w, 3, &m, &got, &n), 0);
+    CHECK(n == 32 && wn == 32 && memcmp(got, want, 32) == 0);
+    free(got);
+    free(want);
+    /* Encrypt: inline answer (ciphertext, tag) vs. ciphertext in place. */
+    vmaccel_req_gcm(&m, sid, 1, key, iv, aad, AAD, text, LEN, NULL);
+    CHECK_INT(mw_call(&w, 4, &m, &want, &wn), 0);
+    CHECK_INT(wn, LEN + 16);
+    vmaccel_req_gcm_mem(&m, &pl, sid, 1, key, iv, aad, AAD, text, LEN, NULL, ct);
+    CHECK_INT(mw_call(&w, 5, &m, &got, &n), 0);
+    CHECK_INT(n, 16); /* only the tag */
+    CHECK(memcmp(ct, want, LEN) == 0 && memcmp(got, want + LEN, 16) == 0);
+    uint8_t tag[16];
+    memcpy(tag, got, 16);
+    free(got);
+    free(want);
+    /* Decrypt into the mapping; then in place (the same range in and out). */
+    vmaccel_req_gcm_mem(&m, &pl, sid, 0, key, iv, aad, AAD, ct, LEN, tag, pt);
+    CHECK_INT(mw_call(&w, 6, &m, &got, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK(memcmp(pt, text, LEN) == 0);
+    free(got);
+    vmaccel_req_gcm_mem(&m, &pl, sid, 0, key, iv, aad, AAD, ct, LEN, tag, ct);
+    CHECK_INT(mw_call(&w, 7, &m, &got, &n), 0);
+    CHECK(memcmp(ct, text, LEN) == 0);
+    free(got);
+    /* A wrong tag: -EBADMSG, and nothing unauthenticated left in the output. */
+    tag[0] ^= 1;
+    memset(pt, 0x55, LEN);
+    vmaccel_req_gcm_mem(&m, &pl, sid, 0, key, iv, aad, AAD, text, LEN, tag, pt);
+    CHECK_INT(wire_call(&w, 8, &m), -EBADMSG);
+    for (size_t i = 0; i < LEN; i += 4099)
+        CHECK_INT(pt[i], 0);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* --- parsed inputs: a private copy --- */
+
+TEST(mem_wire_exec_identical_inline_and_by_reference) {
+    test_agent a;
+    test_agent_start(&a, 0, "");
+    wire w;
+    mw_open(&w, &a);
+    uint64_t sid = wire_session_new(&w), lib = mw_demo_library(&w, sid);
+    shm s;
+    mw_shm(&w, &s, 1 << 16);
+    uint8_t *in = s.p, *out = s.p + 8192, local[5000], *want, *got;
+    mw_fill(in, 5000, 9);
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_msg m;
+    size_t n, wn;
+    vmaccel_arg arg = {in, 5000};
+    vmaccel_buf ob = {local, sizeof(local)};
+    vmaccel_req_exec(&m, sid, lib, "vmaccel_demo_reverse", &arg, 1, &ob, 1);
+    CHECK_INT(mw_call(&w, 2, &m, &want, &wn), 0);
+    CHECK_INT(wn, 4 + 8 + 5000);
+    /* In and out by reference: the answer has the length only. */
+    ob = (vmaccel_buf){out, 6000};
+    vmaccel_req_exec_mem(&m, &pl, sid, lib, "vmaccel_demo_reverse", &arg, 1, &ob, 1);
+    CHECK_INT(mw_call(&w, 3, &m, &got, &n), 0);
+    CHECK_INT(n, 12);
+    vmaccel_cursor c;
+    vmaccel_buf rb = {out, 6000};
+    vmaccel_cur_init(&c, got, n);
+    CHECK_INT(vmaccel_resp_exec_read(&c, &rb, 1, 0, 1), 0);
+    CHECK_INT(rb.len, 5000);
+    CHECK(memcmp(out, want + 12, 5000) == 0);
+    free(got);
+    /* Inputs mixed (count reads them all), the output inline. */
+    vmaccel_arg two[2] = {{in, 1234}, {local, 77}};
+    char digits[16];
+    ob = (vmaccel_buf){digits, sizeof(digits)};
+    vmaccel_req_exec_mem(&m, &pl, sid, lib, "vmaccel_demo_count", two, 2, &ob, 1);
+    CHECK_INT(mw_call(&w, 4, &m, &got, &n), 2);
+    CHECK(n == 4 + 8 + 4 && memcmp(got + 12, "1311", 4) == 0);
+    free(got);
+    free(want);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* The model bundle's files, uploaded as the remote plugin does. */
+static uint64_t upload_model(wire *w, uint64_t rid) {
+    vmaccel_ctx *ctx = test_ctx("plugins = noop\n");
+    vmaccel_resource *res;
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, MW_MODEL, &res));
+    vmaccel_msg *m = malloc(sizeof(*m));
+    CHECK(m);
+    vmaccel_req_begin(m, VMACCEL_KIND_RESOURCE_CREATE, 0);
+    vmaccel_msg_u32(m, VMACCEL_RESOURCE_MODEL);
+    vmaccel_req_name(m, "");
+    size_t n = vmaccel_resource_get_file_count(res);
+    vmaccel_msg_u32(m, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        const void *data;
+        size_t len;
+        CHECK_OK(vmaccel_resource_get_file(res, i, &name, &data, &len));
+        vmaccel_req_name(m, name);
+        vmaccel_req_blob(m, data, len);
+    }
+    uint64_t id;
+    CHECK_INT(wire_call_id(w, rid, m, &id), 0);
+    free(m);
+    vmaccel_resource_unref(res);
+    vmaccel_ctx_free(ctx);
+    return id;
+}
+
+/* The photo, into p (at least its size); returns its length. */
+static size_t read_photo(uint8_t *p, size_t cap) {
+    FILE *f = fopen(MW_PHOTO, "rb");
+    CHECK(f);
+    size_t n = fread(p, 1, cap, f);
+    CHECK(n > 0 && n < cap && feof(f));
+    fclose(f);
+    return n;
+}
+
+/* A classifying client: opencv with the model registered in its session. */
+static void classifier(const test_agent *a, wire *w, uint64_t *sid, uint64_t *model) {
+    vmaccel_msg m;
+    mw_open(w, a);
+    *sid = wire_session_new(w);
+    *model = upload_model(w, 2);
+    vmaccel_req_res(&m, VMACCEL_KIND_SESSION_REGISTER, *sid, *model);
+    CHECK_INT(wire_call(w, 3, &m), 0);
+}
+
+TEST(mem_wire_classify_and_batch_identical_inline_and_by_reference) {
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = opencv, noop\n");
+    wire w;
+    uint64_t sid, model;
+    classifier(&a, &w, &sid, &model);
+    shm s;
+    mw_shm(&w, &s, 4 << 20);
+    size_t len = read_photo(s.p, s.size);
+    uint8_t *copy = malloc(len), *want, *got;
+    memcpy(copy, s.p, len);
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_msg m;
+    size_t n, wn;
+    vmaccel_req_classify(&m, sid, model, 5, copy, len);
+    CHECK_INT(mw_call(&w, 4, &m, &want, &wn), 0);
+    vmaccel_req_classify_mem(&m, &pl, sid, model, 5, s.p, len);
+    CHECK_INT(mw_call(&w, 5, &m, &got, &n), 0);
+    CHECK(n == wn && memcmp(got, want, n) == 0);
+    free(got);
+    free(want);
+    /* A batch: one image by reference, one inline. */
+    vmaccel_arg inl[2] = {{copy, len}, {copy, len}}, mixed[2] = {{s.p, len}, {copy, len}};
+    vmaccel_req_classify_batch(&m, sid, model, 3, inl, 2);
+    CHECK_INT(mw_call(&w, 6, &m, &want, &wn), 0);
+    vmaccel_req_classify_batch_mem(&m, &pl, sid, model, 3, mixed, 2);
+    CHECK_INT(mw_call(&w, 7, &m, &got, &n), 0);
+    CHECK(n == wn && memcmp(got, want, n) == 0);
+    free(got);
+    free(want);
+    free(copy);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* The image is copied when the request arrives: scribbling over it while
+ * the request waits for a worker changes nothing. */
+TEST(mem_wire_classify_input_is_copied_before_the_client_can_change_it) {
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = opencv, mbench\nagent.workers = 1\nagent.batch = off\n");
+    wire w, busy;
+    uint64_t sid, model;
+    classifier(&a, &w, &sid, &model);
+    shm s;
+    mw_shm(&w, &s, 4 << 20);
+    size_t len = read_photo(s.p, s.size);
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_msg m;
+    uint8_t *want, *got;
+    size_t n, wn;
+    vmaccel_req_classify_mem(&m, &pl, sid, model, 5, s.p, len);
+    CHECK_INT(mw_call(&w, 4, &m, &want, &wn), 0); /* also loads the network */
+    /* The only worker busy for 2 x 300 ms (agent.workers = 1: the I/O role
+     * runs nothing while more is queued). */
+    mw_open(&busy, &a);
+    uint64_t bsid = wire_session_new(&busy);
+    long before = test_agent_stat(&a, "requests_total") + 2;
+    for (uint64_t i = 0; i < 2; i++) {
+        vmaccel_req_mbench(&m, bsid, 300000);
+        wire_send(&busy, 10 + i, &m);
+        usleep(50000);
+    }
+    CHECK_INT(test_agent_wait_stat(&a, "requests_total", before), before);
+    vmaccel_req_classify_mem(&m, &pl, sid, model, 5, s.p, len);
+    wire_send(&w, 5, &m);
+    CHECK_INT(test_agent_wait_stat(&a, "requests_total", before + 1), before + 1);
+    memset(s.p, 0xa5, len); /* received (and so copied): now garbage */
+    CHECK_INT(wire_recv(&w), VMACCEL_FRAME_RESPONSE);
+    CHECK_INT(wire_status(&w), 0);
+    n = w.last_len - 4;
+    got = w.last_body + 4;
+    CHECK(n == wn && memcmp(got, want, n) == 0);
+    /* The same bytes now, from the mapping: the garbage is refused. */
+    CHECK(wire_call(&w, 6, &m) < 0);
+    free(want);
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(wire_recv(&busy), VMACCEL_FRAME_RESPONSE);
+    wire_close(&busy);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* --- lifetime --- */
+
+/* tcrash's sha256 of "nap" sleeps 200 ms: MEM_UNMAP meanwhile is answered
+ * at once, and the mapping stays until that request is answered. */
+TEST(mem_wire_unmap_waits_for_the_requests_that_use_it) {
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = noop, " MW_TCRASH "\n");
+    wire w;
+    mw_open(&w, &a);
+    uint64_t sid = wire_session_new(&w);
+    shm s;
+    mw_shm(&w, &s, 1 << 16);
+    memcpy(s.p + 100, "nap", 3);
+    CHECK_INT(test_agent_stat(&a, "mems"), 1);
+    CHECK_INT(test_agent_stat(&a, "mapped_bytes"), 1 << 16);
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_msg m;
+    vmaccel_req_sha256_mem(&m, &pl, sid, s.p + 100, 3);
+    wire_send(&w, 10, &m);
+    usleep(50000);
+    vmaccel_req_mem_unmap(&m, s.mem);
+    wire_send(&w, 11, &m);
+    CHECK_INT(wire_recv(&w), VMACCEL_FRAME_RESPONSE);
+    CHECK_INT(w.last_id, 11); /* the unmap, while the nap goes on */
+    CHECK_INT(wire_status(&w), 0);
+    CHECK_INT(test_agent_stat(&a, "mems"), 1); /* still mapped: the nap holds it */
+    CHECK_INT(wire_recv(&w), VMACCEL_FRAME_RESPONSE);
+    CHECK_INT(w.last_id, 10);
+    CHECK_INT(wire_status(&w), 0);
+    CHECK(w.last_len == 36 && w.last_body[4] == 3 && w.last_body[5] == 0xcd);
+    CHECK_INT(test_agent_wait_stat(&a, "mems", 0), 0);
+    CHECK_INT(test_agent_stat(&a, "mapped_bytes"), 0);
+    /* Gone for new requests. */
+    vmaccel_req_sha256_mem(&m, &pl, sid, s.p + 100, 3);
+    CHECK_INT(wire_call(&w, 12, &m), -ENOENT);
+    CHECK_INT(mw_unmap(&w, 13, s.mem), -ENOENT);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* 100 clients map memory, start a call, and are killed mid-call: every
+ * mapping goes with its connection (or with its request, once answered). */
+TEST(mem_wire_mapped_bytes_return_to_zero_after_killed_clients) {
+    enum { CLIENTS = 100, SIZE = 256 << 10 };
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = noop, " MW_TCRASH "\nagent.workers = 2\n");
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t kids[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        kids[i] = fork();
+        CHECK(kids[i] >= 0);
+        if (kids[i] > 0)
+            continue;
+        wire w;
+        mw_open(&w, &a);
+        uint64_t sid = wire_session_new(&w);
+        shm s;
+        mw_shm(&w, &s, SIZE);
+        memcpy(s.p, "nap", 3);
+        vmaccel_placer pl = {mw_place, &s};
+        vmaccel_msg m;
+        vmaccel_req_sha256_mem(&m, &pl, sid, s.p, 3);
+        wire_send(&w, 10, &m);
+        CHECK(write(ready[1], "x", 1) == 1);
+        pause(); /* until killed, its call in flight */
+        _exit(0);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        char c;
+        CHECK(read(ready[0], &c, 1) == 1);
+    }
+    CHECK_INT(test_agent_stat(&a, "mapped_bytes"), (long)CLIENTS * SIZE);
+    CHECK_INT(test_agent_stat(&a, "mems"), CLIENTS);
+    CHECK(test_agent_stat(&a, "inflight") > 0);
+    for (int i = 0; i < CLIENTS; i++)
+        kill(kids[i], SIGKILL);
+    for (int i = 0; i < CLIENTS; i++)
+        CHECK(waitpid(kids[i], NULL, 0) == kids[i]);
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "mapped_bytes", 0), 0);
+    CHECK_INT(test_agent_stat(&a, "mems"), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "inflight", 0), 0);
+    close(ready[0]);
+    close(ready[1]);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* agent.seccomp = on (the default where built): MEM_MAP's checks and
+ * mapping are on its allowlist. */
+TEST(mem_wire_works_under_seccomp) {
+    test_agent a;
+    test_agent_start(&a, 0, "agent.seccomp = on\n");
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)a.pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    bool filtered = false;
+    while (fgets(line, sizeof(line), f))
+        filtered |= strcmp(line, "Seccomp:\t2\n") == 0;
+    fclose(f);
+    CHECK(filtered);
+    wire w;
+    mw_open(&w, &a);
+    uint64_t sid = wire_session_new(&w);
+    shm s;
+    mw_shm(&w, &s, 1 << 20);
+    mw_fill(s.p, 1 << 20, 5);
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_msg m;
+    uint8_t *want, *got;
+    size_t n, wn;
+    vmaccel_req_sha256(&m, sid, s.p, 1 << 20);
+    CHECK_INT(mw_call(&w, 2, &m, &want, &wn), 0);
+    vmaccel_req_sha256_mem(&m, &pl, sid, s.p, 1 << 20);
+    CHECK_INT(mw_call(&w, 3, &m, &got, &n), 0);
+    CHECK(n == 32 && memcmp(got, want, 32) == 0);
+    free(got);
+    free(want);
+    CHECK_INT(mw_unmap(&w, 4, s.mem), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "mapped_bytes", 0), 0);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+    test_file_has(a.log, "seccomp filter installed\n", (char *)NULL);
+}
