@@ -86,6 +86,9 @@ typedef struct agent_config {
     double hello_timeout_s; /* a tcp/tls/vsock client must be through its HELLO by then */
     uint32_t max_pending;   /* per listener: connections still in their handshake */
     uint64_t max_mapped_bytes; /* per connection: shared memory mapped (mems.h) */
+    uint64_t max_mems;         /* agent-wide: mappings, VM regions included (mems.h) */
+    uint64_t max_mapped_total; /* agent-wide: bytes of them (default: half the RAM) */
+    uint64_t vm_region_bytes;  /* agent.vm_region_mb: each unix listener's VM region */
 } agent_config;
 
 enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */
@@ -111,6 +114,7 @@ typedef struct agent_stats {
     atomic_long batches, batched; /* batches run, requests in them */
     atomic_long batch_size[8];    /* sizes 1, 2, 3-4, 5-8, ..., 65+ */
     atomic_long mapped_bytes, mems; /* clients' shared memory mapped now (mems.h) */
+    atomic_long parked_fds; /* descriptors received, no MEM_MAP has claimed yet (fdpass.h) */
 } agent_stats;
 
 /* epoll's data.ptr points at a struct whose first int is one of these. */
@@ -128,6 +132,12 @@ typedef struct listener {
     ino_t file_ino;
     int dir_fd; /* its directory (O_PATH), for unlinkat under seccomp; or -1 */
     uint32_t pending; /* its connections still in their handshake; I/O role only */
+    /* Its VM region (agent.vm_region_mb, unix listeners): shared memory for
+     * the one VM behind it, which QEMU opens as /proc/<agent>/fd/<region_fd>
+     * (named in the file <socket>.region).  NULL / -1 when none. */
+    struct agent_map *region;
+    int region_fd;
+    bool region_file; /* <socket>.region was written here: exit removes it */
 } listener;
 
 /* The threads and the I/O role (pool.c).  Under server.lock. */

@@ -46,6 +46,8 @@ void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready) {
     uint32_t k = 0;
     for (int i = 0; i < n; i++) {
         job *j = jobs[i];
+        if (admit(j) && job_privatize(j) < 0)
+            j->err = -ENOMEM; /* no copy, no run: it gets its own error */
         if (!admit(j)) {
             handle_job(srv, j, ready); /* on its own: it gets its own error */
             continue;

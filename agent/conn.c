@@ -41,6 +41,7 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
     c->reading = true;
     c->events = EPOLLIN | EPOLLRDHUP;
     c->unix_sock = fdpass_applies(fd);
+    c->fds.total = &srv->stats.parked_fds; /* fds.open: once its HELLO is accepted */
     atomic_init(&c->refs, 1);
     atomic_init(&c->closed, false);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -53,8 +54,7 @@ conn *conn_new(server *srv, int fd, const char *peer, const char *listen_text,
                         1u << VMACCEL_FRAME_HELLO, &c->acct);
     spare_init(&c->spare, l->max_request_bytes);
     vmaccel_reader_set_alloc(&c->rd, conn_body_alloc, &c->spare);
-    c->t = tables_new(srv->ctx, l, &srv->stats, srv->batching.models,
-                      srv->cfg.max_mapped_bytes);
+    c->t = tables_new(srv->ctx, l, &srv->stats, srv->batching.models, &srv->cfg);
     c->listen_text = listen_text;
     c->auth = auth_mode(srv, listen_text);
     if (c->auth == AUTH_NONE) /* otherwise its HELLO or certificate says who it is */
@@ -81,6 +81,7 @@ void conn_unref(conn *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     tables_unref(c->t);
+    agent_map_put(c->region);
     if (c->ssl) /* conn_new failed */
         agent_tls_close(c->ssl);
     if (c->tn)
@@ -273,9 +274,10 @@ static void send_hello_ok(conn *c, uint64_t nonce) {
 static int restart(conn *c) {
     server *srv = c->srv;
     tables *fresh = tables_new(srv->ctx, &srv->cfg.lim, &srv->stats, srv->batching.models,
-                               srv->cfg.max_mapped_bytes);
+                               &srv->cfg);
     if (!fresh)
         return -ENOMEM;
+    mems_carry_ids(fresh->mems, c->t->mems); /* ids are never given twice on it */
     c->ops->drop(c);
     pthread_mutex_lock(&c->wlock);
     uint32_t gen = atomic_fetch_add(&c->gen, 1) + 1;
@@ -372,6 +374,7 @@ static int on_hello(conn *c, const uint8_t *body, uint64_t len) {
     send_hello_ok(c, h.nonce);
     r = c->hello_done ? 1 : 0; /* 1: the reader must drop partial messages */
     c->hello_done = true;
+    c->fds.open = true; /* a descriptor before this is a protocol error */
     return r;
 }
 
@@ -572,8 +575,10 @@ int conn_on_readable(conn *c) {
                 resync(c, why);
                 continue;
             }
-            if ((e != -EPROTO && e != -EKEYREJECTED && e != -EBUSY) || c->hello_done)
-                send_goaway(c, e, why); /* those said why already */
+            /* Those said why already, but descriptors against the rules
+             * (got < 0) have not. */
+            if ((e != -EPROTO && e != -EKEYREJECTED && e != -EBUSY) || c->hello_done || got < 0)
+                send_goaway(c, e, why);
             c->close_reason = e;
             return e;
         }

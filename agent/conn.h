@@ -40,6 +40,8 @@ struct conn {
      * with its bytes wait in fds for their MEM_MAP (I/O role only). */
     bool unix_sock;
     fdq fds;
+    /* Its listener's VM region (a reference), for MEM_REGION; or NULL. */
+    struct agent_map *region;
 
     tables *t;            /* this generation's sessions and resources */
     _Atomic uint32_t gen; /* bumped when a shared stream starts over */

@@ -24,6 +24,21 @@ static void close_all(struct cmsghdr *cm) {
     }
 }
 
+/* Counts one more parked descriptor agent-wide, within FDQ_AGENT_MAX. */
+static bool park(fdq *q) {
+    if (!q->total)
+        return true;
+    if (atomic_fetch_add(q->total, 1) < FDQ_AGENT_MAX)
+        return true;
+    atomic_fetch_sub(q->total, 1);
+    return false;
+}
+
+static void unpark(fdq *q) {
+    if (q->total)
+        atomic_fetch_sub(q->total, 1);
+}
+
 /* Queues the one descriptor of a message; false when the message breaks
  * the rules (its descriptors are closed then). */
 static int take(struct msghdr *mh, fdq *q) {
@@ -36,7 +51,7 @@ static int take(struct msghdr *mh, fdq *q) {
         }
         memcpy(&fd, CMSG_DATA(cm), sizeof(int));
     }
-    if (!bad && fd >= 0 && q->n < FDQ_MAX) {
+    if (!bad && fd >= 0 && q->open && q->n < FDQ_MAX && park(q)) {
         q->fd[q->n++] = fd;
         return 1;
     }
@@ -76,10 +91,13 @@ int fdq_take(fdq *q) {
     for (int i = 1; i < q->n; i++)
         q->fd[i - 1] = q->fd[i];
     q->n--;
+    unpark(q);
     return fd;
 }
 
 void fdq_close(fdq *q) {
-    while (q->n > 0)
+    while (q->n > 0) {
         close(q->fd[--q->n]);
+        unpark(q);
+    }
 }

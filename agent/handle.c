@@ -261,6 +261,22 @@ static int mem_map(call *k) {
     return r;
 }
 
+/* MEM_REGION: the connection's listener's VM region, as a mem of this
+ * connection.  The size the guest saw must be the region's: a guest whose
+ * QEMU gave it another BAR has not got this memory. */
+static int mem_region(call *k) {
+    agent_map *region = k->job->c->region;
+    uint32_t id;
+    if (!region)
+        return -ENODEV;
+    if (k->req->u.mem_map.size != agent_map_size(region))
+        return -EINVAL;
+    int r = mems_add_region(k->t->mems, region, &id);
+    if (r == 0)
+        vmaccel_msg_u32(k->resp, id);
+    return r;
+}
+
 static int run_control(call *k) {
     const vmaccel_req *q = k->req;
     uint64_t id;
@@ -282,6 +298,8 @@ static int run_control(call *k) {
         return mem_map(k);
     case VMACCEL_KIND_MEM_UNMAP:
         return mems_unmap(k->t->mems, q->u.mem_unmap.mem);
+    case VMACCEL_KIND_MEM_REGION:
+        return mem_region(k);
     default: /* (un)register: the job found both objects in this connection */
         return q->kind == VMACCEL_KIND_SESSION_REGISTER
                    ? vmaccel_session_register(k->sess, k->res)
@@ -313,6 +331,8 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
         vmaccel_resp_begin(resp); /* the status is set below */
     if (r == 0 && !pre && expired(srv, j, t0))
         r = -ETIMEDOUT;
+    if (r == 0 && !pre) /* a batch member's was copied before the batch ran */
+        r = job_privatize(j);
     if (r == 0)
         r = vmaccel_kind_is_op(j->req.kind) ? run_op(&k) : run_control(&k);
     if (r < 0) {

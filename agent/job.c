@@ -1,8 +1,9 @@
 /* See job.h.  A request is decoded and its session and resource looked up
  * once, in the I/O role, when it arrives; everyone after that reads the
- * job.  (Decoding twice, in batching and in the handler, and releasing
- * references in two places is how a guest once got a model's reference
- * dropped twice.) */
+ * job (only job_privatize, on the worker, repoints its parsed inputs at
+ * their copies).  (Decoding twice, in batching and in the handler, and
+ * releasing references in two places is how a guest once got a model's
+ * reference dropped twice.) */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,10 @@ static int map_range(void *ud, uint32_t mem, uint64_t offset, uint64_t len, int 
                      void **p) {
     job *j = ud;
     (void)write; /* every mapping is read/write (mems.c) */
+    /* No field by reference longer than it could be inline: a client must
+     * not make one op work on gigabytes it never had to send. */
+    if (len > j->c->srv->cfg.lim.max_request_bytes)
+        return -EMSGSIZE;
     for (uint32_t i = 0; i < j->n_maps; i++)
         if (j->map_ids[i] == mem)
             return agent_map_at(j->maps[i], offset, len, p);
@@ -92,11 +97,14 @@ static vmaccel_arg *parsed_inputs(vmaccel_req *q, vmaccel_arg *one, uint32_t *n)
     }
 }
 
-/* Charges `bytes` of private copies to the connection, as request bytes:
- * -EMSGSIZE (and nothing charged) over either limit. */
+/* Charges `bytes` of private copies to the connection, as request bytes
+ * (the body and the copies together are what an inline request could
+ * be): -EMSGSIZE (and nothing charged) over either limit. */
 static int charge_copy(job *j, uint64_t bytes) {
     const vmaccel_limits *l = &j->c->srv->cfg.lim;
-    if (bytes > l->max_request_bytes)
+    if (bytes == 0)
+        return 0;
+    if (j->len > l->max_request_bytes || bytes > l->max_request_bytes - j->len)
         return -EMSGSIZE;
     uint64_t held = atomic_fetch_add(&j->c->acct.bytes, bytes) + bytes;
     if (held > l->max_inflight_bytes) {
@@ -107,12 +115,8 @@ static int charge_copy(job *j, uint64_t bytes) {
     return 0;
 }
 
-/* A client may change its shared memory while the request runs: what an
- * op parses (a decoder, a host function) gets a private copy, made here
- * once, and the request points at it from then on.  Numeric ops read the
- * mappings in place: no length or offset ever comes from them. */
-static int privatize(job *j) {
-    vmaccel_req *q = &j->req;
+/* The bytes of the inputs its op parses that lie in mappings. */
+static uint64_t shared_parsed_bytes(vmaccel_req *q) {
     vmaccel_arg one, *in;
     uint32_t n;
     uint64_t total = 0;
@@ -120,10 +124,26 @@ static int privatize(job *j) {
         return 0;
     for (uint32_t i = 0; i < n; i++)
         if (q->in_shared >> i & 1)
-            total += in[i].len; /* each inside a mapping of at most 1 GiB */
-    int r = charge_copy(j, total);
-    if (r < 0 || !(j->copy = malloc(total ? total : 1)))
-        return r < 0 ? r : -ENOMEM;
+            total += in[i].len; /* each at most max_request_bytes (map_range) */
+    return total;
+}
+
+/* A client may change its shared memory while the request runs: what an
+ * op parses (a decoder, a host function) gets a private copy, made once,
+ * on the worker right before the op runs (never on the I/O thread: a
+ * large copy there would stall every connection), and the request points
+ * at it from then on.  Numeric ops read the mappings in place: no length
+ * or offset ever comes from them.  The bytes were charged on arrival. */
+int job_privatize(job *j) {
+    vmaccel_req *q = &j->req;
+    vmaccel_arg one, *in;
+    uint32_t n;
+    if (j->err || j->copied || !q->in_shared || !(in = parsed_inputs(q, &one, &n)))
+        return j->err;
+    /* From the connection's spares: a fresh 64 MiB malloc would fault in
+     * (and zero) every page, costing more than the copy itself. */
+    if (!(j->copy = spare_take(&j->c->spare, j->copy_len ? j->copy_len : 1)))
+        return -ENOMEM;
     uint64_t at = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!(q->in_shared >> i & 1))
@@ -134,6 +154,7 @@ static int privatize(job *j) {
     }
     if (in == &one)
         q->u.classify.image = one.data;
+    j->copied = true;
     return 0;
 }
 
@@ -142,8 +163,6 @@ static int resolve(job *j) {
     vmaccel_req *q = &j->req;
     vmaccel_resolver rs = {map_range, j};
     int r = vmaccel_req_decode_mem(j->body, j->len, &rs, q);
-    if (r == 0)
-        r = privatize(j);
     if (r < 0)
         return r;
     if (needs_session(q->kind) && !(j->as = tables_session_get(j->t, q->session)))
@@ -151,7 +170,8 @@ static int resolve(job *j) {
     uint64_t res;
     if (named_resource(q, &res) && !(j->res = tables_resource_get(j->t, res)))
         return -ENOENT;
-    return 0;
+    /* Only now, for a request that can run: a bogus one costs nothing. */
+    return charge_copy(j, shared_parsed_bytes(q));
 }
 
 job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {
@@ -202,7 +222,7 @@ void job_free(job *j) {
     agent_sess_put(j->as);
     for (uint32_t i = 0; i < j->n_maps; i++) /* before the tables they belong to */
         agent_map_put(j->maps[i]);
-    free(j->copy);
+    spare_give(&j->c->spare, j->copy);
     if (j->fd >= 0)
         close(j->fd);
     spare_give(&j->c->spare, j->body); /* for the connection's next request */

@@ -32,7 +32,9 @@ struct job {
     uint32_t map_ids[VMACCEL_REQ_MEMS_MAX];
     agent_map *maps[VMACCEL_REQ_MEMS_MAX];
     uint8_t *copy;   /* private copies of parsed inputs that were in mappings */
-    uint64_t copy_len; /* counted against the connection's in-flight bytes */
+    uint64_t copy_len; /* their bytes: charged on arrival to the connection's
+                        * in-flight bytes, copied by job_privatize */
+    bool copied;       /* job_privatize has run */
     uint8_t *body;  /* owned; req points into it (and into maps and copy) */
     uint64_t len;
     vmaccel_req req; /* large: keep last */
@@ -40,6 +42,10 @@ struct job {
 
 /* Takes over body (freed by job_free, or here on failure: NULL). */
 job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len);
+/* On the worker, right before j's op runs (handle.c, batch.c): copies the
+ * inputs its op parses out of the client's mappings (docs/protocol.md,
+ * "Shared memory").  Once; 0, or -ENOMEM, or j->err. */
+int job_privatize(job *j);
 /* True when j carries a deadline that has passed by `now` (agent_now()):
  * it must not run, and is answered -ETIMEDOUT (handle.c). */
 bool job_expired(const job *j, double now);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "listen.h"
+#include "mems.h"
 #include "log.h"
 #include "settings.h"
 
@@ -112,6 +113,9 @@ int listener_open(server *srv, const char *spec, bool admin, char *why, size_t w
         return l->fd;
     }
     note_socket_file(l);
+    l->region = NULL;
+    l->region_fd = -1;
+    l->region_file = false;
     l->admin = admin;
     l->tag = EV_LISTENER;
     srv->n_listeners++;
@@ -148,11 +152,65 @@ int listeners_from_config(server *srv, bool listen, bool admin_too) {
     return r;
 }
 
+/* <socket>.region: the path QEMU opens and the size, on one line. */
+static int write_region_file(listener *l) {
+    char name[sizeof(l->addr.u.un.sun_path) + 8], line[64];
+    snprintf(name, sizeof(name), "%s.region", base_name(l));
+    int fd = openat(l->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+    if (fd < 0)
+        return -errno;
+    int n = snprintf(line, sizeof(line), "/proc/%d/fd/%d %llu\n", (int)getpid(), l->region_fd,
+                     (unsigned long long)agent_map_size(l->region));
+    int r = write(fd, line, (size_t)n) == n ? 0 : -EIO;
+    close(fd);
+    l->region_file = r == 0;
+    return r;
+}
+
+int listeners_regions(server *srv) {
+    uint64_t size = srv->cfg.vm_region_bytes;
+    for (int i = 0; size && i < srv->n_listeners; i++) {
+        listener *l = &srv->listeners[i];
+        int err = 0;
+        if (l->admin || !l->owns_file)
+            continue; /* unix sockets this agent bound: one per VM */
+        l->region = agent_region_new(&srv->stats, size, &l->region_fd, &err);
+        if (l->region)
+            err = write_region_file(l);
+        if (err < 0) {
+            agent_log_at(VMACCEL_LOG_ERROR, "%s: cannot make its VM region of %llu MiB: %s",
+                         l->addr.text, (unsigned long long)(size >> 20), vmaccel_strerror(err));
+            return err;
+        }
+        agent_log("%s: VM region of %llu MiB at /proc/%d/fd/%d (named in %s.region)",
+                  l->addr.text, (unsigned long long)(size >> 20), (int)getpid(), l->region_fd,
+                  l->addr.u.un.sun_path);
+    }
+    return 0;
+}
+
+/* The region goes with its listener; connections keep their references. */
+static void region_close(listener *l) {
+    if (l->region_file) {
+        char name[sizeof(l->addr.u.un.sun_path) + 8];
+        snprintf(name, sizeof(name), "%s.region", base_name(l));
+        unlinkat(l->dir_fd, name, 0);
+    }
+    l->region_file = false;
+    if (l->region_fd >= 0)
+        close(l->region_fd);
+    l->region_fd = -1;
+    agent_map_put(l->region);
+    l->region = NULL;
+}
+
 void listener_close(listener *l) {
     if (l->fd < 0)
         return;
     close(l->fd);
     l->fd = -1;
+    region_close(l);
     struct stat st;
     if (l->owns_file &&
         fstatat(l->dir_fd, base_name(l), &st, AT_SYMLINK_NOFOLLOW) == 0 &&

@@ -13,7 +13,12 @@ int listener_open(server *srv, const char *spec, bool admin, char *why, size_t w
 /* The addresses of agent.listen (when `listen`) and agent.admin (when
  * `admin`); logs what is wrong with them. */
 int listeners_from_config(server *srv, bool listen, bool admin);
-/* Closes the socket and removes the unix socket file it bound. */
+/* Gives every unix listener this agent bound a VM region of
+ * agent.vm_region_mb (none when 0), and writes <socket>.region; logs why
+ * not.  0 or a negative errno. */
+int listeners_regions(server *srv);
+/* Closes the socket and removes the unix socket file it bound (and its
+ * VM region's file; the region goes when the last connection lets go). */
 void listener_close(listener *l);
 void listeners_close(server *srv);
 

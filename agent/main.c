@@ -52,6 +52,7 @@ static void defaults(server *srv) {
         .resync_s = 1,
         .tenant_queue_max = 256,
         .max_mapped_bytes = 1ULL << 30,
+        .max_mems = 16384, /* well under vm.max_map_count (65530): the agent's own maps */
     };
 }
 
@@ -169,8 +170,11 @@ static int prepare(server *srv, const agent_options *o, confinement *c) {
         return -ENOMEM;
     if (o->workers)
         srv->cfg.workers = (uint32_t)o->workers;
+    if (o->vm_region_mb >= 0)
+        srv->cfg.vm_region_bytes = (uint64_t)o->vm_region_mb << 20;
     r = require_plugins(srv);
     r = r < 0 ? r : open_listeners(srv, o);
+    r = r < 0 ? r : listeners_regions(srv);
     r = r < 0 ? r : auth_configure(srv); /* needs the rules and the listeners */
     r = r < 0 ? r : agent_tls_configure(srv);
     r = r < 0 ? r : handshake_configure(srv); /* after tls: one timer for both */

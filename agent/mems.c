@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -21,6 +22,7 @@ struct agent_map {
     uint64_t size;
     _Atomic uint64_t *conn_bytes; /* its table's: the table outlives it (mems.h) */
     agent_stats *stats;
+    _Atomic uint64_t own; /* a VM region's conn_bytes: no connection pays for it */
 };
 
 struct mem_table {
@@ -33,18 +35,97 @@ struct mem_table {
     uint32_t n, next_id;
     _Atomic uint64_t bytes; /* of its mappings still mapped, jobs' included */
     uint64_t max_bytes;
+    uint64_t max_mems, max_total; /* agent-wide, over every table (agent.h) */
     agent_stats *stats;
 };
 
-mem_table *mems_new(agent_stats *st, uint64_t max_bytes) {
+/* --- VM regions (mems.h) --- */
+
+agent_map *agent_region_new(agent_stats *st, uint64_t size, int *fd, int *err) {
+    agent_map *m = calloc(1, sizeof(*m));
+    *fd = memfd_create("vmaccel-vm-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    void *p = MAP_FAILED;
+    /* Sealed before anyone else can open it: QEMU (whom a guest may own)
+     * can then neither shrink it under the agent (SIGBUS) nor grow it. */
+    if (m && *fd >= 0 && ftruncate(*fd, (off_t)size) == 0 &&
+        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (p == MAP_FAILED) {
+        *err = !m ? -ENOMEM : -errno;
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        free(m);
+        return NULL;
+    }
+    madvise(p, size, MADV_DONTDUMP);
+    /* A mark for the guest library (the agent never reads it back). */
+    memcpy(p, AGENT_REGION_MAGIC, 8);
+    memcpy((uint8_t *)p + 8, &size, 8);
+    m->base = p;
+    m->size = size;
+    m->conn_bytes = &m->own;
+    m->stats = st;
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->own, size);
+    atomic_fetch_add(&st->mapped_bytes, (long)size);
+    atomic_fetch_add(&st->mems, 1);
+    return m;
+}
+
+uint64_t agent_map_size(const agent_map *m) {
+    return m->size;
+}
+
+agent_map *agent_map_ref(agent_map *m) {
+    if (m)
+        atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+int mems_add_region(mem_table *t, agent_map *region, uint32_t *id) {
+    int r = 0;
+    pthread_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n; i++)
+        if (t->v[i].m == region) { /* asked again: the same id */
+            *id = t->v[i].id;
+            pthread_mutex_unlock(&t->lock);
+            return 0;
+        }
+    if (t->closed)
+        r = -ECONNRESET;
+    else if (t->n >= MEMS_MAX || t->next_id == 0)
+        r = -EMFILE;
+    if (r == 0) {
+        *id = t->next_id++;
+        t->v[t->n++] = (struct tmem){*id, agent_map_ref(region)};
+    }
+    pthread_mutex_unlock(&t->lock);
+    return r;
+}
+
+/* --- a connection's table --- */
+
+mem_table *mems_new(agent_stats *st, const agent_config *cfg) {
     mem_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     pthread_mutex_init(&t->lock, NULL);
     t->next_id = 1;
-    t->max_bytes = max_bytes;
+    t->max_bytes = cfg->max_mapped_bytes;
+    t->max_mems = cfg->max_mems;
+    t->max_total = cfg->max_mapped_total;
     t->stats = st;
     return t;
+}
+
+void mems_carry_ids(mem_table *to, mem_table *from) {
+    pthread_mutex_lock(&from->lock);
+    uint32_t next = from->next_id;
+    pthread_mutex_unlock(&from->lock);
+    pthread_mutex_lock(&to->lock);
+    to->next_id = next; /* 0 stays 0: every id given out already */
+    pthread_mutex_unlock(&to->lock);
 }
 
 void mems_close(mem_table *t) {
@@ -98,7 +179,33 @@ static int check_fd(int fd, uint64_t size) {
         return -EPERM;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
         return -EINVAL;
+    /* Every page allocated (fallocate) by the client, on its account: the
+     * agent faulting in a hole would allocate it on the agent's. */
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (st.st_blocks < 0 || (uint64_t)st.st_blocks * 512 < (size + page - 1) / page * page)
+        return -EINVAL;
     return 0;
+}
+
+/* Takes a mapping of `size` bytes off the agent-wide caps, before it is
+ * made: every mapping is an entry in the agent's memory map, which it
+ * shares with malloc and the backends (vm.max_map_count).  Two racing may
+ * both fail, never both pass.  unreserve() gives it back. */
+static int reserve(mem_table *t, uint64_t size) {
+    agent_stats *st = t->stats;
+    uint64_t mems = (uint64_t)atomic_fetch_add(&st->mems, 1) + 1;
+    uint64_t bytes = (uint64_t)atomic_fetch_add(&st->mapped_bytes, (long)size) + size;
+    int r = mems > t->max_mems ? -EMFILE : bytes > t->max_total ? -EDQUOT : 0;
+    if (r < 0) {
+        atomic_fetch_sub(&st->mems, 1);
+        atomic_fetch_sub(&st->mapped_bytes, (long)size);
+    }
+    return r;
+}
+
+static void unreserve(mem_table *t, uint64_t size) {
+    atomic_fetch_sub(&t->stats->mems, 1);
+    atomic_fetch_sub(&t->stats->mapped_bytes, (long)size);
 }
 
 static agent_map *map_fd(mem_table *t, int fd, uint64_t size, int *err) {
@@ -109,15 +216,14 @@ static agent_map *map_fd(mem_table *t, int fd, uint64_t size, int *err) {
          * outputs there, so it must be writable. */
         *err = !m ? -ENOMEM : errno == EACCES || errno == EPERM ? -EPERM : -ENOMEM;
         free(m);
+        unreserve(t, size);
         return NULL;
     }
     madvise(p, size, MADV_DONTDUMP); /* a client's data stays out of core dumps */
     *m = (agent_map){.base = p, .size = size, .conn_bytes = &t->bytes, .stats = t->stats};
     atomic_init(&m->refs, 1);
     atomic_fetch_add(&t->bytes, size); /* from now on: agent_map_put takes it off */
-    atomic_fetch_add(&t->stats->mapped_bytes, (long)size);
-    atomic_fetch_add(&t->stats->mems, 1);
-    return m;
+    return m; /* reserve() counted it in stats */
 }
 
 /* Names m in the table, within its limits (lock held).  m is counted in
@@ -139,6 +245,8 @@ int mems_map(mem_table *t, int fd, uint64_t size, uint32_t *id) {
     if (fd < 0)
         return -EBADF;
     int r = check_fd(fd, size);
+    if (r == 0)
+        r = reserve(t, size);
     agent_map *m = r == 0 ? map_fd(t, fd, size, &r) : NULL;
     close(fd);
     if (!m)

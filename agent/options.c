@@ -17,7 +17,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: vmacceld [--config FILE] [--listen ADDR]... [--admin ADDR] [--workers N]\n"
-            "                [--user NAME]\n"
+            "                [--user NAME] [--vm-region MB]\n"
             "\n"
             "The vmaccel host agent: runs the requests of clients (VMs) on this host's plugins.\n"
             "\n"
@@ -26,6 +26,8 @@ static void usage(FILE *f) {
             "  --admin ADDR    serve the metrics page on ADDR, for operators (agent.admin)\n"
             "  --workers N     worker threads, 1..256 (agent.workers; default: the CPUs)\n"
             "  --user NAME     run as NAME once listening (agent.user; needs root)\n"
+            "  --vm-region MB  give each unix listener a VM region of MB MiB, a power of two\n"
+            "                  up to 1024, for QEMU's ivshmem (agent.vm_region_mb; 0: none)\n"
             "  -h, --help      print this and exit\n"
             "  --version       print the version and exit\n"
             "\n"
@@ -100,6 +102,17 @@ static int set_workers(agent_options *o, const char *v) {
     return OPTIONS_RUN;
 }
 
+static int set_vm_region(agent_options *o, const char *v) {
+    char *end;
+    errno = 0;
+    long mb = v ? strtol(v, &end, 10) : -1;
+    if (!v || errno || end == v || *end || mb < 0 || mb > 1024 || (mb & (mb - 1)))
+        return bad("--vm-region %s: expected 0 or a power of two up to 1024 (MiB)",
+                   v ? v : "");
+    o->vm_region_mb = mb;
+    return OPTIONS_RUN;
+}
+
 static int set_config(agent_options *o, const char *path) {
     if (!path || !*path)
         return bad("--config needs a file name");
@@ -127,6 +140,7 @@ static int unexpected(const char *arg) {
 
 int agent_options_parse(int argc, char **argv, agent_options *o) {
     memset(o, 0, sizeof(*o));
+    o->vm_region_mb = -1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v;
         int r;
@@ -148,6 +162,8 @@ int agent_options_parse(int argc, char **argv, agent_options *o) {
             r = set_workers(o, v);
         else if (is_option(argc, argv, &i, "--user", &v))
             r = set_user(o, v);
+        else if (is_option(argc, argv, &i, "--vm-region", &v))
+            r = set_vm_region(o, v);
         else
             r = unexpected(arg);
         if (r != OPTIONS_RUN)

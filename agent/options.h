@@ -11,6 +11,7 @@ typedef struct agent_options {
     const char *admin; /* --admin ADDR, or NULL */
     long workers;      /* --workers N, or 0 */
     const char *user;  /* --user NAME, or NULL */
+    long vm_region_mb; /* --vm-region MB, or -1 */
 } agent_options;
 
 /* What main() does after parsing. */

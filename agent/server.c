@@ -90,10 +90,14 @@ int server_adopt(server *srv, int fd, const char *peer, const char *listen_text)
         close(fd);
         return -ENOMEM;
     }
-    for (int i = 0; i < srv->n_listeners; i++)
-        if (strcmp(srv->listeners[i].addr.text, listen_text) == 0 &&
-            handshake_applies(&srv->listeners[i]))
+    for (int i = 0; i < srv->n_listeners; i++) {
+        if (strcmp(srv->listeners[i].addr.text, listen_text) != 0)
+            continue;
+        if (handshake_applies(&srv->listeners[i]))
             conn_begin_handshake(c, &srv->listeners[i]);
+        if (!c->region) /* its own reference: the listener may close first */
+            c->region = agent_map_ref(srv->listeners[i].region);
+    }
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;

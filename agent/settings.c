@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -119,9 +120,41 @@ static void read_log_level(server *srv) {
             agent_log_set_level(i);
 }
 
+/* agent.vm_region_mb: a power of two, as the BAR QEMU's ivshmem makes of it. */
+static int read_vm_region(server *srv) {
+    uint64_t mb = srv->cfg.vm_region_bytes >> 20;
+    if (agent_config_uint(srv, "agent.vm_region_mb", 0, 1024, &mb) < 0)
+        return -EINVAL;
+    if (mb & (mb - 1)) {
+        agent_config_error(srv, "agent.vm_region_mb", "expected 0 or a power of two");
+        return -EINVAL;
+    }
+    srv->cfg.vm_region_bytes = mb << 20;
+    return 0;
+}
+
+/* Agent-wide caps on clients' shared memory (mems.h): every mapping is an
+ * entry in the agent's memory map (vm.max_map_count, 65530 by default,
+ * shared with malloc and the backends), and pages a client has in them
+ * are the machine's.  Half the RAM unless said otherwise. */
+static int read_mem_caps(server *srv) {
+    uint64_t mems = srv->cfg.max_mems, total = srv->cfg.max_mapped_total;
+    if (total == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        total = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2 : 1ULL << 30;
+    }
+    if (agent_config_uint(srv, "agent.max_mems", 1, 60000, &mems) < 0 ||
+        agent_config_uint(srv, "agent.max_mapped_bytes_total", 1, 1ULL << 48, &total) < 0)
+        return -EINVAL;
+    srv->cfg.max_mems = mems;
+    srv->cfg.max_mapped_total = total;
+    return 0;
+}
+
 int agent_settings_read(server *srv) {
     read_log_level(srv);
-    if (read_limits(srv) < 0 || read_scheduling(srv) < 0)
+    if (read_limits(srv) < 0 || read_scheduling(srv) < 0 || read_vm_region(srv) < 0 ||
+        read_mem_caps(srv) < 0)
         return -EINVAL;
     return 0;
 }

@@ -22,9 +22,9 @@ void agent_sess_put(agent_sess *s) {
 }
 
 tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st,
-                   model_reg *models, uint64_t max_mapped_bytes) {
+                   model_reg *models, const agent_config *cfg) {
     tables *t = malloc(sizeof(*t));
-    mem_table *mems = t ? mems_new(st, max_mapped_bytes) : NULL;
+    mem_table *mems = t ? mems_new(st, cfg) : NULL;
     if (!mems) {
         free(t);
         return NULL;

@@ -40,7 +40,7 @@ typedef struct tables {
  * still running when its connection closes (or its virtio-serial stream
  * starts over) cannot touch a later generation's objects. */
 tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st,
-                   model_reg *models, uint64_t max_mapped_bytes);
+                   model_reg *models, const agent_config *cfg);
 tables *tables_ref(tables *t);
 void tables_unref(tables *t);
 /* Drops everything and refuses additions (-ECONNRESET) from then on: what

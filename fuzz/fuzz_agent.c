@@ -19,6 +19,12 @@
  *   op >> 2 == 3   SHUT_WR: the client half-closes, the agent sees EOF
  *   op >> 2 == 4   TIME: the next byte + 1 milliseconds pass (the agent's
  *                  clock is fake in this build, log.c: only this moves it)
+ *   op >> 2 == 6   FD: the connection's next WRITE carries a descriptor
+ *                  (SCM_RIGHTS, on its first sendmsg): the one shared
+ *                  memfd, 64 KiB, sealed and allocated, as MEM_MAP wants
+ *   op >> 2 == 7   MEMORY: the next byte b says what the client does to
+ *                  that memfd's page b % 16: punch a hole in it (b & 0x80)
+ *                  or fill its first 64 bytes with b
  *   otherwise      WRITE: a u16 length (little-endian), then that many bytes
  *                  (fewer if the input ends) sent on the connection,
  *                  opened if it is not
@@ -37,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,7 +65,15 @@ static char config_path[64];
 typedef struct client {
     int fd; /* the client's end, or -1 */
     bool stalled;
+    bool pass_fd; /* its next write carries the shared memfd */
 } client;
+
+/* The memory every connection may pass (FD) and the script changes
+ * (MEMORY): zeroed, every page allocated again, at each input's start. */
+#define FA_SHM_SIZE (64 << 10)
+static int shm_fd = -1;
+static uint8_t *shm_p;
+static void shm_open_once(void);
 
 static server *srv;
 static client cl[FA_CONNS];
@@ -103,6 +119,7 @@ static void server_open(void) {
     srv->ctx = ctx;
     srv->cfg = (agent_config){.max_connections = 64, .workers = 1, .drain_timeout_s = 1,
                               .resync_s = 1, .tenant_queue_max = 256,
+                              .max_mapped_bytes = 1 << 22, .max_mems = 256,
                               .lim = {.max_request_bytes = 1 << 20,
                                       .max_inflight_bytes = 1 << 21,
                                       .max_resource_bytes = 1 << 20,
@@ -118,7 +135,7 @@ static void server_open(void) {
     srv->sched.queue.grace = 0.005;
     clock_origin = agent_now();
     for (int i = 0; i < FA_CONNS; i++)
-        cl[i] = (client){-1, false};
+        cl[i] = (client){-1, false, false};
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -131,6 +148,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         abort();
     close(fd);
     atexit(remove_config);
+    shm_open_once();
     vmaccel_ctx_opts o = {.size = sizeof(o), .config_path = config_path};
     if (vmaccel_ctx_new(&o, &ctx) < 0 || vmaccel_plugin_count(ctx) != 6) {
         fprintf(stderr, "fuzz-agent: cannot load the plugins from %s\n", FA_BUILD);
@@ -200,8 +218,44 @@ static int client_open(int i) {
         close(sv[1]);
         return -1;
     }
-    cl[i] = (client){sv[1], false};
+    cl[i] = (client){sv[1], false, false};
     return 0;
+}
+
+/* write(2) with the shared memfd passed along (SCM_RIGHTS). */
+static ssize_t send_with_fd(int sock, const uint8_t *p, size_t n) {
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {(void *)p, n};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    *cm = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET,
+                           .cmsg_type = SCM_RIGHTS};
+    memcpy(CMSG_DATA(cm), &shm_fd, sizeof(int));
+    return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+/* The shared memfd, made once: sealed against shrinking and growing. */
+static void shm_open_once(void) {
+    shm_fd = memfd_create("fuzz-agent", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (shm_fd < 0 || ftruncate(shm_fd, FA_SHM_SIZE) < 0 ||
+        fcntl(shm_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+        abort();
+    shm_p = mmap(NULL, FA_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, shm_fd, 0);
+    if (shm_p == MAP_FAILED)
+        abort();
+}
+
+/* MEMORY: what a client may do to memory it passed, at any time. */
+static void shm_touch(uint8_t b) {
+    size_t page = (size_t)(b % 16) * 4096;
+    if (b & 0x80)
+        fallocate(shm_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)page, 4096);
+    else
+        memset(shm_p + page, b, 64);
 }
 
 /* Sends what the socket takes; a full socket gets a few steps to drain,
@@ -209,10 +263,13 @@ static int client_open(int i) {
  * that does not read its answers: once a step leaves it quiet, more steps
  * would not drain it). */
 static void client_write(int i, const uint8_t *p, size_t n) {
+    bool pass_fd = cl[i].pass_fd;
     if (cl[i].fd < 0 && client_open(i) < 0)
         return;
+    cl[i].pass_fd = false;
     for (int tries = 0; n > 0 && tries < FA_SETTLE_STEPS;) {
-        ssize_t w = write(cl[i].fd, p, n);
+        ssize_t w = pass_fd ? send_with_fd(cl[i].fd, p, n) : write(cl[i].fd, p, n);
+        pass_fd = pass_fd && w <= 0; /* once, with the first bytes that go */
         if (w > 0) {
             p += w;
             n -= (size_t)w;
@@ -230,7 +287,7 @@ static void client_write(int i, const uint8_t *p, size_t n) {
 static void client_close(int i) {
     if (cl[i].fd >= 0)
         close(cl[i].fd);
-    cl[i] = (client){-1, false};
+    cl[i] = (client){-1, false, false};
 }
 
 /* What carries over from one input to the next, and why it may:
@@ -248,6 +305,10 @@ static void input_begin(void) {
         abort();
     srv->next_conn_id = 0;
     memset(&srv->stats, 0, sizeof(srv->stats)); /* one thread: no atomics needed */
+    /* Every page allocated (MEM_MAP refuses holes) and zero: as new. */
+    if (fallocate(shm_fd, 0, 0, FA_SHM_SIZE) < 0)
+        abort();
+    memset(shm_p, 0, FA_SHM_SIZE);
     cost_init(&srv->cost);
     if (!(srv->batching.models = models_new()))
         abort();
@@ -273,7 +334,8 @@ static void check_idle(void) {
         fail("a connection outlived its client");
     if (atomic_load(&s->connections) || atomic_load(&s->sessions) ||
         atomic_load(&s->resources) || atomic_load(&s->resource_bytes) ||
-        atomic_load(&s->inflight) || models_count(srv->batching.models))
+        atomic_load(&s->inflight) || models_count(srv->batching.models) ||
+        atomic_load(&s->mems) || atomic_load(&s->mapped_bytes) || atomic_load(&s->parked_fds))
         fail("counters not back to 0");
     if (srv->sched.queue.queued || srv->io.running)
         fail("the scheduler is not idle");
@@ -343,6 +405,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         case 4:
             agent_clock_advance((at < size ? data[at++] + 1 : 1) * 1e-3);
+            break;
+        case 6:
+            cl[i].pass_fd = true;
+            break;
+        case 7:
+            shm_touch(at < size ? data[at++] : 0);
             break;
         default: {
             size_t n = at + 2 <= size ? (size_t)(data[at] | data[at + 1] << 8) : 0;

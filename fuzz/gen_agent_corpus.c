@@ -9,7 +9,7 @@
 #include "hello.h"
 #include "msg.h"
 
-enum { STEP = 0, CLOSE = 1, STALL = 2, SHUT = 3, TIME = 4, WRITE = 5 };
+enum { STEP = 0, CLOSE = 1, STALL = 2, SHUT = 3, TIME = 4, WRITE = 5, FD = 6, MEMORY = 7 };
 
 static uint8_t script[1 << 16];
 static size_t used;
@@ -130,6 +130,23 @@ static int place(void *ud, const void *p, uint64_t len, int out, vmaccel_where *
 }
 
 static const vmaccel_placer placer = {place, NULL};
+
+/* Fields in turn inline and in mem 1 (fuzz-agent's 64 KiB memfd, mapped
+ * first on its connection): inputs from its start, outputs from 32 KiB. */
+static int mapped_place(void *ud, const void *p, uint64_t len, int out, vmaccel_where *w) {
+    (void)ud, (void)p, (void)len;
+    uint32_t i = next_mem++;
+    *w = (vmaccel_where){i % 2, out ? 32768u + 256u * i : 256u * i};
+    return 0;
+}
+
+static const vmaccel_placer mapped = {mapped_place, NULL};
+
+/* MEMORY: the client punches a hole in (b & 0x80) or fills page b % 16. */
+static void memory(int conn, uint8_t b) {
+    act(conn, MEMORY);
+    put(&b, 1);
+}
 
 static int inline_place(void *ud, const void *p, uint64_t len, int out, vmaccel_where *w) {
     (void)ud, (void)p, (void)len, (void)out;
@@ -379,5 +396,28 @@ int main(int argc, char **argv) {
     req(1, 31, &m);
     act(1, STEP);
     save(dir, "mem-inline-flag");
+
+    /* The memfd passed with MEM_MAP (FD), every op on it by reference, the
+     * client scribbling and punching holes meanwhile, MEM_UNMAP while
+     * requests still use it; then a descriptor no MEM_MAP claims. */
+    model_setup(2);
+    library(2, 4, 1);
+    act(2, STEP);
+    reg(2, 5, VMACCEL_KIND_SESSION_REGISTER, 1, 3);
+    act(2, FD);
+    vmaccel_req_mem_map(&m, 64 << 10);
+    req(2, 6, &m);
+    act(2, STEP);
+    mem_ops(2, &mapped, 3);
+    memory(2, 0x03);
+    memory(2, 0x80);
+    mem_ops(2, &mapped, 3);
+    vmaccel_req_mem_unmap(&m, 1);
+    req(2, 40, &m);
+    act(2, STEP);
+    act(2, FD);
+    control(2, 41, VMACCEL_KIND_PING, 0);
+    act(2, STEP);
+    save(dir, "mem-mapped");
     return 0;
 }

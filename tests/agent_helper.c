@@ -260,6 +260,7 @@ void wire_send_fds(wire *w, uint64_t id, const vmaccel_msg *m, const int *fds, i
         char buf[CMSG_SPACE(16 * sizeof(int))];
     } ctl;
     int n;
+    memset(&ctl, 0, sizeof(ctl)); /* the cmsg padding goes out too */
     CHECK(n_fds >= 0 && n_fds <= 16);
     vmaccel_framer_init(&fr, m, VMACCEL_FRAME_REQUEST, id);
     for (int first = 1; (n = vmaccel_framer_next(&fr, iov, 64)) > 0; first = 0) {

@@ -5,6 +5,8 @@
 #define VMACCEL_TEST_MEM_WIRE_H
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -22,11 +24,13 @@ typedef struct shm {
     uint32_t mem;
 } shm;
 
-/* A memfd of `size` bytes with `seals` added (0: none). */
+/* A memfd of `size` bytes, every page allocated (the agent refuses holes),
+ * with `seals` added (0: none). */
 static inline int mw_memfd(size_t size, unsigned seals) {
     int fd = memfd_create("vmaccel-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     CHECK(fd >= 0);
     CHECK(ftruncate(fd, (off_t)size) == 0);
+    CHECK(fallocate(fd, 0, 0, (off_t)size) == 0);
     if (seals)
         CHECK(fcntl(fd, F_ADD_SEALS, seals) == 0);
     return fd;
@@ -125,6 +129,54 @@ static inline void mw_fill(void *p, size_t n, uint32_t seed) {
         seed = seed * 1103515245u + 12345u;
         b[i] = (uint8_t)(seed >> 16);
     }
+}
+
+/* The model bundle's files, uploaded as the remote plugin does. */
+static inline uint64_t mw_upload_model(wire *w, uint64_t rid) {
+    vmaccel_ctx *ctx = test_ctx("plugins = noop\n");
+    vmaccel_resource *res;
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, MW_MODEL, &res));
+    vmaccel_msg *m = malloc(sizeof(*m));
+    CHECK(m);
+    vmaccel_req_begin(m, VMACCEL_KIND_RESOURCE_CREATE, 0);
+    vmaccel_msg_u32(m, VMACCEL_RESOURCE_MODEL);
+    vmaccel_req_name(m, "");
+    size_t n = vmaccel_resource_get_file_count(res);
+    vmaccel_msg_u32(m, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        const void *data;
+        size_t len;
+        CHECK_OK(vmaccel_resource_get_file(res, i, &name, &data, &len));
+        vmaccel_req_name(m, name);
+        vmaccel_req_blob(m, data, len);
+    }
+    uint64_t id;
+    CHECK_INT(wire_call_id(w, rid, m, &id), 0);
+    free(m);
+    vmaccel_resource_unref(res);
+    vmaccel_ctx_free(ctx);
+    return id;
+}
+
+/* The photo, into p (at least its size); returns its length. */
+static inline size_t mw_read_photo(uint8_t *p, size_t cap) {
+    FILE *f = fopen(MW_PHOTO, "rb");
+    CHECK(f);
+    size_t n = fread(p, 1, cap, f);
+    CHECK(n > 0 && n < cap && feof(f));
+    fclose(f);
+    return n;
+}
+
+/* A classifying client: opencv with the model registered in its session. */
+static inline void mw_classifier(const test_agent *a, wire *w, uint64_t *sid, uint64_t *model) {
+    vmaccel_msg m;
+    mw_open(w, a);
+    *sid = wire_session_new(w);
+    *model = mw_upload_model(w, 2);
+    vmaccel_req_res(&m, VMACCEL_KIND_SESSION_REGISTER, *sid, *model);
+    CHECK_INT(wire_call(w, 3, &m), 0);
 }
 
 #endif

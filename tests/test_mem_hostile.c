@@ -20,6 +20,7 @@ static void still_usable(wire *w, uint64_t id) {
 TEST(mem_hostile_descriptors_that_are_not_sealed_memfds) {
     test_agent a;
     start(&a, "");
+    int base = test_agent_fds(&a);
     wire w;
     mw_open(&w, &a);
     uint32_t mem = 0;
@@ -34,6 +35,26 @@ TEST(mem_hostile_descriptors_that_are_not_sealed_memfds) {
     fd = mw_memfd(4096, F_SEAL_SHRINK | F_SEAL_WRITE);
     CHECK_INT(mw_map(&w, 4, fd, 4096, &mem), -EPERM);
     close(fd);
+    fd = mw_memfd(4096, F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE);
+    CHECK_INT(mw_map(&w, 40, fd, 4096, &mem), -EPERM);
+    close(fd);
+    /* A sealed memfd reopened read-only: not writable through it. */
+    char path[64];
+    fd = mw_memfd(4096, F_SEAL_SHRINK);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    int ro = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(ro >= 0);
+    CHECK_INT(mw_map(&w, 41, ro, 4096, &mem), -EPERM);
+    close(ro);
+    close(fd);
+    /* A tmpfs file that is not a memfd cannot be sealed: -EPERM (the
+     * agent cannot tell it from an unsealed memfd, docs/protocol.md). */
+    fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        CHECK(ftruncate(fd, 4096) == 0 && fallocate(fd, 0, 0, 4096) == 0);
+        CHECK_INT(mw_map(&w, 42, fd, 4096, &mem), -EPERM);
+        close(fd);
+    }
     /* A pipe, a file: no memfd at all (-EINVAL). */
     int p[2];
     CHECK(pipe(p) == 0);
@@ -51,11 +72,14 @@ TEST(mem_hostile_descriptors_that_are_not_sealed_memfds) {
     CHECK_INT(mw_map(&w, 9, fd, (1ull << 30) + 1, &mem), -EINVAL);
     /* No descriptor with it: -EBADF. */
     CHECK_INT(mw_map(&w, 10, -1, 8192, &mem), -EBADF);
-    /* All of that closed what came, and the right one still works. */
+    /* All of that closed what came: the agent holds the connection alone. */
+    CHECK_INT(test_agent_fds(&a), base + 1);
+    /* And the right one still works, its descriptor closed too. */
     CHECK_INT(mw_map(&w, 11, fd, 8192, &mem), 0);
     CHECK_INT(mem, 1); /* the first id given out on this connection */
     close(fd);
     still_usable(&w, 12);
+    CHECK_INT(test_agent_fds(&a), base + 1);
     CHECK_INT(test_agent_stat(&a, "mems"), 1);
     wire_close(&w);
     CHECK_INT(test_agent_wait_stat(&a, "mems", 0), 0);
@@ -149,7 +173,16 @@ TEST(mem_hostile_unknown_ids_and_bad_ranges) {
     vmaccel_req_sha256_mem(&m, &opl, osid, o.p, 4);
     CHECK_INT(wire_call(&other, 5, &m), 0);
     memcpy(d2, other.last_body + 4, 32);
-    CHECK(memcmp(d1, d2, 32) != 0);
+    static const uint8_t mine[32] = {
+        0x3f, 0xd3, 0x05, 0x42, 0xfe, 0x3f, 0x61, 0xb1, 0x4b, 0xd4, 0xa4,
+        0xb2, 0xdc, 0x0b, 0x6f, 0xb3, 0x0f, 0xa6, 0xf6, 0x3e, 0xbc, 0xe5,
+        0x2d, 0xd1, 0x77, 0x8a, 0xaa, 0x8c, 0x4d, 0xc0, 0x2c, 0xff};
+    static const uint8_t your[32] = {
+        0x4d, 0x04, 0x0d, 0x3f, 0x64, 0x66, 0x01, 0x8c, 0x56, 0x8a, 0xad,
+        0xf6, 0x9a, 0x66, 0x6d, 0x42, 0x57, 0xe5, 0xbb, 0x35, 0x0a, 0x8e,
+        0x06, 0xf7, 0x19, 0x8a, 0xed, 0xb6, 0xb1, 0x23, 0x86, 0xfe};
+    CHECK(memcmp(d1, mine, 32) == 0); /* sha256("mine") */
+    CHECK(memcmp(d2, your, 32) == 0); /* sha256("your") */
     /* Ids never given out. */
     vmaccel_where bad = {s.mem + 7, 0};
     vmaccel_req_sha256_mem(&m, &pl, sid, s.p, 4);
@@ -167,6 +200,11 @@ TEST(mem_hostile_unknown_ids_and_bad_ranges) {
     memcpy(m.head + 24, &off, 8);
     memcpy(m.head + 32, &len, 8);
     CHECK_INT(wire_call(&w, 8, &m), -EFAULT);
+    /* Overflowing is -EFAULT before any lookup: even naming an unknown id
+     * (only the decoder's overflow check says so; the lookup would say
+     * -ENOENT). */
+    memcpy(m.head + 16, &bad.mem, 4);
+    CHECK_INT(wire_call(&w, 80, &m), -EFAULT);
     vmaccel_req_sha256_mem(&m, &pl, sid, s.p + s.size, 0);
     CHECK_INT(wire_call(&w, 9, &m), 0); /* empty, at the end */
     /* The reserved word of a where tag. */
@@ -239,10 +277,11 @@ TEST(mem_hostile_too_many_mems) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
-/* agent.max_mapped_bytes: per connection, -EDQUOT beyond it. */
+/* agent.max_mapped_bytes: per connection, -EDQUOT beyond it; a mapping
+ * counts until the last request using it is answered. */
 TEST(mem_hostile_max_mapped_bytes) {
     test_agent a;
-    start(&a, "agent.max_mapped_bytes = 1048576\n");
+    start(&a, "agent.max_mapped_bytes = 1048576\nplugins = noop, " MW_TCRASH "\n");
     wire w, other;
     mw_open(&w, &a);
     shm big;
@@ -255,8 +294,20 @@ TEST(mem_hostile_max_mapped_bytes) {
     mw_open(&other, &a);
     CHECK_INT(mw_map(&other, 4, fd, 512 << 10, &mem), 0);
     CHECK_INT(test_agent_stat(&a, "mapped_bytes"), (768 + 512) << 10);
-    /* Unmapped, the bytes are free again. */
+    /* Unmapped while tcrash's 200 ms "nap" reads it: it still counts
+     * until that is answered; then the bytes are free again. */
+    uint64_t sid = wire_session_new(&w);
+    memcpy(big.p, "nap", 3);
+    vmaccel_placer pl = {mw_place, &big};
+    vmaccel_msg m;
+    vmaccel_req_sha256_mem(&m, &pl, sid, big.p, 3);
+    wire_send(&w, 50, &m);
+    usleep(50000);
     CHECK_INT(mw_unmap(&w, 5, big.mem), 0);
+    CHECK_INT(mw_map(&w, 51, fd, 512 << 10, &mem), -EDQUOT);
+    CHECK_INT(wire_recv(&w), VMACCEL_FRAME_RESPONSE);
+    CHECK_INT(w.last_id, 50);
+    CHECK_INT(wire_status(&w), 0);
     CHECK_INT(mw_map(&w, 6, fd, 512 << 10, &mem), 0);
     close(fd);
     mw_shm_free(&big);

@@ -327,3 +327,44 @@ TEST(memremote_cli_shares_its_buffers) {
     }
     CHECK_INT(test_agent_stop(&a), 0);
 }
+
+/* Request bytes the agent counted for sgemm (all tenants). */
+static unsigned long sgemm_bytes_in(const test_agent *a) {
+    char *page = test_agent_metrics(a);
+    unsigned long sum = 0;
+    for (char *line = strtok(page, "\n"); line; line = strtok(NULL, "\n"))
+        if (!strncmp(line, "vmaccel_tenant_bytes_in_total{", 30) && strstr(line, "op=\"sgemm\"} "))
+            sum += strtoul(strstr(line, "} ") + 2, NULL, 10);
+    free(page);
+    return sum;
+}
+
+/* By reference means the bytes do not travel: a 300×300 sgemm in a mem
+ * sends a request of a few hundred bytes (its 720 KB of A and B stay in
+ * the mem), staged plain pointers likewise, and with staging off the
+ * same call sends them all.  Without this, mapping mems but still
+ * copying their bytes would pass every test above. */
+TEST(memremote_mems_go_by_reference_not_by_copy) {
+    test_agent a;
+    test_agent_start(&a, 0, NULL);
+    vmaccel_ctx *ctx = unix_client(&a, NULL), *off = unix_client(&a, "remote.shm_threshold = 0\n");
+    vmaccel_session *s, *so;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_session_new(off, &so));
+    vmaccel_mem *m;
+    CHECK_OK(vmaccel_mem_new(ctx, 3 * 300 * 300 * 4, &m));
+    free(sgemm_in(s, m, 300));
+    unsigned long by_ref = sgemm_bytes_in(&a);
+    CHECK(by_ref > 0 && by_ref < 4096);
+    free(sgemm_in(s, NULL, 300)); /* plain, over the threshold: staged */
+    unsigned long staged = sgemm_bytes_in(&a) - by_ref;
+    CHECK(staged > 0 && staged < 4096);
+    free(sgemm_in(so, NULL, 300)); /* staging off: copied */
+    CHECK(sgemm_bytes_in(&a) - by_ref - staged >= 2 * 300 * 300 * 4);
+    vmaccel_mem_free(m);
+    vmaccel_session_free(s);
+    vmaccel_session_free(so);
+    vmaccel_ctx_free(ctx);
+    vmaccel_ctx_free(off);
+    CHECK_INT(test_agent_stop(&a), 0);
+}

@@ -1,9 +1,9 @@
 /* Shared memory on the wire (protocol 1.3, docs/protocol.md "Shared
  * memory"), against a real vmacceld: every op answers byte for byte what
  * it answers inline when its fields lie in a mapping; a mapping outlives
- * MEM_UNMAP while a request uses it; what an op parses is copied first, so
- * a client that scribbles over it meanwhile changes nothing; and a mapping
- * goes with its connection, however the client dies. */
+ * MEM_UNMAP while a request uses it; what an op parses is copied when the
+ * op starts to run (test_mem_copy.c: nothing after that reaches it); and a
+ * mapping goes with its connection, however the client dies. */
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -140,6 +140,7 @@ TEST(mem_wire_exec_identical_inline_and_by_reference) {
     mw_shm(&w, &s, 1 << 16);
     uint8_t *in = s.p, *out = s.p + 8192, local[5000], *want, *got;
     mw_fill(in, 5000, 9);
+    mw_fill(local, sizeof(local), 10); /* sent as an input below */
     vmaccel_placer pl = {mw_place, &s};
     vmaccel_msg m;
     size_t n, wn;
@@ -174,63 +175,15 @@ TEST(mem_wire_exec_identical_inline_and_by_reference) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
-/* The model bundle's files, uploaded as the remote plugin does. */
-static uint64_t upload_model(wire *w, uint64_t rid) {
-    vmaccel_ctx *ctx = test_ctx("plugins = noop\n");
-    vmaccel_resource *res;
-    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, MW_MODEL, &res));
-    vmaccel_msg *m = malloc(sizeof(*m));
-    CHECK(m);
-    vmaccel_req_begin(m, VMACCEL_KIND_RESOURCE_CREATE, 0);
-    vmaccel_msg_u32(m, VMACCEL_RESOURCE_MODEL);
-    vmaccel_req_name(m, "");
-    size_t n = vmaccel_resource_get_file_count(res);
-    vmaccel_msg_u32(m, (uint32_t)n);
-    for (size_t i = 0; i < n; i++) {
-        const char *name;
-        const void *data;
-        size_t len;
-        CHECK_OK(vmaccel_resource_get_file(res, i, &name, &data, &len));
-        vmaccel_req_name(m, name);
-        vmaccel_req_blob(m, data, len);
-    }
-    uint64_t id;
-    CHECK_INT(wire_call_id(w, rid, m, &id), 0);
-    free(m);
-    vmaccel_resource_unref(res);
-    vmaccel_ctx_free(ctx);
-    return id;
-}
-
-/* The photo, into p (at least its size); returns its length. */
-static size_t read_photo(uint8_t *p, size_t cap) {
-    FILE *f = fopen(MW_PHOTO, "rb");
-    CHECK(f);
-    size_t n = fread(p, 1, cap, f);
-    CHECK(n > 0 && n < cap && feof(f));
-    fclose(f);
-    return n;
-}
-
-/* A classifying client: opencv with the model registered in its session. */
-static void classifier(const test_agent *a, wire *w, uint64_t *sid, uint64_t *model) {
-    vmaccel_msg m;
-    mw_open(w, a);
-    *sid = wire_session_new(w);
-    *model = upload_model(w, 2);
-    vmaccel_req_res(&m, VMACCEL_KIND_SESSION_REGISTER, *sid, *model);
-    CHECK_INT(wire_call(w, 3, &m), 0);
-}
-
 TEST(mem_wire_classify_and_batch_identical_inline_and_by_reference) {
     test_agent a;
     test_agent_start(&a, 0, "plugins = opencv, noop\n");
     wire w;
     uint64_t sid, model;
-    classifier(&a, &w, &sid, &model);
+    mw_classifier(&a, &w, &sid, &model);
     shm s;
     mw_shm(&w, &s, 4 << 20);
-    size_t len = read_photo(s.p, s.size);
+    size_t len = mw_read_photo(s.p, s.size);
     uint8_t *copy = malloc(len), *want, *got;
     memcpy(copy, s.p, len);
     vmaccel_placer pl = {mw_place, &s};
@@ -258,17 +211,19 @@ TEST(mem_wire_classify_and_batch_identical_inline_and_by_reference) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
-/* The image is copied when the request arrives: scribbling over it while
- * the request waits for a worker changes nothing. */
-TEST(mem_wire_classify_input_is_copied_before_the_client_can_change_it) {
+/* The image is copied when the request starts to run, on the worker (not
+ * when it arrives, on the I/O thread): scribbling over it while the
+ * request still waits for a worker is seen, as if done before sending.
+ * (That nothing written after the copy is: test_mem_copy.c.) */
+TEST(mem_wire_classify_input_is_copied_when_it_runs) {
     test_agent a;
     test_agent_start(&a, 0, "plugins = opencv, mbench\nagent.workers = 1\nagent.batch = off\n");
     wire w, busy;
     uint64_t sid, model;
-    classifier(&a, &w, &sid, &model);
+    mw_classifier(&a, &w, &sid, &model);
     shm s;
     mw_shm(&w, &s, 4 << 20);
-    size_t len = read_photo(s.p, s.size);
+    size_t len = mw_read_photo(s.p, s.size);
     vmaccel_placer pl = {mw_place, &s};
     vmaccel_msg m;
     uint8_t *want, *got;
@@ -289,14 +244,17 @@ TEST(mem_wire_classify_input_is_copied_before_the_client_can_change_it) {
     vmaccel_req_classify_mem(&m, &pl, sid, model, 5, s.p, len);
     wire_send(&w, 5, &m);
     CHECK_INT(test_agent_wait_stat(&a, "requests_total", before + 1), before + 1);
-    memset(s.p, 0xa5, len); /* received (and so copied): now garbage */
+    memset(s.p, 0xa5, len); /* received, not yet run: not copied yet */
     CHECK_INT(wire_recv(&w), VMACCEL_FRAME_RESPONSE);
-    CHECK_INT(wire_status(&w), 0);
-    n = w.last_len - 4;
-    got = w.last_body + 4;
+    int garbage = wire_status(&w);
+    CHECK(garbage < 0); /* what it classified was the garbage */
+    /* The same bytes now, from the mapping: refused the same way. */
+    CHECK_INT(wire_call(&w, 6, &m), garbage);
+    /* And the photo again: the first answer. */
+    mw_read_photo(s.p, s.size);
+    CHECK_INT(mw_call(&w, 7, &m, &got, &n), 0);
     CHECK(n == wn && memcmp(got, want, n) == 0);
-    /* The same bytes now, from the mapping: the garbage is refused. */
-    CHECK(wire_call(&w, 6, &m) < 0);
+    free(got);
     free(want);
     for (int i = 0; i < 2; i++)
         CHECK_INT(wire_recv(&busy), VMACCEL_FRAME_RESPONSE);

@@ -16,7 +16,10 @@
  * function writes out[].data itself (out[].len stay untouched); and a
  * backend that produces a result in place (AES-GCM, in-process) may have
  * written part of it before an internal error (-EIO).  Through the agent,
- * nothing is written until the whole answer has been checked.
+ * nothing is written until the whole answer has been checked — except
+ * outputs that lie in a vmaccel_mem (mem.h), which the agent writes in
+ * place, and may still write after a call failed with -ETIMEDOUT or
+ * -ECONNRESET (docs/api.md, "Shared memory").
  *
  * Asynchrony: these calls are synchronous.  Asynchronous variants will be
  * added as vmaccel_<op>_async(same arguments..., callback, userdata) with the

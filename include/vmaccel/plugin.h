@@ -146,6 +146,14 @@ VMACCEL_API int vmaccel_mem_fd(const vmaccel_mem *m);
  * a later mem gets m's address. */
 VMACCEL_API uint64_t vmaccel_mem_serial(const vmaccel_mem *m);
 
+/* Whether m was carved from the VM region (a QEMU guest whose agent gave
+ * it one: docs/vm.md, "Shared memory"): 0 with m's offset in the region
+ * and the region's size, -ENOENT for a memfd mem, -EINVAL for NULLs.  Such
+ * a mem has no fd (vmaccel_mem_fd says -ENODEV): the agent reaches it as
+ * its connection's MEM_REGION at that offset. */
+VMACCEL_API int vmaccel_mem_region(const vmaccel_mem *m, uint64_t *offset,
+                                   uint64_t *region_size);
+
 /* Fills the fields every plugin sets the same way. */
 #define VMACCEL_PLUGIN_HEADER                                             \
     .abi_major = VMACCEL_PLUGIN_ABI_MAJOR,                                \

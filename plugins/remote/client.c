@@ -610,6 +610,16 @@ bool client_mem_ok(client *cl, uint64_t gen) {
     return ok;
 }
 
+/* A VM region needs no fd: any transport (virtio-serial above all) to an
+ * agent of 1.3 or later; the agent says -ENODEV when it has none for us. */
+bool client_region_ok(client *cl, uint64_t gen) {
+    pthread_mutex_lock(&cl->lock);
+    rconn *c = cl->conn;
+    bool ok = c && c->gen == gen && !c->dead && c->minor >= VMACCEL_PROTO_MINOR_MEM;
+    pthread_mutex_unlock(&cl->lock);
+    return ok;
+}
+
 int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms,
                 int connect_timeout_ms, const char **why) {
     memset(cl, 0, sizeof(*cl));

@@ -74,6 +74,10 @@ int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uin
  * with the agent: a unix socket to an agent of protocol 1.3 or later. */
 bool client_mem_ok(client *cl, uint64_t gen);
 
+/* Whether connection `gen` is current and its agent (1.3 or later) may
+ * have a VM region for it (MEM_REGION), over any transport. */
+bool client_region_ok(client *cl, uint64_t gen);
+
 /* client_call with fd passed along (SCM_RIGHTS) with the request's first
  * byte: a MEM_MAP.  -ESTALE when client_mem_ok(cl, gen) is not true. */
 int client_call_fd(client *cl, uint64_t gen, const vmaccel_msg *m, int fd, uint8_t **body,

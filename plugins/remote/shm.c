@@ -1,5 +1,6 @@
 /* Shared memory with the agent: mappings per connection, staging, and the
  * placement of one call's fields (shm.h). */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +36,12 @@ struct shm {
     size_t n, cap;
     uint64_t unmaps; /* mappings released so far */
     shm_slot slot[STAGE_SLOTS];
+    /* The VM region (a guest's mems live there: mem.h, vmaccel_mem_region):
+     * its id on connection region_gen (0: the agent has none for us), and
+     * whether this process has one at all (0 unknown, 1, -1). */
+    uint64_t region_gen;
+    uint32_t region_id;
+    _Atomic int region_here;
 };
 
 shm *shm_new(client *cl, const vmaccel_plugin_host *host, uint64_t threshold) {
@@ -107,15 +114,37 @@ static int64_t map_remote(shm *sh, uint64_t gen, vmaccel_mem *m) {
     return r < 0 ? r : (int64_t)id;
 }
 
-/* m's id on connection gen, mapping it there first if need be; 0 when it
- * cannot be (the range then goes inline). */
-static uint32_t map_id(shm *sh, uint64_t gen, vmaccel_mem *m) {
-    uint64_t serial = vmaccel_mem_serial(m);
-    pthread_mutex_lock(&sh->map_lock);
-    pthread_mutex_lock(&sh->lock);
+/* Whether serial's entry answers for connection gen; *id its id.  Lock held. */
+static bool known_locked(shm *sh, uint64_t serial, uint64_t gen, uint32_t *id) {
     mapping *e = find(sh, serial);
     bool known = e && e->gen == gen && (!e->refused || e->unmaps == sh->unmaps);
-    uint32_t id = known ? e->id : 0;
+    *id = known ? e->id : 0;
+    return known;
+}
+
+/* Whether another mem already has id on gen: an agent that gives one id
+ * twice would make us read one mem's results from another.  Lock held. */
+static bool id_taken_locked(shm *sh, uint64_t serial, uint64_t gen, uint32_t id) {
+    for (size_t i = 0; i < sh->n; i++)
+        if (sh->v[i].gen == gen && sh->v[i].id == id && sh->v[i].serial != serial)
+            return true;
+    return false;
+}
+
+/* m's id on connection gen, mapping it there first if need be; 0 when it
+ * cannot be (the range then goes inline).  A mem already mapped never
+ * waits for another's MEM_MAP: map_lock is taken only on a miss. */
+static uint32_t map_id(shm *sh, uint64_t gen, vmaccel_mem *m) {
+    uint64_t serial = vmaccel_mem_serial(m);
+    uint32_t id;
+    pthread_mutex_lock(&sh->lock);
+    bool known = known_locked(sh, serial, gen, &id);
+    pthread_mutex_unlock(&sh->lock);
+    if (known)
+        return id;
+    pthread_mutex_lock(&sh->map_lock);
+    pthread_mutex_lock(&sh->lock);
+    known = known_locked(sh, serial, gen, &id); /* mapped while we waited? */
     pthread_mutex_unlock(&sh->lock);
     if (!known) {
         int64_t r = map_remote(sh, gen, m);
@@ -128,12 +157,77 @@ static uint32_t map_id(shm *sh, uint64_t gen, vmaccel_mem *m) {
                           vmaccel_mem_size(m), (unsigned)r);
         id = r > 0 ? (uint32_t)r : 0;
         pthread_mutex_lock(&sh->lock);
-        if (r >= 0 || (r != -ESTALE && r != -ECONNRESET))
+        if (id && id_taken_locked(sh, serial, gen, id)) {
+            sh->host->log(sh->host, VMACCEL_LOG_WARN, "the agent gave mem id %u twice: "
+                          "that mem travels by copy", (unsigned)id);
+            id = 0;
+        }
+        /* A timeout is no refusal: the agent may map it yet (the mapping
+         * then idles, counted against agent.max_mapped_bytes, until the
+         * connection closes), and the next call asks again. */
+        if (r >= 0 || (r != -ESTALE && r != -ECONNRESET && r != -ETIMEDOUT))
             remember(sh, serial, gen, id);
         pthread_mutex_unlock(&sh->lock);
     }
     pthread_mutex_unlock(&sh->map_lock);
     return id;
+}
+
+/* MEM_REGION: the agent's id for the VM region of `size` bytes, or an error. */
+static int64_t region_remote(shm *sh, uint64_t gen, uint64_t size) {
+    vmaccel_msg msg;
+    uint8_t *body;
+    uint64_t len;
+    vmaccel_req_mem_region(&msg, size);
+    int r = client_call(sh->cl, gen, &msg, &body, &len);
+    if (r < 0)
+        return r;
+    vmaccel_cursor c;
+    vmaccel_cur_init(&c, body, len);
+    r = vmaccel_resp_status(&c);
+    uint32_t id = r < 0 ? 0 : vmaccel_cur_u32(&c);
+    if (r >= 0 && (vmaccel_cur_end(&c) < 0 || id == 0))
+        r = -EPROTO;
+    free(body);
+    return r < 0 ? r : (int64_t)id;
+}
+
+/* The VM region's id on connection gen, asked for once per connection; 0
+ * when the agent has none for this listener (the range then goes inline). */
+static uint32_t region_id(shm *sh, uint64_t gen, uint64_t size) {
+    pthread_mutex_lock(&sh->map_lock);
+    pthread_mutex_lock(&sh->lock);
+    bool known = sh->region_gen == gen;
+    uint32_t id = sh->region_id;
+    pthread_mutex_unlock(&sh->lock);
+    if (!known) {
+        int64_t r = region_remote(sh, gen, size);
+        if (r < 0 && r != -ESTALE && r != -ECONNRESET)
+            sh->host->log(sh->host, VMACCEL_LOG_INFO, "the agent has no VM region for us "
+                          "(%s): mems travel by copy", vmaccel_err_name((int)r));
+        else if (r > 0)
+            sh->host->log(sh->host, VMACCEL_LOG_DEBUG, "the VM region (%llu MiB) is mem %u "
+                          "on the agent", (unsigned long long)(size >> 20), (unsigned)r);
+        id = r > 0 ? (uint32_t)r : 0;
+        pthread_mutex_lock(&sh->lock);
+        if (r >= 0 || (r != -ESTALE && r != -ECONNRESET)) {
+            sh->region_gen = gen;
+            sh->region_id = id;
+        }
+        pthread_mutex_unlock(&sh->lock);
+    }
+    pthread_mutex_unlock(&sh->map_lock);
+    return id;
+}
+
+/* Where m lies for the agent on connection gen: its id there (0: it must
+ * go inline) and, in *base, the offset of m's first byte in that mem. */
+static uint32_t mem_where(shm *sh, uint64_t gen, vmaccel_mem *m, uint64_t *base) {
+    uint64_t size;
+    *base = 0;
+    if (vmaccel_mem_region(m, base, &size) == 0)
+        return region_id(sh, gen, size);
+    return client_mem_ok(sh->cl, gen) ? map_id(sh, gen, m) : 0;
 }
 
 void shm_mem_free(shm *sh, vmaccel_mem *m) {
@@ -223,11 +317,12 @@ static int survey(shm_call *c, const void *p, uint64_t len, int out, vmaccel_whe
         c->out_field[c->n_out++] = (uint16_t)(c->n_fields - 1);
     vmaccel_mem *m;
     size_t off;
+    uint64_t base;
     if (len == 0 || vmaccel_mem_find(c->sh->host->ctx, p, len, &m, &off) < 0)
         return 0;
-    uint32_t id = map_id(c->sh, c->gen, m);
+    uint32_t id = mem_where(c->sh, c->gen, m, &base);
     if (id && note_mem(c, id, false))
-        f->w = (vmaccel_where){id, off};
+        f->w = (vmaccel_where){id, base + off};
     return 0;
 }
 
@@ -252,7 +347,9 @@ const vmaccel_placer *shm_call_begin(shm *sh, uint64_t gen, shm_call *c) {
     c->n_fields = c->next = c->n_out = c->n_mems = 0;
     c->slot = NULL;
     c->pl = (vmaccel_placer){place, c};
-    return client_mem_ok(sh->cl, gen) ? &c->pl : NULL;
+    return client_mem_ok(sh->cl, gen) || (sh->region_here >= 0 && client_region_ok(sh->cl, gen))
+               ? &c->pl
+               : NULL;
 }
 
 /* An output that is the very range of a staged input shares its copy (in
@@ -273,7 +370,8 @@ static uint64_t stage_need(shm_call *c) {
         plain += c->f[i].len;
         need += (c->f[i].len + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
     }
-    bool worth = c->sh->threshold && plain >= c->sh->threshold && need <= STAGE_MAX;
+    bool worth = c->sh->threshold && plain >= c->sh->threshold && need <= STAGE_MAX &&
+                 (client_mem_ok(c->sh->cl, c->gen) || c->sh->region_here >= 0);
     return worth ? need : 0;
 }
 
@@ -282,13 +380,17 @@ static uint64_t stage_need(shm_call *c) {
 static bool stage(shm_call *c, uint64_t need) {
     if (!(c->slot = slot_take(c->sh, need)))
         return false;
-    uint32_t id = map_id(c->sh, c->gen, c->slot->mem);
+    uint64_t base, rsize;
+    bool in_region = vmaccel_mem_region(c->slot->mem, &base, &rsize) == 0;
+    if (!client_mem_ok(c->sh->cl, c->gen)) /* a guest: worth it only in the region */
+        c->sh->region_here = in_region ? 1 : -1;
+    uint32_t id = mem_where(c->sh, c->gen, c->slot->mem, &base);
     if (!id || !note_mem(c, id, true)) {
         slot_give(c->sh, c->slot);
         c->slot = NULL;
         return false;
     }
-    uint8_t *base = vmaccel_mem_data(c->slot->mem);
+    uint8_t *data = vmaccel_mem_data(c->slot->mem);
     uint64_t used = 0;
     for (uint32_t i = 0; i < c->n_fields; i++) {
         shm_field *f = &c->f[i], *twin;
@@ -297,12 +399,12 @@ static bool stage(shm_call *c, uint64_t need) {
         if (f->out && (twin = staged_twin(c, f))) {
             f->staged = twin->staged;
         } else {
-            f->staged = base + used;
+            f->staged = data + used;
             if (!f->out)
                 memcpy(f->staged, f->p, f->len);
             used += (f->len + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
         }
-        f->w = (vmaccel_where){id, (uint64_t)(f->staged - base)};
+        f->w = (vmaccel_where){id, base + (uint64_t)(f->staged - data)};
     }
     return true;
 }

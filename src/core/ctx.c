@@ -11,6 +11,7 @@
 static const char *const env_keys[] = {
     "plugins", "plugin_dir", "log_level", "exec.allow", "remote",
     "remote.timeout_ms", "remote.connect_timeout_ms", "remote.shm_threshold", "worker_path",
+    "mem.region",
     NULL,
 };
 

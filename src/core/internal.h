@@ -67,6 +67,12 @@ struct vmaccel_ctx {
     pthread_rwlock_t mem_lock;
     vmaccel_mem **mems;
     size_t n_mems, cap_mems;
+    /* mem_region.c: a QEMU guest's VM region (ivshmem), looked for once,
+     * on the first mem: state 0 not yet, 1 mapped, -1 none. */
+    pthread_mutex_t region_lock;
+    int region_state;
+    uint8_t *region;
+    uint64_t region_size;
 };
 
 /* log.c */
@@ -123,6 +129,11 @@ const char *vmaccel__session_domain(const vmaccel_session *s);
 /* mem.c: set up and check the context's mem registry. */
 void vmaccel__mems_init(vmaccel_ctx *ctx);
 void vmaccel__mems_fini(vmaccel_ctx *ctx);
+/* mem_region.c: size bytes of the VM region, zero-filled: 0 with *off (in
+ * the region) and *p, -ENODEV (no region) or -ENOSPC (no room). */
+int vmaccel__region_alloc(vmaccel_ctx *ctx, size_t size, uint64_t *off, void **p);
+void vmaccel__region_free(vmaccel_ctx *ctx, uint64_t off, size_t size);
+void vmaccel__region_fini(vmaccel_ctx *ctx);
 
 /* resource.c */
 vmaccel_ctx *vmaccel__resource_ctx(const vmaccel_resource *res);

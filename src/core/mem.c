@@ -19,8 +19,10 @@ struct vmaccel_mem {
     uint8_t *data;
     size_t size;   /* what was asked */
     size_t mapped; /* size rounded up to pages: the memfd's size */
-    int fd;
+    int fd;        /* -1 for a mem in the VM region */
     uint64_t serial;
+    bool in_region; /* carved from the VM region (mem_region.c) at region_off */
+    uint64_t region_off;
 };
 
 /* Unique in the process, never reused: a plugin's cache keyed by it stays
@@ -30,6 +32,7 @@ static _Atomic uint64_t next_serial = 1;
 
 void vmaccel__mems_init(vmaccel_ctx *ctx) {
     pthread_rwlock_init(&ctx->mem_lock, NULL);
+    pthread_mutex_init(&ctx->region_lock, NULL);
 }
 
 void vmaccel__mems_fini(vmaccel_ctx *ctx) {
@@ -40,6 +43,7 @@ void vmaccel__mems_fini(vmaccel_ctx *ctx) {
     ctx->mems = NULL;
     ctx->n_mems = ctx->cap_mems = 0;
     pthread_rwlock_destroy(&ctx->mem_lock);
+    vmaccel__region_fini(ctx);
 }
 
 /* The number of mems whose data starts at or below p.  Lock held. */
@@ -88,12 +92,14 @@ static void registry_remove(vmaccel_ctx *ctx, vmaccel_mem *m) {
     pthread_rwlock_unlock(&ctx->mem_lock);
 }
 
-/* A sealed memfd of `bytes` bytes, or a negative errno. */
+/* A sealed memfd of `bytes` bytes, or a negative errno.  Its pages are
+ * allocated here, by the caller (and charged to it): an agent refuses a
+ * sparse memfd, whose holes it would fill on its own account. */
 static int sealed_memfd(size_t bytes) {
     int fd = memfd_create("vmaccel-mem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -errno;
-    if (ftruncate(fd, (off_t)bytes) < 0 ||
+    if (ftruncate(fd, (off_t)bytes) < 0 || fallocate(fd, 0, 0, (off_t)bytes) < 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         int e = -errno;
         close(fd);
@@ -112,8 +118,17 @@ int vmaccel_mem_new(vmaccel_ctx *ctx, size_t size, vmaccel_mem **out) {
     if (!m)
         return -ENOMEM;
     *m = (vmaccel_mem){.ctx = ctx, .size = size, .mapped = (size + page - 1) / page * page};
-    int r = m->fd = sealed_memfd(m->mapped);
-    if (r >= 0) {
+    void *in_vm;
+    /* In a guest with a VM region, the agent sees it already; when it is
+     * full, a memfd still serves (copied, not shared, over virtio-serial). */
+    int r = vmaccel__region_alloc(ctx, m->mapped, &m->region_off, &in_vm);
+    m->in_region = r == 0;
+    m->fd = -1;
+    if (m->in_region)
+        m->data = in_vm;
+    else
+        r = m->fd = sealed_memfd(m->mapped);
+    if (r >= 0 && !m->in_region) {
         void *p = mmap(NULL, m->mapped, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
         r = p == MAP_FAILED ? -errno : 0;
         m->data = p == MAP_FAILED ? NULL : p;
@@ -122,7 +137,9 @@ int vmaccel_mem_new(vmaccel_ctx *ctx, size_t size, vmaccel_mem **out) {
     if (r == 0)
         r = registry_add(ctx, m);
     if (r < 0) {
-        if (m->data)
+        if (m->in_region)
+            vmaccel__region_free(ctx, m->region_off, m->mapped);
+        else if (m->data)
             munmap(m->data, m->mapped);
         if (m->fd >= 0)
             close(m->fd);
@@ -142,7 +159,17 @@ size_t vmaccel_mem_size(const vmaccel_mem *m) {
 }
 
 int vmaccel_mem_fd(const vmaccel_mem *m) {
-    return m ? m->fd : -EINVAL;
+    return !m ? -EINVAL : m->in_region ? -ENODEV : m->fd;
+}
+
+int vmaccel_mem_region(const vmaccel_mem *m, uint64_t *offset, uint64_t *region_size) {
+    if (!m || !offset || !region_size)
+        return -EINVAL;
+    if (!m->in_region)
+        return -ENOENT;
+    *offset = m->region_off;
+    *region_size = m->ctx->region_size;
+    return 0;
 }
 
 uint64_t vmaccel_mem_serial(const vmaccel_mem *m) {
@@ -156,8 +183,12 @@ void vmaccel_mem_free(vmaccel_mem *m) {
      * plugins let go of what they shared (MEM_UNMAP on an agent). */
     registry_remove(m->ctx, m);
     vmaccel__hook_mem_free(m->ctx, m);
-    munmap(m->data, m->mapped);
-    close(m->fd);
+    if (m->in_region) {
+        vmaccel__region_free(m->ctx, m->region_off, m->mapped);
+    } else {
+        munmap(m->data, m->mapped);
+        close(m->fd);
+    }
     free(m);
 }
 

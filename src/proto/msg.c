@@ -271,6 +271,7 @@ static int dec_body(dec *d) {
         r->u.res.res = vmaccel_cur_u64(c);
         return 0;
     case VMACCEL_KIND_MEM_MAP:
+    case VMACCEL_KIND_MEM_REGION:
         r->u.mem_map.size = vmaccel_cur_u64(c);
         return 0;
     case VMACCEL_KIND_MEM_UNMAP:

@@ -220,6 +220,10 @@ void vmaccel_req_classify_batch_mem(vmaccel_msg *m, const vmaccel_placer *pl,
  * starts this message: SCM_RIGHTS); answered u32 mem.  MEM_UNMAP. */
 void vmaccel_req_mem_map(vmaccel_msg *m, uint64_t size);
 void vmaccel_req_mem_unmap(vmaccel_msg *m, uint32_t mem);
+/* MEM_REGION: the VM region of the listener this connection came in on
+ * (QEMU's ivshmem), which the client saw as `size` bytes; answered u32 mem,
+ * as MEM_MAP.  No descriptor: both sides have the memory already. */
+void vmaccel_req_mem_region(vmaccel_msg *m, uint64_t size);
 
 /* --- responses --- */
 

@@ -206,6 +206,11 @@ void vmaccel_req_mem_map(vmaccel_msg *m, uint64_t size) {
     vmaccel_msg_u64(m, size);
 }
 
+void vmaccel_req_mem_region(vmaccel_msg *m, uint64_t size) {
+    vmaccel_req_begin(m, VMACCEL_KIND_MEM_REGION, 0);
+    vmaccel_msg_u64(m, size);
+}
+
 void vmaccel_req_mem_unmap(vmaccel_msg *m, uint32_t mem) {
     vmaccel_req_begin(m, VMACCEL_KIND_MEM_UNMAP, 0);
     vmaccel_msg_u32(m, mem);

@@ -68,6 +68,7 @@ enum vmaccel_kind {
     VMACCEL_KIND_PING = 70,
     VMACCEL_KIND_MEM_MAP = 71,   /* 1.3: u64 size, and one fd with the frame */
     VMACCEL_KIND_MEM_UNMAP = 72, /* 1.3: u32 mem */
+    VMACCEL_KIND_MEM_REGION = 73, /* 1.3: u64 size; the listener's VM region as a mem */
 };
 
 typedef struct vmaccel_frame {

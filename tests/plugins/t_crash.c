@@ -8,7 +8,10 @@
  *   write:PATH                creates PATH (0 if it could, else -errno)
  *   exec                      execs /bin/true (-errno if it could not)
  * Its image_classify (and batch) ignores the model and answers one class
- * labelled "pid N": which process computed it (tests/test_isolation_tenants.c). */
+ * labelled "pid N": which process computed it (tests/test_isolation_tenants.c).
+ * An image that starts with "scribble" is written over ("SCRIBBLED"), as a
+ * decoder that works in its input would: the agent must hand it a private
+ * copy, never the client's shared memory (tests/test_mem_wire.c). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,6 +74,11 @@ static int buggy_sha256(void *st, vmaccel_session *s, const void *data, size_t l
     return 0;
 }
 
+static void scribble(const void *image, size_t len) {
+    if (len >= 9 && memcmp(image, "scribble", 8) == 0)
+        memcpy((void *)(uintptr_t)image, "SCRIBBLED", 9);
+}
+
 static void whose(vmaccel_class *top, uint32_t *n_top) {
     top[0] = (vmaccel_class){.class_id = 0, .score = 1.0f};
     snprintf(top[0].label, sizeof(top[0].label), "pid %d", (int)getpid());
@@ -79,7 +87,8 @@ static void whose(vmaccel_class *top, uint32_t *n_top) {
 
 static int classify(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
                     size_t len, vmaccel_class *top, uint32_t k, uint32_t *n_top) {
-    (void)st, (void)s, (void)model, (void)image, (void)len, (void)k;
+    (void)st, (void)s, (void)model, (void)k;
+    scribble(image, len);
     whose(top, n_top);
     return 0;
 }
@@ -87,8 +96,9 @@ static int classify(void *st, vmaccel_session *s, vmaccel_resource *model, const
 static int classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
                           const vmaccel_arg *images, uint32_t n, vmaccel_class *top,
                           uint32_t k, uint32_t *n_top, int *status) {
-    (void)st, (void)s, (void)model, (void)images;
+    (void)st, (void)s, (void)model;
     for (uint32_t i = 0; i < n; i++) {
+        scribble(images[i].data, images[i].len);
         whose(top + (size_t)i * k, &n_top[i]);
         status[i] = 0;
     }

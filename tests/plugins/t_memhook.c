@@ -2,7 +2,9 @@
  * library calls it.  Built twice: as tmemhook, and as tmemold with the
  * `size` of an ABI 1.1 descriptor, whose hook the library must not read
  * even though the field behind its size holds one. */
+#include <fcntl.h>
 #include <stddef.h>
+#include <sys/mman.h>
 
 #include "vmaccel/plugin.h"
 
@@ -11,11 +13,18 @@ static int hook_init(const vmaccel_plugin_host *h, void **st) {
     return 0;
 }
 
+/* Whether m's memory is still there to pass on: its memfd open and its
+ * pages mapped (msync fails with ENOMEM on an unmapped range). */
+static int still_live(vmaccel_mem *m) {
+    return fcntl(vmaccel_mem_fd(m), F_GET_SEALS) >= 0 &&
+           msync(vmaccel_mem_data(m), vmaccel_mem_size(m), MS_ASYNC) == 0;
+}
+
 static void hook_mem_free(void *st, vmaccel_mem *m) {
     const vmaccel_plugin_host *h = st;
     h->log(h, VMACCEL_LOG_WARN, "mem_free serial=%llu size=%zu data=%s",
            (unsigned long long)vmaccel_mem_serial(m), vmaccel_mem_size(m),
-           vmaccel_mem_data(m) ? "live" : "gone");
+           still_live(m) ? "live" : "gone");
 }
 
 static const vmaccel_plugin_op ops[] = {VMACCEL_PLUGIN_OPS_END};

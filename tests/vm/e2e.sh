@@ -3,6 +3,8 @@
 # over virtio-serial.
 #  1. vmaccel-e2e (every op, fixed inputs) inside a guest prints exactly what
 #     it prints in-process on the host: each result line is compared.
+#     And one op through the VM's shared region (ivshmem): `vmaccel sgemm`,
+#     whose matrices are vmaccel mems, gives the host's checksum.
 #  2. A guest killed (QEMU SIGKILL) in the middle of its calls leaves the
 #     agent serving the next guest, with nothing of the dead one left.
 # Prints one line per check and "N passed, N failed".
@@ -33,9 +35,10 @@ export VMACCEL_PLUGIN_DIR=$build/plugins VMACCEL_EXEC_ALLOW=$build/plugins/exec/
 "$build/tests/vmaccel-e2e" "$work/data" >"$work/host.txt" 2>"$work/host.err" ||
   { fail "vmaccel-e2e in-process on the host"; cat "$work/host.err"; finish; }
 
-# One agent for every guest, with a counters page.
+# One agent for every guest, with a counters page, and a VM region on the
+# guests' socket (run-vm hands it to QEMU as ivshmem).
 "$build/agent/vmacceld" --listen "unix://$work/agent.sock" --admin "unix://$work/admin.sock" \
-  2>"$work/agent.log" &
+  --vm-region 64 2>"$work/agent.log" &
 agent_pid=$!
 for _ in $(seq 200); do [ -S "$work/admin.sock" ] && break; sleep 0.05; done
 stat() { # stat NAME: vmaccel_NAME from the agent's metrics
@@ -58,6 +61,7 @@ vm a --script <(cat <<'EOF'
 echo "uname: $(uname -r)"
 vmaccel-e2e /data >/tmp/out 2>/tmp/err; rc=$?
 echo "==results"; cat /tmp/out; echo "==end"; cat /tmp/err
+VMACCEL_LOG_LEVEL=debug vmaccel sgemm --n 512 --reps 1 2>&1 | grep -e region -e checksum
 exit $rc
 EOF
 )
@@ -75,6 +79,19 @@ while IFS= read -r line; do
   else fail "in guest = on host: $op"; echo "     host:  $line"; echo "     guest: ${got:-<missing>}"; fi
 done <"$work/host.txt"
 check "the guest printed no other results" [ "$(wc -l <"$work/guest.txt")" -eq "$(wc -l <"$work/host.txt")" ]
+# The shared region: same checksum, and the bytes went through the region.
+want=$("$build/tools/vmaccel" sgemm --n 512 --reps 1 2>/dev/null | sed -n 's/.*checksum //p')
+got=$(console a | sed -n 's/^sgemm: .*checksum //p')
+check "sgemm through the VM region = on host (checksum ${got:-<none>}, want $want)" \
+  [ -n "$want" -a "$got" = "$want" ]
+mem=$(console a | sed -n 's/.*VM region (64 MiB) is mem \([0-9]*\).*/\1/p')
+check "the guest's mems were in the region (mem ${mem:-<none>} on the agent)" \
+  grep -q 'mems come from the VM region (64 MiB)' <(console a)
+answered_region() {
+  "$build/tools/vmaccel" stats --admin "unix://$work/admin.sock" --raw |
+    grep -q 'requests_total{.*op="mem_region"} [1-9]'
+}
+check "the agent answered MEM_REGION" answered_region
 echo "     (guest a: $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s from QEMU start to power-off)"
 
 # --- 2. a guest killed mid-call ---------------------------------------------
