@@ -24,7 +24,7 @@
 
 #define REMOTE_PRIORITY 1000
 /* Where staging plain buffers starts to pay (docs/performance.md). */
-#define SHM_THRESHOLD_DEFAULT (256u << 10)
+#define SHM_THRESHOLD_DEFAULT (16u << 10)
 
 /* The plugin's state: the connection, what is mirrored through it, and
  * the memory shared over it. */
