@@ -41,7 +41,9 @@ static void spawn(test_agent *a, const char *extra) {
                   unix_addr, "--admin", admin_addr, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 500; i++) {
+    /* Up to 20 s: an ASan agent loading OpenCV on a loaded 2-CPU machine
+     * once took more than 5. */
+    for (int i = 0; i < 2000; i++) {
         if (test_agent_stat(a, "connections") >= 0)
             return;
         usleep(10000);

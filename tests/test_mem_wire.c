@@ -306,13 +306,15 @@ TEST(mem_wire_unmap_waits_for_the_requests_that_use_it) {
 }
 
 /* 100 clients map memory, start a call, and are killed mid-call: every
- * mapping goes with its connection (or with its request, once answered). */
+ * mapping goes with its connection (or with its request, once answered).
+ * All map first, then all call: a MEM_MAP queued behind 100 naps on two
+ * workers would wait ~10 s, past the raw client's 5 s receive limit. */
 TEST(mem_wire_mapped_bytes_return_to_zero_after_killed_clients) {
     enum { CLIENTS = 100, SIZE = 256 << 10 };
     test_agent a;
     test_agent_start(&a, 0, "plugins = noop, " MW_TCRASH "\nagent.workers = 2\n");
-    int ready[2];
-    CHECK(pipe(ready) == 0);
+    int ready[2], mapped[2], go[2];
+    CHECK(pipe(ready) == 0 && pipe(mapped) == 0 && pipe(go) == 0);
     pid_t kids[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
         kids[i] = fork();
@@ -324,6 +326,8 @@ TEST(mem_wire_mapped_bytes_return_to_zero_after_killed_clients) {
         uint64_t sid = wire_session_new(&w);
         shm s;
         mw_shm(&w, &s, SIZE);
+        char c;
+        CHECK(write(mapped[1], "x", 1) == 1 && read(go[0], &c, 1) == 1);
         memcpy(s.p, "nap", 3);
         vmaccel_placer pl = {mw_place, &s};
         vmaccel_msg m;
@@ -333,10 +337,13 @@ TEST(mem_wire_mapped_bytes_return_to_zero_after_killed_clients) {
         pause(); /* until killed, its call in flight */
         _exit(0);
     }
-    for (int i = 0; i < CLIENTS; i++) {
-        char c;
+    char c;
+    for (int i = 0; i < CLIENTS; i++)
+        CHECK(read(mapped[0], &c, 1) == 1);
+    for (int i = 0; i < CLIENTS; i++)
+        CHECK(write(go[1], "x", 1) == 1);
+    for (int i = 0; i < CLIENTS; i++)
         CHECK(read(ready[0], &c, 1) == 1);
-    }
     CHECK_INT(test_agent_stat(&a, "mapped_bytes"), (long)CLIENTS * SIZE);
     CHECK_INT(test_agent_stat(&a, "mems"), CLIENTS);
     CHECK(test_agent_stat(&a, "inflight") > 0);
@@ -348,8 +355,8 @@ TEST(mem_wire_mapped_bytes_return_to_zero_after_killed_clients) {
     CHECK_INT(test_agent_wait_stat(&a, "mapped_bytes", 0), 0);
     CHECK_INT(test_agent_stat(&a, "mems"), 0);
     CHECK_INT(test_agent_wait_stat(&a, "inflight", 0), 0);
-    close(ready[0]);
-    close(ready[1]);
+    for (int i = 0; i < 2; i++)
+        close(ready[i]), close(mapped[i]), close(go[i]);
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
