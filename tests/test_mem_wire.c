@@ -5,6 +5,7 @@
  * op starts to run (test_mem_copy.c: nothing after that reaches it); and a
  * mapping goes with its connection, however the client dies. */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "mem_wire.h"
@@ -321,6 +322,7 @@ TEST(mem_wire_mapped_bytes_return_to_zero_after_killed_clients) {
         CHECK(kids[i] >= 0);
         if (kids[i] > 0)
             continue;
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no client paused */
         wire w;
         mw_open(&w, &a);
         uint64_t sid = wire_session_new(&w);
