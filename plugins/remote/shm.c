@@ -91,6 +91,19 @@ static void remember(shm *sh, uint64_t serial, uint64_t gen, uint32_t id) {
     *e = (mapping){serial, gen, id, id == 0, sh->unmaps};
 }
 
+/* The answer to MEM_MAP or MEM_REGION (status, then a nonzero u32 id and
+ * nothing more): the id, or a negative error.  Frees body. */
+static int64_t mem_id_answer(uint8_t *body, uint64_t len) {
+    vmaccel_cursor c;
+    vmaccel_cur_init(&c, body, len);
+    int r = vmaccel_resp_status(&c);
+    uint32_t id = r < 0 ? 0 : vmaccel_cur_u32(&c);
+    if (r >= 0 && (vmaccel_cur_end(&c) < 0 || id == 0))
+        r = -EPROTO;
+    free(body);
+    return r < 0 ? r : (int64_t)id;
+}
+
 /* MEM_MAP: the agent's id, or a negative error. */
 static int64_t map_remote(shm *sh, uint64_t gen, vmaccel_mem *m) {
     int fd = vmaccel_mem_fd(m);
@@ -102,16 +115,7 @@ static int64_t map_remote(shm *sh, uint64_t gen, vmaccel_mem *m) {
     uint64_t len;
     vmaccel_req_mem_map(&msg, (uint64_t)st.st_size);
     int r = client_call_fd(sh->cl, gen, &msg, fd, &body, &len);
-    if (r < 0)
-        return r;
-    vmaccel_cursor c;
-    vmaccel_cur_init(&c, body, len);
-    r = vmaccel_resp_status(&c);
-    uint32_t id = r < 0 ? 0 : vmaccel_cur_u32(&c);
-    if (r >= 0 && (vmaccel_cur_end(&c) < 0 || id == 0))
-        r = -EPROTO;
-    free(body);
-    return r < 0 ? r : (int64_t)id;
+    return r < 0 ? r : mem_id_answer(body, len);
 }
 
 /* Whether serial's entry answers for connection gen; *id its id.  Lock held. */
@@ -180,16 +184,7 @@ static int64_t region_remote(shm *sh, uint64_t gen, uint64_t size) {
     uint64_t len;
     vmaccel_req_mem_region(&msg, size);
     int r = client_call(sh->cl, gen, &msg, &body, &len);
-    if (r < 0)
-        return r;
-    vmaccel_cursor c;
-    vmaccel_cur_init(&c, body, len);
-    r = vmaccel_resp_status(&c);
-    uint32_t id = r < 0 ? 0 : vmaccel_cur_u32(&c);
-    if (r >= 0 && (vmaccel_cur_end(&c) < 0 || id == 0))
-        r = -EPROTO;
-    free(body);
-    return r < 0 ? r : (int64_t)id;
+    return r < 0 ? r : mem_id_answer(body, len);
 }
 
 /* The VM region's id on connection gen, asked for once per connection; 0
