@@ -4,7 +4,7 @@
  *   remote.timeout_ms = 60000             vsock://2:PORT, virtio-serial://);
  *                                         also each op's deadline on the agent
  *   remote.connect_timeout_ms = 10000     connecting and the handshake
- *   remote.shm_threshold = 262144         unix: plain buffers of a call from
+ *   remote.shm_threshold = 16384          unix: plain buffers of a call from
  *                                         this many bytes on travel through
  *                                         shared memory (0: never); ranges in
  *                                         a vmaccel_mem always do (shm.h)
