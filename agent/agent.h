@@ -89,6 +89,9 @@ typedef struct agent_config {
     uint64_t max_mems;         /* agent-wide: mappings, VM regions included (mems.h) */
     uint64_t max_mapped_total; /* agent-wide: bytes of them (default: half the RAM) */
     uint64_t vm_region_bytes;  /* agent.vm_region_mb: each unix listener's VM region */
+    /* agent.exec_in_place: exec symbols that read their shared inputs in
+     * place (job.c); ','-separated, owned by the context's config. */
+    const char *exec_in_place;
 } agent_config;
 
 enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */

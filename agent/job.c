@@ -115,12 +115,40 @@ static int charge_copy(job *j, uint64_t bytes) {
     return 0;
 }
 
-/* The bytes of the inputs its op parses that lie in mappings. */
-static uint64_t shared_parsed_bytes(vmaccel_req *q) {
+/* 1 if `name` is one of the ','-separated words of `list` (spaces around
+ * a word ignored). */
+static bool listed(const char *list, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t w = strcspn(p, ",");
+        size_t t = w;
+        while (t > 0 && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+            t--;
+        if (t == len && t > 0 && memcmp(p, name, len) == 0)
+            return true;
+        p += w;
+    }
+    return false;
+}
+
+/* The inputs that need a private copy: those its op parses, unless the
+ * operator listed an exec function as reading them as plain numbers
+ * (agent.exec_in_place, docs/security.md, "Shared memory"). */
+static vmaccel_arg *private_inputs(job *j, vmaccel_arg *one, uint32_t *n) {
+    vmaccel_req *q = &j->req;
+    if (q->kind == VMACCEL_OP_EXEC && listed(j->c->srv->cfg.exec_in_place, q->u.exec.symbol))
+        return NULL;
+    return parsed_inputs(q, one, n);
+}
+
+/* The bytes of the inputs needing a private copy that lie in mappings. */
+static uint64_t shared_parsed_bytes(job *j) {
+    vmaccel_req *q = &j->req;
     vmaccel_arg one, *in;
     uint32_t n;
     uint64_t total = 0;
-    if (!q->in_shared || !(in = parsed_inputs(q, &one, &n)))
+    if (!q->in_shared || !(in = private_inputs(j, &one, &n)))
         return 0;
     for (uint32_t i = 0; i < n; i++)
         if (q->in_shared >> i & 1)
@@ -138,7 +166,7 @@ int job_privatize(job *j) {
     vmaccel_req *q = &j->req;
     vmaccel_arg one, *in;
     uint32_t n;
-    if (j->err || j->copied || !q->in_shared || !(in = parsed_inputs(q, &one, &n)))
+    if (j->err || j->copied || !q->in_shared || !(in = private_inputs(j, &one, &n)))
         return j->err;
     /* From the connection's spares: a fresh 64 MiB malloc would fault in
      * (and zero) every page, costing more than the copy itself. */
@@ -171,7 +199,7 @@ static int resolve(job *j) {
     if (named_resource(q, &res) && !(j->res = tables_resource_get(j->t, res)))
         return -ENOENT;
     /* Only now, for a request that can run: a bogus one costs nothing. */
-    return charge_copy(j, shared_parsed_bytes(q));
+    return charge_copy(j, shared_parsed_bytes(j));
 }
 
 job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {

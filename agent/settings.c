@@ -153,6 +153,7 @@ static int read_mem_caps(server *srv) {
 
 int agent_settings_read(server *srv) {
     read_log_level(srv);
+    srv->cfg.exec_in_place = vmaccel_config_get(srv->ctx, "agent.exec_in_place");
     if (read_limits(srv) < 0 || read_scheduling(srv) < 0 || read_vm_region(srv) < 0 ||
         read_mem_caps(srv) < 0)
         return -EINVAL;

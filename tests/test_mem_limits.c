@@ -157,6 +157,48 @@ TEST(mem_limits_copies_count_with_the_body) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
+/* The call above (600 KiB inline and 600 KiB by reference against 1 MiB)
+ * with agent.exec_in_place set to `list`: the call's answer. */
+static int in_place_call(const char *list) {
+    char conf[160];
+    snprintf(conf, sizeof(conf), "agent.max_request_bytes = 1048576\nagent.exec_in_place = %s\n",
+             list);
+    test_agent a;
+    test_agent_start(&a, 0, conf);
+    wire w;
+    mw_open(&w, &a);
+    uint64_t sid = wire_session_new(&w), lib = mw_demo_library(&w, sid);
+    shm s;
+    mw_shm(&w, &s, 1 << 20);
+    uint8_t *local = calloc(1, 600 << 10);
+    CHECK(local);
+    vmaccel_placer pl = {mw_place, &s};
+    vmaccel_arg in[2] = {{local, 600 << 10}, {s.p, 600 << 10}};
+    char digits[16];
+    vmaccel_buf out = {digits, sizeof(digits)};
+    vmaccel_msg *m = malloc(sizeof(*m));
+    CHECK(m);
+    vmaccel_req_exec_mem(m, &pl, sid, lib, "vmaccel_demo_count", in, 2, &out, 1);
+    int r = wire_call(&w, 2, m);
+    if (r >= 0)
+        CHECK(memcmp(w.last_body + 16, "1228800", 7) == 0);
+    free(m);
+    free(local);
+    mw_shm_free(&s);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+    return r;
+}
+
+/* A function the operator lists in agent.exec_in_place reads its shared
+ * inputs where they are: no private copy, so nothing to charge; one not
+ * listed (a near miss of the name included) is still copied. */
+TEST(mem_limits_exec_in_place_functions_cost_no_copy) {
+    CHECK_INT(in_place_call("vmaccel_demo_count"), 2);
+    CHECK_INT(in_place_call(" other , vmaccel_demo_count "), 2);
+    CHECK_INT(in_place_call("vmaccel_demo_coun, vmaccel_demo_count_x"), -EMSGSIZE);
+}
+
 /* A HELLO frame sent with one descriptor (SCM_RIGHTS). */
 static void hello_with_fd(wire *w, int fd) {
     uint8_t buf[64];

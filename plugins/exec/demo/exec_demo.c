@@ -42,6 +42,14 @@ EXPORT int vmaccel_demo_count(const vmaccel_arg *in, size_t n_in, vmaccel_buf *o
     return (int)n_in; /* a positive value passes through to the caller */
 }
 
+/* The same as vmaccel_demo_count under a name an operator can list in
+ * agent.exec_in_place (it reads no input byte): bench-remote's in-place
+ * series. */
+EXPORT int vmaccel_demo_count_numbers(const vmaccel_arg *in, size_t n_in, vmaccel_buf *out,
+                                      size_t n_out) {
+    return vmaccel_demo_count(in, n_in, out, n_out);
+}
+
 /* Always fails, to show error propagation. */
 EXPORT int vmaccel_demo_fail(const vmaccel_arg *in, size_t n_in, vmaccel_buf *out,
                              size_t n_out) {
