@@ -142,13 +142,13 @@ static vmaccel_arg *private_inputs(job *j, vmaccel_arg *one, uint32_t *n) {
     return parsed_inputs(q, one, n);
 }
 
-/* The bytes of the inputs needing a private copy that lie in mappings. */
+/* The bytes of the inputs its op parses that lie in mappings. */
 static uint64_t shared_parsed_bytes(job *j) {
     vmaccel_req *q = &j->req;
     vmaccel_arg one, *in;
     uint32_t n;
     uint64_t total = 0;
-    if (!q->in_shared || !(in = private_inputs(j, &one, &n)))
+    if (!q->in_shared || !(in = parsed_inputs(q, &one, &n)))
         return 0;
     for (uint32_t i = 0; i < n; i++)
         if (q->in_shared >> i & 1)
@@ -160,7 +160,8 @@ static uint64_t shared_parsed_bytes(job *j) {
  * op parses (a decoder, a host function) gets a private copy, made once,
  * on the worker right before the op runs (never on the I/O thread: a
  * large copy there would stall every connection), and the request points
- * at it from then on.  Numeric ops read the mappings in place: no length
+ * at it from then on.  Numeric ops, and exec functions the operator
+ * listed in agent.exec_in_place, read the mappings in place: no length
  * or offset ever comes from them.  The bytes were charged on arrival. */
 int job_privatize(job *j) {
     vmaccel_req *q = &j->req;
@@ -199,7 +200,16 @@ static int resolve(job *j) {
     if (named_resource(q, &res) && !(j->res = tables_resource_get(j->t, res)))
         return -ENOENT;
     /* Only now, for a request that can run: a bogus one costs nothing. */
-    return charge_copy(j, shared_parsed_bytes(j));
+    uint64_t shared = shared_parsed_bytes(j);
+    if (shared && !private_inputs(j, &(vmaccel_arg){0}, &(uint32_t){0})) {
+        /* Read in place: nothing to hold, but no more work than a copy
+         * would have been allowed (64 inputs may all name one range). */
+        const vmaccel_limits *l = &j->c->srv->cfg.lim;
+        return j->len > l->max_request_bytes || shared > l->max_request_bytes - j->len
+                   ? -EMSGSIZE
+                   : 0;
+    }
+    return charge_copy(j, shared);
 }
 
 job *job_new(conn *c, uint64_t id, uint8_t *body, uint64_t len) {

@@ -52,6 +52,18 @@ TEST(exec_calls_allowed_library) {
     teardown();
 }
 
+/* An allowed library's dependencies are not allowed: libc's getpid would
+ * run (and abort would end the agent) if dlsym's answer were trusted. */
+TEST(exec_refuses_symbols_of_the_librarys_dependencies) {
+    setup(NULL);
+    char out[16];
+    size_t len;
+    CHECK_INT(call(DEMO_LIB, "getpid", out, &len), -ENOENT);
+    CHECK_INT(call(DEMO_LIB, "abort", out, &len), -ENOENT);
+    CHECK_OK(call(DEMO_LIB, "vmaccel_demo_reverse", out, &len));
+    teardown();
+}
+
 TEST(exec_refuses_libraries_outside_allowlist) {
     setup(NULL);
     char out[16], link[600];

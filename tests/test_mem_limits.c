@@ -157,11 +157,14 @@ TEST(mem_limits_copies_count_with_the_body) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
-/* The call above (600 KiB inline and 600 KiB by reference against 1 MiB)
- * with agent.exec_in_place set to `list`: the call's answer. */
-static int in_place_call(const char *list) {
-    char conf[160];
-    snprintf(conf, sizeof(conf), "agent.max_request_bytes = 1048576\nagent.exec_in_place = %s\n",
+/* `inline_kib` inline and 600 KiB by reference to vmaccel_demo_count, with
+ * 1 MiB of request bytes and 768 KiB in flight (a copy of the 600 KiB and
+ * the body exceed it), agent.exec_in_place set to `list`: the answer. */
+static int in_place_call(const char *list, int inline_kib) {
+    char conf[200];
+    snprintf(conf, sizeof(conf),
+             "agent.max_request_bytes = 1048576\nagent.max_inflight_bytes = 786432\n"
+             "agent.exec_in_place = %s\n",
              list);
     test_agent a;
     test_agent_start(&a, 0, conf);
@@ -173,7 +176,7 @@ static int in_place_call(const char *list) {
     uint8_t *local = calloc(1, 600 << 10);
     CHECK(local);
     vmaccel_placer pl = {mw_place, &s};
-    vmaccel_arg in[2] = {{local, 600 << 10}, {s.p, 600 << 10}};
+    vmaccel_arg in[2] = {{local, (size_t)inline_kib << 10}, {s.p, 600 << 10}};
     char digits[16];
     vmaccel_buf out = {digits, sizeof(digits)};
     vmaccel_msg *m = malloc(sizeof(*m));
@@ -181,7 +184,7 @@ static int in_place_call(const char *list) {
     vmaccel_req_exec_mem(m, &pl, sid, lib, "vmaccel_demo_count", in, 2, &out, 1);
     int r = wire_call(&w, 2, m);
     if (r >= 0)
-        CHECK(memcmp(w.last_body + 16, "1228800", 7) == 0);
+        CHECK(memcmp(w.last_body + 16, "921600", 6) == 0);
     free(m);
     free(local);
     mw_shm_free(&s);
@@ -191,12 +194,15 @@ static int in_place_call(const char *list) {
 }
 
 /* A function the operator lists in agent.exec_in_place reads its shared
- * inputs where they are: no private copy, so nothing to charge; one not
- * listed (a near miss of the name included) is still copied. */
+ * inputs where they are: no private copy, so nothing held in flight; one
+ * not listed (a near miss of the name included) is still copied.  Listed
+ * or not, the inputs by reference and the body together stay within
+ * max_request_bytes: no more work than a copy would have been allowed. */
 TEST(mem_limits_exec_in_place_functions_cost_no_copy) {
-    CHECK_INT(in_place_call("vmaccel_demo_count"), 2);
-    CHECK_INT(in_place_call(" other , vmaccel_demo_count "), 2);
-    CHECK_INT(in_place_call("vmaccel_demo_coun, vmaccel_demo_count_x"), -EMSGSIZE);
+    CHECK_INT(in_place_call("vmaccel_demo_count", 300), 2);
+    CHECK_INT(in_place_call(" other , vmaccel_demo_count ", 300), 2);
+    CHECK_INT(in_place_call("vmaccel_demo_coun, vmaccel_demo_count_x", 300), -EMSGSIZE);
+    CHECK_INT(in_place_call("vmaccel_demo_count", 600), -EMSGSIZE);
 }
 
 /* A HELLO frame sent with one descriptor (SCM_RIGHTS). */

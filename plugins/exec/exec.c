@@ -5,6 +5,7 @@
  * configured directories are opened: `exec.allow`, a ':'-separated list,
  * defaulting to the install's exec directory. */
 #include <dlfcn.h>
+#include <link.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,15 @@ static int call(const struct state *st, vmaccel_exec_fn fn, const vmaccel_arg *i
     return r;
 }
 
+/* dlsym also searches the library's dependencies (libc's abort, for one):
+ * only a function the allowed library itself defines may run. */
+static int defined_in(void *dl, void *sym) {
+    struct link_map *own = NULL, *at = NULL;
+    Dl_info info;
+    return dlinfo(dl, RTLD_DI_LINKMAP, &own) == 0 &&
+           dladdr1(sym, &info, (void **)&at, RTLD_DL_LINKMAP) != 0 && at == own;
+}
+
 static int exec(void *state, vmaccel_session *sess, vmaccel_resource *lib,
                 const char *symbol, const vmaccel_arg *in, size_t n_in,
                 vmaccel_buf *out, size_t n_out) {
@@ -128,7 +138,7 @@ static int exec(void *state, vmaccel_session *sess, vmaccel_resource *lib,
     }
     vmaccel_exec_fn fn;
     *(void **)&fn = dlsym(dl, symbol); /* POSIX's sanctioned cast */
-    if (!fn) {
+    if (!fn || !defined_in(dl, *(void **)&fn)) {
         h->log(h, VMACCEL_LOG_INFO, "library %s: no symbol '%s'", path, symbol);
         r = -ENOENT;
     } else {
