@@ -125,47 +125,10 @@ TEST(mem_limits_fields_by_reference_are_capped_like_inline_ones) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
-/* The private copy of what exec parses counts with the request's own
- * bytes against agent.max_request_bytes: 600 KiB inline and 600 KiB by
- * reference are more than 1 MiB. */
-TEST(mem_limits_copies_count_with_the_body) {
-    test_agent a;
-    test_agent_start(&a, 0, "agent.max_request_bytes = 1048576\n");
-    wire w;
-    mw_open(&w, &a);
-    uint64_t sid = wire_session_new(&w), lib = mw_demo_library(&w, sid);
-    shm s;
-    mw_shm(&w, &s, 1 << 20);
-    uint8_t *local = calloc(1, 600 << 10);
-    CHECK(local);
-    vmaccel_placer pl = {mw_place, &s};
-    vmaccel_arg in[2] = {{local, 600 << 10}, {s.p, 600 << 10}};
-    char digits[16];
-    vmaccel_buf out = {digits, sizeof(digits)};
-    vmaccel_msg *m = malloc(sizeof(*m));
-    CHECK(m);
-    vmaccel_req_exec_mem(m, &pl, sid, lib, "vmaccel_demo_count", in, 2, &out, 1);
-    CHECK_INT(wire_call(&w, 2, m), -EMSGSIZE);
-    in[0].len = 300 << 10; /* 900 KiB and the rest of the body: fits */
-    vmaccel_req_exec_mem(m, &pl, sid, lib, "vmaccel_demo_count", in, 2, &out, 1);
-    CHECK_INT(wire_call(&w, 3, m), 2);
-    CHECK(memcmp(w.last_body + 16, "921600", 6) == 0);
-    free(m);
-    free(local);
-    mw_shm_free(&s);
-    wire_close(&w);
-    CHECK_INT(test_agent_stop(&a), 0);
-}
-
-/* `inline_kib` inline and 600 KiB by reference to vmaccel_demo_count, with
- * 1 MiB of request bytes and 768 KiB in flight (a copy of the 600 KiB and
- * the body exceed it), agent.exec_in_place set to `list`: the answer. */
-static int in_place_call(const char *list, int inline_kib) {
-    char conf[200];
-    snprintf(conf, sizeof(conf),
-             "agent.max_request_bytes = 1048576\nagent.max_inflight_bytes = 786432\n"
-             "agent.exec_in_place = %s\n",
-             list);
+/* An agent configured by `conf`, one vmaccel_demo_count call with
+ * `inline_kib` KiB inline and 600 KiB by reference: the call's answer
+ * (the count checked when it succeeds). */
+static int count_call(const char *conf, int inline_kib) {
     test_agent a;
     test_agent_start(&a, 0, conf);
     wire w;
@@ -173,24 +136,45 @@ static int in_place_call(const char *list, int inline_kib) {
     uint64_t sid = wire_session_new(&w), lib = mw_demo_library(&w, sid);
     shm s;
     mw_shm(&w, &s, 1 << 20);
-    uint8_t *local = calloc(1, 600 << 10);
+    uint8_t *local = calloc(1, (size_t)inline_kib << 10);
     CHECK(local);
     vmaccel_placer pl = {mw_place, &s};
     vmaccel_arg in[2] = {{local, (size_t)inline_kib << 10}, {s.p, 600 << 10}};
-    char digits[16];
+    char digits[16], want[16];
     vmaccel_buf out = {digits, sizeof(digits)};
     vmaccel_msg *m = malloc(sizeof(*m));
     CHECK(m);
     vmaccel_req_exec_mem(m, &pl, sid, lib, "vmaccel_demo_count", in, 2, &out, 1);
     int r = wire_call(&w, 2, m);
+    int n = snprintf(want, sizeof(want), "%d", (inline_kib + 600) << 10);
     if (r >= 0)
-        CHECK(memcmp(w.last_body + 16, "921600", 6) == 0);
+        CHECK(memcmp(w.last_body + 16, want, (size_t)n) == 0);
     free(m);
     free(local);
     mw_shm_free(&s);
     wire_close(&w);
     CHECK_INT(test_agent_stop(&a), 0);
     return r;
+}
+
+/* The private copy of what exec parses counts with the request's own
+ * bytes against agent.max_request_bytes: 600 KiB inline and 600 KiB by
+ * reference are more than 1 MiB. */
+TEST(mem_limits_copies_count_with_the_body) {
+    const char *conf = "agent.max_request_bytes = 1048576\n";
+    CHECK_INT(count_call(conf, 600), -EMSGSIZE);
+    CHECK_INT(count_call(conf, 300), 2); /* 900 KiB and the rest of the body: fits */
+}
+
+/* count_call with 1 MiB of request bytes and 768 KiB in flight (a copy of
+ * the 600 KiB and the body exceed it), agent.exec_in_place set to `list`. */
+static int in_place_call(const char *list, int inline_kib) {
+    char conf[200];
+    snprintf(conf, sizeof(conf),
+             "agent.max_request_bytes = 1048576\nagent.max_inflight_bytes = 786432\n"
+             "agent.exec_in_place = %s\n",
+             list);
+    return count_call(conf, inline_kib);
 }
 
 /* A function the operator lists in agent.exec_in_place reads its shared
