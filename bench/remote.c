@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -101,9 +102,24 @@ static ssize_t wr(int fd, void *b, size_t n) {
     return write(fd, b, n);
 }
 
-/* A child that echoes 64-byte messages, or (bulk) swallows BULK bytes
- * and answers one byte, for each connection in turn. */
-static pid_t serve_raw(int tcp, int port, const char *path, int bulk) {
+/* Echoes 64-byte messages on fd, each awaited in epoll_wait first, as a
+ * server of many connections must (the agent does): the floor for one. */
+static void echo_epoll(int fd, char *buf) {
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        _exit(1);
+    while (epoll_wait(ep, &ev, 1, -1) == 1 && full(read, fd, buf, 64) == 0 &&
+           full(wr, fd, buf, 64) == 0)
+        ;
+    close(ep);
+}
+
+enum { ECHO, SINK, ECHO_EPOLL };
+
+/* A child that echoes 64-byte messages (ECHO, ECHO_EPOLL), or (SINK)
+ * swallows BULK bytes and answers one byte, for each connection in turn. */
+static pid_t serve_raw(int tcp, int port, const char *path, int mode) {
     int lfd = listen_on(tcp, port, path);
     pid_t pid = fork();
     if (pid)
@@ -115,7 +131,7 @@ static pid_t serve_raw(int tcp, int port, const char *path, int bulk) {
         int fd = accept(lfd, NULL, NULL), one = 1;
         if (tcp)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (bulk) {
+        if (mode == SINK) {
             for (size_t got = 0; got < BULK;) {
                 ssize_t r = read(fd, buf, 1 << 20);
                 if (r <= 0)
@@ -124,6 +140,8 @@ static pid_t serve_raw(int tcp, int port, const char *path, int bulk) {
             }
             if (write(fd, buf, 1) != 1)
                 _exit(1);
+        } else if (mode == ECHO_EPOLL) {
+            echo_epoll(fd, buf);
         } else {
             while (full(read, fd, buf, 64) == 0 && full(wr, fd, buf, 64) == 0)
                 ;
@@ -175,7 +193,8 @@ static pid_t start_agent(const char *addr) {
     snprintf(cfg, sizeof(cfg), "/tmp/vmaccel-bench-remote-%d.conf", (int)getpid());
     FILE *f = fopen(cfg, "w");
     if (f) {
-        fputs("agent.insecure_tcp = yes\nagent.exec_in_place = vmaccel_demo_count_numbers\n", f);
+        fputs("agent.insecure_tcp = yes\n"
+              "agent.exec_in_place = vmaccel_demo_count_numbers, vmaccel_demo_sum_words\n", f);
         fclose(f);
     }
     pid_t pid = fork();
@@ -217,9 +236,9 @@ static void noop_block(vmaccel_session *s, double *t, int n) {
 }
 
 /* 64 MiB as one input of exec `fn` from buf (plain, or in a vmaccel_mem
- * of ctx). */
-static double agent_bulk(vmaccel_ctx *ctx, vmaccel_session *s, const char *buf,
-                         const char *fn) {
+ * of ctx); its answer must start with `want`. */
+static double agent_bulk(vmaccel_ctx *ctx, vmaccel_session *s, const char *buf, const char *fn,
+                         const char *want) {
     vmaccel_resource *lib;
     char out[32];
     vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_LIBRARY, "libvmaccel-exec-demo.so", &lib);
@@ -232,7 +251,7 @@ static double agent_bulk(vmaccel_ctx *ctx, vmaccel_session *s, const char *buf,
     double t0 = bench_now();
     int r = vmaccel_exec(s, lib, fn, &in, 1, &o, 1);
     double t = bench_now() - t0;
-    if (r < 0 || strncmp(out, "67108864", 8) != 0)
+    if (r < 0 || strncmp(out, want, strlen(want)) != 0)
         fprintf(stderr, "bulk exec failed: %s\n", vmaccel_strerror(r));
     vmaccel_session_unregister(s, lib);
     vmaccel_resource_unref(lib);
@@ -241,23 +260,27 @@ static double agent_bulk(vmaccel_ctx *ctx, vmaccel_session *s, const char *buf,
 
 /* Best of 3 MB/s per series, the series alternating: raw, plain, mem
  * (copied by the agent: exec parses), mem in place (a function listed in
- * agent.exec_in_place), memcpy. */
-enum { RAW, PLAIN, MEM, IN_PLACE, MEMCPY, N_BULK };
+ * agent.exec_in_place that reads none of it; then one that reads every
+ * byte), memcpy. */
+enum { RAW, PLAIN, MEM, IN_PLACE, READS_ALL, MEMCPY, N_BULK };
 
 static void bulk_series(vmaccel_ctx *ctx, vmaccel_session *s, int tcp, int port,
                         const char *path, double best[N_BULK]) {
-    pid_t sink = serve_raw(tcp, port, path, 1);
+    pid_t sink = serve_raw(tcp, port, path, SINK);
     char *plain = malloc(BULK), *dst = malloc(BULK);
     vmaccel_mem *m;
     if (!plain || !dst || vmaccel_mem_new(ctx, BULK, &m) < 0)
         exit(1);
     char *shared = vmaccel_mem_data(m);
     memset(plain, 7, BULK), memset(dst, 0, BULK), memset(shared, 7, BULK); /* touched */
+    char sum[17]; /* what vmaccel_demo_sum_words says of 64 MiB of 7s */
+    snprintf(sum, sizeof(sum), "%016llx", 0x0707070707070707ull * (BULK / 8));
     for (int i = 0; i < 3; i++) {
         double v[N_BULK] = {raw_bulk(tcp, port, path, plain),
-                            agent_bulk(ctx, s, plain, "vmaccel_demo_count"),
-                            agent_bulk(ctx, s, shared, "vmaccel_demo_count"),
-                            agent_bulk(ctx, s, shared, "vmaccel_demo_count_numbers"),
+                            agent_bulk(ctx, s, plain, "vmaccel_demo_count", "67108864"),
+                            agent_bulk(ctx, s, shared, "vmaccel_demo_count", "67108864"),
+                            agent_bulk(ctx, s, shared, "vmaccel_demo_count_numbers", "67108864"),
+                            agent_bulk(ctx, s, shared, "vmaccel_demo_sum_words", sum),
                             memcpy_bulk(dst, plain)};
         for (int k = 0; k < N_BULK; k++)
             best[k] = v[k] > best[k] ? v[k] : best[k];
@@ -270,47 +293,77 @@ static void bulk_series(vmaccel_ctx *ctx, vmaccel_session *s, int tcp, int port,
 
 #define BLOCKS 20
 
-/* Raw and agent round trips alternate in BLOCKS blocks, so both see the
- * same machine: this host is shared and its speed drifts within seconds. */
+/* An open connection to a raw echo server of `mode` (its pid in *pid). */
+static int echo_open(int tcp, int port, const char *path, int mode, pid_t *pid) {
+    *pid = serve_raw(tcp, port, path, mode);
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++, usleep(10000))
+        fd = dial(tcp, port, path);
+    return fd;
+}
+
+static void echo_close(int fd, pid_t pid) {
+    close(fd);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* Medians and p99s of raw, raw through epoll and noop round trips; they
+ * alternate in BLOCKS blocks, so all see the same machine: this host is
+ * shared and its speed drifts within seconds. */
+static void latencies(vmaccel_session *s, int tcp, int port, const char *path, int rounds,
+                      stats out[3]) {
+    char epath[80];
+    snprintf(epath, sizeof(epath), "%s.epoll", path);
+    pid_t echo, eecho;
+    int fd = echo_open(tcp, port, path, ECHO, &echo);
+    int efd = echo_open(tcp, port + 2, epath, ECHO_EPOLL, &eecho);
+    int per = rounds / BLOCKS;
+    double *t[3];
+    for (int k = 0; k < 3; k++)
+        if (!(t[k] = malloc(sizeof(double) * (size_t)per * BLOCKS)))
+            exit(1);
+    raw_block(fd, t[0], per); /* warm-up, discarded */
+    raw_block(efd, t[1], per);
+    noop_block(s, t[2], per);
+    for (int b = 0; b < BLOCKS; b++) {
+        raw_block(fd, t[0] + b * per, per);
+        raw_block(efd, t[1] + b * per, per);
+        noop_block(s, t[2] + b * per, per);
+    }
+    for (int k = 0; k < 3; k++) {
+        out[k] = summarize(t[k], per * BLOCKS);
+        free(t[k]);
+    }
+    echo_close(fd, echo);
+    echo_close(efd, eecho);
+    unlink(epath);
+}
+
 static void run(const char *name, int tcp, int port, const char *path, int rounds) {
     char aaddr[128];
     if (tcp)
         snprintf(aaddr, sizeof(aaddr), "tcp://127.0.0.1:%d", port + 1);
     else
         snprintf(aaddr, sizeof(aaddr), "unix://%s.agent", path);
-    pid_t echo = serve_raw(tcp, port, path, 0), agent = start_agent(aaddr);
-    int fd = -1;
-    for (int i = 0; i < 100 && fd < 0; i++, usleep(10000))
-        fd = dial(tcp, port, path);
+    pid_t agent = start_agent(aaddr);
     vmaccel_ctx *ctx;
     vmaccel_session *s;
     open_remote(aaddr, &ctx, &s);
-    int per = rounds / BLOCKS;
-    double *raw = malloc(sizeof(double) * (size_t)per * BLOCKS);
-    double *nop = malloc(sizeof(double) * (size_t)per * BLOCKS);
-    raw_block(fd, raw, per); /* warm-up, discarded */
-    noop_block(s, nop, per);
-    for (int b = 0; b < BLOCKS; b++) {
-        raw_block(fd, raw + b * per, per);
-        noop_block(s, nop + b * per, per);
-    }
-    stats rs = summarize(raw, per * BLOCKS), ns = summarize(nop, per * BLOCKS);
-    close(fd);
-    kill(echo, SIGKILL);
-    waitpid(echo, NULL, 0);
+    stats l[3]; /* raw, epoll, noop */
+    latencies(s, tcp, port, path, rounds, l);
     double mb[N_BULK] = {0};
     bulk_series(ctx, s, tcp, port, path, mb);
     vmaccel_session_free(s);
     vmaccel_ctx_free(ctx);
     kill(agent, SIGTERM);
     waitpid(agent, NULL, 0);
-    free(raw);
-    free(nop);
-    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.0f | %.0f | %.2f | %.0f | %.2f | %.0f | "
-           "%.2f | %.0f |\n",
-           name, rs.med, rs.p99, ns.med, ns.p99, ns.med / rs.med, mb[RAW], mb[PLAIN],
-           mb[PLAIN] / mb[RAW], mb[MEM], mb[MEM] / mb[RAW], mb[IN_PLACE],
-           mb[IN_PLACE] / mb[RAW], mb[MEMCPY]);
+    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f | %.0f | %.2f | %.0f | "
+           "%.2f | %.0f | %.2f | %.0f | %.2f | %.0f |\n",
+           name, l[0].med, l[0].p99, l[1].med, l[2].med, l[2].p99, l[2].med / l[0].med,
+           l[2].med / l[1].med, mb[RAW], mb[PLAIN], mb[PLAIN] / mb[RAW], mb[MEM],
+           mb[MEM] / mb[RAW], mb[IN_PLACE], mb[IN_PLACE] / mb[RAW], mb[READS_ALL],
+           mb[READS_ALL] / mb[RAW], mb[MEMCPY]);
 }
 
 int main(int argc, char **argv) {
@@ -320,18 +373,22 @@ int main(int argc, char **argv) {
     char path[64];
     snprintf(path, sizeof(path), "/tmp/vmaccel-bench-%d.sock", (int)getpid());
     pin(0);
-    printf("%d round trips each, raw and noop alternating in %d blocks; 64-byte messages;\n"
+    printf("%d round trips each, raw, epoll and noop alternating in %d blocks; 64-byte\n"
+           "messages (raw: a blocking echo server, the floor; epoll: one that awaits each\n"
+           "message in epoll_wait, as a server of many connections must);\n"
            "bulk = 64 MiB in one call, best of 3, the series alternating, every buffer\n"
            "allocated once and touched first; agent = exec from plain memory, mem = from a\n"
            "vmaccel_mem (tcp: copied all the same), copied by the agent (exec parses);\n"
-           "in place = the same from a function listed in agent.exec_in_place; memcpy =\n"
-           "64 MiB memcpy; MB/s = 1e6\n"
+           "in place = the same from a function listed in agent.exec_in_place that reads\n"
+           "none of it; reads all = one listed that sums all of it; memcpy = 64 MiB\n"
+           "memcpy; MB/s = 1e6\n"
            "bytes/s; client pinned to CPU 0, echo server / sink / agent to CPU 1\n\n",
            rounds, BLOCKS);
-    printf("| transport | raw median µs | raw p99 µs | noop median µs | noop p99 µs | "
-           "noop/raw | raw MB/s | agent MB/s | agent/raw | mem MB/s | mem/raw | in place MB/s | "
-           "in place/raw | memcpy MB/s |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| transport | raw median µs | raw p99 µs | epoll median µs | noop median µs | "
+           "noop p99 µs | noop/raw | noop/epoll | raw MB/s | agent MB/s | agent/raw | "
+           "mem MB/s | mem/raw | in place MB/s | in place/raw | reads all MB/s | "
+           "reads all/raw | memcpy MB/s |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     run("unix", 0, 0, path, rounds);
     run("tcp", 1, 47000 + getpid() % 1000, path, rounds);
     unlink(path);

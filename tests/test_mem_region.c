@@ -7,7 +7,9 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
+#include "mem_ops.h"
 #include "mem_wire.h"
 #include "vmaccel/plugin.h"
 
@@ -396,6 +398,78 @@ TEST(mem_region_library_carves_mems_from_the_region) {
     free(want);
     vmaccel_ctx_free(guest);
     vmaccel_ctx_free(local);
+    munmap(g.p, g.size);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* How many 1 MiB mems the region still has room for (at most 8), each
+ * filled with 0x11; they are in m[] (memfd mems are freed, not kept). */
+static int fill_region(vmaccel_ctx *ctx, vmaccel_mem **m) {
+    int k = 0;
+    for (; k < 8; k++) {
+        uint64_t off, size;
+        CHECK_INT(vmaccel_mem_new(ctx, 1 << 20, &m[k]), 0);
+        if (vmaccel_mem_region(m[k], &off, &size) < 0) {
+            vmaccel_mem_free(m[k]);
+            break;
+        }
+        memset(vmaccel_mem_data(m[k]), 0x11, 1 << 20);
+    }
+    return k;
+}
+
+static double secs(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A call that times out while the agent still runs it: the agent writes
+ * its output into the staging mem in the region later, so that room must
+ * not become another mem before the late answer comes (it would be
+ * overwritten: another guest process's, even), and must come back after. */
+TEST(mem_region_a_timed_out_call_keeps_its_room_until_answered) {
+    test_agent a;
+    test_agent_start(&a, 0, "agent.vm_region_mb = 8\n");
+    region g;
+    region_open(&g, a.sock);
+    char more[600];
+    snprintf(more, sizeof(more), "remote = unix://%s\nmem.region = %s\nremote.timeout_ms = 300\n",
+             a.sock, g.path);
+    vmaccel_ctx *guest = ctx_with("remote", more);
+    vmaccel_session *s;
+    CHECK_INT(vmaccel_session_new(guest, &s), 0);
+    vmaccel_resource *lib = mem_ops_demo_lib(guest, s);
+    CHECK_INT(vmaccel_noop(s), 0);
+    size_t n = 256 << 10; /* in and out staged together: a 1 MiB staging mem */
+    uint8_t *in = malloc(n), *out = malloc(n);
+    CHECK(in && out);
+    memset(in, 0x5a, n);
+    vmaccel_arg args[2] = {{in, n}, {"900", 3}};
+    vmaccel_buf o = {out, n};
+    double t0 = secs();
+    CHECK_INT(vmaccel_exec(s, lib, "vmaccel_demo_reverse_slowly", args, 2, &o, 1), -ETIMEDOUT);
+    /* 127 chunks of 64 KiB: seven 1 MiB mems fit, six beside the held one. */
+    vmaccel_mem *m[8];
+    int k = fill_region(guest, m);
+    CHECK_INT(k, 6);
+    while (secs() < t0 + 1.5) /* the agent writes 0x5a at 0.9 s */
+        usleep(50000);
+    for (int i = 0; i < k; i++) {
+        const uint8_t *p = vmaccel_mem_data(m[i]);
+        for (size_t j = 0; j < (1u << 20); j += 512)
+            CHECK_INT(p[j], 0x11);
+        vmaccel_mem_free(m[i]);
+    }
+    /* The next call reads the late answer: the staging room comes back. */
+    CHECK_INT(vmaccel_noop(s), 0);
+    CHECK_INT(fill_region(guest, m), 7);
+    for (int i = 0; i < 7; i++)
+        vmaccel_mem_free(m[i]);
+    free(in);
+    free(out);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(guest);
     munmap(g.p, g.size);
     CHECK_INT(test_agent_stop(&a), 0);
 }

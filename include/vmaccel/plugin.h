@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
-#define VMACCEL_PLUGIN_ABI_MINOR 2
+#define VMACCEL_PLUGIN_ABI_MINOR 3
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
 /* A plugin is built with hidden visibility too: the entry symbol is the one
  * thing it exports (common.h: nothing on other compilers). */
@@ -153,6 +153,17 @@ VMACCEL_API uint64_t vmaccel_mem_serial(const vmaccel_mem *m);
  * its connection's MEM_REGION at that offset. */
 VMACCEL_API int vmaccel_mem_region(const vmaccel_mem *m, uint64_t *offset,
                                    uint64_t *region_size);
+
+/* ABI 1.3: keeps m's memory from being reused after vmaccel_mem_free(),
+ * for a plugin whose peer may still write it: an agent still running a
+ * call that timed out writes its outputs into the VM region, where freed
+ * room would soon be another mem (another guest process's, even).  Each
+ * hold is dropped with vmaccel_mem_unhold(); the memory goes when the mem
+ * has been freed and every hold dropped.  Only while m is live (during a
+ * call that uses it); NULL is a no-op.  Unhold runs no plugin hook, so it
+ * may be called under a plugin's own locks. */
+VMACCEL_API void vmaccel_mem_hold(vmaccel_mem *m);
+VMACCEL_API void vmaccel_mem_unhold(vmaccel_mem *m);
 
 /* Fills the fields every plugin sets the same way. */
 #define VMACCEL_PLUGIN_HEADER                                             \

@@ -199,8 +199,9 @@ static int on_message_locked(rconn *c, uint8_t type, uint64_t id, uint8_t *body,
     while (*w && ((*w)->id != id || (*w)->gen != c->gen))
         w = &(*w)->next;
     waiter *x = *w;
-    if (!x) {
-        free(body); /* its caller timed out and left */
+    if (!x) { /* its caller timed out and left */
+        orphan_answered(&cl->orphans, c->gen, id);
+        free(body);
         return 0;
     }
     *w = x->next; /* answered: no longer counts against the agent's limit */
@@ -547,7 +548,7 @@ static void unlist_locked(client *cl, waiter *w) {
  * when the agent knows deadlines; NULL for anything else.  pass_fd: -1, or
  * an fd to send with the request (only on a connection client_mem_ok). */
 static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op, int pass_fd,
-                uint8_t **body, uint64_t *len) {
+                uint8_t **body, uint64_t *len, client_orphan **orphan) {
     waiter w = {0};
     rconn *c = NULL;
     pthread_condattr_t ca;
@@ -572,6 +573,8 @@ static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op,
         r = await_locked(cl, c, &w, &ts);
     }
     unlist_locked(cl, &w); /* timed out, or never sent */
+    if (orphan && r < 0 && w.id && r != -EMSGSIZE) /* sent, maybe running */
+        *orphan = orphan_add(&cl->orphans, gen, w.id);
     if (w.id)
         conn_put_locked(c);
     pthread_mutex_unlock(&cl->lock);
@@ -587,16 +590,30 @@ static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op,
 }
 
 int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len) {
-    return call(cl, gen, m, NULL, -1, body, len);
+    return call(cl, gen, m, NULL, -1, body, len, NULL);
 }
 
 int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len) {
-    return call(cl, gen, m, m, -1, body, len);
+    return call(cl, gen, m, m, -1, body, len, NULL);
+}
+
+int client_call_orphan(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len,
+                       client_orphan **orphan) {
+    *orphan = NULL;
+    return call(cl, gen, m, m, -1, body, len, orphan);
+}
+
+void client_orphan_keep(client *cl, client_orphan *o, orphan_release_fn release, void *arg) {
+    pthread_mutex_lock(&cl->lock);
+    bool answered = orphan_keep(&cl->orphans, o, release, arg);
+    pthread_mutex_unlock(&cl->lock);
+    if (answered && release)
+        release(arg);
 }
 
 int client_call_fd(client *cl, uint64_t gen, const vmaccel_msg *m, int fd, uint8_t **body,
                    uint64_t *len) {
-    return client_mem_ok(cl, gen) ? call(cl, gen, m, NULL, fd, body, len) : -ESTALE;
+    return client_mem_ok(cl, gen) ? call(cl, gen, m, NULL, fd, body, len, NULL) : -ESTALE;
 }
 
 /* Shared memory needs an fd to pass (a unix socket, so no TLS either) and
@@ -657,6 +674,7 @@ void client_fini(client *cl) {
     pthread_mutex_lock(&cl->lock);
     if (cl->conn)
         conn_kill_locked(cl, cl->conn);
+    orphans_free(&cl->orphans); /* the context ends: what they kept goes */
     pthread_mutex_unlock(&cl->lock);
     if (cl->token)
         explicit_bzero(cl->token, cl->token_len);

@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "msg.h"
+#include "orphan.h"
 #include "spare.h"
 
 typedef struct rconn rconn;
@@ -40,6 +41,7 @@ typedef struct client {
     uint16_t token_len;
     struct ssl_ctx_st *tls;     /* tls://: our certificate and the CA (tls.h) */
     spare spare; /* large answers' bodies, reused (spare.h); its own lock */
+    client_orphan *orphans; /* calls left in doubt (orphan.h) */
 } client;
 
 /* Parses addr; on -EINVAL or -ENOENT *why says what is wrong with it. */
@@ -69,6 +71,18 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
  * caller stops waiting drops it (-ETIMEDOUT) instead of running it for
  * nobody.  Its header is rewritten to say so. */
 int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len);
+
+/* client_call_op that, when the request went out but no answer came
+ * (-ETIMEDOUT, -ECONNRESET), sets *orphan (orphan.h; else NULL): the
+ * caller must then hand it what the agent may still be using, with
+ * client_orphan_keep. */
+int client_call_orphan(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len,
+                       client_orphan **orphan);
+/* release(arg) runs once the agent has answered the orphaned request: now
+ * if it already has, else when the answer arrives (from whichever thread
+ * reads it, under the client's lock), or at client_fini.  release must
+ * not call into the client.  NULL release: nothing was kept, forget o. */
+void client_orphan_keep(client *cl, client_orphan *o, orphan_release_fn release, void *arg);
 
 /* Whether connection `gen` is still the current one and can share memory
  * with the agent: a unix socket to an agent of protocol 1.3 or later. */

@@ -108,6 +108,9 @@ static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop 
         vmaccel_msg m;
         shm_call sc; /* large, and only set where used */
         sc.slot = NULL;
+        sc.phase = 0;
+        sc.n_fields = 0;
+        client_orphan *orphan = NULL;
         const shm_call *placed = NULL;
         uint8_t *body = NULL;
         uint64_t len = 0, sent = 0;
@@ -116,14 +119,17 @@ static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop 
         if (r == 0) {
             placed = encode(rm, op, a, &ids, &m, &sc);
             sent = m.body_len;
-            r = m.err ? m.err : client_call_op(cl, ids.gen, &m, &body, &len);
+            r = m.err ? m.err : client_call_orphan(cl, ids.gen, &m, &body, &len, &orphan);
             in_doubt = r < 0 && r != -ESTALE && r != -EMSGSIZE && !m.err;
         }
         if (r == 0) {
             r = parse_answer(op, body, len, a, placed);
             client_body_done(cl, body);
         }
-        shm_call_end(&sc, in_doubt);
+        if (placed)
+            shm_call_end(&sc, in_doubt, orphan);
+        else if (orphan) /* nothing of it in shared memory */
+            client_orphan_keep(cl, orphan, NULL, NULL);
         if (r == -ESTALE && attempt < 2)
             continue;
         if (r == -EMSGSIZE)

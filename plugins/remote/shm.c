@@ -316,8 +316,11 @@ static int survey(shm_call *c, const void *p, uint64_t len, int out, vmaccel_whe
     if (len == 0 || vmaccel_mem_find(c->sh->host->ctx, p, len, &m, &off) < 0)
         return 0;
     uint32_t id = mem_where(c->sh, c->gen, m, &base);
-    if (id && note_mem(c, id, false))
+    if (id && note_mem(c, id, false)) {
         f->w = (vmaccel_where){id, base + off};
+        uint64_t rsize;
+        f->region = vmaccel_mem_region(m, &base, &rsize) == 0 ? m : NULL;
+    }
     return 0;
 }
 
@@ -428,17 +431,67 @@ void shm_out_done(const shm_call *c, uint32_t i, uint64_t n) {
         memcpy((void *)f->p, f->staged, n);
 }
 
-void shm_call_end(shm_call *c, bool in_doubt) {
-    if (!c || !c->slot)
+/* What an orphaned call keeps from reuse in the VM region. */
+typedef struct held {
+    uint32_t n;
+    vmaccel_mem *m[];
+} held;
+
+static void held_release(void *arg) {
+    held *h = arg;
+    for (uint32_t i = 0; i < h->n; i++)
+        vmaccel_mem_unhold(h->m[i]);
+    free(h);
+}
+
+static bool held_has(const held *h, const vmaccel_mem *m) {
+    for (uint32_t i = 0; i < h->n; i++)
+        if (h->m[i] == m)
+            return true;
+    return false;
+}
+
+/* Holds the region mems of c (staging: the slot's, detached already) and
+ * gives them to the orphan.  Without one (out of memory), held for ever:
+ * a leak of region room is better than another mem overwritten. */
+static void hold_region(shm_call *c, vmaccel_mem *staging, client_orphan *orphan) {
+    held *h = malloc(sizeof(*h) + sizeof(vmaccel_mem *) * (c->n_fields + 1));
+    uint64_t off, size;
+    if (h)
+        h->n = 0;
+    if (staging && vmaccel_mem_region(staging, &off, &size) == 0) {
+        vmaccel_mem_hold(staging);
+        if (h)
+            h->m[h->n++] = staging;
+    }
+    for (uint32_t i = 0; i < c->n_fields; i++) {
+        vmaccel_mem *m = c->f[i].region;
+        if (m && !(h && held_has(h, m))) {
+            vmaccel_mem_hold(m);
+            if (h)
+                h->m[h->n++] = m;
+        }
+    }
+    if (orphan)
+        client_orphan_keep(c->sh->cl, orphan, h ? held_release : NULL, h);
+    else
+        free(h); /* the holds stay */
+}
+
+void shm_call_end(shm_call *c, bool in_doubt, client_orphan *orphan) {
+    if (!c)
         return;
     vmaccel_mem *gone = NULL;
-    if (in_doubt) { /* the agent may yet write into it: never hand it to another call */
+    if (in_doubt && c->slot) { /* the agent may yet write into it: never hand it to another call */
         pthread_mutex_lock(&c->sh->lock);
         gone = c->slot->mem;
         c->slot->mem = NULL;
         pthread_mutex_unlock(&c->sh->lock);
     }
-    slot_give(c->sh, c->slot);
+    if (in_doubt && c->phase == 1)
+        hold_region(c, gone, orphan);
+    if (c->slot)
+        slot_give(c->sh, c->slot);
     c->slot = NULL;
-    vmaccel_mem_free(gone); /* ours goes; the agent's job keeps its own mapping */
+    vmaccel_mem_free(gone); /* ours goes (the agent's job keeps its own mapping of a memfd) */
 }

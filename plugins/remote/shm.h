@@ -44,6 +44,7 @@ typedef struct shm_field {
     int out;
     vmaccel_where w;
     uint8_t *staged; /* its copy in the staging mem, or NULL */
+    vmaccel_mem *region; /* the caller's mem in the VM region it lies in, or NULL */
 } shm_field;
 
 /* One call's placement: on the caller's stack, begun with shm_call_begin. */
@@ -73,8 +74,11 @@ bool shm_out_inline(const shm_call *c, uint32_t i);
 void shm_out_done(const shm_call *c, uint32_t i, uint64_t n);
 /* Releases what the call took (its staging mem).  in_doubt: the request
  * went out but no answer came (-ETIMEDOUT, -ECONNRESET), so the agent may
- * still be writing its outputs: the staging mem is dropped, not reused.
- * NULL is a no-op. */
-void shm_call_end(shm_call *c, bool in_doubt);
+ * still be writing its outputs: the staging mem is dropped, not reused,
+ * and what of the call lies in the VM region (that staging mem, the
+ * caller's mems there) is held (vmaccel_mem_hold) until the orphan's late
+ * answer comes (orphan.h; for ever when orphan is NULL), since freed
+ * region room is soon another mem.  NULL c is a no-op. */
+void shm_call_end(shm_call *c, bool in_doubt, client_orphan *orphan);
 
 #endif

@@ -7,6 +7,7 @@
  * that checked the size once can then never be made to fault (SIGBUS) by a
  * client truncating it under a running call. */
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,6 +24,9 @@ struct vmaccel_mem {
     uint64_t serial;
     bool in_region; /* carved from the VM region (mem_region.c) at region_off */
     uint64_t region_off;
+    /* The caller's reference (vmaccel_mem_free drops it) and plugins'
+     * holds (vmaccel_mem_hold): the memory goes when the last is dropped. */
+    _Atomic uint32_t refs;
 };
 
 /* Unique in the process, never reused: a plugin's cache keyed by it stays
@@ -118,6 +122,7 @@ int vmaccel_mem_new(vmaccel_ctx *ctx, size_t size, vmaccel_mem **out) {
     if (!m)
         return -ENOMEM;
     *m = (vmaccel_mem){.ctx = ctx, .size = size, .mapped = (size + page - 1) / page * page};
+    atomic_init(&m->refs, 1);
     void *in_vm;
     /* In a guest with a VM region, the agent sees it already; when it is
      * full, a memfd still serves (copied, not shared, over virtio-serial). */
@@ -176,13 +181,8 @@ uint64_t vmaccel_mem_serial(const vmaccel_mem *m) {
     return m ? m->serial : 0;
 }
 
-void vmaccel_mem_free(vmaccel_mem *m) {
-    if (!m)
-        return;
-    /* Out of the registry first, so no plugin finds it again; then the
-     * plugins let go of what they shared (MEM_UNMAP on an agent). */
-    registry_remove(m->ctx, m);
-    vmaccel__hook_mem_free(m->ctx, m);
+/* The memory itself, once nobody refers to it any more. */
+static void mem_destroy(vmaccel_mem *m) {
     if (m->in_region) {
         vmaccel__region_free(m->ctx, m->region_off, m->mapped);
     } else {
@@ -190,6 +190,26 @@ void vmaccel_mem_free(vmaccel_mem *m) {
         close(m->fd);
     }
     free(m);
+}
+
+void vmaccel_mem_free(vmaccel_mem *m) {
+    if (!m)
+        return;
+    /* Out of the registry first, so no plugin finds it again; then the
+     * plugins let go of what they shared (MEM_UNMAP on an agent). */
+    registry_remove(m->ctx, m);
+    vmaccel__hook_mem_free(m->ctx, m);
+    vmaccel_mem_unhold(m);
+}
+
+void vmaccel_mem_hold(vmaccel_mem *m) {
+    if (m)
+        atomic_fetch_add(&m->refs, 1);
+}
+
+void vmaccel_mem_unhold(vmaccel_mem *m) {
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        mem_destroy(m);
 }
 
 int vmaccel_mem_find(vmaccel_ctx *ctx, const void *p, size_t len, vmaccel_mem **m,
