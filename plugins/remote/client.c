@@ -65,6 +65,7 @@ static void conn_kill_locked(client *cl, rconn *c) {
         return;
     c->dead = true;
     shutdown(c->fd, SHUT_RDWR);
+    orphans_broken(&cl->orphans, c->gen);
     if (cl->conn == c) {
         cl->conn = NULL;
         conn_put_locked(c);
@@ -181,7 +182,7 @@ static int log_goaway(client *cl, const uint8_t *body, uint64_t len) {
 
 /* A response arrived: give it to its waiter.  Lock held. */
 static int on_message_locked(rconn *c, uint8_t type, uint64_t id, uint8_t *body,
-                             uint64_t len) {
+                             uint64_t len, client_orphan **late) {
     client *cl = c->cl;
     atomic_fetch_sub(&c->acct.bytes, len); /* the waiter owns it now */
     atomic_fetch_sub(&c->acct.count, 1);
@@ -200,7 +201,7 @@ static int on_message_locked(rconn *c, uint8_t type, uint64_t id, uint8_t *body,
         w = &(*w)->next;
     waiter *x = *w;
     if (!x) { /* its caller timed out and left */
-        orphan_answered(&cl->orphans, c->gen, id);
+        *late = orphan_answered(&cl->orphans, c->gen, id);
         free(body);
         return 0;
     }
@@ -217,9 +218,12 @@ static int on_message_locked(rconn *c, uint8_t type, uint64_t id, uint8_t *body,
 
 static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64_t len) {
     rconn *c = ud;
+    client_orphan *late = NULL;
     pthread_mutex_lock(&c->cl->lock);
-    int r = on_message_locked(c, type, id, body, len);
+    int r = on_message_locked(c, type, id, body, len, &late);
     pthread_mutex_unlock(&c->cl->lock);
+    if (late) /* outside the lock: it may free VM region room (a lock shared with other processes) */
+        orphan_finish(late);
     return r;
 }
 
@@ -548,7 +552,7 @@ static void unlist_locked(client *cl, waiter *w) {
  * when the agent knows deadlines; NULL for anything else.  pass_fd: -1, or
  * an fd to send with the request (only on a connection client_mem_ok). */
 static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op, int pass_fd,
-                uint8_t **body, uint64_t *len, client_orphan **orphan) {
+                uint8_t **body, uint64_t *len, client_orphan **orphan, bool *in_doubt) {
     waiter w = {0};
     rconn *c = NULL;
     pthread_condattr_t ca;
@@ -573,8 +577,12 @@ static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op,
         r = await_locked(cl, c, &w, &ts);
     }
     unlist_locked(cl, &w); /* timed out, or never sent */
-    if (orphan && r < 0 && w.id && r != -EMSGSIZE) /* sent, maybe running */
+    if (orphan && r < 0 && w.id && r != -EMSGSIZE) { /* sent, maybe running */
+        *in_doubt = true;
         *orphan = orphan_add(&cl->orphans, gen, w.id);
+        if (*orphan && c->dead) /* it broke already: no answer will come */
+            orphans_broken(&cl->orphans, gen);
+    }
     if (w.id)
         conn_put_locked(c);
     pthread_mutex_unlock(&cl->lock);
@@ -590,30 +598,31 @@ static int call(client *cl, uint64_t gen, const vmaccel_msg *m, vmaccel_msg *op,
 }
 
 int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, uint64_t *len) {
-    return call(cl, gen, m, NULL, -1, body, len, NULL);
+    return call(cl, gen, m, NULL, -1, body, len, NULL, NULL);
 }
 
 int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len) {
-    return call(cl, gen, m, m, -1, body, len, NULL);
+    return call(cl, gen, m, m, -1, body, len, NULL, NULL);
 }
 
 int client_call_orphan(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len,
-                       client_orphan **orphan) {
+                       client_orphan **orphan, bool *in_doubt) {
     *orphan = NULL;
-    return call(cl, gen, m, m, -1, body, len, orphan);
+    *in_doubt = false;
+    return call(cl, gen, m, m, -1, body, len, orphan, in_doubt);
 }
 
 void client_orphan_keep(client *cl, client_orphan *o, orphan_release_fn release, void *arg) {
     pthread_mutex_lock(&cl->lock);
-    bool answered = orphan_keep(&cl->orphans, o, release, arg);
+    int state = orphan_keep(&cl->orphans, o, release, arg);
     pthread_mutex_unlock(&cl->lock);
-    if (answered && release)
-        release(arg);
+    if (state != ORPHAN_KEPT)
+        release(arg, state == ORPHAN_ANSWERED);
 }
 
 int client_call_fd(client *cl, uint64_t gen, const vmaccel_msg *m, int fd, uint8_t **body,
                    uint64_t *len) {
-    return client_mem_ok(cl, gen) ? call(cl, gen, m, NULL, fd, body, len, NULL) : -ESTALE;
+    return client_mem_ok(cl, gen) ? call(cl, gen, m, NULL, fd, body, len, NULL, NULL) : -ESTALE;
 }
 
 /* Shared memory needs an fd to pass (a unix socket, so no TLS either) and

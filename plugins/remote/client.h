@@ -73,15 +73,17 @@ int client_call(client *cl, uint64_t gen, const vmaccel_msg *m, uint8_t **body, 
 int client_call_op(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len);
 
 /* client_call_op that, when the request went out but no answer came
- * (-ETIMEDOUT, -ECONNRESET), sets *orphan (orphan.h; else NULL): the
- * caller must then hand it what the agent may still be using, with
- * client_orphan_keep. */
+ * (-ETIMEDOUT, -ECONNRESET), sets *in_doubt (the agent may still run it)
+ * and *orphan (orphan.h; NULL out of memory): the caller must then hand
+ * the orphan what the agent may still be using, with client_orphan_keep. */
 int client_call_orphan(client *cl, uint64_t gen, vmaccel_msg *m, uint8_t **body, uint64_t *len,
-                       client_orphan **orphan);
-/* release(arg) runs once the agent has answered the orphaned request: now
- * if it already has, else when the answer arrives (from whichever thread
- * reads it, under the client's lock), or at client_fini.  release must
- * not call into the client.  NULL release: nothing was kept, forget o. */
+                       client_orphan **orphan, bool *in_doubt);
+/* release(arg, true) runs once the agent has answered the orphaned
+ * request: now if it already has, else when the answer arrives (on
+ * whichever thread reads it); release(arg, false) when its connection
+ * broke, or at client_fini (under the client's lock then: orphan.h).
+ * release must not call into the client.  NULL release: nothing was
+ * kept, forget o. */
 void client_orphan_keep(client *cl, client_orphan *o, orphan_release_fn release, void *arg);
 
 /* Whether connection `gen` is still the current one and can share memory

@@ -7,7 +7,7 @@
 struct client_orphan {
     client_orphan *next;
     uint64_t gen, id;
-    bool answered;
+    int state; /* ORPHAN_KEPT until answered or broken */
     orphan_release_fn release; /* NULL until kept */
     void *arg;
 };
@@ -16,7 +16,7 @@ client_orphan *orphan_add(client_orphan **list, uint64_t gen, uint64_t id) {
     client_orphan *o = calloc(1, sizeof(*o));
     if (!o)
         return NULL;
-    *o = (client_orphan){.next = *list, .gen = gen, .id = id};
+    *o = (client_orphan){.next = *list, .gen = gen, .id = id, .state = ORPHAN_KEPT};
     *list = o;
     return o;
 }
@@ -30,39 +30,62 @@ static void unlink_orphan(client_orphan **list, client_orphan *o) {
     }
 }
 
-bool orphan_answered(client_orphan **list, uint64_t gen, uint64_t id) {
+client_orphan *orphan_answered(client_orphan **list, uint64_t gen, uint64_t id) {
     client_orphan *o = *list;
-    while (o && (o->gen != gen || o->id != id))
+    while (o && (o->gen != gen || o->id != id || o->state != ORPHAN_KEPT))
         o = o->next;
     if (!o)
-        return false;
-    if (!o->release) { /* its caller has not handed over yet */
-        o->answered = true;
-        return true;
-    }
+        return NULL;
+    o->state = ORPHAN_ANSWERED;
+    if (!o->release)
+        return NULL; /* its caller has not handed over yet */
     unlink_orphan(list, o);
-    o->release(o->arg);
-    free(o);
-    return true;
+    return o;
 }
 
-bool orphan_keep(client_orphan **list, client_orphan *o, orphan_release_fn release, void *arg) {
-    if (o->answered || !release) {
+void orphan_finish(client_orphan *o) {
+    o->release(o->arg, o->state == ORPHAN_ANSWERED);
+    free(o);
+}
+
+void orphans_broken(client_orphan **list, uint64_t gen) {
+    for (client_orphan **p = list; *p;) {
+        client_orphan *o = *p;
+        if (o->gen != gen || o->state != ORPHAN_KEPT) {
+            p = &o->next;
+            continue;
+        }
+        o->state = ORPHAN_BROKEN;
+        if (!o->release) {
+            p = &o->next; /* its caller finds out in orphan_keep */
+            continue;
+        }
+        *p = o->next;
+        orphan_finish(o);
+    }
+}
+
+int orphan_keep(client_orphan **list, client_orphan *o, orphan_release_fn release, void *arg) {
+    int state = o->state;
+    if (state != ORPHAN_KEPT || !release) {
         unlink_orphan(list, o);
         free(o);
-        return true;
+        return release ? state : ORPHAN_KEPT;
     }
     o->release = release;
     o->arg = arg;
-    return false;
+    return ORPHAN_KEPT;
 }
 
 void orphans_free(client_orphan **list) {
     while (*list) {
         client_orphan *o = *list;
         *list = o->next;
-        if (o->release)
-            o->release(o->arg);
-        free(o);
+        if (o->release) {
+            o->state = ORPHAN_BROKEN; /* never answered: the agent may still write */
+            orphan_finish(o);
+        } else {
+            free(o);
+        }
     }
 }

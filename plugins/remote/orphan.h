@@ -2,9 +2,11 @@
  * while the agent may still be running them.  Such a request may yet write
  * its outputs into memory the agent reaches directly (the VM region), so
  * what it used must not be reused before its answer comes: the caller
- * leaves that with the orphan (client_orphan_keep), and it is released
- * when the late answer arrives, or at the end (client_fini) when it never
- * does (its connection broke).  The list is the client's, under its lock. */
+ * leaves that with the orphan (client_orphan_keep), and its release runs
+ * with answered = true when the late answer arrives.  When the connection
+ * breaks first, no answer will ever come though the agent may still be
+ * writing: release runs with answered = false, and what was kept stays
+ * out of use for good.  The list is the client's, under its lock. */
 #ifndef VMACCEL_REMOTE_ORPHAN_H
 #define VMACCEL_REMOTE_ORPHAN_H
 
@@ -13,19 +15,29 @@
 
 typedef struct client_orphan client_orphan;
 
-/* What to run once the agent is done with the request. */
-typedef void (*orphan_release_fn)(void *arg);
+/* answered: the agent is done with the request.  Called outside the
+ * client's lock when answered, under it otherwise (it must then take no
+ * lock another process may hold). */
+typedef void (*orphan_release_fn)(void *arg, bool answered);
 
 /* A new orphan (gen, id) at the head of *list, or NULL out of memory. */
 client_orphan *orphan_add(client_orphan **list, uint64_t gen, uint64_t id);
-/* The answer to (gen, id) came: its orphan's release runs now, or as soon
- * as it is kept.  False when (gen, id) is no orphan. */
-bool orphan_answered(client_orphan **list, uint64_t gen, uint64_t id);
-/* Attaches release(arg) to o.  True when o was answered already: then o
- * is gone and the caller runs release(arg) itself.  A NULL release (the
- * call kept nothing) forgets o at once. */
-bool orphan_keep(client_orphan **list, client_orphan *o, orphan_release_fn release, void *arg);
-/* Runs every orphan's release and frees the list. */
+/* The answer to (gen, id) came.  Returns its orphan, unlinked, when its
+ * release is to run now (orphan_finish, outside the lock); NULL when
+ * (gen, id) is no orphan, or its caller has not handed over yet (then
+ * orphan_keep says so). */
+client_orphan *orphan_answered(client_orphan **list, uint64_t gen, uint64_t id);
+/* Runs o's release (answered) and frees o. */
+void orphan_finish(client_orphan *o);
+/* Connection gen broke: its orphans will never be answered. */
+void orphans_broken(client_orphan **list, uint64_t gen);
+
+enum { ORPHAN_KEPT, ORPHAN_ANSWERED, ORPHAN_BROKEN };
+/* Attaches release(arg) to o.  ORPHAN_ANSWERED or ORPHAN_BROKEN: o is gone
+ * already, and the caller runs release(arg, answered) itself.  A NULL
+ * release (the call kept nothing) forgets o at once. */
+int orphan_keep(client_orphan **list, client_orphan *o, orphan_release_fn release, void *arg);
+/* The end: every orphan left goes as broken. */
 void orphans_free(client_orphan **list);
 
 #endif

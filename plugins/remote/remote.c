@@ -119,8 +119,8 @@ static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop 
         if (r == 0) {
             placed = encode(rm, op, a, &ids, &m, &sc);
             sent = m.body_len;
-            r = m.err ? m.err : client_call_orphan(cl, ids.gen, &m, &body, &len, &orphan);
-            in_doubt = r < 0 && r != -ESTALE && r != -EMSGSIZE && !m.err;
+            r = m.err ? m.err
+                      : client_call_orphan(cl, ids.gen, &m, &body, &len, &orphan, &in_doubt);
         }
         if (r == 0) {
             r = parse_answer(op, body, len, a, placed);

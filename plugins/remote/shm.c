@@ -205,8 +205,8 @@ static uint32_t region_id(shm *sh, uint64_t gen, uint64_t size) {
                           "on the agent", (unsigned long long)(size >> 20), (unsigned)r);
         id = r > 0 ? (uint32_t)r : 0;
         pthread_mutex_lock(&sh->lock);
-        if (r >= 0 || (r != -ESTALE && r != -ECONNRESET)) {
-            sh->region_gen = gen;
+        if (r >= 0 || (r != -ESTALE && r != -ECONNRESET && r != -ETIMEDOUT)) {
+            sh->region_gen = gen; /* a timeout says nothing: asked again next time */
             sh->region_id = id;
         }
         pthread_mutex_unlock(&sh->lock);
@@ -437,9 +437,11 @@ typedef struct held {
     vmaccel_mem *m[];
 } held;
 
-static void held_release(void *arg) {
+/* Not answered: the agent may write them yet, so they stay held for good
+ * (their chunks come back when this process has ended: mem_region.c). */
+static void held_release(void *arg, bool answered) {
     held *h = arg;
-    for (uint32_t i = 0; i < h->n; i++)
+    for (uint32_t i = 0; answered && i < h->n; i++)
         vmaccel_mem_unhold(h->m[i]);
     free(h);
 }
@@ -472,10 +474,14 @@ static void hold_region(shm_call *c, vmaccel_mem *staging, client_orphan *orphan
                 h->m[h->n++] = m;
         }
     }
+    if (h && h->n == 0) { /* nothing in the region: nothing to wait for */
+        free(h);
+        h = NULL;
+    }
     if (orphan)
         client_orphan_keep(c->sh->cl, orphan, h ? held_release : NULL, h);
     else
-        free(h); /* the holds stay */
+        free(h); /* no orphan (out of memory): the holds stay */
 }
 
 void shm_call_end(shm_call *c, bool in_doubt, client_orphan *orphan) {
