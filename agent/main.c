@@ -152,10 +152,13 @@ static int confine(server *srv, const confinement *c) {
  * settings, the addresses.  Each failure has been logged. */
 static int prepare(server *srv, const agent_options *o, confinement *c) {
     /* Backends that parse guest bytes with big decoders run sandboxed
-     * (docs/security.md, "Sandboxed backends"), unless configured not to. */
-    static const char *const isolated[] = {"opencv.isolation", "process", NULL};
+     * (docs/security.md, "Sandboxed backends"), unless configured not to;
+     * OpenCL kernels are built at load, before the seccomp filter would
+     * refuse the compiler its cache (docs/plugins.md). */
+    static const char *const preset[] = {"opencv.isolation", "process",
+                                         "clblast.warmup", "on", NULL};
     vmaccel_ctx_opts io = {.size = sizeof(io), .config_path = o->config,
-                           .config_defaults = isolated};
+                           .config_defaults = preset};
     int r = vmaccel_ctx_new(&io, &srv->ctx);
     if (r < 0) {
         agent_log_at(VMACCEL_LOG_ERROR, "cannot initialise vmaccel: %s", vmaccel_strerror(r));

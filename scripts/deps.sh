@@ -11,6 +11,8 @@ packages=(
   systemd                                         # systemd-analyze rates vmacceld.service
   libopenblas-dev                                 # blas plugin
   libopencv-dnn-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # opencv plugin
+  ocl-icd-opencl-dev opencl-headers libclblast-dev  # clblast plugin (OpenCL)
+  pocl-opencl-icd clinfo                          # an OpenCL device on the CPU, for its tests
   valgrind libc6-dbg                              # memory checks in the tests
   clang libclang-rt-14-dev                        # the libFuzzer target
   gnuplot-nox                                     # bench/tenants' plot

@@ -13,20 +13,22 @@ scripts/build.sh build-release -Dbuildtype=release || exit 1
 CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
   -Db_lundef=false -Dc_args=-fno-sanitize-recover=all || exit 1
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0 skips=""
 run() { # run NAME COMMAND...: runs a suite, adds its counts to the totals
   local name=$1; shift
   echo "== $name"
   local log; log=$(mktemp)
   "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
-  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1)
+  local sk; sk=$(grep -E '^skip ' "$log" | sed "s/^/  $name: /")
+  [ -n "$sk" ] && skips+="$sk"$'\n'
   rm -f "$log"
   if [ -z "$line" ]; then
     echo "$name: no summary line (exit $rc)"; failed=$((failed + 1)); return
   fi
-  local p f; read -r p _ f _ <<<"${line//,/}"
-  passed=$((passed + p)) failed=$((failed + f))
+  local p f s; read -r p _ f _ s _ <<<"${line//,/}"
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + ${s:-0}))
   [ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
 }
 
@@ -75,5 +77,10 @@ fuzz fuzz-agent 60 fuzz/corpus/agent "the whole agent"
 fuzz fuzz-pngstrip 15 fuzz/corpus/png "plugins/opencv PNG chunk walker"
 
 echo "== all runs"
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+  printf 'skipped (no such hardware here):\n%s' "$skips"
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]

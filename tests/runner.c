@@ -1,7 +1,10 @@
 /* The test runner: `vmaccel-tests [SUBSTRING...]` runs every test whose
  * name contains one of the substrings (all when none), each in a child
- * process with a timeout, and ends with "N passed, N failed". */
+ * process with a timeout, and ends with "N passed, N failed", plus
+ * ", N skipped" when a test found no hardware to run on (test_skip). */
 #include <signal.h>
+#include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +20,9 @@ struct test {
 };
 static struct test tests[TESTS_MAX];
 static int n_tests;
+/* Why the last test skipped: shared with its child, which writes it. */
+#define SKIP_EXIT 77
+static char *skip_why;
 
 void test_register(const char *name, test_fn fn) {
     if (n_tests == TESTS_MAX) {
@@ -42,7 +48,18 @@ double test_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Runs one test in a child; returns 1 when it passed. */
+void test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (skip_why)
+        vsnprintf(skip_why, 512, fmt, ap);
+    va_end(ap);
+    exit(SKIP_EXIT);
+}
+
+enum { FAILED, PASSED, SKIPPED };
+
+/* Runs one test in a child; PASSED, FAILED or SKIPPED. */
 static int run_one(int i) {
     fflush(NULL);
     pid_t pid = fork();
@@ -55,11 +72,13 @@ static int run_one(int i) {
     while (waitpid(pid, &status, 0) < 0)
         ;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 1;
+        return PASSED;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_EXIT && skip_why && *skip_why)
+        return SKIPPED;
     if (WIFSIGNALED(status))
         fprintf(stderr, "  killed by signal %d%s\n", WTERMSIG(status),
                 WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
-    return 0;
+    return FAILED;
 }
 
 static int by_name(const void *a, const void *b) {
@@ -83,16 +102,29 @@ int main(int argc, char **argv) {
         }
     }
     qsort(tests, (size_t)n_tests, sizeof(tests[0]), by_name);
-    int passed = 0, failed = 0;
+    skip_why = mmap(NULL, 512, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (skip_why == MAP_FAILED)
+        skip_why = NULL; /* a skip then counts as a failure */
+    int count[3] = {0};
     for (int i = 0; i < n_tests; i++) {
         if (!selected(tests[i].name, argc, argv))
             continue;
+        if (skip_why)
+            skip_why[0] = '\0';
         double t0 = test_now();
-        int ok = run_one(i);
-        printf("%s %s (%.0f ms)\n", ok ? "ok  " : "FAIL", tests[i].name, (test_now() - t0) * 1e3);
+        int r = run_one(i);
+        double ms = (test_now() - t0) * 1e3;
+        if (r == SKIPPED)
+            printf("skip %s (%.0f ms): skipped: %s\n", tests[i].name, ms, skip_why);
+        else
+            printf("%s %s (%.0f ms)\n", r == PASSED ? "ok  " : "FAIL", tests[i].name, ms);
         fflush(stdout);
-        ok ? passed++ : failed++;
+        count[r]++;
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    if (count[SKIPPED])
+        printf("%d passed, %d failed, %d skipped\n", count[PASSED], count[FAILED],
+               count[SKIPPED]);
+    else
+        printf("%d passed, %d failed\n", count[PASSED], count[FAILED]);
+    return count[FAILED] ? 1 : 0;
 }

@@ -50,6 +50,10 @@ void test_register(const char *name, test_fn fn);
         }                                                                     \
     } while (0)
 
+/* Ends the test as skipped, printf-style reason: only for hardware this
+ * machine lacks (a GPU), never to hide a failure. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 /* --- helpers (helpers.c) --- */
 
 /* Writes config text to a file in the test's temporary directory (the

@@ -117,6 +117,26 @@ VMACCEL_API int vmaccel_plugin_count(const vmaccel_ctx *ctx);
 VMACCEL_API int vmaccel_plugin_get(const vmaccel_ctx *ctx, int index,
                                    vmaccel_plugin_info *info);
 
+/* An accelerator a plugin's ops run on (plugin ABI 1.4, `devices`). */
+typedef struct vmaccel_device_info {
+    char name[128];         /* as its driver names it */
+    char api[16];           /* "opencl", "cuda" */
+    char kind[16];          /* "gpu", "cpu", "accelerator" or "other" */
+    char platform[64];      /* the OpenCL platform, the CUDA driver */
+    uint64_t memory_bytes;  /* global memory */
+    uint32_t compute_units; /* OpenCL compute units, CUDA multiprocessors */
+    uint32_t cc_major, cc_minor; /* CUDA compute capability, else 0 */
+    bool in_use;            /* the one the plugin's ops run on */
+} vmaccel_device_info;
+
+/* The devices of plugin `index`: fills the first min(max, count) entries
+ * of out (out may be NULL when max is 0) and returns the count, 0 for a
+ * plugin that runs on the host's CPU (or runs isolated: its workers are
+ * not asked).  -ENOENT past the end, -EINVAL for a NULL ctx, a negative
+ * max or a NULL out with max > 0. */
+VMACCEL_API int vmaccel_plugin_devices(const vmaccel_ctx *ctx, int index,
+                                       vmaccel_device_info *out, int max);
+
 /* How many times the worker processes of plugin `index` have died or been
  * killed (and so been restarted) since the context was created: a plugin
  * configured `<name>.isolation = process` runs in sandboxed workers

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
-#define VMACCEL_PLUGIN_ABI_MINOR 3
+#define VMACCEL_PLUGIN_ABI_MINOR 4
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
 /* A plugin is built with hidden visibility too: the entry symbol is the one
  * thing it exports (common.h: nothing on other compilers). */
@@ -131,6 +131,17 @@ typedef struct vmaccel_plugin {
      * goes (no call uses it any more), so a plugin that shared it with
      * another process (the remote plugin: MEM_UNMAP) can let go of it. */
     void (*mem_free)(void *state, vmaccel_mem *m);
+
+    /* ABI 1.4: optional.  This context's priority for op in place of the
+     * table's, e.g. a device backend above the CPU ones only when its
+     * device is a GPU.  Asked once per op, after init; the configuration's
+     * priority.<plugin>[.<op>] still overrides it. */
+    int32_t (*op_priority)(void *state, uint32_t op, int32_t table_priority);
+    /* ABI 1.4: optional.  The devices the plugin's ops run on (core.h,
+     * vmaccel_plugin_devices): fills the first min(max, count) entries of
+     * out and returns the count.  Without it a plugin runs on the CPU the
+     * library runs on. */
+    int (*devices)(void *state, vmaccel_device_info *out, uint32_t max);
 } vmaccel_plugin;
 
 /* --- Shared memory, for plugins that pass it on (ABI 1.2) --------------

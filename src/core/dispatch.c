@@ -93,7 +93,8 @@ int vmaccel__dispatch_build(vmaccel_ctx *ctx) {
         for (const vmaccel_plugin_op *o = p->desc->ops; o->op; o++) {
             if (o->op >= VMACCEL__OP_END)
                 continue;
-            vmaccel_provider pr = {p, priority_of(ctx, p, o->op, o->priority), o->fn};
+            int own = vmaccel__plugin_priority(p, o->op, o->priority);
+            vmaccel_provider pr = {p, priority_of(ctx, p, o->op, own), o->fn};
             chain_insert(ctx->chain[o->op], &ctx->chain_len[o->op], pr);
         }
     }

@@ -40,6 +40,10 @@ typedef struct vmaccel_loaded_plugin {
     vmaccel_plugin_host host; /* handed to the plugin; must stay put */
 } vmaccel_loaded_plugin;
 
+/* p's own priority for op: its op_priority hook's answer, else `own`
+ * (the table's). */
+int32_t vmaccel__plugin_priority(const vmaccel_loaded_plugin *p, uint32_t op, int32_t own);
+
 /* One entry of an op's dispatch chain. */
 typedef struct vmaccel_provider {
     vmaccel_loaded_plugin *plugin;

@@ -326,6 +326,25 @@ void vmaccel__hook_mem_free(vmaccel_ctx *ctx, vmaccel_mem *m) {
             ctx->plugins[i]->desc->mem_free(ctx->plugins[i]->state, m);
 }
 
+int32_t vmaccel__plugin_priority(const vmaccel_loaded_plugin *p, uint32_t op, int32_t own) {
+    return HAS_FIELD(p->desc, op_priority) ? p->desc->op_priority(p->state, op, own) : own;
+}
+
+int vmaccel_plugin_devices(const vmaccel_ctx *ctx, int index, vmaccel_device_info *out,
+                           int max) {
+    if (!ctx || index < 0 || max < 0 || (max > 0 && !out))
+        return -EINVAL;
+    if (index >= ctx->n_plugins)
+        return -ENOENT;
+    const vmaccel_loaded_plugin *p = ctx->plugins[index];
+    if (!HAS_FIELD(p->desc, devices))
+        return 0;
+    if (max > 0)
+        memset(out, 0, sizeof(*out) * (size_t)max);
+    int n = p->desc->devices(p->state, out, (uint32_t)max);
+    return n;
+}
+
 int vmaccel_plugin_count(const vmaccel_ctx *ctx) {
     return ctx ? ctx->n_plugins : -EINVAL;
 }

@@ -1,5 +1,39 @@
-/* vmaccel info: what is loaded, and the dispatcher's choice per op. */
+/* vmaccel info: what is loaded, the devices behind it, and the
+ * dispatcher's choice per op. */
+#include <string.h>
+
 #include "cli.h"
+
+#define DEVICES_MAX 16
+
+/* The device plugin `name` runs its ops on, or NULL (the host's CPU). */
+static const char *device_of(cli *c, const char *name, vmaccel_device_info *d) {
+    for (int i = 0; i < vmaccel_plugin_count(c->ctx); i++) {
+        vmaccel_plugin_info pi;
+        vmaccel_plugin_get(c->ctx, i, &pi);
+        if (strcmp(pi.name, name) != 0)
+            continue;
+        vmaccel_device_info v[DEVICES_MAX];
+        int n = vmaccel_plugin_devices(c->ctx, i, v, DEVICES_MAX);
+        for (int k = 0; k < n && k < DEVICES_MAX; k++)
+            if (v[k].in_use)
+                return *d = v[k], d->name;
+    }
+    return NULL;
+}
+
+static void devices_text(cli *c, int plugin) {
+    vmaccel_device_info v[DEVICES_MAX];
+    int n = vmaccel_plugin_devices(c->ctx, plugin, v, DEVICES_MAX);
+    for (int k = 0; k < n && k < DEVICES_MAX; k++) {
+        printf("      device %d: %s %s \"%s\" (%s), %.1f GiB, %u compute units", k, v[k].api,
+               v[k].kind, v[k].name, v[k].platform, (double)v[k].memory_bytes / (1 << 30),
+               v[k].compute_units);
+        if (v[k].cc_major)
+            printf(", compute capability %u.%u", v[k].cc_major, v[k].cc_minor);
+        printf("%s\n", v[k].in_use ? " [in use]" : "");
+    }
+}
 
 static void info_text(cli *c) {
     int n = vmaccel_plugin_count(c->ctx);
@@ -14,6 +48,7 @@ static void info_text(cli *c) {
         vmaccel_plugin_get(c->ctx, i, &pi);
         printf("  %-10s %-8s abi %u.%u  %s\n", pi.name, pi.version, pi.abi_major,
                pi.abi_minor, pi.path);
+        devices_text(c, i);
     }
     printf("ops (plugins in the order tried, priority in brackets):\n");
     for (int op = 1; vmaccel_op_name(op); op++) { /* dense from 1 (ops.h) */
@@ -22,10 +57,35 @@ static void info_text(cli *c) {
         printf("  %-16s", vmaccel_op_name(op));
         if (vmaccel_op_provider(c->ctx, op, 0, NULL, NULL) < 0)
             printf(" -  (no plugin implements it)");
-        for (int rank = 0; vmaccel_op_provider(c->ctx, op, rank, &name, &prio) == 0; rank++)
+        for (int rank = 0; vmaccel_op_provider(c->ctx, op, rank, &name, &prio) == 0; rank++) {
+            vmaccel_device_info d;
             printf("%s %s [%d]", rank ? " ->" : "", name, prio);
+            if (device_of(c, name, &d))
+                printf(" on %s %s \"%s\"", d.api, d.kind, d.name);
+        }
         printf("\n");
     }
+}
+
+static void devices_json(cli *c, int plugin) {
+    vmaccel_device_info v[DEVICES_MAX];
+    int n = vmaccel_plugin_devices(c->ctx, plugin, v, DEVICES_MAX);
+    printf("[");
+    for (int k = 0; k < n && k < DEVICES_MAX; k++) {
+        printf("%s{\"name\":", k ? "," : "");
+        cli_json_str(stdout, v[k].name);
+        printf(",\"api\":");
+        cli_json_str(stdout, v[k].api);
+        printf(",\"kind\":");
+        cli_json_str(stdout, v[k].kind);
+        printf(",\"platform\":");
+        cli_json_str(stdout, v[k].platform);
+        printf(",\"memory_bytes\":%llu,\"compute_units\":%u,\"compute_capability\":\"%u.%u\","
+               "\"in_use\":%s}",
+               (unsigned long long)v[k].memory_bytes, v[k].compute_units, v[k].cc_major,
+               v[k].cc_minor, v[k].in_use ? "true" : "false");
+    }
+    printf("]");
 }
 
 static void info_json(cli *c) {
@@ -42,7 +102,9 @@ static void info_json(cli *c) {
         cli_json_str(stdout, pi.version);
         printf(",\"path\":");
         cli_json_str(stdout, pi.path);
-        printf(",\"abi\":\"%u.%u\"}", pi.abi_major, pi.abi_minor);
+        printf(",\"abi\":\"%u.%u\",\"devices\":", pi.abi_major, pi.abi_minor);
+        devices_json(c, i);
+        printf("}");
     }
     printf("],\"ops\":{");
     for (int op = 1; vmaccel_op_name(op); op++) { /* dense from 1 (ops.h) */
