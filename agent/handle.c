@@ -318,8 +318,9 @@ static bool expired(server *srv, job *j, double now) {
 }
 
 /* Runs j (unless it failed on arrival or expired), then answers it.  The request's
- * slot is released before the answer goes out: once the client has the
- * answer it may send its next request at once, and must find room. */
+ * slot and the mappings it held are released before the answer goes out:
+ * once the client has the answer it may send its next request (or
+ * MEM_MAP) at once, and must find room. */
 static void answer(server *srv, job *j, const classify_result *pre, double t0,
                    answer_ready_fn *ready) {
     conn *c = j->c;
@@ -341,6 +342,7 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
             vmaccel_resp_begin(resp);
     }
     job_free_slot(j);
+    job_release_maps(j); /* the op is done with them: its outputs are written */
     /* Counted before the answer leaves: whoever has it sees it counted. */
     double t1 = agent_now();
     if (!j->err) /* what fails on arrival costs nothing, and must not look cheap */

@@ -254,12 +254,17 @@ void job_free_slot(job *j) {
     j->slot_freed = true;
 }
 
+void job_release_maps(job *j) {
+    for (uint32_t i = 0; i < j->n_maps; i++)
+        agent_map_put(j->maps[i]);
+    j->n_maps = 0;
+}
+
 void job_free(job *j) {
     job_free_slot(j);
     vmaccel_resource_unref(j->res);
     agent_sess_put(j->as);
-    for (uint32_t i = 0; i < j->n_maps; i++) /* before the tables they belong to */
-        agent_map_put(j->maps[i]);
+    job_release_maps(j); /* before the tables they belong to */
     spare_give(&j->c->spare, j->copy);
     if (j->fd >= 0)
         close(j->fd);

@@ -52,6 +52,9 @@ bool job_expired(const job *j, double now);
 /* Releases the job's request slot on its connection: once its answer is
  * on its way, the client may send the next request and must find room. */
 void job_free_slot(job *j);
+/* Drops the job's references to the connection's mappings, once its op is
+ * done with them (job_free does it otherwise). */
+void job_release_maps(job *j);
 /* The one teardown, whether the job ran, was dropped or never ran. */
 void job_free(job *j);
 

@@ -214,8 +214,26 @@ static int allow_unlink(scmp_filter_ctx f, const server *srv) {
     return r;
 }
 
+/* A GPU's driver works through ioctl on its device files (CUDA: /dev/nvidia*)
+ * for every copy and launch, so the call is allowed, whatever its
+ * arguments, when a loaded plugin runs on a GPU or an accelerator. */
+static bool drives_a_device(const server *srv) {
+    for (int i = 0; i < vmaccel_plugin_count(srv->ctx); i++) {
+        vmaccel_device_info d[16];
+        int n = vmaccel_plugin_devices(srv->ctx, i, d, 16);
+        for (int k = 0; k < n && k < 16; k++)
+            if (d[k].in_use && (!strcmp(d[k].kind, "gpu") || !strcmp(d[k].kind, "accelerator")))
+                return true;
+    }
+    return false;
+}
+
 static int add_rules(scmp_filter_ctx f, const server *srv) {
     int r = allow_unlink(f, srv);
+    if (r == 0 && drives_a_device(srv)) {
+        agent_log("seccomp: ioctl allowed, for the GPU driver");
+        r = allow(f, "ioctl", 0, NULL);
+    }
     for (size_t i = 0; r == 0 && i < sizeof(plain) / sizeof(plain[0]); i++)
         r = allow(f, plain[i], 0, NULL);
     for (size_t i = 0; SANITIZED && r == 0 && i < sizeof(sanitizer_extra) / sizeof(char *); i++)

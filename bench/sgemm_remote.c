@@ -3,7 +3,10 @@
  *
  *   build/bench/bench-sgemm-remote [N...]     (default 512 1024 2048 4096)
  *
- * Three contexts: the blas plugin in-process, the remote plugin to a
+ * BENCH_SGEMM_PLUGIN names the plugin that does the work (default blas;
+ * bench/device-check.sh sets cuda or clblast).
+ *
+ * Three contexts: that plugin in-process, the remote plugin to a
  * vmacceld on a unix socket, and to one on tcp loopback; each called with
  * plain pointers (malloc: through the agent copied, on unix staged through
  * shared memory from remote.shm_threshold on) and with A, B and C in one
@@ -34,13 +37,18 @@ typedef struct bufs {
     vmaccel_mem *mem; /* MEM: all three live in it */
 } bufs;
 
+static const char *plugin(void) {
+    const char *p = getenv("BENCH_SGEMM_PLUGIN");
+    return p && *p ? p : "blas";
+}
+
 static pid_t start_agent(const char *unix_addr, const char *tcp_addr) {
     char cfg[64]; /* tcp without tokens must be asked for (docs/security.md) */
     snprintf(cfg, sizeof(cfg), "/tmp/vmaccel-bench-sgemm-%d.conf", (int)getpid());
     FILE *f = fopen(cfg, "w");
     if (!f)
         exit(1);
-    fputs("agent.insecure_tcp = yes\n", f);
+    fprintf(f, "agent.insecure_tcp = yes\nplugins = %s\n", plugin());
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
@@ -62,7 +70,7 @@ static pid_t start_agent(const char *unix_addr, const char *tcp_addr) {
 static vmaccel_session *open_path(const char *addr, vmaccel_ctx **ctx) {
     vmaccel_session *s;
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
-    setenv("VMACCEL_PLUGINS", addr ? "remote" : "blas", 1);
+    setenv("VMACCEL_PLUGINS", addr ? "remote" : plugin(), 1);
     if (addr)
         setenv("VMACCEL_REMOTE", addr, 1);
     else
@@ -71,7 +79,7 @@ static vmaccel_session *open_path(const char *addr, vmaccel_ctx **ctx) {
         if (vmaccel_ctx_new(NULL, ctx) == 0 && vmaccel_session_new(*ctx, &s) == 0 &&
             (!addr || vmaccel_noop(s) == 0)) /* noop: the agent answers */
             return s;
-    fprintf(stderr, "cannot open %s\n", addr ? addr : "the blas plugin");
+    fprintf(stderr, "cannot open %s\n", addr ? addr : plugin());
     exit(1);
 }
 
@@ -163,10 +171,10 @@ int main(int argc, char **argv) {
     s[IN_PROCESS] = open_path(NULL, &ctx[IN_PROCESS]);
     s[UNIX] = open_path(uaddr, &ctx[UNIX]);
     s[TCP] = open_path(taddr, &ctx[TCP]);
-    printf("sgemm n×n×n, median of the calls after one warm-up, the six series alternating;\n"
-           "buffers: plain = malloc, mem = vmaccel_mem of the path's context; identical = all\n"
-           "six C byte for byte\n\n"
-           "| n | buffers | calls | in-process ms | unix ms | tcp ms | unix/in-process | "
+    printf("sgemm n×n×n on the %s plugin, median of the calls after one warm-up, the six\n"
+           "series alternating; buffers: plain = malloc, mem = vmaccel_mem of the path's\n"
+           "context; identical = all six C byte for byte\n\n", plugin());
+    printf("| n | buffers | calls | in-process ms | unix ms | tcp ms | unix/in-process | "
            "tcp/in-process | identical |\n|---|---|---|---|---|---|---|---|---|\n");
     static const int sizes[] = {512, 1024, 2048, 4096};
     int n_sizes = argc > 1 ? argc - 1 : 4;

@@ -21,7 +21,7 @@ run() { # run NAME COMMAND...: runs a suite, adds its counts to the totals
   "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1)
-  local sk; sk=$(grep -E '^skip ' "$log" | sed "s/^/  $name: /")
+  local sk; sk=$(grep -E '^skip ' "$log" | awk -v n="$name" '{ print "  " n ": " $0 }')
   [ -n "$sk" ] && skips+="$sk"$'\n'
   rm -f "$log"
   if [ -z "$line" ]; then

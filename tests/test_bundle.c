@@ -31,7 +31,7 @@ TEST(bundle_meta_good_bundle_every_key) {
                    "config = net.prototxt\nlabels = ../l.txt\ninput_size = 224\t300\n"
                    "channel_order = rgb\nmean = 104 117.5 -1e1\nscale = 0.017\n"
                    "std = 0.229 0.224 0.225\nresize = crop\noutput = probabilities\n"
-                   "batch = on", &m));
+                   "batch = on\ntarget = opencl_fp16", &m));
     CHECK_INT(m.format, VMACCEL_BUNDLE_CAFFE);
     CHECK(strcmp(m.model, "dir/net.caffemodel") == 0);
     CHECK(strcmp(m.config, "net.prototxt") == 0);
@@ -41,6 +41,7 @@ TEST(bundle_meta_good_bundle_every_key) {
     CHECK(m.mean[0] == 104 && m.mean[1] == 117.5 && m.mean[2] == -10);
     CHECK(m.scale == 0.017 && m.std[0] == 0.229 && m.std[2] == 0.225);
     CHECK(m.rgb && m.crop && !m.softmax && m.batch);
+    CHECK(strcmp(m.target, "opencl_fp16") == 0);
     CHECK_INT(m.size, sizeof(m));
 }
 
@@ -50,7 +51,7 @@ TEST(bundle_meta_defaults_and_formats) {
     CHECK_INT(m.format, VMACCEL_BUNDLE_ONNX);
     CHECK(m.config[0] == '\0');
     CHECK(m.scale == 1 && m.std[0] == 1 && m.std[1] == 1 && m.std[2] == 1 && m.mean[1] == 0);
-    CHECK(!m.rgb && !m.crop && m.softmax && !m.batch);
+    CHECK(!m.rgb && !m.crop && m.softmax && !m.batch && m.target[0] == '\0');
     const char *const formats[] = {"tensorflow", "darknet"};
     for (int i = 0; i < 2; i++) {
         char text[256];
@@ -147,6 +148,7 @@ TEST(bundle_meta_choices_and_batch_words) {
     }
     refused(MINIMAL "batch = maybe\n", "model.meta:5: batch = 'maybe': expected on or off");
     refused(MINIMAL "batch = 2\n", "batch = '2'");
+    refused(MINIMAL "target = gpu\n", "target = 'gpu': expected cpu, opencl, opencl_fp16 or auto");
     refused(MINIMAL "channel_order = rbg\n", "channel_order = 'rbg': expected bgr or rgb");
     refused(MINIMAL "resize = fit\n", "resize = 'fit': expected stretch or crop");
     refused(MINIMAL "output = scores\n", "output = 'scores': expected logits or probabilities");

@@ -72,11 +72,14 @@ TEST(environment_wins_over_config_file) {
 
 TEST(default_loads_every_plugin_in_dir) {
     char cfg[512];
-    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\n", TEST_BUILD_DIR);
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nlog_level = info\n", TEST_BUILD_DIR);
     vmaccel_ctx *ctx = test_ctx(cfg);
     int want = 6; /* all but remote, which has no address */
 #ifdef TEST_HAVE_CLBLAST
     want += !strstr(test_log(), "no OpenCL device"); /* and clblast, given a device */
+#endif
+#ifdef TEST_HAVE_CUDA
+    want += !strstr(test_log(), "no usable CUDA device"); /* and cuda, given a GPU */
 #endif
     CHECK_INT(vmaccel_plugin_count(ctx), want);
     vmaccel_ctx_free(ctx);

@@ -50,6 +50,9 @@ typedef struct vmaccel_bundle_meta {
     bool crop;              /* resize = crop (default stretch) */
     bool softmax;           /* output = logits (the default; else probabilities) */
     bool batch;             /* batch = on: the agent may batch across tenants */
+    /* target = cpu | opencl | opencl_fp16 | auto: where the opencv plugin
+     * runs this model, over its opencv.target; "" when absent. */
+    char target[16];
 } vmaccel_bundle_meta;
 
 /* Parses and checks a model.meta text of len bytes: every line blank, a

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <opencv2/core.hpp>
+#include <opencv2/core/ocl.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -33,7 +34,42 @@ static cv::dnn::Net read_net(const bundle *b) {
     }
 }
 
-extern "C" int cvnet_load(const bundle *b, cvnet **out, char *why, size_t why_len) {
+extern "C" cvnet_target cvnet_auto_target(char *device, size_t len) {
+    device[0] = '\0';
+    try {
+        if (!cv::ocl::haveOpenCL())
+            return CVNET_CPU;
+        const cv::ocl::Device &d = cv::ocl::Device::getDefault();
+        snprintf(device, len, "%s", d.name().c_str());
+        return d.type() & cv::ocl::Device::TYPE_GPU ? CVNET_OPENCL : CVNET_CPU;
+    } catch (const std::exception &) {
+        return CVNET_CPU;
+    }
+}
+
+extern "C" bool cvnet_ran_on_opencl(char *device, size_t len) {
+    device[0] = '\0';
+    try {
+        /* The context exists once a network has used OpenCL: OpenCV makes it
+         * lazily, and not at all when it keeps a network on the CPU. */
+        cv::ocl::Context &c = cv::ocl::Context::getDefault(false);
+        if (!c.ptr() || c.ndevices() == 0)
+            return false;
+        snprintf(device, len, "%s", c.device(0).name().c_str());
+        return true;
+    } catch (const std::exception &) {
+        return false;
+    }
+}
+
+static int dnn_target(cvnet_target t) {
+    return t == CVNET_OPENCL        ? cv::dnn::DNN_TARGET_OPENCL
+           : t == CVNET_OPENCL_FP16 ? cv::dnn::DNN_TARGET_OPENCL_FP16
+                                    : cv::dnn::DNN_TARGET_CPU;
+}
+
+extern "C" int cvnet_load(const bundle *b, cvnet_target target, cvnet **out, char *why,
+                          size_t why_len) {
     try {
         vmaccel_bundle_format f = b->meta.format;
         if ((f == VMACCEL_BUNDLE_CAFFE || f == VMACCEL_BUNDLE_DARKNET) && !b->config) {
@@ -46,6 +82,8 @@ extern "C" int cvnet_load(const bundle *b, cvnet **out, char *why, size_t why_le
             snprintf(why, why_len, "OpenCV read an empty network");
             return -EINVAL;
         }
+        n->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+        n->net.setPreferableTarget(dnn_target(target));
         *out = n;
         return 0;
     } catch (const std::exception &e) {

@@ -10,8 +10,20 @@ extern "C" {
 
 typedef struct cvnet cvnet;
 
-/* Reads the bundle's network.  On failure writes OpenCV's reason to why. */
-int cvnet_load(const bundle *b, cvnet **out, char *why, size_t why_len);
+/* Where a network runs (opencv.target, a bundle's `target`). */
+typedef enum cvnet_target { CVNET_CPU, CVNET_OPENCL, CVNET_OPENCL_FP16 } cvnet_target;
+
+/* CVNET_OPENCL when OpenCV has an OpenCL GPU to use, else CVNET_CPU
+ * (opencv.target = auto); *device names the device, "" without one. */
+cvnet_target cvnet_auto_target(char *device, size_t len);
+/* Whether a network has run on OpenCL in this process so far (OpenCV
+ * falls back to the CPU by itself for a device it will not use), and the
+ * device's name. */
+bool cvnet_ran_on_opencl(char *device, size_t len);
+
+/* Reads the bundle's network for target.  On failure writes OpenCV's
+ * reason to why. */
+int cvnet_load(const bundle *b, cvnet_target target, cvnet **out, char *why, size_t why_len);
 void cvnet_free(cvnet *n);
 
 /* Runs a blank image through the network: the number of classes out. */

@@ -9,7 +9,15 @@
  * passes at once than CPUs would only share them, at the cost of memory.
  *
  *   opencv.max_pixels = 40000000    largest image accepted (width × height)
- *   opencv.max_nets = CPUs          networks per model, 1..16 */
+ *   opencv.max_nets = CPUs          networks per model, 1..16
+ *   opencv.target = cpu             cpu, opencl, opencl_fp16, or auto: an
+ *                                   OpenCL GPU if OpenCV has one, else cpu;
+ *                                   a bundle's `target` overrides it.  Any
+ *                                   but cpu starts OpenCL at load (~50 ms).
+ *
+ * OpenCV keeps a network on the CPU by itself when it will not use the
+ * OpenCL device (a CPU device, unless OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES
+ * is set): the first network that asked for OpenCL logs where it ran. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +39,7 @@ typedef struct model {
     pthread_cond_t given; /* a network came back to the pool */
     cvnet *pool[POOL_MAX];
     int n_pool, n_live, max_live;
+    cvnet_target target;
 } model;
 
 struct state {
@@ -39,6 +48,8 @@ struct state {
     model *models;
     uint64_t max_pixels;
     int max_nets;
+    const char *target;    /* opencv.target */
+    bool opencl_reported;  /* where the first OpenCL model ran: logged */
 };
 
 static void model_free(model *m) {
@@ -58,8 +69,37 @@ static void model_put(struct state *st, model *m) {
         model_free(m);
 }
 
+/* "cpu", ... as a target, auto asked of OpenCV now; -1 for anything else. */
+static int target_named(const char *v) {
+    char dev[128];
+    return !strcmp(v, "cpu")           ? CVNET_CPU
+           : !strcmp(v, "opencl")      ? CVNET_OPENCL
+           : !strcmp(v, "opencl_fp16") ? CVNET_OPENCL_FP16
+           : !strcmp(v, "auto")        ? (int)cvnet_auto_target(dev, sizeof(dev))
+                                       : -1;
+}
+
+/* Once per plugin: where the first model that asked for OpenCL runs. */
+static void report_target(struct state *st, const model *m) {
+    pthread_mutex_lock(&st->lock);
+    bool first = m->target != CVNET_CPU && !st->opencl_reported;
+    st->opencl_reported |= first;
+    pthread_mutex_unlock(&st->lock);
+    char dev[128];
+    if (!first)
+        return;
+    if (cvnet_ran_on_opencl(dev, sizeof(dev)))
+        st->host->log(st->host, VMACCEL_LOG_INFO, "networks run on the OpenCL device %s", dev);
+    else
+        st->host->log(st->host, VMACCEL_LOG_WARN, "OpenCL asked for, but OpenCV keeps the "
+                      "networks on the CPU (no OpenCL device it will use; a CPU device only "
+                      "with OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1)");
+}
+
 /* Parses and checks a bundle, with one network loaded; why on failure. */
-static int model_build(vmaccel_resource *res, int max_nets, model **out, char *why, size_t wl) {
+static int model_build(struct state *st, vmaccel_resource *res, model **out, char *why,
+                       size_t wl) {
+    int max_nets = st->max_nets;
     model *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
@@ -69,7 +109,9 @@ static int model_build(vmaccel_resource *res, int max_nets, model **out, char *w
     m->refs = 1;
     int r = bundle_parse(res, &m->b, why, wl);
     m->max_live = max_nets;
-    if (r == 0 && (r = cvnet_load(&m->b, &m->pool[0], why, wl)) == 0)
+    /* both checked already: by init, by the bundle parser */
+    m->target = (cvnet_target)target_named(m->b.meta.target[0] ? m->b.meta.target : st->target);
+    if (r == 0 && (r = cvnet_load(&m->b, m->target, &m->pool[0], why, wl)) == 0)
         m->n_pool = m->n_live = 1;
     if (r == 0)
         r = cvnet_classes(m->pool[0], &m->b, &m->classes, why, wl);
@@ -105,13 +147,14 @@ static int model_get(struct state *st, vmaccel_resource *res, model **out) {
         return 0;
     }
     char why[512];
-    int r = model_build(res, st->max_nets, &m, why, sizeof(why));
+    int r = model_build(st, res, &m, why, sizeof(why));
     if (r < 0) {
         const char *path = vmaccel_resource_get_path(res);
         st->host->log(st->host, VMACCEL_LOG_WARN, "model bundle %s: %s; refused",
                       path ? path : "(from memory)", why);
         return r;
     }
+    report_target(st, m);
     pthread_mutex_lock(&st->lock);
     model *other = cache_find_locked(st, m->id); /* another thread was quicker */
     if (other) {
@@ -139,7 +182,7 @@ static cvnet *net_take(model *m) {
     else
         m->n_live++; /* ours to load */
     pthread_mutex_unlock(&m->lock);
-    if (!n && cvnet_load(&m->b, &n, why, sizeof(why)) < 0) {
+    if (!n && cvnet_load(&m->b, m->target, &n, why, sizeof(why)) < 0) {
         pthread_mutex_lock(&m->lock);
         m->n_live--;
         pthread_cond_signal(&m->given);
@@ -255,10 +298,25 @@ static int cv_init(const vmaccel_plugin_host *host, void **out) {
         host->log(host, VMACCEL_LOG_ERROR, "%s", why);
         return -EINVAL;
     }
+    const char *target = host->config_get(host, "opencv.target");
+    if (target && strcmp(target, "cpu") && strcmp(target, "opencl") &&
+        strcmp(target, "opencl_fp16") && strcmp(target, "auto")) {
+        host->log(host, VMACCEL_LOG_ERROR, "opencv.target = '%s': expected cpu, opencl, "
+                  "opencl_fp16 or auto", target);
+        return -EINVAL;
+    }
+    if (target && strcmp(target, "cpu")) {
+        /* OpenCL found now, at load: in vmacceld before its seccomp filter,
+         * which would refuse the platform's start-up later. */
+        char dev[128];
+        cvnet_auto_target(dev, sizeof(dev));
+        host->log(host, VMACCEL_LOG_DEBUG, "OpenCL device: %s", dev[0] ? dev : "none");
+    }
     struct state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
     st->host = host;
+    st->target = target ? target : "cpu";
     st->max_pixels = max_pixels;
     st->max_nets = (int)max_nets;
     pthread_mutex_init(&st->lock, NULL);

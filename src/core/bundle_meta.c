@@ -115,6 +115,14 @@ static int set_batch(meta *m, char *v) {
     return vmaccel__parse_bool(v, &m->batch);
 }
 
+static int set_target(meta *m, char *v) {
+    static const char *const names[] = {"cpu", "opencl", "opencl_fp16", "auto"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0)
+            return snprintf(m->target, sizeof(m->target), "%s", v) < 0;
+    return -EINVAL;
+}
+
 static const struct key {
     const char *name;
     int (*set)(meta *m, char *v);
@@ -133,6 +141,7 @@ static const struct key {
     {"resize", set_resize, "stretch or crop", false},
     {"output", set_output, "logits or probabilities", false},
     {"batch", set_batch, "on or off (also yes/no, true/false, 1/0)", false},
+    {"target", set_target, "cpu, opencl, opencl_fp16 or auto", false},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

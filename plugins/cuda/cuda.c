@@ -1,0 +1,182 @@
+/* cuda: sgemm on an NVIDIA GPU through cuBLAS.
+ *
+ *   cuda.device = N     the GPU (default 0; `vmaccel info` lists them)
+ *   cuda.streams = N    lanes, 1..16 (default 4): concurrent calls each
+ *                       take one, so one's copies overlap another's GEMM
+ *
+ * Each lane keeps its device buffers and page-locked staging (lane.h) and
+ * grows them as calls need, never per call.  Priority 70: above blas (50)
+ * and clblast on a GPU (60).  Without a usable device (no driver, one too
+ * old: "CUDA driver version is insufficient", no GPU) the plugin skips
+ * itself at load with an info line saying why.  A call the GPU cannot take
+ * (out of device memory) is declined with -ENOTSUP, so blas serves it. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lane.h"
+#include "vmaccel/plugin.h"
+
+#define LANES_MAX 16
+
+typedef struct state {
+    const vmaccel_plugin_host *host;
+    int device, n_devices;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    lane lanes[LANES_MAX];
+    int n_lanes;
+    atomic_bool warned;
+} state;
+
+static lane *lane_take(state *st) {
+    pthread_mutex_lock(&st->lock);
+    lane *l = NULL;
+    while (!l) {
+        for (int i = 0; i < st->n_lanes && !l; i++)
+            if (!st->lanes[i].busy)
+                l = &st->lanes[i];
+        if (!l)
+            pthread_cond_wait(&st->freed, &st->lock);
+    }
+    l->busy = true;
+    pthread_mutex_unlock(&st->lock);
+    return l;
+}
+
+static void lane_give(state *st, lane *l) {
+    pthread_mutex_lock(&st->lock);
+    l->busy = false;
+    pthread_cond_signal(&st->freed);
+    pthread_mutex_unlock(&st->lock);
+}
+
+static int sgemm(void *state_, vmaccel_session *sess, uint32_t m, uint32_t n, uint32_t k,
+                 float alpha, const float *a, const float *b, float beta, float *c) {
+    state *st = state_;
+    (void)sess;
+    if (m == 0 || n == 0)
+        return 0;
+    if (k == 0) { /* A·B is empty: C = beta·C, as in blas */
+        for (size_t i = 0; i < (size_t)m * n; i++)
+            c[i] = beta == 0.0f ? 0.0f : beta * c[i];
+        return 0;
+    }
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+        return -ENOTSUP; /* cuBLAS takes ints */
+    cudaSetDevice(st->device); /* the current device is per thread */
+    lane *l = lane_take(st);
+    int r = lane_sgemm(l, m, n, k, alpha, a, b, beta, c);
+    lane_give(st, l);
+    if (r == 0)
+        return 0;
+    if (!atomic_exchange(&st->warned, true))
+        st->host->log(st->host, VMACCEL_LOG_WARN, "sgemm %ux%ux%u failed (CUDA/cuBLAS status "
+                      "%d: %s); declined, the next plugin serves it (logged once)", m, n, k, r,
+                      cudaGetErrorString((cudaError_t)r));
+    return -ENOTSUP;
+}
+
+static void release(state *st) {
+    for (int i = 0; i < st->n_lanes; i++)
+        lane_close(&st->lanes[i]);
+    pthread_cond_destroy(&st->freed);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+/* cuda.device and cuda.streams, checked; VMACCEL_PLUGIN_SKIP without a GPU. */
+static int configure(state *st) {
+    const vmaccel_plugin_host *host = st->host;
+    cudaError_t e = cudaGetDeviceCount(&st->n_devices);
+    if (e != cudaSuccess || st->n_devices == 0) {
+        host->log(host, VMACCEL_LOG_INFO, "no usable CUDA device (%s): skipped",
+                  e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+        return VMACCEL_PLUGIN_SKIP;
+    }
+    uint64_t dev = 0, lanes = 4;
+    char why[256];
+    if (vmaccel_config_get_uint(host->ctx, "cuda.device", 0, (uint64_t)st->n_devices - 1, &dev,
+                                why, sizeof(why)) < 0 ||
+        vmaccel_config_get_uint(host->ctx, "cuda.streams", 1, LANES_MAX, &lanes, why,
+                                sizeof(why)) < 0) {
+        host->log(host, VMACCEL_LOG_ERROR, "%s", why);
+        return -EINVAL;
+    }
+    st->device = (int)dev;
+    st->n_lanes = (int)lanes;
+    return 0;
+}
+
+static int cuda_init(const vmaccel_plugin_host *host, void **out) {
+    state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->host = host;
+    pthread_mutex_init(&st->lock, NULL);
+    pthread_cond_init(&st->freed, NULL);
+    int r = configure(st);
+    int opened = 0;
+    for (; r == 0 && opened < st->n_lanes; opened++) {
+        int s = lane_open(&st->lanes[opened], st->device);
+        if (s != 0) {
+            host->log(host, VMACCEL_LOG_WARN, "GPU %d: cannot open a stream (status %d): "
+                      "skipped", st->device, s);
+            r = VMACCEL_PLUGIN_SKIP;
+        }
+    }
+    if (r < 0) {
+        st->n_lanes = opened;
+        release(st);
+        return r;
+    }
+    *out = st;
+    return 0;
+}
+
+static void cuda_fini(void *st) {
+    release(st);
+}
+
+static int devices(void *state_, vmaccel_device_info *out, uint32_t max) {
+    const state *st = state_;
+    int driver = 0, runtime = 0;
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    for (int i = 0; i < st->n_devices && (uint32_t)i < max; i++) {
+        struct cudaDeviceProp p;
+        if (cudaGetDeviceProperties(&p, i) != cudaSuccess)
+            continue;
+        vmaccel_device_info *d = &out[i];
+        snprintf(d->name, sizeof(d->name), "%.127s", p.name);
+        snprintf(d->api, sizeof(d->api), "cuda");
+        snprintf(d->kind, sizeof(d->kind), "gpu");
+        snprintf(d->platform, sizeof(d->platform), "CUDA driver %d.%d, runtime %d.%d",
+                 driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+        d->memory_bytes = p.totalGlobalMem;
+        d->compute_units = (uint32_t)p.multiProcessorCount;
+        d->cc_major = (uint32_t)p.major;
+        d->cc_minor = (uint32_t)p.minor;
+        d->in_use = i == st->device;
+    }
+    return st->n_devices;
+}
+
+static const vmaccel_plugin_op ops[] = {
+    VMACCEL_PLUGIN_OP(SGEMM, sgemm, 70, sgemm),
+    VMACCEL_PLUGIN_OPS_END,
+};
+
+VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
+    VMACCEL_PLUGIN_HEADER,
+    .name = "cuda",
+    .version = VMACCEL_VERSION_STRING,
+    .init = cuda_init,
+    .fini = cuda_fini,
+    .ops = ops,
+    .devices = devices,
+};

@@ -1,0 +1,31 @@
+/* A lane of the cuda plugin: one stream with its own cuBLAS handle,
+ * device buffers and pinned staging, reused call after call.  Several
+ * lanes let concurrent calls overlap one's copies with another's GEMM. */
+#ifndef VMACCEL_CUDA_LANE_H
+#define VMACCEL_CUDA_LANE_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct lane {
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    float *dev;    /* A, B, C one after another */
+    float *pinned; /* the same, on the host, page-locked */
+    size_t cap;    /* floats in each */
+    bool busy;
+} lane;
+
+/* 0, or the CUDA or cuBLAS status that stopped it (lane_close undoes the rest). */
+int lane_open(lane *l, int device);
+void lane_close(lane *l);
+/* Room for n floats in both buffers; a CUDA status. */
+int lane_reserve(lane *l, size_t n);
+/* C = alpha A B + beta C (row-major, as vmaccel_sgemm) on l; a CUDA or
+ * cuBLAS status (0: done, C written). */
+int lane_sgemm(lane *l, size_t m, size_t n, size_t k, float alpha, const float *a,
+               const float *b, float beta, float *c);
+
+#endif

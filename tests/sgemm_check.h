@@ -1,0 +1,19 @@
+/* sgemm on a device plugin checked against OpenBLAS in-process: shared by
+ * the accelerator plugins' tests (test_clblast.c, test_cuda.c). */
+#ifndef VMACCEL_TEST_SGEMM_CHECK_H
+#define VMACCEL_TEST_SGEMM_CHECK_H
+
+#include "runner.h"
+
+/* A context loading `plugins` from the build tree, plus `extra` lines. */
+vmaccel_ctx *sgemm_ctx(const char *plugins, const char *extra);
+/* Every shape of the check (odd sizes, both GEMM paths of CLBlast, k = 0,
+ * m = 0, beta 0 over a C of NaNs) through dev equals blas's result. */
+void sgemm_check_shapes(vmaccel_ctx *dev);
+/* Four threads of different shapes at once through dev: all right. */
+void sgemm_check_concurrent(vmaccel_ctx *dev);
+/* An agent loading only `plugin` (its seccomp filter on): sgemm through it
+ * equals blas's in-process result, every shape. */
+void sgemm_check_through_agent(const char *plugin);
+
+#endif
