@@ -215,8 +215,8 @@ static int allow_unlink(scmp_filter_ctx f, const server *srv) {
 }
 
 /* A GPU's driver works through ioctl on its device files (CUDA: /dev/nvidia*)
- * for every copy and launch, so the call is allowed, whatever its
- * arguments, when a loaded plugin runs on a GPU or an accelerator. */
+ * for every copy and launch, so the call is allowed when a loaded plugin
+ * runs on a GPU or an accelerator: any request but a terminal's. */
 static bool drives_a_device(const server *srv) {
     for (int i = 0; i < vmaccel_plugin_count(srv->ctx); i++) {
         vmaccel_device_info d[16];
@@ -230,9 +230,11 @@ static bool drives_a_device(const server *srv) {
 
 static int add_rules(scmp_filter_ctx f, const server *srv) {
     int r = allow_unlink(f, srv);
-    if (r == 0 && drives_a_device(srv)) {
+    if (r == 0 && drives_a_device(srv)) { /* but no terminal's (TIOCSTI...): 0x54xx */
         agent_log("seccomp: ioctl allowed, for the GPU driver");
-        r = allow(f, "ioctl", 0, NULL);
+        r = ALLOW_IF(f, "ioctl", SCMP_A1(SCMP_CMP_LT, 0x5400));
+        if (r == 0)
+            r = ALLOW_IF(f, "ioctl", SCMP_A1(SCMP_CMP_GT, 0x54ff));
     }
     for (size_t i = 0; r == 0 && i < sizeof(plain) / sizeof(plain[0]); i++)
         r = allow(f, plain[i], 0, NULL);

@@ -6,7 +6,13 @@
  *   build/bench/bench-classify [ROUNDS]
  *
  * Per-image latency (median, p99) for one image at a time, the three ways
- * measured in alternating blocks; then images/s with 1 and 2 threads. */
+ * measured in alternating blocks; then images/s with 1 and 2 threads.
+ *
+ * BENCH_CLASSIFY_TARGET=opencl (or opencl_fp16, auto) sets opencv.target
+ * on every path.  The agents then run opencv in-process and without their
+ * seccomp filter: an OpenCL platform builds kernels into a disk cache,
+ * which both filters refuse (docs/models.md, "Devices").  On PoCL also
+ * set OPENCV_OPENCL_DEVICE=:CPU: OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,17 +72,23 @@ static void block(side *sd, int per) {
     }
 }
 
+static const char *target; /* BENCH_CLASSIFY_TARGET, or NULL */
+
 static pid_t start_agent(const char *unix_addr, const char *tcp_addr, const char *extra) {
     char cfg[64]; /* tcp without tokens must be asked for (docs/security.md) */
     snprintf(cfg, sizeof(cfg), "/tmp/vmaccel-bench-cls-%d.conf", (int)getpid());
     FILE *f = fopen(cfg, "w");
     if (f) {
         fprintf(f, "agent.insecure_tcp = yes\n%s", extra);
+        if (target)
+            fprintf(f, "opencv.target = %s\nopencv.isolation = thread\nagent.seccomp = off\n",
+                    target);
         fclose(f);
     }
     pid_t pid = fork();
     if (pid == 0) {
         bench_classify_via(NULL);
+        unsetenv("VMACCEL_CONFIG"); /* the in-process side's */
         if (!freopen("/dev/null", "w", stderr))
             _exit(1);
         execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg, "--listen",
@@ -125,6 +137,19 @@ int main(int argc, char **argv) {
     snprintf(tcp_th, sizeof(tcp_th), "tcp://127.0.0.1:%d", 50000 + getpid() % 10000);
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
     bench_load_images(IMAGES, files, img, 3);
+    char cfg[64];
+    target = getenv("BENCH_CLASSIFY_TARGET");
+    if (target && *target) { /* the in-process side's configuration */
+        snprintf(cfg, sizeof(cfg), "/tmp/vmaccel-bench-cls-%d-target.conf", (int)getpid());
+        FILE *f = fopen(cfg, "w");
+        if (!f)
+            exit(1);
+        fprintf(f, "opencv.target = %s\n", target);
+        fclose(f);
+        setenv("VMACCEL_CONFIG", cfg, 1);
+    } else {
+        target = NULL;
+    }
     pid_t agent = start_agent(unix_addr, tcp_addr, "");
     pid_t agent_th = start_agent(unix_th, tcp_th, "opencv.isolation = thread\n");
     side sides[NSIDES];
@@ -142,8 +167,12 @@ int main(int argc, char **argv) {
         for (int k = 0; k < NSIDES; k++)
             block(&sides[k], per);
     printf("SqueezeNet v1.0, 227x227, the 3 shared photos in turn; %d images per row, measured\n"
-           "in %d alternating blocks; per-image wall time of vmaccel_image_classify\n\n",
+           "in %d alternating blocks; per-image wall time of vmaccel_image_classify\n",
            per * BLOCKS, BLOCKS);
+    if (target)
+        printf("opencv.target = %s everywhere; every agent runs opencv in-process, without "
+               "seccomp\n", target);
+    printf("\n");
     printf("| path | median ms | p99 ms | median / in-process |\n|---|---|---|---|\n");
     double base = 0;
     for (int k = 0; k < NSIDES; k++) {
@@ -153,8 +182,9 @@ int main(int argc, char **argv) {
         printf("| %s | %.2f | %.2f | %.3f |\n", sides[k].name, med, p99, med / base);
     }
     printf("\n| path | images/s, 1 thread | images/s, 2 threads |\n|---|---|---|\n");
+    int each = target ? 6 : 60; /* OpenCL on a CPU device is ~20x slower */
     for (int k = 0; k < NSIDES; k += 1 + (k == 1)) { /* tcp: the same as unix */
-        double one = images_per_s(&sides[k], 1, 60), two = images_per_s(&sides[k], 2, 60);
+        double one = images_per_s(&sides[k], 1, each), two = images_per_s(&sides[k], 2, each);
         printf("| %s | %.1f | %.1f |\n", sides[k].name, one, two);
     }
     for (int k = 0; k < NSIDES; k++) {
@@ -167,5 +197,7 @@ int main(int argc, char **argv) {
     kill(agent_th, SIGTERM);
     waitpid(agent, NULL, 0);
     waitpid(agent_th, NULL, 0);
+    if (target)
+        unlink(cfg);
     return 0;
 }

@@ -13,6 +13,8 @@ scripts/build.sh build-release -Dbuildtype=release || exit 1
 CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
   -Db_lundef=false -Dc_args=-fno-sanitize-recover=all || exit 1
 
+# deps.sh installed PoCL: OpenCL tests must run here, not skip.
+export VMACCEL_TEST_REQUIRE=opencl
 passed=0 failed=0 skipped=0 skips=""
 run() { # run NAME COMMAND...: runs a suite, adds its counts to the totals
   local name=$1; shift

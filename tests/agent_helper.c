@@ -41,9 +41,10 @@ static void spawn(test_agent *a, const char *extra) {
                   unix_addr, "--admin", admin_addr, (char *)NULL);
         _exit(127);
     }
-    /* Up to 20 s: an ASan agent loading OpenCV on a loaded 2-CPU machine
-     * once took more than 5. */
-    for (int i = 0; i < 2000; i++) {
+    /* Up to 90 s: an ASan agent loading OpenCV on a loaded 2-CPU machine
+     * once took more than 5, and clblast's warm-up on a cold PoCL cache
+     * builds its kernels in ~25 s. */
+    for (int i = 0; i < 9000; i++) {
         if (test_agent_stat(a, "connections") >= 0)
             return;
         usleep(10000);

@@ -4,6 +4,7 @@
  * ", N skipped" when a test found no hardware to run on (test_skip). */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,12 +49,30 @@ double test_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void test_skip(const char *fmt, ...) {
+/* VMACCEL_TEST_REQUIRE=opencl,cuda: hardware that must be there, so that
+ * its tests fail rather than skip (scripts/test.sh, bench/device-check.sh). */
+static char required[256];
+
+static bool is_required(const char *hw) {
+    size_t n = strlen(hw);
+    for (const char *p = required; (p = strstr(p, hw)); p += n)
+        if ((p == required || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+void test_skip(const char *hw, const char *fmt, ...) {
+    char why[512];
     va_list ap;
     va_start(ap, fmt);
-    if (skip_why)
-        vsnprintf(skip_why, 512, fmt, ap);
+    vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
+    if (is_required(hw)) {
+        fprintf(stderr, "  %s is required here (VMACCEL_TEST_REQUIRE), but: %s\n", hw, why);
+        exit(1);
+    }
+    if (skip_why)
+        snprintf(skip_why, 512, "%s", why);
     exit(SKIP_EXIT);
 }
 
@@ -89,6 +108,8 @@ int main(int argc, char **argv) {
     /* Tests configure vmaccel themselves; the caller's settings must not leak
      * in.  (environ shrinks as we unset, so restart the scan each time.) */
     extern char **environ;
+    const char *req = getenv("VMACCEL_TEST_REQUIRE");
+    snprintf(required, sizeof(required), "%s", req ? req : "");
     for (int again = 1; again;) {
         again = 0;
         for (char **e = environ; *e; e++) {

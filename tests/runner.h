@@ -50,9 +50,11 @@ void test_register(const char *name, test_fn fn);
         }                                                                     \
     } while (0)
 
-/* Ends the test as skipped, printf-style reason: only for hardware this
- * machine lacks (a GPU), never to hide a failure. */
-void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Ends the test as skipped, printf-style reason: only for hardware `hw`
+ * ("cuda", "opencl") this machine lacks, never to hide a failure; where
+ * VMACCEL_TEST_REQUIRE lists hw, the test fails instead. */
+void test_skip(const char *hw, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 
 /* --- helpers (helpers.c) --- */
 

@@ -498,7 +498,8 @@ static void top5(vmaccel_ctx *ctx, int i, vmaccel_class top[5]) {
  * network ran, and the top 5 equal the CPU target's within 1e-3. */
 TEST(classify_opencl_target_agrees_with_the_cpu) {
     if (!have_opencl_icd())
-        test_skip("no OpenCL platform installed (pocl-opencl-icd gives one on the CPU)");
+        test_skip("opencl",
+                  "no OpenCL platform installed (pocl-opencl-icd gives one on the CPU)");
     setenv("OPENCV_OPENCL_DEVICE", ":CPU:", 1);
     setenv("OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES", "1", 1);
     char cfg[512];

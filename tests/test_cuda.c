@@ -28,7 +28,7 @@ static const char *cuda_absent(void) {
 static void need_cuda(void) {
     const char *why = cuda_absent();
     if (why)
-        test_skip("%s", why);
+        test_skip("cuda", "%s", why);
 }
 
 /* Runs everywhere: with a GPU the plugin loads and ranks first; without one

@@ -291,16 +291,28 @@ TEST(isolation_opencv_model_survives_its_workers) {
  * keep the one worker busy, so the next request is ready the moment a
  * reply arrives; 300 ms spins against a 1 s budget retire it every few
  * calls. */
-#define RETIRE_CALLS 8
+#define RETIRE_CALLS_MAX 100
+static _Atomic bool retired_enough;
+
+/* 300 ms spins until the worker has retired twice: how many that takes
+ * depends on the CPU the machine gives the worker (mbench spins wall time). */
 static void *spin_calls(void *s) {
     intptr_t failed = 0;
-    for (int i = 0; i < RETIRE_CALLS; i++) {
+    for (int i = 0; i < RETIRE_CALLS_MAX && !atomic_load(&retired_enough); i++) {
         int r = vmaccel_mbench(s, 300000);
         if (r < 0)
             fprintf(stderr, "  call %d: %s\n", i, vmaccel_err_name(r));
         failed += r < 0;
     }
     return (void *)failed;
+}
+
+static int retirements(test_agent *a) {
+    const char *log = test_agent_log(a);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, "retired: half its CPU budget used")); p++)
+        n++;
+    return n;
 }
 
 TEST(isolation_retiring_worker_costs_no_request) {
@@ -313,16 +325,17 @@ TEST(isolation_retiring_worker_costs_no_request) {
     CHECK_OK(vmaccel_session_new(c2, &s2));
     pthread_t t1, t2;
     void *f1, *f2;
+    atomic_store(&retired_enough, false);
     pthread_create(&t1, NULL, spin_calls, s1);
     pthread_create(&t2, NULL, spin_calls, s2);
+    for (int i = 0; i < 300 && retirements(&a) < 2; i++)
+        usleep(100000);
+    atomic_store(&retired_enough, true);
     pthread_join(t1, &f1);
     pthread_join(t2, &f2);
     CHECK_INT((int)(intptr_t)f1 + (int)(intptr_t)f2, 0);
+    CHECK(retirements(&a) >= 2);
     const char *log = test_agent_log(&a);
-    int retired = 0;
-    for (const char *p = log; (p = strstr(p, "retired: half its CPU budget used")); p++)
-        retired++;
-    CHECK(retired >= 2);
     CHECK(!strstr(log, "died holding a request"));
     char *page = test_agent_metrics(&a);
     CHECK_INT(test_metric(page, "vmaccel_worker_restarts_total{plugin=\"mbench\"}"), 0);

@@ -55,7 +55,18 @@ static cl_int reserve(state *st, dbuf *buf, size_t n) {
     return e;
 }
 
+/* Gives up a call: whatever is queued is finished first (a queued copy
+ * still reads the caller's memory, which may be unmapped once the call
+ * returns), and the buffers go, so a size the device could not take
+ * (allocation is lazy on many drivers) does not fail every later call. */
 static int decline(state *st, const char *what, int code) {
+    clFinish(st->q);
+    dbuf *bufs[] = {&st->a, &st->b, &st->c};
+    for (int i = 0; i < 3; i++) {
+        if (bufs[i]->mem)
+            clReleaseMemObject(bufs[i]->mem);
+        *bufs[i] = (dbuf){NULL, 0};
+    }
     if (!atomic_exchange(&st->warned, true))
         st->host->log(st->host, VMACCEL_LOG_WARN,
                       "%s failed (%d); declining sgemm, the next plugin serves it "
@@ -86,10 +97,8 @@ static int run_locked(state *st, size_t m, size_t n, size_t k, float alpha, cons
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
                                        CLBlastTransposeNo, m, n, k, alpha, st->a.mem, 0, k,
                                        st->b.mem, 0, n, beta, st->c.mem, 0, n, &st->q, NULL);
-    if (s != CLBlastSuccess) {
-        clFinish(st->q);
+    if (s != CLBlastSuccess)
         return decline(st, "CLBlastSgemm", s);
-    }
     e = clEnqueueReadBuffer(st->q, st->c.mem, CL_TRUE, 0, sc, c, 0, NULL, NULL);
     return e == CL_SUCCESS ? 0 : decline(st, "clEnqueueReadBuffer", e);
 }
@@ -121,10 +130,11 @@ static int sgemm(void *state_, vmaccel_session *sess, uint32_t m, uint32_t n, ui
 }
 
 /* CLBlast builds one program for small sizes (its direct kernel) and
- * another for large ones (indirect, with padding kernels): one of each. */
+ * another for large ones (indirect, with padding kernels): one of each,
+ * and an odd size for the padding. */
 static void warm_up(state *st) {
-    static const uint32_t sizes[] = {16, 512};
-    for (int i = 0; i < 2; i++) {
+    static const uint32_t sizes[] = {16, 512, 513};
+    for (int i = 0; i < 3; i++) {
         size_t n = sizes[i];
         float *buf = calloc(3 * n * n, sizeof(float));
         if (!buf || sgemm(st, NULL, (uint32_t)n, (uint32_t)n, (uint32_t)n, 1.0f, buf,

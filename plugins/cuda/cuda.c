@@ -3,6 +3,14 @@
  *   cuda.device = N     the GPU (default 0; `vmaccel info` lists them)
  *   cuda.streams = N    lanes, 1..16 (default 4): concurrent calls each
  *                       take one, so one's copies overlap another's GEMM
+ *   cuda.lane_mb = N    the most a lane keeps for A, B and C, page-locked
+ *                       on the host and on the device (default 256, 1..16384):
+ *                       a bigger call is declined, blas serves it; so the
+ *                       plugin pins at most streams × lane_mb of host memory
+ *
+ * Each lane runs one small sgemm at load: the CUDA runtime loads cuBLAS's
+ * kernels lazily, and in vmacceld that must happen before its seccomp
+ * filter.
  *
  * Each lane keeps its device buffers and page-locked staging (lane.h) and
  * grows them as calls need, never per call.  Priority 70: above blas (50)
@@ -30,6 +38,7 @@ typedef struct state {
     pthread_cond_t freed;
     lane lanes[LANES_MAX];
     int n_lanes;
+    size_t lane_floats; /* cuda.lane_mb */
     atomic_bool warned;
 } state;
 
@@ -66,22 +75,25 @@ static int sgemm(void *state_, vmaccel_session *sess, uint32_t m, uint32_t n, ui
             c[i] = beta == 0.0f ? 0.0f : beta * c[i];
         return 0;
     }
-    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
-        return -ENOTSUP; /* cuBLAS takes ints */
+    uint64_t floats = (uint64_t)m * k + (uint64_t)k * n + (uint64_t)m * n;
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX || floats > st->lane_floats)
+        return -ENOTSUP; /* cuBLAS takes ints; over cuda.lane_mb: blas serves it */
     cudaSetDevice(st->device); /* the current device is per thread */
     lane *l = lane_take(st);
     int r = lane_sgemm(l, m, n, k, alpha, a, b, beta, c);
+    if (r != 0)
+        lane_shrink(l);
     lane_give(st, l);
     if (r == 0)
         return 0;
     if (!atomic_exchange(&st->warned, true))
-        st->host->log(st->host, VMACCEL_LOG_WARN, "sgemm %ux%ux%u failed (CUDA/cuBLAS status "
-                      "%d: %s); declined, the next plugin serves it (logged once)", m, n, k, r,
-                      cudaGetErrorString((cudaError_t)r));
+        st->host->log(st->host, VMACCEL_LOG_WARN, "sgemm %ux%ux%u failed (%s); declined, the "
+                      "next plugin serves it (logged once)", m, n, k, lane_strerror(r));
     return -ENOTSUP;
 }
 
 static void release(state *st) {
+    cudaSetDevice(st->device);
     for (int i = 0; i < st->n_lanes; i++)
         lane_close(&st->lanes[i]);
     pthread_cond_destroy(&st->freed);
@@ -98,17 +110,20 @@ static int configure(state *st) {
                   e != cudaSuccess ? cudaGetErrorString(e) : "none found");
         return VMACCEL_PLUGIN_SKIP;
     }
-    uint64_t dev = 0, lanes = 4;
+    uint64_t dev = 0, lanes = 4, mb = 256;
     char why[256];
     if (vmaccel_config_get_uint(host->ctx, "cuda.device", 0, (uint64_t)st->n_devices - 1, &dev,
                                 why, sizeof(why)) < 0 ||
         vmaccel_config_get_uint(host->ctx, "cuda.streams", 1, LANES_MAX, &lanes, why,
+                                sizeof(why)) < 0 ||
+        vmaccel_config_get_uint(host->ctx, "cuda.lane_mb", 1, 16384, &mb, why,
                                 sizeof(why)) < 0) {
         host->log(host, VMACCEL_LOG_ERROR, "%s", why);
         return -EINVAL;
     }
     st->device = (int)dev;
     st->n_lanes = (int)lanes;
+    st->lane_floats = (size_t)(mb << 20) / sizeof(float);
     return 0;
 }
 
@@ -122,10 +137,15 @@ static int cuda_init(const vmaccel_plugin_host *host, void **out) {
     int r = configure(st);
     int opened = 0;
     for (; r == 0 && opened < st->n_lanes; opened++) {
+        float x[3] = {1, 2, 0}; /* the warm-up: 1x1x1 */
         int s = lane_open(&st->lanes[opened], st->device);
+        if (s == 0)
+            s = lane_sgemm(&st->lanes[opened], 1, 1, 1, 1.0f, x, x + 1, 0.0f, x + 2);
+        if (s == 0 && x[2] != 2.0f)
+            s = LANE_CUBLAS(CUBLAS_STATUS_EXECUTION_FAILED);
         if (s != 0) {
-            host->log(host, VMACCEL_LOG_WARN, "GPU %d: cannot open a stream (status %d): "
-                      "skipped", st->device, s);
+            host->log(host, VMACCEL_LOG_WARN, "GPU %d: a stream does not work (%s): skipped",
+                      st->device, lane_strerror(s));
             r = VMACCEL_PLUGIN_SKIP;
         }
     }

@@ -9,11 +9,11 @@ int lane_open(lane *l, int device) {
     if (e == cudaSuccess)
         e = cudaStreamCreateWithFlags(&l->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess)
-        return (int)e;
+        return LANE_CUDA(e);
     cublasStatus_t s = cublasCreate(&l->blas);
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasSetStream(l->blas, l->stream);
-    return (int)s;
+    return s == CUBLAS_STATUS_SUCCESS ? 0 : LANE_CUBLAS(s);
 }
 
 void lane_close(lane *l) {
@@ -24,6 +24,13 @@ void lane_close(lane *l) {
     cudaFree(l->dev);
     cudaFreeHost(l->pinned);
     memset(l, 0, sizeof(*l));
+}
+
+void lane_shrink(lane *l) {
+    cudaFree(l->dev);
+    cudaFreeHost(l->pinned);
+    l->dev = l->pinned = NULL;
+    l->cap = 0;
 }
 
 int lane_reserve(lane *l, size_t n) {
@@ -48,7 +55,7 @@ int lane_sgemm(lane *l, size_t m, size_t n, size_t k, float alpha, const float *
     size_t na = m * k, nb = k * n, nc = m * n, bytes = (na + nb + nc) * sizeof(float);
     int r = lane_reserve(l, na + nb + nc);
     if (r != cudaSuccess)
-        return r;
+        return LANE_CUDA(r);
     float *ha = l->pinned, *hb = ha + na, *hc = hb + nb;
     float *da = l->dev, *db = da + na, *dc = db + nb;
     memcpy(ha, a, na * sizeof(float));
@@ -58,15 +65,23 @@ int lane_sgemm(lane *l, size_t m, size_t n, size_t k, float alpha, const float *
         memcpy(hc, c, nc * sizeof(float));
     cudaError_t e = cudaMemcpyAsync(da, ha, up, cudaMemcpyHostToDevice, l->stream);
     if (e != cudaSuccess)
-        return (int)e;
+        return LANE_CUDA(e);
     cublasStatus_t s = cublasSgemm(l->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, (int)k,
                                    &alpha, db, (int)n, da, (int)k, &beta, dc, (int)n);
-    if (s != CUBLAS_STATUS_SUCCESS)
-        return (int)s;
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        cudaStreamSynchronize(l->stream); /* the copy in must be over: the lane is reused */
+        return LANE_CUBLAS(s);
+    }
     e = cudaMemcpyAsync(hc, dc, nc * sizeof(float), cudaMemcpyDeviceToHost, l->stream);
+    cudaError_t sync = cudaStreamSynchronize(l->stream);
     if (e == cudaSuccess)
-        e = cudaStreamSynchronize(l->stream);
+        e = sync;
     if (e == cudaSuccess)
         memcpy(c, hc, nc * sizeof(float));
-    return (int)e;
+    return e == cudaSuccess ? 0 : LANE_CUDA(e);
+}
+
+const char *lane_strerror(int r) {
+    return r >= LANE_CUBLAS(0) ? cublasGetStatusString((cublasStatus_t)(r - LANE_CUBLAS(0)))
+                               : cudaGetErrorString((cudaError_t)(r - LANE_CUDA(0)));
 }

@@ -18,13 +18,22 @@ typedef struct lane {
     bool busy;
 } lane;
 
-/* 0, or the CUDA or cuBLAS status that stopped it (lane_close undoes the rest). */
+/* The lane functions return 0, or the CUDA or cuBLAS status that stopped
+ * them as one number (lane_strerror names it). */
+#define LANE_CUDA(e) ((int)(e))
+#define LANE_CUBLAS(s) (100000 + (int)(s))
+const char *lane_strerror(int r);
+
+/* 0, or what stopped it (lane_close undoes the rest). */
 int lane_open(lane *l, int device);
 void lane_close(lane *l);
 /* Room for n floats in both buffers; a CUDA status. */
 int lane_reserve(lane *l, size_t n);
-/* C = alpha A B + beta C (row-major, as vmaccel_sgemm) on l; a CUDA or
- * cuBLAS status (0: done, C written). */
+/* Gives both buffers back (after a failure: a size the device could not
+ * take must not stay reserved). */
+void lane_shrink(lane *l);
+/* C = alpha A B + beta C (row-major, as vmaccel_sgemm) on l; 0 when done,
+ * C written.  The stream is idle when it returns, failed or not. */
 int lane_sgemm(lane *l, size_t m, size_t n, size_t k, float alpha, const float *a,
                const float *b, float beta, float *c);
 

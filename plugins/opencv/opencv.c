@@ -12,8 +12,9 @@
  *   opencv.max_nets = CPUs          networks per model, 1..16
  *   opencv.target = cpu             cpu, opencl, opencl_fp16, or auto: an
  *                                   OpenCL GPU if OpenCV has one, else cpu;
- *                                   a bundle's `target` overrides it.  Any
- *                                   but cpu starts OpenCL at load (~50 ms).
+ *                                   unless it is cpu, a bundle's `target`
+ *                                   overrides it.  Any but cpu starts
+ *                                   OpenCL at load (~50 ms).
  *
  * OpenCV keeps a network on the CPU by itself when it will not use the
  * OpenCL device (a CPU device, unless OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES
@@ -109,8 +110,13 @@ static int model_build(struct state *st, vmaccel_resource *res, model **out, cha
     m->refs = 1;
     int r = bundle_parse(res, &m->b, why, wl);
     m->max_live = max_nets;
-    /* both checked already: by init, by the bundle parser */
-    m->target = (cvnet_target)target_named(m->b.meta.target[0] ? m->b.meta.target : st->target);
+    /* Both checked already (init, the bundle parser).  A guest's bundle
+     * may choose among devices the operator opened (opencv.target not cpu),
+     * never open one: OpenCL started after the agent's seccomp filter
+     * would fail, or worse. */
+    bool operator_cpu = !strcmp(st->target, "cpu");
+    const char *t = m->b.meta.target[0] && !operator_cpu ? m->b.meta.target : st->target;
+    m->target = (cvnet_target)target_named(t);
     if (r == 0 && (r = cvnet_load(&m->b, m->target, &m->pool[0], why, wl)) == 0)
         m->n_pool = m->n_live = 1;
     if (r == 0)
