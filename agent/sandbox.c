@@ -232,9 +232,9 @@ static int add_rules(scmp_filter_ctx f, const server *srv) {
     int r = allow_unlink(f, srv);
     if (r == 0 && drives_a_device(srv)) { /* but no terminal's (TIOCSTI...): 0x54xx */
         agent_log("seccomp: ioctl allowed, for the GPU driver");
-        r = ALLOW_IF(f, "ioctl", SCMP_A1(SCMP_CMP_LT, 0x5400));
+        r = ALLOW_IF(f, "ioctl", SCMP_A1(SCMP_CMP_LT, 0x5400, 0));
         if (r == 0)
-            r = ALLOW_IF(f, "ioctl", SCMP_A1(SCMP_CMP_GT, 0x54ff));
+            r = ALLOW_IF(f, "ioctl", SCMP_A1(SCMP_CMP_GT, 0x54ff, 0));
     }
     for (size_t i = 0; r == 0 && i < sizeof(plain) / sizeof(plain[0]); i++)
         r = allow(f, plain[i], 0, NULL);
