@@ -10,6 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 b=${1:-build}
+sizes=${DEVICE_CHECK_SIZES:-1024 4096} # sgemm n (a dry run here: 64 128)
 out=$(mktemp -d)
 say() { echo; echo "== $*"; }
 
@@ -24,35 +25,35 @@ VMACCEL_TEST_REQUIRE=cuda timeout 300 "$b"/tests/vmaccel-tests cuda_ clblast_ 2>
 
 say "sgemm: cuBLAS by hand (pinned host memory, device buffers kept)"
 if [ -x "$b"/bench/bench-cublas ]; then
-  timeout 120 "$b"/bench/bench-cublas 1024 4096 | tee "$out/cublas.log"
+  timeout 120 "$b"/bench/bench-cublas $sizes | tee "$out/cublas.log"
 else
   echo "not built: no CUDA toolkit where $b was configured"
 fi
 
 for p in cuda clblast; do
   say "sgemm: the $p plugin in-process vs through vmacceld"
-  BENCH_SGEMM_PLUGIN=$p timeout 240 "$b"/bench/bench-sgemm-remote 1024 4096 2>&1 | tee "$out/$p.log"
+  BENCH_SGEMM_PLUGIN=$p timeout 240 "$b"/bench/bench-sgemm-remote $sizes 2>&1 | tee "$out/$p.log"
 done
 
-say "classify on the GPU"
-echo "not measured: the opencv plugin has no GPU target yet (issue 15 §2)"
+say "classify: opencv.target = opencl (the GPU's OpenCL, if its driver has one) vs in-process"
+BENCH_CLASSIFY_TARGET=opencl timeout 240 "$b"/bench/bench-classify 30 2>/dev/null | grep '^|' ||
+  echo "not measured (no OpenCL device, or it failed)"
+echo "(classify on CUDA/cuDNN does not exist yet: issue 15 §4)"
 
 say "summary"
 grep -E '^[0-9]+ passed' "$out/tests.log" | tail -1
 grep -E '^skip ' "$out/tests.log" | sed 's/^/  /'
-gf() { # gflops N MS
-  awk -v n="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.0f", 2 * n * n * n / (ms / 1e3) / 1e9 }'
-}
 echo "| n | path | ms | GFLOP/s |"
 echo "|---|---|---|---|"
-grep -E '^\| [0-9]+ \| [0-9.]+ \| [0-9]+ \|$' "$out/cublas.log" 2>/dev/null |
-  awk -F'|' '{ printf "| %d | cuBLAS by hand | %.3f | %d |\n", $2, $3, $4 }'
-for p in cuda clblast; do
-  grep -E '^\| [0-9]+ \| plain \|' "$out/$p.log" 2>/dev/null | while IFS='|' read -r _ n _ _ in unix tcp _; do
-    n=$((n)); for path in in-process:$in unix:$unix tcp:$tcp; do
-      ms=${path#*:}; ms=$(echo $ms)
-      echo "| $n | $p ${path%%:*} | $ms | $(gf "$n" "$ms") |"
-    done
-  done
+awk -F'|' '/^\| [0-9]+ \| [0-9.]+ \| [0-9]+ \|$/ { printf "| %d | cuBLAS by hand | %.3f | %d |\n", $2, $3, $4 }' \
+  "$out/cublas.log" 2>/dev/null
+for p in cuda clblast; do # bench-sgemm-remote's plain rows: in-process, unix, tcp ms
+  awk -F'|' -v p="$p" '$3 ~ /plain/ {
+    n = $2 + 0; split("in-process unix tcp", name, " ")
+    for (i = 1; i <= 3; i++) {
+      ms = $(4 + i) + 0
+      printf "| %d | %s, %s | %.3f | %.0f |\n", n, p, name[i], ms, (ms > 0 ? 2 * n * n * n / (ms / 1e3) / 1e9 : 0)
+    }
+  }' "$out/$p.log" 2>/dev/null
 done
 rm -rf "$out"

@@ -42,21 +42,32 @@ static const char *plugin(void) {
     return p && *p ? p : "blas";
 }
 
+static pid_t agent_pid; /* killed at exit, whatever the exit */
+
+static void stop_agent(void) {
+    if (agent_pid > 0) {
+        kill(agent_pid, SIGTERM);
+        waitpid(agent_pid, NULL, 0);
+        agent_pid = 0;
+    }
+}
+
 static pid_t start_agent(const char *unix_addr, const char *tcp_addr) {
     char cfg[64]; /* tcp without tokens must be asked for (docs/security.md) */
     snprintf(cfg, sizeof(cfg), "/tmp/vmaccel-bench-sgemm-%d.conf", (int)getpid());
     FILE *f = fopen(cfg, "w");
     if (!f)
         exit(1);
-    fprintf(f, "agent.insecure_tcp = yes\nplugins = %s\n", plugin());
+    /* noop too: a client asks it whether the agent is up */
+    fprintf(f, "agent.insecure_tcp = yes\nplugins = noop, %s\n", plugin());
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
         unsetenv("VMACCEL_PLUGINS");
         unsetenv("VMACCEL_REMOTE");
         setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
-        if (!freopen("/dev/null", "w", stderr))
-            _exit(1);
+        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(1); /* no pipe of the caller's kept open by the agent */
         execl(BENCH_BUILD_DIR "/agent/vmacceld", "vmacceld", "--config", cfg, "--listen",
               unix_addr, "--listen", tcp_addr, (char *)NULL);
         _exit(127);
@@ -71,14 +82,26 @@ static vmaccel_session *open_path(const char *addr, vmaccel_ctx **ctx) {
     vmaccel_session *s;
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
     setenv("VMACCEL_PLUGINS", addr ? "remote" : plugin(), 1);
+    setenv("VMACCEL_LOG_LEVEL", "error", 1); /* no "cannot connect" while it starts */
     if (addr)
         setenv("VMACCEL_REMOTE", addr, 1);
     else
         unsetenv("VMACCEL_REMOTE");
-    for (int i = 0; i < 50; i++, usleep(100000))
+    /* Up to 90 s: an OpenCL agent builds its kernels before it listens
+     * (~25 s on a cold PoCL cache). */
+    for (int i = 0; i < 900; i++, usleep(100000)) {
+        *ctx = NULL;
+        s = NULL;
         if (vmaccel_ctx_new(NULL, ctx) == 0 && vmaccel_session_new(*ctx, &s) == 0 &&
-            (!addr || vmaccel_noop(s) == 0)) /* noop: the agent answers */
+            (!addr || vmaccel_noop(s) == 0)) { /* noop: the agent answers */
+            unsetenv("VMACCEL_LOG_LEVEL");
             return s;
+        }
+        vmaccel_session_free(s);
+        vmaccel_ctx_free(*ctx);
+        if (!addr)
+            break; /* in-process: nothing to wait for */
+    }
     fprintf(stderr, "cannot open %s\n", addr ? addr : plugin());
     exit(1);
 }
@@ -165,7 +188,8 @@ int main(int argc, char **argv) {
     char uaddr[96], taddr[64];
     snprintf(uaddr, sizeof(uaddr), "unix:///tmp/vmaccel-bench-sgemm-%d.sock", (int)getpid());
     snprintf(taddr, sizeof(taddr), "tcp://127.0.0.1:%d", 46000 + getpid() % 1000);
-    pid_t agent = start_agent(uaddr, taddr);
+    agent_pid = start_agent(uaddr, taddr);
+    atexit(stop_agent);
     vmaccel_ctx *ctx[N_PATHS];
     vmaccel_session *s[N_PATHS];
     s[IN_PROCESS] = open_path(NULL, &ctx[IN_PROCESS]);
@@ -187,8 +211,7 @@ int main(int argc, char **argv) {
         vmaccel_session_free(s[p]);
         vmaccel_ctx_free(ctx[p]);
     }
-    kill(agent, SIGTERM);
-    waitpid(agent, NULL, 0);
+    stop_agent();
     unlink(uaddr + strlen("unix://"));
     return 0;
 }
