@@ -87,9 +87,10 @@ check "sgemm through the VM region = on host (checksum ${got:-<none>}, want $wan
 mem=$(console a | sed -n 's/.*VM region (64 MiB) is mem \([0-9]*\).*/\1/p')
 check "the guest's mems were in the region (mem ${mem:-<none>} on the agent)" \
   grep -q 'mems come from the VM region (64 MiB)' <(console a)
-answered_region() {
-  "$build/tools/vmaccel" stats --admin "unix://$work/admin.sock" --raw |
-    grep -q 'requests_total{.*op="mem_region"} [1-9]'
+answered_region() { # the page read whole first: under pipefail, `stats | grep -q`
+  local page          # fails when grep quits early and stats then writes (SIGPIPE)
+  page=$("$build/tools/vmaccel" stats --admin "unix://$work/admin.sock" --raw) &&
+    grep -q 'requests_total{.*op="mem_region"} [1-9]' <<<"$page"
 }
 check "the agent answered MEM_REGION" answered_region
 echo "     (guest a: $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s from QEMU start to power-off)"
