@@ -55,18 +55,22 @@ static cl_int reserve(state *st, dbuf *buf, size_t n) {
     return e;
 }
 
-/* Gives up a call: whatever is queued is finished first (a queued copy
- * still reads the caller's memory, which may be unmapped once the call
- * returns), and the buffers go, so a size the device could not take
- * (allocation is lazy on many drivers) does not fail every later call. */
-static int decline(state *st, const char *what, int code) {
-    clFinish(st->q);
+static void drop_buffers(state *st) {
     dbuf *bufs[] = {&st->a, &st->b, &st->c};
     for (int i = 0; i < 3; i++) {
         if (bufs[i]->mem)
             clReleaseMemObject(bufs[i]->mem);
         *bufs[i] = (dbuf){NULL, 0};
     }
+}
+
+/* Gives up a call: whatever is queued is finished first (a queued copy
+ * still reads the caller's memory, which may be unmapped once the call
+ * returns), and the buffers go, so a size the device could not take
+ * (allocation is lazy on many drivers) does not fail every later call. */
+static int decline(state *st, const char *what, int code) {
+    clFinish(st->q);
+    drop_buffers(st);
     if (!atomic_exchange(&st->warned, true))
         st->host->log(st->host, VMACCEL_LOG_WARN,
                       "%s failed (%d); declining sgemm, the next plugin serves it "
@@ -145,10 +149,7 @@ static void warm_up(state *st) {
 }
 
 static void release(state *st) {
-    dbuf *bufs[] = {&st->a, &st->b, &st->c};
-    for (int i = 0; i < 3; i++)
-        if (bufs[i]->mem)
-            clReleaseMemObject(bufs[i]->mem);
+    drop_buffers(st);
     if (st->q)
         clReleaseCommandQueue(st->q);
     if (st->cx)

@@ -36,10 +36,7 @@ void lane_shrink(lane *l) {
 int lane_reserve(lane *l, size_t n) {
     if (l->cap >= n)
         return cudaSuccess;
-    cudaFree(l->dev);
-    cudaFreeHost(l->pinned);
-    l->dev = l->pinned = NULL;
-    l->cap = 0;
+    lane_shrink(l);
     cudaError_t e = cudaMalloc((void **)&l->dev, n * sizeof(float));
     if (e == cudaSuccess)
         e = cudaMallocHost((void **)&l->pinned, n * sizeof(float));
