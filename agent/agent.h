@@ -62,6 +62,7 @@
 
 #include "vmaccel/vmaccel.h"
 
+#include "caps_agent.h"
 #include "cost.h"
 #include "fairsched.h"
 
@@ -208,6 +209,7 @@ struct server {
     cost_table cost;
 
     struct ssl_ctx_st *tls_ctx; /* for tls:// listeners, or NULL (tlsconn.c) */
+    agent_caps caps; /* the CAPS answer, built before the first request */
     /* Ticks to close handshakes gone stale, while any is pending (handshake.c). */
     struct {
         int timer;

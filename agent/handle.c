@@ -300,6 +300,11 @@ static int run_control(call *k) {
         return mems_unmap(k->t->mems, q->u.mem_unmap.mem);
     case VMACCEL_KIND_MEM_REGION:
         return mem_region(k);
+    case VMACCEL_KIND_CAPS: /* built at start; the same for every guest */
+        if (!k->srv->caps.p)
+            return -ENOTSUP;
+        vmaccel_msg_ref(k->resp, k->srv->caps.p, k->srv->caps.len);
+        return 0;
     default: /* (un)register: the job found both objects in this connection */
         return q->kind == VMACCEL_KIND_SESSION_REGISTER
                    ? vmaccel_session_register(k->sess, k->res)

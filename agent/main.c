@@ -176,6 +176,7 @@ static int prepare(server *srv, const agent_options *o, confinement *c) {
     if (o->vm_region_mb >= 0)
         srv->cfg.vm_region_bytes = (uint64_t)o->vm_region_mb << 20;
     r = require_plugins(srv);
+    r = r < 0 ? r : agent_caps_build(srv->ctx, &srv->caps);
     r = r < 0 ? r : open_listeners(srv, o);
     r = r < 0 ? r : listeners_regions(srv);
     r = r < 0 ? r : auth_configure(srv); /* needs the rules and the listeners */
@@ -207,6 +208,7 @@ int main(int argc, char **argv) {
     listeners_close(&srv); /* those server_run did not close; their socket files go too */
     models_free(srv.batching.models); /* before fini: it holds resources */
     vmaccel_ctx_free(srv.ctx);
+    agent_caps_free(&srv.caps);
     tenants_free(&srv);
     agent_tls_free(&srv);
     agent_settings_close(&srv);

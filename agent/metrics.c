@@ -98,7 +98,8 @@ static const char *kind_name(uint16_t kind) {
                                           "resource_create",    "resource_destroy",
                                           "session_register",   "session_unregister",
                                           "ping",               "mem_map",
-                                          "mem_unmap",          "mem_region"};
+                                          "mem_unmap",          "mem_region",
+                                          "caps"};
     uint16_t c = kind - VMACCEL_KIND_CONTROL_FIRST;
     if (kind >= VMACCEL_KIND_CONTROL_FIRST && c < sizeof(control) / sizeof(control[0]))
         return control[c];

@@ -127,7 +127,8 @@ static void server_open(void) {
                                       .max_sessions = 64,
                                       .max_resources = 64}};
     agent_settings_open(srv, config_path);
-    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 || server_sync_begin(srv) < 0)
+    if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 ||
+        agent_caps_build(ctx, &srv->caps) < 0 || server_sync_begin(srv) < 0)
         abort();
     /* Per-tenant shares as pool_run sets them (fairsched.h), so the share
      * cap and the idle grace (stepped by the fake clock) are fuzzed too. */

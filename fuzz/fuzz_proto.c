@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "hello.h"
 #include "msg.h"
 
@@ -89,6 +90,26 @@ static void request(const uint8_t *body, uint64_t len) {
     free(req);
 }
 
+/* What a client reads from an answer: a blob, or a CAPS payload (whose
+ * strings must come out NUL-terminated within their fields). */
+static void response(const uint8_t *body, uint64_t len) {
+    static vmaccel_caps caps; /* 60 KiB: not on the stack */
+    vmaccel_cursor c;
+    vmaccel_cur_init(&c, body, len);
+    if (vmaccel_resp_status(&c) >= 0)
+        vmaccel_cur_bytes(&c, vmaccel_cur_u64(&c));
+    vmaccel_cur_init(&c, body, len);
+    if (vmaccel_resp_status(&c) < 0 || vmaccel_caps_decode(&c, &caps) < 0)
+        return;
+    for (uint32_t i = 0; i < caps.n_devices; i++)
+        if (!memchr(caps.devices[i].name, 0, sizeof(caps.devices[i].name)) ||
+            !memchr(caps.devices[i].platform, 0, sizeof(caps.devices[i].platform)))
+            abort();
+    for (uint32_t i = 0; i < caps.n_routes; i++)
+        if (caps.routes[i].device != VMACCEL_CAPS_CPU && caps.routes[i].device >= caps.n_devices)
+            abort();
+}
+
 static void handshake(uint8_t type, const uint8_t *body, uint64_t len) {
     vmaccel_hello h;
     vmaccel_hello_ok ok;
@@ -112,10 +133,7 @@ static int on_message(void *ud, uint8_t type, uint64_t id, uint8_t *body, uint64
     if (type == VMACCEL_FRAME_REQUEST) {
         request(body, len);
     } else if (type == VMACCEL_FRAME_RESPONSE) {
-        vmaccel_cursor c;
-        vmaccel_cur_init(&c, body, len);
-        if (vmaccel_resp_status(&c) >= 0)
-            vmaccel_cur_bytes(&c, vmaccel_cur_u64(&c));
+        response(body, len);
     } else {
         handshake(type, body, len);
     }

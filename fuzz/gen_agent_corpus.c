@@ -235,6 +235,7 @@ static void ops(int conn) {
     vmaccel_req_exec(&m, 1, 2, "vmaccel_demo_count", in, 2, out, 1);
     req(conn, 9, &m);
     control(conn, 10, VMACCEL_KIND_PING, 0);
+    control(conn, 15, VMACCEL_KIND_CAPS, 0);
     act(conn, STEP);
     reg(conn, 11, VMACCEL_KIND_RESOURCE_DESTROY, 1, 2);
     control(conn, 12, VMACCEL_KIND_SESSION_FREE, 1);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "caps.h"
 #include "hello.h"
 #include "msg.h"
 
@@ -24,6 +25,23 @@ static void emit(const char *dir, const char *name, uint8_t step, uint8_t type,
         for (int i = 0; i < n; i++)
             fwrite(iov[i].iov_base, 1, iov[i].iov_len, f);
     fclose(f);
+}
+
+/* A CAPS answer (1.4): a device, and two routes, one to it. */
+static void caps_answer(const char *dir, vmaccel_msg *m) {
+    static vmaccel_caps c;
+    static uint8_t buf[1024];
+    c.n_devices = 1;
+    snprintf(c.devices[0].name, sizeof(c.devices[0].name), "gpu0");
+    snprintf(c.devices[0].api, sizeof(c.devices[0].api), "cuda");
+    c.devices[0].in_use = true;
+    c.n_routes = 2;
+    c.routes[0] = (vmaccel_caps_route){VMACCEL_OP_SGEMM, 0, "cuda"};
+    c.routes[1] = (vmaccel_caps_route){VMACCEL_OP_SGEMM, VMACCEL_CAPS_CPU, "blas"};
+    vmaccel_msg_init(m);
+    vmaccel_msg_u32(m, 0);
+    vmaccel_msg_ref(m, buf, vmaccel_caps_encode(&c, buf, sizeof(buf)));
+    emit(dir, "caps_response", 47, VMACCEL_FRAME_RESPONSE, m);
 }
 
 int main(int argc, char **argv) {
@@ -85,5 +103,8 @@ int main(int argc, char **argv) {
     vmaccel_msg_u64(&m, 3);
     vmaccel_msg_copy(&m, "xyz", 3);
     emit(dir, "response", 31, VMACCEL_FRAME_RESPONSE, &m);
+    vmaccel_req_caps(&m);
+    emit(dir, "caps", 11, VMACCEL_FRAME_REQUEST, &m);
+    caps_answer(dir, &m);
     return 0;
 }

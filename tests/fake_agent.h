@@ -19,6 +19,11 @@ typedef struct fake_agent {
  * that answers the handshake and the control requests (session, resource,
  * registration) as an agent does, and each op request with `answer`. */
 void fake_agent_start(fake_agent *f, fake_answer_fn answer);
+/* The same, saying protocol minor `minor` in its HELLO_OK (0: this
+ * build's), and answering CAPS with `caps` (NULL: as any control request,
+ * a bare status of 0). */
+void fake_agent_start_as(fake_agent *f, fake_answer_fn answer, uint16_t minor,
+                         fake_answer_fn caps);
 void fake_agent_stop(fake_agent *f);
 
 #endif

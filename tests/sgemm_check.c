@@ -123,3 +123,19 @@ void sgemm_check_through_agent(const char *plugin) {
     vmaccel_ctx_free(remote);
     CHECK_INT(test_agent_stop(&a), 0);
 }
+
+/* Skips the test where there is no OpenCL to run on. */
+void sgemm_need_opencl(void) {
+#ifndef TEST_HAVE_CLBLAST
+    test_skip("opencl",
+              "built without OpenCL (meson -Dopencl; libclblast-dev, ocl-icd-opencl-dev)");
+#else
+    vmaccel_ctx *ctx = sgemm_ctx("clblast", NULL);
+    int n = vmaccel_plugin_count(ctx);
+    vmaccel_ctx_free(ctx);
+    if (n == 0 && strstr(test_log(), "no OpenCL device"))
+        test_skip("opencl",
+                  "no OpenCL device on this machine (pocl-opencl-icd gives one on the CPU)");
+    CHECK_INT(n, 1);
+#endif
+}

@@ -12,6 +12,9 @@ vmaccel_ctx *sgemm_ctx(const char *plugins, const char *extra);
 void sgemm_check_shapes(vmaccel_ctx *dev);
 /* Four threads of different shapes at once through dev: all right. */
 void sgemm_check_concurrent(vmaccel_ctx *dev);
+/* Skips the test (test_skip "opencl") where there is no OpenCL device
+ * to run on; fails when the clblast plugin does not load for another reason. */
+void sgemm_need_opencl(void);
 /* An agent loading only `plugin` (its seccomp filter on): sgemm through it
  * equals blas's in-process result, every shape. */
 void sgemm_check_through_agent(const char *plugin);

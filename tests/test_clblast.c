@@ -3,24 +3,8 @@
  * machines: scripts/deps.sh installs it), against OpenBLAS's results. */
 #include "sgemm_check.h"
 
-/* Skips the test where there is no OpenCL to run on. */
-static void need_opencl(void) {
-#ifndef TEST_HAVE_CLBLAST
-    test_skip("opencl",
-              "built without OpenCL (meson -Dopencl; libclblast-dev, ocl-icd-opencl-dev)");
-#else
-    vmaccel_ctx *ctx = sgemm_ctx("clblast", NULL);
-    int n = vmaccel_plugin_count(ctx);
-    vmaccel_ctx_free(ctx);
-    if (n == 0 && strstr(test_log(), "no OpenCL device"))
-        test_skip("opencl",
-                  "no OpenCL device on this machine (pocl-opencl-icd gives one on the CPU)");
-    CHECK_INT(n, 1);
-#endif
-}
-
 TEST(clblast_sgemm_matches_openblas_on_every_shape) {
-    need_opencl();
+    sgemm_need_opencl();
     vmaccel_ctx *cl = sgemm_ctx("clblast", NULL);
     const char *name;
     CHECK_INT(vmaccel_op_provider(cl, VMACCEL_OP_SGEMM, 0, &name, NULL), 0);
@@ -32,7 +16,7 @@ TEST(clblast_sgemm_matches_openblas_on_every_shape) {
 /* Calls from many threads take turns on the one queue and its buffers,
  * which grow and shrink between shapes: every result stays right. */
 TEST(clblast_concurrent_calls_of_different_shapes_stay_right) {
-    need_opencl();
+    sgemm_need_opencl();
     vmaccel_ctx *cl = sgemm_ctx("clblast", NULL);
     sgemm_check_concurrent(cl);
     vmaccel_ctx_free(cl);
@@ -41,7 +25,7 @@ TEST(clblast_concurrent_calls_of_different_shapes_stay_right) {
 /* On a CPU device OpenBLAS is far faster: clblast ranks below blas there
  * (40 < 50); and it says which device it uses. */
 TEST(clblast_ranks_below_blas_on_a_cpu_device_and_lists_it) {
-    need_opencl();
+    sgemm_need_opencl();
     vmaccel_ctx *ctx = sgemm_ctx("blas, clblast", "clblast.device = cpu\n");
     const char *name;
     int prio;
@@ -65,6 +49,10 @@ TEST(clblast_ranks_below_blas_on_a_cpu_device_and_lists_it) {
         }
     }
     CHECK_INT(used, 1);
+    vmaccel_device_info on;
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 0, &on), 0); /* blas: the CPU */
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 1, &on), 1); /* clblast: its device */
+    CHECK(!strcmp(on.api, "opencl") && on.in_use);
     CHECK_INT(vmaccel_plugin_devices(ctx, 2, d, 16), -ENOENT);
     CHECK_INT(vmaccel_plugin_devices(ctx, 1, NULL, 1), -EINVAL);
     CHECK_INT(vmaccel_plugin_devices(ctx, 1, d, 0), n); /* only counts */
@@ -72,7 +60,7 @@ TEST(clblast_ranks_below_blas_on_a_cpu_device_and_lists_it) {
 }
 
 TEST(clblast_device_and_warmup_settings_are_checked) {
-    need_opencl();
+    sgemm_need_opencl();
     vmaccel_ctx *ctx = sgemm_ctx("clblast", "clblast.device = accelerator\n");
     CHECK_INT(vmaccel_plugin_count(ctx), 0); /* PoCL has none: skipped, said why */
     CHECK(strstr(test_log(), "no OpenCL device of kind accelerator: skipped"));
@@ -97,14 +85,14 @@ TEST(clblast_device_and_warmup_settings_are_checked) {
  * would be refused then): warmed up at init (the agent's default), sgemm
  * from a client through the agent equals OpenBLAS's in-process result. */
 TEST(clblast_through_the_agent_under_its_seccomp_filter) {
-    need_opencl();
+    sgemm_need_opencl();
     sgemm_check_through_agent("clblast");
 }
 
 /* `vmaccel info` (text and JSON) names the OpenCL device and which op
  * runs on it. */
 TEST(clblast_info_shows_the_device_behind_sgemm) {
-    need_opencl();
+    sgemm_need_opencl();
     const char *cli = "VMACCEL_PLUGINS=blas,clblast VMACCEL_PLUGIN_DIR=" TEST_BUILD_DIR
                       "/plugins " TEST_BUILD_DIR "/tools/vmaccel";
     char *out;

@@ -75,6 +75,9 @@ TEST(cuda_lists_its_gpus_and_checks_its_settings) {
     CHECK(n >= 1);
     CHECK(!strcmp(d[0].api, "cuda") && !strcmp(d[0].kind, "gpu") && d[0].in_use);
     CHECK(d[0].memory_bytes > 0 && d[0].compute_units > 0 && d[0].cc_major > 0);
+    vmaccel_device_info on;
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 0, &on), 1); /* sgemm runs there */
+    CHECK(!strcmp(on.name, d[0].name) && on.in_use);
     vmaccel_ctx_free(ctx);
     ctx = sgemm_ctx("cuda", "cuda.streams = 0\n");
     CHECK_INT(vmaccel_plugin_count(ctx), 0);

@@ -72,6 +72,17 @@ VMACCEL_API int vmaccel_op_from_name(const char *name);
 VMACCEL_API int vmaccel_op_provider(const vmaccel_ctx *ctx, vmaccel_op op, int rank,
                                     const char **plugin_name, int *priority);
 
+/* Where the plugin at `rank` for op runs it: 1 with *out filled (a device:
+ * core.h, vmaccel_device_info), 0 on the CPU of the host that runs it.  In
+ * a guest the remote plugin answers for the agent (asking it once per
+ * connection, protocol 1.4): the device of the agent's first choice for
+ * op, 0 for its CPU, -ENOTSUP when the agent has no backend for op at all
+ * (a call would fall through to the next rank), -ENODATA when the agent
+ * is too old to say, or the error reaching it (-ECONNREFUSED, ...).
+ * -ENOENT past the end, -EINVAL for a NULL ctx or out. */
+VMACCEL_API int vmaccel_op_device(const vmaccel_ctx *ctx, vmaccel_op op, int rank,
+                                  vmaccel_device_info *out);
+
 /* --- Buffers for exec ---------------------------------------------------- */
 
 typedef struct vmaccel_arg { /* an input: read-only bytes */

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
-#define VMACCEL_PLUGIN_ABI_MINOR 4
+#define VMACCEL_PLUGIN_ABI_MINOR 5
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
 /* A plugin is built with hidden visibility too: the entry symbol is the one
  * thing it exports (common.h: nothing on other compilers). */
@@ -142,6 +142,12 @@ typedef struct vmaccel_plugin {
      * out and returns the count.  Without it a plugin runs on the CPU the
      * library runs on. */
     int (*devices)(void *state, vmaccel_device_info *out, uint32_t max);
+    /* ABI 1.5: optional.  Where this plugin runs op (ops.h,
+     * vmaccel_op_device): 1 with *out filled, 0 for the CPU, -ENOTSUP when
+     * it cannot serve op here after all (the remote plugin: the agent has
+     * no backend for it), or another error when it cannot tell.  Without
+     * it: its device in use (devices), else the CPU. */
+    int (*op_device)(void *state, uint32_t op, vmaccel_device_info *out);
 } vmaccel_plugin;
 
 /* --- Shared memory, for plugins that pass it on (ABI 1.2) --------------

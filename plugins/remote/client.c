@@ -646,6 +646,14 @@ bool client_region_ok(client *cl, uint64_t gen) {
     return ok;
 }
 
+int client_minor(client *cl, uint64_t gen) {
+    pthread_mutex_lock(&cl->lock);
+    rconn *c = cl->conn;
+    int minor = c && c->gen == gen && !c->dead ? c->minor : -ESTALE;
+    pthread_mutex_unlock(&cl->lock);
+    return minor;
+}
+
 int client_init(client *cl, const vmaccel_plugin_host *host, const char *addr, int timeout_ms,
                 int connect_timeout_ms, const char **why) {
     memset(cl, 0, sizeof(*cl));

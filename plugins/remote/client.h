@@ -94,6 +94,10 @@ bool client_mem_ok(client *cl, uint64_t gen);
  * have a VM region for it (MEM_REGION), over any transport. */
 bool client_region_ok(client *cl, uint64_t gen);
 
+/* The protocol minor version of the agent on connection gen (HELLO_OK),
+ * or -ESTALE when gen is not the current connection. */
+int client_minor(client *cl, uint64_t gen);
+
 /* client_call with fd passed along (SCM_RIGHTS) with the request's first
  * byte: a MEM_MAP.  -ESTALE when client_mem_ok(cl, gen) is not true. */
 int client_call_fd(client *cl, uint64_t gen, const vmaccel_msg *m, int fd, uint8_t **body,

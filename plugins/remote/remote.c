@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "mirror.h"
+#include "rcaps.h"
 #include "shm.h"
 #include "tls.h"
 
@@ -32,6 +33,7 @@ typedef struct remote {
     client cl;
     mirror *mirror;
     shm *shm;
+    rcaps *caps;
 } remote;
 
 /* How one op is written to and read back from the wire.  build encodes it
@@ -515,8 +517,9 @@ static int remote_init(const vmaccel_plugin_host *host, void **state) {
         return r;
     }
     if ((r = credentials(host, &rm->cl)) < 0 || !(rm->mirror = mirror_new(&rm->cl)) ||
-        !(rm->shm = shm_new(&rm->cl, host, threshold))) {
+        !(rm->shm = shm_new(&rm->cl, host, threshold)) || !(rm->caps = rcaps_new(&rm->cl))) {
         r = r < 0 ? r : -ENOMEM;
+        shm_free(rm->shm);
         mirror_free(rm->mirror);
         client_fini(&rm->cl);
         free(rm);
@@ -532,6 +535,7 @@ static void remote_fini(void *state) {
     shm_free(rm->shm); /* its staging mems: the library no longer calls our hook */
     client_fini(&rm->cl);
     mirror_free(rm->mirror);
+    rcaps_free(rm->caps);
     free(rm);
 }
 
@@ -549,6 +553,15 @@ static void h_resource_free(void *st, vmaccel_resource *r) {
 
 static void h_mem_free(void *st, vmaccel_mem *m) {
     shm_mem_free(((remote *)st)->shm, m);
+}
+
+/* In a guest, the devices are the agent's (CAPS). */
+static int h_devices(void *st, vmaccel_device_info *out, uint32_t max) {
+    return rcaps_devices(((remote *)st)->caps, out, max);
+}
+
+static int h_op_device(void *st, uint32_t op, vmaccel_device_info *out) {
+    return rcaps_op_device(((remote *)st)->caps, op, out);
 }
 
 static const vmaccel_plugin_op ops[] = {
@@ -576,4 +589,6 @@ VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
     .resource_unregister = h_unregister,
     .resource_free = h_resource_free,
     .mem_free = h_mem_free,
+    .devices = h_devices,
+    .op_device = h_op_device,
 };

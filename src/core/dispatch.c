@@ -101,6 +101,15 @@ int vmaccel__dispatch_build(vmaccel_ctx *ctx) {
     return 0;
 }
 
+int vmaccel_op_device(const vmaccel_ctx *ctx, vmaccel_op op, int rank,
+                      vmaccel_device_info *out) {
+    if (!ctx || !out || (unsigned)op >= VMACCEL__OP_END || op == 0 || rank < 0)
+        return -EINVAL;
+    if (rank >= ctx->chain_len[op])
+        return -ENOENT;
+    return vmaccel__plugin_op_device(ctx->chain[op][rank].plugin, (uint32_t)op, out);
+}
+
 void vmaccel__dispatch_free(vmaccel_ctx *ctx) {
     for (int op = 0; op < VMACCEL__OP_END; op++) {
         free(ctx->chain[op]);

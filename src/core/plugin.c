@@ -330,6 +330,23 @@ int32_t vmaccel__plugin_priority(const vmaccel_loaded_plugin *p, uint32_t op, in
     return HAS_FIELD(p->desc, op_priority) ? p->desc->op_priority(p->state, op, own) : own;
 }
 
+/* The plugin's own answer, or the device it has in use (the CPU without one). */
+int vmaccel__plugin_op_device(const vmaccel_loaded_plugin *p, uint32_t op,
+                              vmaccel_device_info *out) {
+    memset(out, 0, sizeof(*out));
+    if (HAS_FIELD(p->desc, op_device))
+        return p->desc->op_device(p->state, op, out);
+    if (!HAS_FIELD(p->desc, devices))
+        return 0;
+    vmaccel_device_info v[VMACCEL__DEVICES_MAX];
+    memset(v, 0, sizeof(v));
+    int n = p->desc->devices(p->state, v, VMACCEL__DEVICES_MAX);
+    for (int i = 0; i < n && i < VMACCEL__DEVICES_MAX; i++)
+        if (v[i].in_use)
+            return *out = v[i], 1;
+    return n < 0 ? n : 0;
+}
+
 int vmaccel_plugin_devices(const vmaccel_ctx *ctx, int index, vmaccel_device_info *out,
                            int max) {
     if (!ctx || index < 0 || max < 0 || (max > 0 && !out))

@@ -245,6 +245,7 @@ static int dec_body(dec *d) {
     case VMACCEL_KIND_SESSION_NEW:
     case VMACCEL_KIND_SESSION_FREE:
     case VMACCEL_KIND_PING:
+    case VMACCEL_KIND_CAPS:
         return 0;
     case VMACCEL_OP_MBENCH:
         r->u.mbench.usec = vmaccel_cur_u64(c);

@@ -224,6 +224,9 @@ void vmaccel_req_mem_unmap(vmaccel_msg *m, uint32_t mem);
  * (QEMU's ivshmem), which the client saw as `size` bytes; answered u32 mem,
  * as MEM_MAP.  No descriptor: both sides have the memory already. */
 void vmaccel_req_mem_region(vmaccel_msg *m, uint64_t size);
+/* CAPS (1.4): answered with caps.h's payload.  Only for an agent whose
+ * minor is at least VMACCEL_PROTO_MINOR_CAPS (an older one: -ENOTSUP). */
+void vmaccel_req_caps(vmaccel_msg *m);
 
 /* --- responses --- */
 

@@ -211,6 +211,10 @@ void vmaccel_req_mem_region(vmaccel_msg *m, uint64_t size) {
     vmaccel_msg_u64(m, size);
 }
 
+void vmaccel_req_caps(vmaccel_msg *m) {
+    vmaccel_req_begin(m, VMACCEL_KIND_CAPS, 0);
+}
+
 void vmaccel_req_mem_unmap(vmaccel_msg *m, uint32_t mem) {
     vmaccel_req_begin(m, VMACCEL_KIND_MEM_UNMAP, 0);
     vmaccel_msg_u32(m, mem);

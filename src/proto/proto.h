@@ -24,8 +24,8 @@
 
 #define VMACCEL_PROTO_MAJOR 1
 /* 1.1: HELLO nonce; 1.2: HELLO token, request deadlines; 1.3: shared memory
- * (MEM_MAP, MEM_UNMAP, the request flag MEM: msg.h) */
-#define VMACCEL_PROTO_MINOR 3
+ * (MEM_MAP, MEM_UNMAP, the request flag MEM: msg.h); 1.4: CAPS (caps.h) */
+#define VMACCEL_PROTO_MINOR 4
 #define VMACCEL_PROTO_MAGIC "VMACCEL" /* VMACCEL_PROTO_MAGIC_LEN bytes with its NUL */
 #define VMACCEL_PROTO_MAGIC_LEN 8
 #define VMACCEL_PROTO_HDR 16
@@ -69,6 +69,7 @@ enum vmaccel_kind {
     VMACCEL_KIND_MEM_MAP = 71,   /* 1.3: u64 size, and one fd with the frame */
     VMACCEL_KIND_MEM_UNMAP = 72, /* 1.3: u32 mem */
     VMACCEL_KIND_MEM_REGION = 73, /* 1.3: u64 size; the listener's VM region as a mem */
+    VMACCEL_KIND_CAPS = 74,       /* 1.4: no arguments; the agent's ops and devices */
 };
 
 typedef struct vmaccel_frame {

@@ -1,30 +1,17 @@
 /* vmaccel info: what is loaded, the devices behind it, and the
  * dispatcher's choice per op. */
+#include <errno.h>
 #include <string.h>
 
 #include "cli.h"
 
 #define DEVICES_MAX 16
 
-/* The device plugin `name` runs its ops on, or NULL (the host's CPU). */
-static const char *device_of(cli *c, const char *name, vmaccel_device_info *d) {
-    for (int i = 0; i < vmaccel_plugin_count(c->ctx); i++) {
-        vmaccel_plugin_info pi;
-        vmaccel_plugin_get(c->ctx, i, &pi);
-        if (strcmp(pi.name, name) != 0)
-            continue;
-        vmaccel_device_info v[DEVICES_MAX];
-        int n = vmaccel_plugin_devices(c->ctx, i, v, DEVICES_MAX);
-        for (int k = 0; k < n && k < DEVICES_MAX; k++)
-            if (v[k].in_use)
-                return *d = v[k], d->name;
-    }
-    return NULL;
-}
-
 static void devices_text(cli *c, int plugin) {
     vmaccel_device_info v[DEVICES_MAX];
     int n = vmaccel_plugin_devices(c->ctx, plugin, v, DEVICES_MAX);
+    if (n < 0 && n != -ENODATA) /* the remote plugin could not ask its agent */
+        printf("      devices: unknown (%s)\n", vmaccel_strerror(n));
     for (int k = 0; k < n && k < DEVICES_MAX; k++) {
         printf("      device %d: %s %s \"%s\" (%s), %.1f GiB, %u compute units", k, v[k].api,
                v[k].kind, v[k].name, v[k].platform, (double)v[k].memory_bytes / (1 << 30),
@@ -59,12 +46,30 @@ static void info_text(cli *c) {
             printf(" -  (no plugin implements it)");
         for (int rank = 0; vmaccel_op_provider(c->ctx, op, rank, &name, &prio) == 0; rank++) {
             vmaccel_device_info d;
+            int r = vmaccel_op_device(c->ctx, op, rank, &d);
             printf("%s %s [%d]", rank ? " ->" : "", name, prio);
-            if (device_of(c, name, &d))
+            if (r > 0)
                 printf(" on %s %s \"%s\"", d.api, d.kind, d.name);
+            else if (r == -ENOTSUP) /* a remote plugin whose agent lacks it */
+                printf(" (not served there)");
         }
         printf("\n");
     }
+}
+
+static void device_json(const vmaccel_device_info *d) {
+    printf("{\"name\":");
+    cli_json_str(stdout, d->name);
+    printf(",\"api\":");
+    cli_json_str(stdout, d->api);
+    printf(",\"kind\":");
+    cli_json_str(stdout, d->kind);
+    printf(",\"platform\":");
+    cli_json_str(stdout, d->platform);
+    printf(",\"memory_bytes\":%llu,\"compute_units\":%u,\"compute_capability\":\"%u.%u\","
+           "\"in_use\":%s}",
+           (unsigned long long)d->memory_bytes, d->compute_units, d->cc_major, d->cc_minor,
+           d->in_use ? "true" : "false");
 }
 
 static void devices_json(cli *c, int plugin) {
@@ -72,20 +77,21 @@ static void devices_json(cli *c, int plugin) {
     int n = vmaccel_plugin_devices(c->ctx, plugin, v, DEVICES_MAX);
     printf("[");
     for (int k = 0; k < n && k < DEVICES_MAX; k++) {
-        printf("%s{\"name\":", k ? "," : "");
-        cli_json_str(stdout, v[k].name);
-        printf(",\"api\":");
-        cli_json_str(stdout, v[k].api);
-        printf(",\"kind\":");
-        cli_json_str(stdout, v[k].kind);
-        printf(",\"platform\":");
-        cli_json_str(stdout, v[k].platform);
-        printf(",\"memory_bytes\":%llu,\"compute_units\":%u,\"compute_capability\":\"%u.%u\","
-               "\"in_use\":%s}",
-               (unsigned long long)v[k].memory_bytes, v[k].compute_units, v[k].cc_major,
-               v[k].cc_minor, v[k].in_use ? "true" : "false");
+        printf("%s", k ? "," : "");
+        device_json(&v[k]);
     }
     printf("]");
+}
+
+/* Where the provider at rank runs op: a device, "cpu", "not served", or
+ * null when its plugin cannot tell. */
+static void op_device_json(cli *c, int op, int rank) {
+    vmaccel_device_info d;
+    int r = vmaccel_op_device(c->ctx, op, rank, &d);
+    if (r > 0)
+        device_json(&d);
+    else
+        printf("%s", r == 0 ? "\"cpu\"" : r == -ENOTSUP ? "\"not served\"" : "null");
 }
 
 static void info_json(cli *c) {
@@ -114,7 +120,9 @@ static void info_json(cli *c) {
         for (int rank = 0; vmaccel_op_provider(c->ctx, op, rank, &name, &prio) == 0; rank++) {
             printf("%s{\"plugin\":", rank ? "," : "");
             cli_json_str(stdout, name);
-            printf(",\"priority\":%d}", prio);
+            printf(",\"priority\":%d,\"device\":", prio);
+            op_device_json(c, op, rank);
+            printf("}");
         }
         printf("]");
     }
