@@ -95,7 +95,8 @@ typedef struct agent_config {
     const char *exec_in_place;
 } agent_config;
 
-enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF }; /* agent.batch = model | on | off */
+/* agent.batch = model | on | off; auto is resolved to on or model at start */
+enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF };
 
 typedef struct server server;
 typedef struct conn conn;

@@ -10,61 +10,59 @@
 #include "caps.h"
 #include "caps_agent.h"
 
-/* Fills c->devices with every plugin's devices; in_use[i] is the index
- * of plugin i's device in use, or VMACCEL_CAPS_CPU. */
-static void list_devices(vmaccel_ctx *ctx, vmaccel_caps *c, uint16_t *in_use, int n_plugins) {
+/* Fills c->devices with every plugin's devices, in load order. */
+static void list_devices(vmaccel_ctx *ctx, vmaccel_caps *c, int n_plugins) {
     for (int i = 0; i < n_plugins; i++) {
         uint32_t room = VMACCEL_CAPS_DEVICES_MAX - c->n_devices;
-        vmaccel_device_info *at = c->devices + c->n_devices;
-        int n = room ? vmaccel_plugin_devices(ctx, i, at, (int)room) : 0;
-        in_use[i] = VMACCEL_CAPS_CPU;
-        for (int k = 0; k < n && (uint32_t)k < room; k++)
-            if (at[k].in_use && in_use[i] == VMACCEL_CAPS_CPU)
-                in_use[i] = (uint16_t)(c->n_devices + (uint32_t)k);
+        int n = room ? vmaccel_plugin_devices(ctx, i, c->devices + c->n_devices, (int)room) : 0;
         c->n_devices += n < 0 ? 0 : (uint32_t)n < room ? (uint32_t)n : room;
     }
 }
 
-static int plugin_index(vmaccel_ctx *ctx, const char *name, int n_plugins) {
-    for (int i = 0; i < n_plugins; i++) {
-        vmaccel_plugin_info pi;
-        if (vmaccel_plugin_get(ctx, i, &pi) == 0 && strcmp(pi.name, name) == 0)
-            return i;
+/* d's index in the list, added if need be; the CPU when the list is full. */
+static uint16_t device_index(vmaccel_caps *c, const vmaccel_device_info *d) {
+    for (uint32_t i = 0; i < c->n_devices; i++) {
+        const vmaccel_device_info *e = &c->devices[i];
+        if (!strcmp(e->name, d->name) && !strcmp(e->api, d->api) &&
+            !strcmp(e->platform, d->platform) && !strcmp(e->kind, d->kind))
+            return (uint16_t)i;
     }
-    return -1;
+    if (c->n_devices == VMACCEL_CAPS_DEVICES_MAX)
+        return VMACCEL_CAPS_CPU;
+    c->devices[c->n_devices] = *d;
+    return (uint16_t)c->n_devices++;
 }
 
-static void list_routes(vmaccel_ctx *ctx, vmaccel_caps *c, const uint16_t *in_use,
-                        int n_plugins) {
+/* Each op's providers in dispatch order, each with where it runs the op
+ * (vmaccel_op_device: a plugin may run each op on another device). */
+static void list_routes(vmaccel_ctx *ctx, vmaccel_caps *c) {
     for (int op = 1; vmaccel_op_name(op); op++) { /* dense from 1 (ops.h) */
         const char *name;
         for (int rank = 0; c->n_routes < VMACCEL_CAPS_ROUTES_MAX &&
                            vmaccel_op_provider(ctx, op, rank, &name, NULL) == 0;
              rank++) {
             vmaccel_caps_route *rt = &c->routes[c->n_routes++];
-            int i = plugin_index(ctx, name, n_plugins);
+            vmaccel_device_info d;
             rt->op = (uint16_t)op;
-            rt->device = i < 0 ? VMACCEL_CAPS_CPU : in_use[i];
+            rt->device = vmaccel_op_device(ctx, op, rank, &d) == 1 ? device_index(c, &d)
+                                                                   : VMACCEL_CAPS_CPU;
             snprintf(rt->plugin, sizeof(rt->plugin), "%s", name);
         }
     }
 }
 
 int agent_caps_build(vmaccel_ctx *ctx, agent_caps *out) {
-    int n_plugins = vmaccel_plugin_count(ctx);
     vmaccel_caps *c = calloc(1, sizeof(*c));
-    uint16_t *in_use = calloc((size_t)(n_plugins > 0 ? n_plugins : 1), sizeof(*in_use));
-    int r = c && in_use ? 0 : -ENOMEM;
+    int r = c ? 0 : -ENOMEM;
     if (r == 0) {
-        list_devices(ctx, c, in_use, n_plugins);
-        list_routes(ctx, c, in_use, n_plugins);
+        list_devices(ctx, c, vmaccel_plugin_count(ctx));
+        list_routes(ctx, c);
         out->len = vmaccel_caps_encode(c, NULL, 0);
         out->p = malloc(out->len);
         if (out->p)
             vmaccel_caps_encode(c, out->p, out->len);
         r = out->p ? 0 : -ENOMEM;
     }
-    free(in_use);
     free(c);
     return r;
 }

@@ -303,6 +303,8 @@ static int run_control(call *k) {
     case VMACCEL_KIND_CAPS: /* built at start; the same for every guest */
         if (!k->srv->caps.p)
             return -ENOTSUP;
+        if (k->srv->caps.len > k->srv->cfg.lim.max_request_bytes)
+            return -EMSGSIZE; /* answers are capped like requests */
         vmaccel_msg_ref(k->resp, k->srv->caps.p, k->srv->caps.len);
         return 0;
     default: /* (un)register: the job found both objects in this connection */

@@ -16,7 +16,8 @@ static sched_tenant *queue_of(server *srv, conn *c) {
  * not retry a release), filling its quotas while a tenant-mate floods. */
 static bool sheddable(const job *j) {
     return vmaccel_kind_is_op(j->kind) || j->kind == VMACCEL_KIND_RESOURCE_CREATE ||
-           j->kind == VMACCEL_KIND_SESSION_NEW || j->kind == VMACCEL_KIND_SESSION_REGISTER;
+           j->kind == VMACCEL_KIND_SESSION_NEW || j->kind == VMACCEL_KIND_SESSION_REGISTER ||
+           j->kind == VMACCEL_KIND_CAPS; /* kilobytes out for a few bytes in */
 }
 
 int queue_push(server *srv, job *j) {

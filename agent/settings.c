@@ -86,6 +86,24 @@ static int read_limits(server *srv) {
     return 0;
 }
 
+/* agent.batch = auto: batching pays where one forward pass of several
+ * images costs little more than one of a single image, i.e. on a GPU or
+ * an accelerator (on a CPU the cores are busy either way:
+ * docs/performance.md).  So it is `on` when image_classify runs on one,
+ * and `model` (each bundle decides) otherwise. */
+static int batch_auto(server *srv) {
+    vmaccel_device_info d;
+    int r = vmaccel_op_device(srv->ctx, VMACCEL_OP_IMAGE_CLASSIFY, 0, &d);
+    bool dev = r == 1 && (!strcmp(d.kind, "gpu") || !strcmp(d.kind, "accelerator"));
+    if (dev)
+        agent_log("agent.batch = auto: on (image_classify runs on %s %s \"%s\")", d.api,
+                  d.kind, d.name);
+    else
+        agent_log("agent.batch = auto: as model (image_classify runs %s)",
+                  r == 1 ? "on a CPU device" : r == 0 ? "on the CPU" : "nowhere here");
+    return dev ? BATCH_ON : BATCH_MODEL;
+}
+
 static int read_scheduling(server *srv) {
     const char *sch = vmaccel_config_get(srv->ctx, "agent.scheduler");
     if (sch && strcmp(sch, "fair") != 0 && strcmp(sch, "fifo") != 0) {
@@ -95,9 +113,9 @@ static int read_scheduling(server *srv) {
     srv->sched.fifo = sch && strcmp(sch, "fifo") == 0;
     const char *b = vmaccel_config_get(srv->ctx, "agent.batch");
     srv->cfg.batch = !b || !strcmp(b, "model") ? BATCH_MODEL : !strcmp(b, "on") ? BATCH_ON
-                   : !strcmp(b, "off") ? BATCH_OFF : -1;
+                   : !strcmp(b, "off") ? BATCH_OFF : !strcmp(b, "auto") ? batch_auto(srv) : -1;
     if (srv->cfg.batch < 0) {
-        agent_config_error(srv, "agent.batch", "expected model, on or off");
+        agent_config_error(srv, "agent.batch", "expected model, on, off or auto");
         return -EINVAL;
     }
     uint64_t window_us = 2000, max = 8, queue_max = srv->cfg.tenant_queue_max;

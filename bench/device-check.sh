@@ -2,10 +2,10 @@
 # bench/device-check.sh [BUILD_DIR]: the accelerator checks, ready for a GPU
 # host.  Build here (meson finds the CUDA toolkit at -Dcudapath, default
 # /usr/local/cuda), carry the source tree and BUILD_DIR there, run this from
-# the tree's root.  In about 5 minutes it runs the cuda and clblast tests,
+# the tree's root.  In about 7 minutes it runs the cuda and clblast tests,
 # then sgemm: cuBLAS called by hand, the cuda plugin in-process and through
-# a vmacceld (unix and tcp), clblast likewise; it prints the tables and
-# one summary.  Nothing here needs a network.  docs/performance.md says
+# a vmacceld (unix and tcp), clblast likewise; classify on OpenCL vs the CPU,
+# single and batched; it prints the tables and one summary.  Nothing here needs a network.  docs/performance.md says
 # where the numbers go.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,14 @@ say "classify: opencv.target = opencl (the GPU's OpenCL, if its driver has one) 
 BENCH_CLASSIFY_TARGET=opencl timeout 240 "$b"/bench/bench-classify 30 2>/dev/null | grep '^|' ||
   echo "not measured (no OpenCL device, or it failed)"
 echo "(classify on CUDA/cuDNN does not exist yet: issue 15 §4)"
+
+say "classify images/s, batching off and on: opencv.target = opencl vs cpu (0.5 s per point)"
+for t in opencl cpu; do
+  BENCH_TENANTS_TARGET=$t timeout 150 "$b"/bench/bench-tenants throughput 0.5 2>/dev/null |
+    grep -E '^\||opencv.target' || echo "not measured for $t (no OpenCL device, or it failed)"
+done
+VMACCEL_PLUGIN_DIR=$b/plugins VMACCEL_CONFIG=<(printf 'opencv.target = opencl\nopencv.isolation = thread\n') \
+  "$b"/tools/vmaccel info 2>&1 | grep image_classify | sed 's/^/agent.batch = auto would batch when this says gpu: /'
 
 say "summary"
 grep -E '^[0-9]+ passed' "$out/tests.log" | tail -1

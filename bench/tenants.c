@@ -14,8 +14,13 @@
  *
  *   build/bench/bench-tenants [SECONDS_PER_POINT] [OUT_DIR]
  *   build/bench/bench-tenants isolation [SECONDS_PER_POINT] [AGENT_CONFIG]...
+ *   build/bench/bench-tenants throughput [SECONDS_PER_POINT]   (part 1 only)
  *
  * VMACCEL_BENCH_AGENT=PATH runs another build's vmacceld instead.
+ * BENCH_TENANTS_TARGET=opencl (or opencl_fp16, auto) sets opencv.target on
+ * both sides, so batching off/on is measured on that device (the agent then
+ * runs opencv in-process and without seccomp, as bench-classify does:
+ * PoCL writes its kernel cache, which both filters refuse).
  *
  * Each client is its own connection; the agent listens on 16 unix sockets,
  * each socket a tenant.  Writes OUT_DIR/tenants.csv and, when gnuplot is
@@ -177,6 +182,25 @@ static void unlink_sockets(void) {
     }
 }
 
+static const char *target; /* BENCH_TENANTS_TARGET, or NULL */
+
+/* The in-process side's opencv.target (VMACCEL_CONFIG), when one is set. */
+static void target_configure(void) {
+    target = getenv("BENCH_TENANTS_TARGET");
+    if (!target || !*target) {
+        target = NULL;
+        return;
+    }
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg), "%s/inprocess.conf", dir);
+    FILE *f = fopen(cfg, "w");
+    if (!f)
+        exit(1);
+    fprintf(f, "opencv.target = %s\n", target);
+    fclose(f);
+    setenv("VMACCEL_CONFIG", cfg, 1);
+}
+
 static pid_t agent_start(const char *extra) {
     char cfg[512], list[SOCKETS * 64] = "";
     unlink_sockets();
@@ -189,6 +213,8 @@ static pid_t agent_start(const char *extra) {
         exit(1);
     fprintf(f, "plugins = opencv, exec, mbench\nexec.allow = %s/plugins/exec/demo\nagent.listen = %s\n%s",
             BENCH_BUILD_DIR, list, extra);
+    if (target)
+        fprintf(f, "opencv.target = %s\nopencv.isolation = thread\nagent.seccomp = off\n", target);
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
@@ -513,17 +539,57 @@ static void plot(const char *out) {
         fprintf(stderr, "bench-tenants: no plot (is gnuplot installed?)\n");
 }
 
+static void throughput_print(void) {
+    printf("SqueezeNet v1.0 on the 3 shared photos; each client one connection, one request\n"
+           "outstanding; %.0f s measured per point after 2 s of warm-up; opencv.target = %s.\n\n",
+           seconds, target ? target : "cpu");
+    printf("| clients | in-process img/s | p50 / p99 ms | agent, batching off img/s | p50 / p99 ms "
+           "| ratio | agent, batching on img/s | p50 / p99 ms | ratio |\n"
+           "|---|---|---|---|---|---|---|---|---|\n");
+    for (int l = 0; l < N_LEVELS; l++) {
+        result *a = &tp[0][l], *b = &tp[1][l], *c = &tp[2][l];
+        printf("| %d | %.1f | %.1f / %.1f | %.1f | %.1f / %.1f | %.2f | %.1f | %.1f / %.1f | %.2f |\n",
+               levels[l], a->per_s, a->p50, a->p99, b->per_s, b->p50, b->p99,
+               b->per_s / a->per_s, c->per_s, c->p50, c->p99, c->per_s / a->per_s);
+    }
+}
+
+/* Part 1 alone (bench/device-check.sh): batching off and on. */
+static int throughput_main(FILE *csv) {
+    int errors = 0;
+    for (int m = 0; m < 3; m++)
+        throughput(m, csv);
+    throughput_print();
+    for (int m = 0; m < 3; m++)
+        for (int l = 0; l < N_LEVELS; l++)
+            errors += tp[m][l].errors;
+    printf("\n(failed calls: %d)\n", errors);
+    return errors != 0;
+}
+
 int main(int argc, char **argv) {
     bool only_iso = argc > 1 && strcmp(argv[1], "isolation") == 0;
-    seconds = argc > 1 + only_iso ? atof(argv[1 + only_iso]) : 3;
-    const char *out = argc > 2 ? argv[2] : BENCH_BUILD_DIR "/bench";
+    bool only_tp = argc > 1 && strcmp(argv[1], "throughput") == 0;
+    int sub = only_iso || only_tp;
+    seconds = argc > 1 + sub ? atof(argv[1 + sub]) : 3;
+    const char *out = argc > 2 && !sub ? argv[2] : BENCH_BUILD_DIR "/bench";
     if (seconds <= 0)
         seconds = 3;
     snprintf(dir, sizeof(dir), "/tmp/vmaccel-bench-tenants-%d", (int)getpid());
     mkdir(dir, 0700);
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
     setenv("VMACCEL_LOG_LEVEL", "error", 1);
+    target_configure();
     bench_load_images(IMAGES, files, img, 3);
+    if (only_tp) {
+        FILE *csv = fopen("/dev/null", "w");
+        int failed = csv ? throughput_main(csv) : 1;
+        if (csv)
+            fclose(csv);
+        char rm[300];
+        snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+        return system(rm) == 0 && !failed ? 0 : 1;
+    }
     if (only_iso) {
         int failed = isolation_main(argc, argv);
         if (failed) { /* what the agent said about them is the point */
@@ -556,17 +622,7 @@ int main(int argc, char **argv) {
     fclose(csv);
     plot(out);
 
-    printf("SqueezeNet v1.0 on the 3 shared photos; each client one connection, one request\n"
-           "outstanding; %.0f s measured per point after 2 s of warm-up.\n\n", seconds);
-    printf("| clients | in-process img/s | p50 / p99 ms | agent, batching off img/s | p50 / p99 ms "
-           "| ratio | agent, batching on img/s | p50 / p99 ms | ratio |\n"
-           "|---|---|---|---|---|---|---|---|---|\n");
-    for (int l = 0; l < N_LEVELS; l++) {
-        result *a = &tp[0][l], *b = &tp[1][l], *c = &tp[2][l];
-        printf("| %d | %.1f | %.1f / %.1f | %.1f | %.1f / %.1f | %.2f | %.1f | %.1f / %.1f | %.2f |\n",
-               levels[l], a->per_s, a->p50, a->p99, b->per_s, b->p50, b->p99,
-               b->per_s / a->per_s, c->per_s, c->p50, c->p99, c->per_s / a->per_s);
-    }
+    throughput_print();
     printf("\nFairness: tenant F floods with %d requests outstanding, tenants a, b, c have one each;\n"
            "idle: tenant a alone on the same agent.  Fair share: 0.250 each.\n\n", FLOOD);
     printf("| scheduler | F share | a share | b share | c share | a / b / c p99 ms | idle p50 / p99 ms "

@@ -121,7 +121,7 @@ TEST(agent_config_errors_name_file_line_and_key) {
     snprintf(said2, sizeof(said2), ":1: agent.listen = 'unix://%s, tcp://localhost': "
              "'tcp://localhost': ", ok_sock);
     const char *const said[] = {
-        ":3: agent.batch = 'maybe': expected model, on or off\n",
+        ":3: agent.batch = 'maybe': expected model, on, off or auto\n",
         ":2: agent.listen = '/tmp/y.sock': ",
         said2,
         ":3: tenant.vmA.weight = '0': expected an integer in [1, 1000]\n",

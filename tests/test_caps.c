@@ -1,6 +1,8 @@
 /* Which ops run where (vmaccel_op_device), in-process and from a guest:
  * the agent's CAPS answer (protocol 1.4), its wire format and what the
  * remote plugin does with answers a real agent never sends. */
+#include <unistd.h>
+
 #include "agent_helper.h"
 #include "caps.h"
 #include "fake_agent.h"
@@ -42,6 +44,20 @@ static int decode(const uint8_t *p, size_t n, vmaccel_caps *c) {
 
 static vmaccel_caps a, b; /* 60 KiB each: not on the stack */
 
+/* Overwrites route i's device index in an encoded answer (the encoder
+ * itself never writes an index it has not listed). */
+static void set_route_device(uint8_t *p, uint32_t i, uint16_t device) {
+    uint16_t n, len;
+    size_t at = 2;
+    memcpy(&n, p, 2);
+    for (uint16_t k = 0; k < n; k++, at += 2 + len)
+        memcpy(&len, p + at, 2);
+    at += 2; /* n_routes */
+    for (uint32_t k = 0; k < i; k++, at += 2 + len)
+        memcpy(&len, p + at, 2);
+    memcpy(p + at + 2 + 2, &device, 2); /* after its length and op */
+}
+
 TEST(caps_wire_round_trip_and_what_a_decoder_refuses) {
     static uint8_t buf[4096], bad[4096];
     sample(&a);
@@ -58,8 +74,14 @@ TEST(caps_wire_round_trip_and_what_a_decoder_refuses) {
     memcpy(bad, buf, n);
     bad[n] = 0; /* a byte after the last route */
     CHECK_INT(decode(bad, n + 1, &b), -EPROTO);
-    a.routes[2].device = 2; /* a device that is not listed */
-    CHECK_INT(decode(buf, encode(&a, buf, sizeof(buf)), &b), -EPROTO);
+    n = encode(&a, buf, sizeof(buf));
+    set_route_device(buf, 2, 2); /* a device that is not listed */
+    CHECK_INT(decode(buf, n, &b), -EPROTO);
+    set_route_device(buf, 2, VMACCEL_CAPS_CPU);
+    CHECK_INT(decode(buf, n, &b), 0); /* the patch touched nothing else */
+    a.routes[2].device = 2; /* the encoder never writes such an index */
+    CHECK_INT(decode(buf, encode(&a, buf, sizeof(buf)), &b), 0);
+    CHECK(b.routes[2].device == VMACCEL_CAPS_CPU);
     sample(&a);
     a.routes[2].op = VMACCEL_KIND_CAPS; /* a control kind is no op */
     CHECK_INT(decode(buf, encode(&a, buf, sizeof(buf)), &b), -EPROTO);
@@ -169,6 +191,30 @@ TEST(caps_guest_sees_the_agents_opencl_device) {
     CHECK_INT(test_agent_stop(&ag), 0);
 }
 
+/* Another agent on the same socket (restarted with other plugins): once
+ * the guest has reconnected, it asks again and learns the new answer. */
+TEST(caps_guest_asks_again_after_reconnecting) {
+    test_agent ag;
+    test_agent_start(&ag, 0, "plugins = noop, blas\n");
+    vmaccel_ctx *ctx = guest(&ag);
+    vmaccel_device_info d;
+    vmaccel_session *s;
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SHA256, 0, &d), -ENOTSUP);
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 0, &d), 0);
+    CHECK_INT(test_agent_stop(&ag), 0);
+    test_agent_restart(&ag, "plugins = noop, openssl\n");
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    int r = -ECONNRESET;
+    for (int i = 0; i < 3 && r == -ECONNRESET; i++)
+        r = vmaccel_noop(s); /* the old connection's break shows here */
+    CHECK_OK(r);
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SHA256, 0, &d), 0);
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 0, &d), -ENOTSUP);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&ag), 0);
+}
+
 static void answer_nothing(const vmaccel_req *req, vmaccel_msg *m) {
     (void)req;
     vmaccel_resp_begin(m);
@@ -183,13 +229,20 @@ static void answer_sample(const vmaccel_req *req, vmaccel_msg *m) {
     vmaccel_msg_ref(m, buf, encode(&a, buf, sizeof(buf)));
 }
 
+static void answer_refusal(const vmaccel_req *req, vmaccel_msg *m) {
+    (void)req;
+    vmaccel_resp_begin(m);
+    vmaccel_resp_set_status(m, -EPERM);
+}
+
 static void answer_bad_index(const vmaccel_req *req, vmaccel_msg *m) {
     static uint8_t buf[4096];
     (void)req;
     sample(&a);
-    a.routes[0].device = 7;
+    size_t n = encode(&a, buf, sizeof(buf));
+    set_route_device(buf, 0, 7);
     vmaccel_resp_begin(m);
-    vmaccel_msg_ref(m, buf, encode(&a, buf, sizeof(buf)));
+    vmaccel_msg_ref(m, buf, n);
 }
 
 /* What the remote plugin makes of an answer: a device for the first
@@ -217,6 +270,14 @@ TEST(caps_guest_reads_what_the_agent_says_and_nothing_else) {
     vmaccel_ctx_free(ctx);
     fake_agent_stop(&f);
 
+    /* An agent that refuses to say: it cannot (never "not served"). */
+    fake_agent_start_as(&f, answer_nothing, 0, answer_refusal);
+    ctx = test_remote_ctx(f.addr);
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 0, &d), -ENODATA);
+    CHECK_INT(vmaccel_plugin_devices(ctx, 0, v, 4), -ENODATA);
+    vmaccel_ctx_free(ctx);
+    fake_agent_stop(&f);
+
     /* A 1.3 agent answers CAPS -ENOTSUP; it is not even asked. */
     fake_agent_start_as(&f, answer_nothing, 3, answer_bad_index);
     ctx = test_remote_ctx(f.addr);
@@ -230,12 +291,57 @@ TEST(caps_guest_reads_what_the_agent_says_and_nothing_else) {
     fake_agent_stop(&f);
 }
 
-/* No agent: the error of reaching it, and nothing is kept. */
-TEST(caps_guest_without_an_agent_gets_the_connect_error) {
+/* No agent: the error of reaching it (kept a second, so a loop over the
+ * ops does not wait out a timeout each), then the answer once it is up. */
+TEST(caps_guest_without_an_agent_gets_the_connect_error_then_asks_again) {
     char addr[300];
-    snprintf(addr, sizeof(addr), "unix://%s/nobody.sock", test_tmpdir());
+    snprintf(addr, sizeof(addr), "unix://%s/fake.sock", test_tmpdir());
     vmaccel_ctx *ctx = test_remote_ctx(addr);
     vmaccel_device_info d;
     CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 0, &d), -ENOENT);
+    fake_agent f;
+    fake_agent_start_as(&f, answer_nothing, 0, answer_sample);
+    CHECK(!strcmp(f.addr, addr));
+    int r = -ENOENT;
+    for (int i = 0; i < 100 && r == -ENOENT; i++) {
+        r = vmaccel_op_device(ctx, VMACCEL_OP_SGEMM, 0, &d);
+        if (r == -ENOENT)
+            usleep(50000);
+    }
+    CHECK_INT(r, 1);
     vmaccel_ctx_free(ctx);
+    fake_agent_stop(&f);
+}
+
+/* An agent whose image_classify runs on `kind` (tclassify's pretend
+ * device; "" for none) with agent.batch = auto: what it decided, from its
+ * log; and what a guest learns of that device. */
+static void batch_auto(const char *kind, const char *isolation, const char *decided) {
+    char extra[512];
+    snprintf(extra, sizeof(extra),
+             "plugins = noop, %s/tests/plugins/vmaccel-tclassify.so\nagent.batch = auto\n"
+             "tclassify.isolation = %s\n%s%s%s",
+             TEST_BUILD_DIR, isolation, kind[0] ? "tclassify.device = " : "", kind,
+             kind[0] ? "\n" : "");
+    test_agent ag;
+    test_agent_start(&ag, 0, extra);
+    CHECK(strstr(test_agent_log(&ag), decided));
+    vmaccel_ctx *ctx = guest(&ag);
+    vmaccel_device_info d;
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_IMAGE_CLASSIFY, 0, &d), kind[0] ? 1 : 0);
+    CHECK(!kind[0] || !strcmp(d.kind, kind));
+    vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&ag), 0);
+}
+
+TEST(caps_batch_auto_batches_where_classify_runs_on_a_gpu) {
+    batch_auto("gpu", "thread", "agent.batch = auto: on (image_classify runs on test gpu "
+                                "\"pretend device (tclassify.device)\")");
+    batch_auto("accelerator", "thread",
+               "agent.batch = auto: on (image_classify runs on test accelerator");
+    batch_auto("cpu", "thread", "agent.batch = auto: as model (image_classify runs on a CPU device)");
+    batch_auto("", "thread", "agent.batch = auto: as model (image_classify runs on the CPU)");
+    /* In worker processes: what the first worker said at load. */
+    batch_auto("gpu", "process", "agent.batch = auto: on (image_classify runs on test gpu");
+    batch_auto("", "process", "agent.batch = auto: as model (image_classify runs on the CPU)");
 }

@@ -493,6 +493,23 @@ static void top5(vmaccel_ctx *ctx, int i, vmaccel_class top[5]) {
     vmaccel_session_free(s);
 }
 
+/* What the opencv plugin says of its device for `target`: n devices
+ * (PoCL's CPU device), in use or not.  In-process only: PoCL does not
+ * start in a sandboxed worker (it writes its kernel cache), so a worker
+ * has no OpenCL device here; tclassify's pretend device shows that a
+ * worker's devices reach the agent (test_caps.c). */
+static void expect_device(const char *target, const char *isolation, int n, bool in_use) {
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = opencv\n"
+             "opencv.target = %s\nopencv.isolation = %s\n", TEST_BUILD_DIR, target, isolation);
+    vmaccel_ctx *ctx = test_ctx(cfg);
+    vmaccel_device_info d, on;
+    CHECK_INT(vmaccel_plugin_devices(ctx, 0, &d, 1), n);
+    CHECK(n == 0 || (!strcmp(d.api, "opencl") && !strcmp(d.kind, "cpu") && d.in_use == in_use));
+    CHECK_INT(vmaccel_op_device(ctx, VMACCEL_OP_IMAGE_CLASSIFY, 0, &on), in_use ? 1 : 0);
+    vmaccel_ctx_free(ctx);
+}
+
 /* opencv.target = opencl, for real on PoCL's CPU device (OpenCV takes a
  * CPU device only when told: the two variables): the log says where the
  * network ran, and the top 5 equal the CPU target's within 1e-3. */
@@ -516,6 +533,9 @@ TEST(classify_opencl_target_agrees_with_the_cpu) {
     }
     vmaccel_ctx_free(cl);
     vmaccel_ctx_free(cpu);
+    expect_device("opencl", "thread", 1, true);
+    expect_device("auto", "thread", 1, false);   /* PoCL's is no GPU */
+    expect_device("cpu", "thread", 0, false);
     /* A bad value is refused at load, saying what would do. */
     snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = opencv\n"
              "opencv.target = gpu\n", TEST_BUILD_DIR);

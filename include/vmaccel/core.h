@@ -131,9 +131,11 @@ typedef struct vmaccel_device_info {
 
 /* The devices of plugin `index`: fills the first min(max, count) entries
  * of out (out may be NULL when max is 0) and returns the count, 0 for a
- * plugin that runs on the host's CPU (or runs isolated: its workers are
- * not asked).  -ENOENT past the end, -EINVAL for a NULL ctx, a negative
- * max or a NULL out with max > 0. */
+ * plugin that runs on the host's CPU.  A plugin in worker processes
+ * (isolation = process) says what its first worker said at load.  In a
+ * guest, the remote plugin's are the agent's (asked once per connection:
+ * the error reaching it otherwise).  -ENOENT past the end, -EINVAL for a
+ * NULL ctx, a negative max or a NULL out with max > 0. */
 VMACCEL_API int vmaccel_plugin_devices(const vmaccel_ctx *ctx, int index,
                                        vmaccel_device_info *out, int max);
 

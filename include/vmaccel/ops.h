@@ -78,7 +78,9 @@ VMACCEL_API int vmaccel_op_provider(const vmaccel_ctx *ctx, vmaccel_op op, int r
  * connection, protocol 1.4): the device of the agent's first choice for
  * op, 0 for its CPU, -ENOTSUP when the agent has no backend for op at all
  * (a call would fall through to the next rank), -ENODATA when the agent
- * is too old to say, or the error reaching it (-ECONNREFUSED, ...).
+ * cannot say (protocol 1.3, or it answered with an error), -EPROTO for an
+ * answer that is not one, or the error reaching it (-ECONNREFUSED, ...;
+ * kept for a second, then asked again).
  * -ENOENT past the end, -EINVAL for a NULL ctx or out. */
 VMACCEL_API int vmaccel_op_device(const vmaccel_ctx *ctx, vmaccel_op op, int rank,
                                   vmaccel_device_info *out);

@@ -47,6 +47,33 @@ extern "C" cvnet_target cvnet_auto_target(char *device, size_t len) {
     }
 }
 
+static const char *device_kind(int type) {
+    return type & cv::ocl::Device::TYPE_GPU           ? "gpu"
+           : type & cv::ocl::Device::TYPE_ACCELERATOR ? "accelerator"
+           : type & cv::ocl::Device::TYPE_CPU         ? "cpu"
+                                                      : "other";
+}
+
+extern "C" int cvnet_opencl_device(vmaccel_device_info *out) {
+    memset(out, 0, sizeof(*out));
+    try {
+        if (!cv::ocl::haveOpenCL())
+            return 0;
+        const cv::ocl::Device &d = cv::ocl::Device::getDefault();
+        if (!d.ptr())
+            return 0;
+        snprintf(out->name, sizeof(out->name), "%s", d.name().c_str());
+        snprintf(out->api, sizeof(out->api), "opencl");
+        snprintf(out->kind, sizeof(out->kind), "%s", device_kind(d.type()));
+        snprintf(out->platform, sizeof(out->platform), "%s", d.vendorName().c_str());
+        out->memory_bytes = (uint64_t)d.globalMemSize();
+        out->compute_units = (uint32_t)d.maxComputeUnits();
+        return 1;
+    } catch (const std::exception &) {
+        return 0;
+    }
+}
+
 extern "C" bool cvnet_ran_on_opencl(char *device, size_t len) {
     device[0] = '\0';
     try {

@@ -16,6 +16,9 @@ typedef enum cvnet_target { CVNET_CPU, CVNET_OPENCL, CVNET_OPENCL_FP16 } cvnet_t
 /* CVNET_OPENCL when OpenCV has an OpenCL GPU to use, else CVNET_CPU
  * (opencv.target = auto); *device names the device, "" without one. */
 cvnet_target cvnet_auto_target(char *device, size_t len);
+/* OpenCV's OpenCL device (the one a network with an OpenCL target gets):
+ * 1 with *out filled (in_use left false), 0 when OpenCL has none. */
+int cvnet_opencl_device(vmaccel_device_info *out);
 /* Whether a network has run on OpenCL in this process so far (OpenCV
  * falls back to the CPU by itself for a device it will not use), and the
  * device's name. */

@@ -51,6 +51,8 @@ struct state {
     int max_nets;
     const char *target;    /* opencv.target */
     bool opencl_reported;  /* where the first OpenCL model ran: logged */
+    int n_devices;         /* 1 when OpenCL has a device (opencv.target not cpu) */
+    vmaccel_device_info device;
 };
 
 static void model_free(model *m) {
@@ -292,6 +294,26 @@ static void on_free(void *state, vmaccel_resource *res) {
         model_put(st, m);
 }
 
+/* OpenCL found now, at load: in vmacceld before its seccomp filter, which
+ * would refuse the platform's start-up later.  The device is in use when
+ * networks are sent to it: opencl and opencl_fp16 always (OpenCV may still
+ * keep one on the CPU, for a device it will not use: report_target logs
+ * where the first ran), auto for a GPU only. */
+static void opencl_probe(const vmaccel_plugin_host *host, struct state *st, const char *target) {
+    char dev[128];
+    bool gpu = cvnet_auto_target(dev, sizeof(dev)) == CVNET_OPENCL;
+    host->log(host, VMACCEL_LOG_DEBUG, "OpenCL device: %s", dev[0] ? dev : "none");
+    st->n_devices = cvnet_opencl_device(&st->device);
+    st->device.in_use = st->n_devices && (strcmp(target, "auto") || gpu);
+}
+
+static int cv_devices(void *state, vmaccel_device_info *out, uint32_t max) {
+    struct state *st = state;
+    if (st->n_devices && max)
+        *out = st->device;
+    return st->n_devices;
+}
+
 static int cv_init(const vmaccel_plugin_host *host, void **out) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     uint64_t max_pixels = 40000000ULL;
@@ -311,16 +333,11 @@ static int cv_init(const vmaccel_plugin_host *host, void **out) {
                   "opencl_fp16 or auto", target);
         return -EINVAL;
     }
-    if (target && strcmp(target, "cpu")) {
-        /* OpenCL found now, at load: in vmacceld before its seccomp filter,
-         * which would refuse the platform's start-up later. */
-        char dev[128];
-        cvnet_auto_target(dev, sizeof(dev));
-        host->log(host, VMACCEL_LOG_DEBUG, "OpenCL device: %s", dev[0] ? dev : "none");
-    }
     struct state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
+    if (target && strcmp(target, "cpu"))
+        opencl_probe(host, st, target);
     st->host = host;
     st->target = target ? target : "cpu";
     st->max_pixels = max_pixels;
@@ -356,4 +373,5 @@ VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
     .ops = ops,
     .resource_free = on_free,
     .resource_register = on_register,
+    .devices = cv_devices,
 };

@@ -44,7 +44,7 @@ typedef struct vmaccel_loaded_plugin {
  * (the table's). */
 int32_t vmaccel__plugin_priority(const vmaccel_loaded_plugin *p, uint32_t op, int32_t own);
 /* What vmaccel_op_device says for plugin p (plugin.c). */
-#define VMACCEL__DEVICES_MAX 16
+#define VMACCEL__DEVICES_MAX 64
 int vmaccel__plugin_op_device(const vmaccel_loaded_plugin *p, uint32_t op,
                               vmaccel_device_info *out);
 

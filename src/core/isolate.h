@@ -61,6 +61,8 @@ typedef struct iso_pool {
     char version[64];
     vmaccel_plugin desc; /* the proxy's descriptor */
     vmaccel_plugin_op *ops;
+    vmaccel_device_info devices[ISO_DEVICES_MAX]; /* its first worker's HELLO said */
+    int n_devices;
     pthread_mutex_t lock;
     pthread_cond_t changed; /* a worker became idle or dead */
     iso_worker *w;

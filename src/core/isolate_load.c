@@ -81,6 +81,14 @@ static int on_register(void *state, vmaccel_session *sess, vmaccel_resource *res
     return r;
 }
 
+/* What the plugin's first worker said at load (isolate_spawn.c). */
+static int iso_devices(void *state, vmaccel_device_info *out, uint32_t max) {
+    iso_pool *p = state;
+    for (int i = 0; i < p->n_devices && (uint32_t)i < max; i++)
+        out[i] = p->devices[i];
+    return p->n_devices;
+}
+
 static void on_free(void *state, vmaccel_resource *res) {
     iso_pool *p = state;
     uint64_t id = vmaccel_resource_get_id(res);
@@ -132,7 +140,8 @@ static void ops_build(iso_pool *p) {
     p->ops[n] = (vmaccel_plugin_op)VMACCEL_PLUGIN_OPS_END;
     p->desc = (vmaccel_plugin){VMACCEL_PLUGIN_HEADER, .name = p->desc.name,
                                .version = p->version, .ops = p->ops,
-                               .resource_free = on_free, .resource_register = on_register};
+                               .resource_free = on_free, .resource_register = on_register,
+                               .devices = iso_devices};
 }
 
 static int pool_new(vmaccel_ctx *ctx, const char *name, const char *path, iso_pool **out) {

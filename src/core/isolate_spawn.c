@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,30 @@ static int spawner_call(iso_pool *p, iso_msg *m, int fds[2]) {
     return r;
 }
 
+/* A device as the worker wrote it, made safe to use: its strings ended
+ * within their fields, its bool a bool. */
+static void device_take(vmaccel_device_info *d, const uint8_t *raw) {
+    uint8_t in_use;
+    memcpy(d, raw, sizeof(*d));
+    memcpy(&in_use, raw + offsetof(vmaccel_device_info, in_use), 1);
+    d->name[sizeof(d->name) - 1] = d->api[sizeof(d->api) - 1] = '\0';
+    d->kind[sizeof(d->kind) - 1] = d->platform[sizeof(d->platform) - 1] = '\0';
+    d->in_use = in_use != 0;
+}
+
+/* The devices after the ops in the HELLO (isolate_wire.h), copied once. */
+static int devices_read(iso_pool *p, iso_worker *w, const iso_msg *m) {
+    if (m->in_len > ISO_DEVICES_MAX || m->b % 8 || m->b > p->arena_len ||
+        m->in_len * sizeof(vmaccel_device_info) > p->arena_len - m->b)
+        return -EPROTO;
+    uint8_t raw[ISO_DEVICES_MAX * sizeof(vmaccel_device_info)];
+    memcpy(raw, w->arena + m->b, m->in_len * sizeof(vmaccel_device_info));
+    p->n_devices = (int)m->in_len;
+    for (int i = 0; i < p->n_devices; i++)
+        device_take(&p->devices[i], raw + (size_t)i * sizeof(vmaccel_device_info));
+    return 0;
+}
+
 /* The worker's HELLO: its plugin's name, version and ops, the first time;
  * a restarted worker must say the same name. */
 static int hello_read(iso_pool *p, iso_worker *w, const iso_msg *m) {
@@ -206,7 +231,7 @@ static int hello_read(iso_pool *p, iso_worker *w, const iso_msg *m) {
     memcpy(ops, w->arena + m->a, m->n * sizeof(iso_op));
     for (uint32_t i = 0; i < m->n; i++)
         p->ops[i] = (vmaccel_plugin_op){ops[i].op, ops[i].priority, {0}};
-    return 0;
+    return devices_read(p, w, m);
 }
 
 int iso_spawn(iso_pool *p, iso_worker *w) {

@@ -21,7 +21,8 @@
  * starts first (see isolate_spawn.c for why).
  *
  * Layouts in the arena (offsets from its start, 8-byte aligned):
- *   HELLO reply   name\0 version\0, then n × iso_op at `a`
+ *   HELLO reply   name\0 version\0, then n × iso_op at `a`, then in_len
+ *                 (at most ISO_DEVICES_MAX) × vmaccel_device_info at `b`
  *   RES_ADD       n × iso_file, then the names and bytes they point at;
  *                 `a` is the resource type
  *   CALL sha256   in [0, in_len), digest[32] at out_off
@@ -76,6 +77,7 @@ typedef struct iso_file {
     iso_span name, data;
 } iso_file;
 
+#define ISO_DEVICES_MAX 16
 #define ISO_ALIGN(x) (((x) + 7u) & ~(uint64_t)7u)
 
 #endif

@@ -54,7 +54,8 @@ static void put_device(out *o, const vmaccel_device_info *d) {
     put_name(o, d->api, sizeof(d->api));
     put_name(o, d->kind, sizeof(d->kind));
     put_name(o, d->platform, sizeof(d->platform));
-    uint16_t cc[2] = {(uint16_t)d->cc_major, (uint16_t)d->cc_minor};
+    uint16_t cc[2] = {d->cc_major < 0xffff ? (uint16_t)d->cc_major : 0xffff,
+                      d->cc_minor < 0xffff ? (uint16_t)d->cc_minor : 0xffff};
     uint8_t flags = d->in_use ? 1 : 0;
     put(o, &d->memory_bytes, 8);
     put(o, &d->compute_units, 4);
@@ -74,8 +75,9 @@ size_t vmaccel_caps_encode(const vmaccel_caps *c, uint8_t *p, size_t cap) {
     put_u16(&o, (uint16_t)nr);
     for (uint32_t i = 0; i < nr; i++) {
         size_t at = record_begin(&o);
+        uint16_t dev = c->routes[i].device < nd ? c->routes[i].device : VMACCEL_CAPS_CPU;
         put_u16(&o, c->routes[i].op);
-        put_u16(&o, c->routes[i].device);
+        put_u16(&o, dev); /* never one cut from the list */
         put_name(&o, c->routes[i].plugin, sizeof(c->routes[i].plugin));
         record_end(&o, at);
     }

@@ -20,7 +20,7 @@
 #define VMACCEL_CAPS_DEVICES_MAX 64
 #define VMACCEL_CAPS_ROUTES_MAX 512
 #define VMACCEL_CAPS_CPU 0xffffu /* a route's device: the agent's host CPU */
-#define VMACCEL_CAPS_PLUGIN_MAX 32 /* a plugin name, with its NUL */
+#define VMACCEL_CAPS_PLUGIN_MAX 64 /* a plugin name (at most 32), with its NUL */
 
 /* One plugin that serves op, in the order the agent's dispatcher tries
  * them (rank 0 first). */

@@ -56,6 +56,11 @@ static void hello(void) {
         if (vmaccel_op_provider(W.ctx, (vmaccel_op)op, 0, NULL, &prio) == 0)
             ops[m.n++] = (iso_op){(uint32_t)op, prio};
     }
+    /* Its devices, after the ops: b their offset, in_len their count. */
+    m.b = ISO_ALIGN(m.a + m.n * sizeof(iso_op));
+    int nd = vmaccel_plugin_devices(W.ctx, 0, (vmaccel_device_info *)(W.arena + m.b),
+                                    ISO_DEVICES_MAX);
+    m.in_len = nd < 0 ? 0 : nd < ISO_DEVICES_MAX ? (uint64_t)nd : ISO_DEVICES_MAX;
     if (send(ISO_FD_SOCK, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
         exit(0);
 }

@@ -7,7 +7,12 @@
  * label a line, is present and not empty; registration refuses any other.
  * An "image" is any bytes but none or ones starting with "bad": its top
  * class is a hash of the bytes, so answers are deterministic and batched
- * ones equal single ones. */
+ * ones equal single ones.
+ *
+ * `tclassify.device = KIND` makes it say that it runs on a device of that
+ * kind ("gpu", "cpu", ...): a pretend one, so named, for testing what the
+ * agent decides from devices (agent.batch = auto); it runs on the CPU. */
+#include <stdio.h>
 #include <string.h>
 
 #include "vmaccel/bundle.h"
@@ -94,6 +99,29 @@ static int on_register(void *st, vmaccel_session *s, vmaccel_resource *res) {
     return labels_of(res, &labels, &len);
 }
 
+static char device_kind[16];
+
+static int t_init(const vmaccel_plugin_host *host, void **state) {
+    const char *kind = host->config_get(host, "tclassify.device");
+    snprintf(device_kind, sizeof(device_kind), "%s", kind ? kind : "");
+    *state = NULL;
+    return 0;
+}
+
+static int t_devices(void *st, vmaccel_device_info *out, uint32_t max) {
+    (void)st;
+    if (!device_kind[0])
+        return 0;
+    if (max) {
+        memset(out, 0, sizeof(*out));
+        snprintf(out->name, sizeof(out->name), "pretend device (tclassify.device)");
+        snprintf(out->api, sizeof(out->api), "test");
+        snprintf(out->kind, sizeof(out->kind), "%s", device_kind);
+        out->in_use = true;
+    }
+    return 1;
+}
+
 static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 100, classify),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 100, classify_batch),
@@ -101,6 +129,6 @@ static const vmaccel_plugin_op ops[] = {
 };
 
 VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
-    VMACCEL_PLUGIN_HEADER, .name = "tclassify", .version = "0.0.1", .ops = ops,
-    .resource_register = on_register,
+    VMACCEL_PLUGIN_HEADER, .name = "tclassify", .version = "0.0.1", .init = t_init,
+    .ops = ops, .resource_register = on_register, .devices = t_devices,
 };
