@@ -16,6 +16,7 @@ packages=(
   valgrind libc6-dbg                              # memory checks in the tests
   clang libclang-rt-14-dev                        # the libFuzzer target
   gnuplot-nox                                     # bench/tenants' plot
+  python3-numpy                                   # the Python binding's tests (sgemm)
   qemu-system-x86 busybox-static cpio kmod        # the guest VM (guest/); the kernel
                                                   # is fetched by guest/build-image.sh
 )

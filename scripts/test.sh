@@ -42,6 +42,10 @@ run "core tests under valgrind" valgrind -q --error-exitcode=99 --leak-check=ful
   --errors-for-leak-kinds=definite,indirect build/tests/vmaccel-tests \
   init_ config_ session resource dispatch exec_ sha256 aes_gcm_nist
 
+# The Python binding (python/vmaccel), in-process and through an agent,
+# with Debian's Python (the one python3-numpy is for).
+PYTHONPATH=build/python run "Python binding" /usr/bin/python3 tests/python/run.py build
+
 # A real guest kernel in the loop: QEMU guests call the agent over
 # virtio-serial; results must equal the in-process ones (under 1 min).
 # (The build dir is given absolute here and relative below: both work.)

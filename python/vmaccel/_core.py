@@ -1,0 +1,201 @@
+"""Context, Session, Model and the operations (docs/python.md)."""
+import ctypes
+from typing import NamedTuple
+
+from ._lib import LIB, ClassStruct, CtxOpts
+
+RESOURCE_MODEL = 2  # vmaccel_resource_type (resource.h)
+
+
+class VmaccelError(OSError):
+    """A vmaccel call failed: .errno is the positive errno, .name its symbol
+    ("ENOTSUP"), str() what vmaccel_strerror says."""
+
+    def __init__(self, err, what):
+        self.name = LIB.vmaccel_err_name(err).decode()
+        super().__init__(-err, f"{what}: {LIB.vmaccel_strerror(err).decode()} ({self.name})")
+
+
+def _check(r, what):
+    if r < 0:
+        raise VmaccelError(r, what)
+    return r
+
+
+def _buffer(data, what):
+    """(pointer, length, keep-alive) of a bytes-like object, not copied when
+    it is contiguous and writable (bytearray, NumPy arrays, memoryview)."""
+    mv = memoryview(data).cast("B")
+    if not mv.contiguous:
+        raise ValueError(f"{what}: a contiguous buffer is needed")
+    if mv.readonly:  # bytes: ctypes gives its address without a copy
+        b = mv.tobytes() if not isinstance(data, bytes) else data
+        return ctypes.cast(ctypes.c_char_p(b), ctypes.c_void_p), len(b), b
+    arr = (ctypes.c_char * len(mv)).from_buffer(mv)
+    return ctypes.addressof(arr), len(mv), (mv, arr)
+
+
+def library_version():
+    """The version of the libvmaccel in use, e.g. "0.1.0"."""
+    return LIB.vmaccel_version_string().decode()
+
+
+class Class(NamedTuple):
+    """One answer of a classification."""
+    class_id: int
+    score: float
+    label: str
+
+
+class Context:
+    """A vmaccel context: the plugins the configuration names (config: a
+    file path; None: $VMACCEL_CONFIG).  Close it, or use `with`."""
+
+    def __init__(self, config=None):
+        opts = CtxOpts(ctypes.sizeof(CtxOpts), config.encode() if config else None)
+        h = ctypes.c_void_p()
+        _check(LIB.vmaccel_ctx_new(ctypes.byref(opts), ctypes.byref(h)), "vmaccel_ctx_new")
+        self._h = h
+
+    def session(self):
+        return Session(self)
+
+    def model(self, path):
+        """A model bundle (its .meta file) as a resource of this context."""
+        return Model(self, path)
+
+    def close(self):
+        if self._h:
+            LIB.vmaccel_ctx_free(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Model:
+    """A model resource (vmaccel_resource_from_path); close it or use `with`."""
+
+    def __init__(self, ctx, path):
+        h = ctypes.c_void_p()
+        _check(LIB.vmaccel_resource_from_path(ctx._h, RESOURCE_MODEL, str(path).encode(),
+                                              ctypes.byref(h)), f"loading {path}")
+        self._h = h
+
+    def close(self):
+        if self._h:
+            LIB.vmaccel_resource_unref(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Session:
+    """A session: the unit calls and registered models belong to."""
+
+    def __init__(self, ctx):
+        h = ctypes.c_void_p()
+        _check(LIB.vmaccel_session_new(ctx._h, ctypes.byref(h)), "vmaccel_session_new")
+        self._h = h
+
+    def close(self):
+        if self._h:
+            LIB.vmaccel_session_free(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def register(self, model):
+        _check(LIB.vmaccel_session_register(self._h, model._h), "vmaccel_session_register")
+
+    def noop(self):
+        _check(LIB.vmaccel_noop(self._h), "vmaccel_noop")
+
+    def sha256(self, data):
+        p, n, keep = _buffer(data, "sha256")
+        out = ctypes.create_string_buffer(32)
+        _check(LIB.vmaccel_sha256(self._h, p, n, out), "vmaccel_sha256")
+        del keep
+        return out.raw
+
+    def aes_gcm_encrypt(self, key, iv, plaintext, aad=b""):
+        """(ciphertext, tag): key 32 bytes, iv 12."""
+        _sizes(key, iv)
+        p, n, k1 = _buffer(plaintext, "plaintext")
+        a, an, k2 = _buffer(aad, "aad")
+        out, tag = ctypes.create_string_buffer(max(n, 1)), ctypes.create_string_buffer(16)
+        _check(LIB.vmaccel_aes_gcm_encrypt(self._h, bytes(key), bytes(iv), a if an else None,
+                                           an, p, n, out, tag), "vmaccel_aes_gcm_encrypt")
+        del k1, k2
+        return out.raw[:n], tag.raw
+
+    def aes_gcm_decrypt(self, key, iv, ciphertext, tag, aad=b""):
+        """The plaintext; VmaccelError EBADMSG when the tag does not match."""
+        _sizes(key, iv)
+        if len(tag) != 16:
+            raise ValueError("tag: 16 bytes")
+        p, n, k1 = _buffer(ciphertext, "ciphertext")
+        a, an, k2 = _buffer(aad, "aad")
+        out = ctypes.create_string_buffer(max(n, 1))
+        _check(LIB.vmaccel_aes_gcm_decrypt(self._h, bytes(key), bytes(iv), a if an else None,
+                                           an, p, n, out, bytes(tag)), "vmaccel_aes_gcm_decrypt")
+        del k1, k2
+        return out.raw[:n]
+
+    def sgemm(self, a, b, alpha=1.0, beta=0.0, c=None):
+        """alpha * a @ b + beta * c for 2-D float32 NumPy arrays (C order),
+        into c when given (it must be float32, C-contiguous and writable),
+        else into a new array.  Nothing is copied on the way in or out."""
+        import numpy as np
+        a, b = _f32(np, a, "a"), _f32(np, b, "b")
+        m, k = a.shape
+        if b.shape[0] != k:
+            raise ValueError(f"sgemm: a is {a.shape}, b is {b.shape}")
+        n = b.shape[1]
+        if c is None:
+            if beta != 0:
+                raise ValueError("sgemm: beta != 0 needs c")
+            c = np.empty((m, n), dtype=np.float32)
+        elif (c.dtype != np.float32 or c.shape != (m, n) or not c.flags.c_contiguous or
+              not c.flags.writeable):
+            raise ValueError(f"sgemm: c must be a writable C-order float32 array of {(m, n)}")
+        _check(LIB.vmaccel_sgemm(self._h, m, n, k, alpha, a.ctypes.data, b.ctypes.data, beta,
+                                 c.ctypes.data), "vmaccel_sgemm")
+        return c
+
+    def classify(self, model, image, k=5):
+        """The top k classes of an encoded image (PNG, JPEG, ...) as Class
+        tuples, best first; the model must be registered with the session."""
+        p, n, keep = _buffer(image, "image")
+        top = (ClassStruct * k)()
+        got = ctypes.c_uint32()
+        _check(LIB.vmaccel_image_classify(self._h, model._h, p, n, top, k, ctypes.byref(got)),
+               "vmaccel_image_classify")
+        del keep
+        return [Class(t.class_id, t.score, t.label.decode(errors="replace"))
+                for t in top[:got.value]]
+
+
+def _sizes(key, iv):
+    if len(key) != 32 or len(iv) != 12:
+        raise ValueError("AES-GCM: key 32 bytes, iv 12 bytes")
+
+
+def _f32(np, x, what):
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        raise ValueError(f"sgemm: {what} must be a 2-D NumPy array")
+    if x.dtype != np.float32 or not x.flags.c_contiguous:
+        raise ValueError(f"sgemm: {what} must be float32 in C order (np.ascontiguousarray"
+                         f"({what}, dtype=np.float32))")
+    return x

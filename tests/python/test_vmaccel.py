@@ -1,0 +1,155 @@
+"""The Python binding (python/vmaccel) in-process and through a vmacceld:
+every result checked against an independent one (hashlib, NumPy, the C
+tests' known classification), and errors as VmaccelError."""
+import hashlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import numpy as np
+
+import vmaccel
+
+BUILD = os.environ.get("VMACCEL_TEST_BUILD", "build")
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+META = os.path.join(SRC, "models", "squeezenet1.0.meta")
+IMAGES = os.path.join(SRC, "..", "shared", "images")
+PLUGINS = "noop, openssl, blas, opencv"
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class Agent:
+    """A vmacceld on a unix socket in tmp, with the standard plugins."""
+
+    def __init__(self, tmp):
+        self.sock = os.path.join(tmp, "agent.sock")
+        conf = write(os.path.join(tmp, "agent.conf"),
+                     f"plugin_dir = {BUILD}/plugins\nplugins = {PLUGINS}\n")
+        self.log = open(os.path.join(tmp, "agent.log"), "w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VMACCEL_")}
+        self.proc = subprocess.Popen([f"{BUILD}/agent/vmacceld", "--config", conf,
+                                      "--listen", f"unix://{self.sock}"],
+                                     stderr=self.log, env=env)
+        for _ in range(900):  # 90 s: a cold start may build caches
+            if os.path.exists(self.sock):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"vmacceld did not come up: see {self.log.name}")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+class Binding:
+    """The checks, on whatever context self.conf makes."""
+
+    def test_sha256_equals_hashlib(self):
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
+            for data in (b"", b"abc", bytearray(os.urandom(100000)), memoryview(b"xyz")):
+                self.assertEqual(s.sha256(data), hashlib.sha256(bytes(data)).digest())
+            s.noop()
+
+    def test_aes_gcm_round_trip_and_a_tampered_tag(self):
+        key, iv, text = os.urandom(32), os.urandom(12), os.urandom(5000)
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
+            ct, tag = s.aes_gcm_encrypt(key, iv, text, aad=b"header")
+            self.assertNotEqual(ct, text)
+            self.assertEqual(s.aes_gcm_decrypt(key, iv, ct, tag, aad=b"header"), text)
+            bad = bytes([tag[0] ^ 1]) + tag[1:]
+            with self.assertRaises(vmaccel.VmaccelError) as e:
+                s.aes_gcm_decrypt(key, iv, ct, bad, aad=b"header")
+            self.assertEqual(e.exception.name, "EBADMSG")
+            with self.assertRaises(ValueError):
+                s.aes_gcm_encrypt(key[:16], iv, text)
+
+    def test_sgemm_equals_numpy_into_new_and_given_arrays(self):
+        rng = np.random.default_rng(7)
+        a = rng.standard_normal((65, 33), dtype=np.float32)
+        b = rng.standard_normal((33, 17), dtype=np.float32)
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
+            c = s.sgemm(a, b)
+            np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+            c0 = rng.standard_normal((65, 17), dtype=np.float32)
+            c1 = c0.copy()
+            out = s.sgemm(a, b, alpha=2.0, beta=0.5, c=c1)
+            self.assertIs(out, c1)  # written in place
+            np.testing.assert_allclose(c1, 2 * (a @ b) + 0.5 * c0, rtol=1e-4, atol=1e-4)
+            with self.assertRaises(ValueError):
+                s.sgemm(a.astype(np.float64), b)
+            with self.assertRaises(ValueError):
+                s.sgemm(a, a)  # 65x33 @ 65x33
+
+    def test_classify_coffee_is_espresso(self):
+        with open(os.path.join(IMAGES, "coffee.png"), "rb") as f:
+            image = f.read()
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s, ctx.model(META) as m:
+            with self.assertRaises(vmaccel.VmaccelError):
+                s.classify(m, image)  # not registered with the session yet
+            s.register(m)
+            top = s.classify(m, image, k=3)
+            self.assertEqual(len(top), 3)
+            self.assertEqual(top[0].label, "n07920052 espresso")
+            self.assertGreater(top[0].score, 0.99)
+            self.assertGreaterEqual(top[0].score, top[1].score)
+            with self.assertRaises(vmaccel.VmaccelError) as e:
+                s.classify(m, b"not an image")
+            self.assertEqual(e.exception.errno, 22)  # EINVAL
+
+    def test_errors_carry_the_errno_name(self):
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
+            with self.assertRaises(vmaccel.VmaccelError) as e:
+                ctx.model(os.path.join(SRC, "no-such.meta"))
+            self.assertIn(e.exception.name, ("ENOENT", "EINVAL"))
+            self.assertIsInstance(e.exception, OSError)
+        with self.assertRaises(vmaccel.VmaccelError) as e:
+            vmaccel.Context(os.path.join(SRC, "no-such.conf"))
+        self.assertTrue(vmaccel.library_version())
+
+
+class InProcess(Binding, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.conf = write(os.path.join(cls.tmp.name, "c.conf"),
+                         f"plugin_dir = {BUILD}/plugins\nplugins = {PLUGINS}\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+
+class ThroughTheAgent(Binding, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.agent = Agent(cls.tmp.name)
+        cls.conf = write(os.path.join(cls.tmp.name, "c.conf"),
+                         f"plugin_dir = {BUILD}/plugins\nplugins = remote\n"
+                         f"remote = unix://{cls.agent.sock}\n")
+
+    def test_calls_go_through_the_agent(self):
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
+            s.noop()
+        with open(self.agent.log.name) as f:
+            self.assertIn("open conn=", f.read())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        cls.tmp.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
