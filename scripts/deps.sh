@@ -17,6 +17,7 @@ packages=(
   clang libclang-rt-14-dev                        # the libFuzzer target
   gnuplot-nox                                     # bench/tenants' plot
   python3-numpy                                   # the Python binding's tests (sgemm)
+  python3-onnx                                    # tests/models/gen_onnx.py: models made at test time
   qemu-system-x86 busybox-static cpio kmod        # the guest VM (guest/); the kernel
                                                   # is fetched by guest/build-image.sh
 )

@@ -81,6 +81,7 @@ fuzz() {
 fuzz fuzz-proto 60 fuzz/corpus/proto "src/proto decoder"
 fuzz fuzz-agent 60 fuzz/corpus/agent "the whole agent"
 fuzz fuzz-pngstrip 15 fuzz/corpus/png "plugins/opencv PNG chunk walker"
+fuzz fuzz-onnx 15 fuzz/corpus/onnx "src/core ONNX reader (vmaccel_model_info)"
 
 echo "== all runs"
 if [ "$skipped" -gt 0 ]; then

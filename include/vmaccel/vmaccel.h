@@ -17,5 +17,6 @@
 #include "vmaccel/resource.h"
 #include "vmaccel/ops.h"
 #include "vmaccel/mem.h"
+#include "vmaccel/tensor.h"
 
 #endif

@@ -47,6 +47,9 @@ static const cli_command commands[] = {
      "  --model BUNDLE  a model bundle: a directory or a .meta file (docs/models.md)\n"
      "  --top K         classes per image, 1..1000 (default 5)\n"
      "  --batch         all images in one call (at most 64)\n"},
+    {"model-info", cmd_model_info, "MODEL", "the inputs and outputs of a model",
+     "  MODEL  an ONNX file (.onnx), or a bundle with format = onnx (docs/models.md):\n"
+     "         each input and output with its element type and shape (? = any size)\n"},
     {"exec", cmd_exec, "LIB SYMBOL [ARG|@FILE...] [--out SIZE...]", "call a host function",
      "  LIB         a shared library in a directory of exec.allow (VMACCEL_EXEC_ALLOW)\n"
      "  SYMBOL      int SYMBOL(const vmaccel_arg *in, size_t n_in,\n"

@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""Writes the ONNX models the tensor tests use into DIR (made at test time
+with Debian's python3-onnx, so the repository carries no binary models):
+
+  conv.onnx  x f32 [1,1,8,8] -> Conv -> Relu -> MaxPool -> Flatten -> Gemm
+             -> Softmax -> y f32 [1,10]; weights as initializers only
+  two.onnx   a f32 [2,3], b f32 [3,4], c f32 [2,4] -> prod = a @ b,
+             sum = prod + c; its weight w is an initializer that is also
+             listed as an input (as older exporters did): not an input
+  ids.onnx   ids i64 [batch,4] -> Cast -> out f32 [batch,4]
+
+    /usr/bin/python3 tests/models/gen_onnx.py DIR
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def save(graph, path):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def conv(path):
+    rng = np.random.default_rng(1)
+    w = numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b")
+    g = numpy_helper.from_array(rng.standard_normal((36, 10)).astype(np.float32), "g")
+    gb = numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "gb")
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[0, 0, 0, 0]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "g", "gb"], ["h"]),
+        helper.make_node("Softmax", ["h"], ["y"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [w, b, g, gb])
+    save(graph, path)
+
+
+def two(path):
+    w = numpy_helper.from_array(np.ones((2, 4), np.float32), "w")
+    nodes = [
+        helper.make_node("MatMul", ["a", "b"], ["prod"]),
+        helper.make_node("Add", ["prod", "c"], ["s0"]),
+        helper.make_node("Add", ["s0", "w"], ["sum"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "two",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [3, 4]),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, [2, 4]),
+         helper.make_tensor_value_info("w", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("prod", TensorProto.FLOAT, [2, 4]),
+         helper.make_tensor_value_info("sum", TensorProto.FLOAT, [2, 4])],
+        [w])
+    save(graph, path)
+
+
+def ids(path):
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["ids"], ["out"], to=TensorProto.FLOAT)], "ids",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 4])])
+    save(graph, path)
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    conv(os.path.join(out, "conv.onnx"))
+    two(os.path.join(out, "two.onnx"))
+    ids(os.path.join(out, "ids.onnx"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
