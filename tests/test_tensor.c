@@ -198,6 +198,78 @@ TEST(tensor_model_info_refuses_what_no_model_should_be) {
     CHECK_INT(info_of_bytes(varint11, sizeof(varint11), &x), -EBADMSG);
 }
 
+static void put_varint_field(pbw *w, uint32_t field, uint64_t v) {
+    put_varint(w, (uint64_t)field << 3 | 0);
+    put_varint(w, v);
+}
+
+/* Protobuf's merge rules, as OpenCV's importer (protobuf) sees a model:
+ * two graphs are one (their inputs joined), two shapes are one (dims
+ * joined), a later sequence_type makes a value no tensor, a dim_param
+ * after a dim_value makes it any size; a weight listed as an input is
+ * skipped before its name or rank is checked; a NUL in a name is refused. */
+TEST(tensor_model_info_keeps_protobuf_merge_rules) {
+    static pbw g1, g2, model, vi, type, tensor, shape, dim, w;
+    g1.n = g2.n = model.n = 0;
+    value_info(&g1, 11, "first", 1);
+    value_info(&g2, 11, "second", 2);
+    put_bytes(&model, 7, g1.b, g1.n);
+    put_bytes(&model, 7, g2.b, g2.n);
+    CHECK_OK(info_of_bytes(model.b, model.n, &x));
+    CHECK_INT(x.n_in, 2);
+    CHECK(!strcmp(x.in[0].name, "first") && !strcmp(x.in[1].name, "second"));
+
+    /* One value: shape {2} then shape {dim_value 5 then dim_param "n"}, then
+     * in a second type: tensor_type again (merged), then sequence_type. */
+    dim.n = 0;
+    put_varint_field(&dim, 1, 5);
+    put_bytes(&dim, 2, "n", 1);
+    shape.n = 0;
+    put_bytes(&shape, 1, dim.b, dim.n);
+    tensor.n = 0;
+    put_varint_field(&tensor, 1, VMACCEL_DTYPE_I32);
+    put_bytes(&tensor, 2, shape.b, shape.n);
+    put_bytes(&tensor, 2, shape.b, shape.n); /* a second shape: one more dim */
+    type.n = 0;
+    put_bytes(&type, 1, tensor.b, tensor.n);
+    vi.n = 0;
+    put_bytes(&vi, 1, "v", 1);
+    put_bytes(&vi, 2, type.b, type.n);
+    g1.n = 0;
+    put_bytes(&g1, 11, vi.b, vi.n);
+    CHECK_OK(info_of_graph(&g1, &x));
+    expect(&x.in[0], "v", VMACCEL_DTYPE_I32, 2, (int64_t[]){-1, -1});
+    type.n = 0;
+    put_bytes(&type, 4, "", 0); /* sequence_type: the oneof's other member */
+    put_bytes(&vi, 2, type.b, type.n);
+    g1.n = 0;
+    put_bytes(&g1, 11, vi.b, vi.n);
+    CHECK_OK(info_of_graph(&g1, &x));
+    CHECK_INT(x.in[0].dtype, 0);
+    CHECK_INT(x.in[0].rank, 0);
+
+    /* A weight named 200 bytes, of rank 9, listed as an input: skipped. */
+    char name[201];
+    memset(name, 'w', 200);
+    name[200] = '\0';
+    g1.n = w.n = 0;
+    value_info(&g1, 11, name, VMACCEL_TENSOR_RANK_MAX + 1);
+    value_info(&g1, 11, "x", 1);
+    put_bytes(&w, 8, name, 200);
+    put_bytes(&g1, 5, w.b, w.n);
+    CHECK_OK(info_of_graph(&g1, &x));
+    CHECK_INT(x.n_in, 1);
+    CHECK(!strcmp(x.in[0].name, "x"));
+
+    /* "x\0y" would read as "x": refused. */
+    g1.n = 0;
+    value_info(&g1, 11, "x", 1);
+    vi.n = 0;
+    put_bytes(&vi, 1, "x\0y", 3);
+    put_bytes(&g1, 11, vi.b, vi.n);
+    CHECK_INT(info_of_graph(&g1, &x), -EBADMSG);
+}
+
 /* Every prefix of a real model: an error or an answer, never a crash or a
  * read past the end (ASan watches). */
 TEST(tensor_model_info_of_every_truncation) {

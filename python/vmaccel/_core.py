@@ -1,5 +1,6 @@
 """Context, Session, Model and the operations (docs/python.md)."""
 import ctypes
+import os
 from typing import NamedTuple
 
 from ._lib import LIB, ClassStruct, CtxOpts
@@ -25,9 +26,10 @@ def _check(r, what):
 def _buffer(data, what):
     """(pointer, length, keep-alive) of a bytes-like object, not copied when
     it is contiguous and writable (bytearray, NumPy arrays, memoryview)."""
-    mv = memoryview(data).cast("B")
-    if not mv.contiguous:
-        raise ValueError(f"{what}: a contiguous buffer is needed")
+    mv = memoryview(data)
+    if not mv.contiguous:  # e.g. a strided NumPy view: copied once
+        mv = memoryview(mv.tobytes())
+    mv = mv.cast("B")
     if mv.readonly:  # bytes: ctypes gives its address without a copy
         b = mv.tobytes() if not isinstance(data, bytes) else data
         return ctypes.cast(ctypes.c_char_p(b), ctypes.c_void_p), len(b), b
@@ -52,10 +54,11 @@ class Context:
     file path; None: $VMACCEL_CONFIG).  Close it, or use `with`."""
 
     def __init__(self, config=None):
-        opts = CtxOpts(ctypes.sizeof(CtxOpts), config.encode() if config else None)
+        opts = CtxOpts(ctypes.sizeof(CtxOpts), os.fsencode(config) if config else None)
         h = ctypes.c_void_p()
         _check(LIB.vmaccel_ctx_new(ctypes.byref(opts), ctypes.byref(h)), "vmaccel_ctx_new")
         self._h = h
+        self._children = 0  # open sessions and models: they need the context
 
     def session(self):
         return Session(self)
@@ -65,10 +68,20 @@ class Context:
         return Model(self, path)
 
     def close(self):
+        """Frees the context; its sessions and models must be closed first
+        (the C library would free what they still use)."""
+        if self._children:
+            raise RuntimeError(f"vmaccel.Context.close: {self._children} sessions or models "
+                               "of this context are still open; close them first")
         if self._h:
             LIB.vmaccel_ctx_free(self._h)
             self._h = None
 
+    def _handle(self):
+        if not self._h:
+            raise ValueError("the context is closed")
+        return self._h
+
     def __enter__(self):
         return self
 
@@ -76,45 +89,53 @@ class Context:
         self.close()
 
 
-class Model:
+class _Child:
+    """A session or model: holds its context open until it is closed."""
+
+    def _made(self, h):
+        self._h = h
+        self._ctx._children += 1
+
+    def _release(self, free):
+        if self._h:
+            free(self._h)
+            self._h = None
+            self._ctx._children -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Model(_Child):
     """A model resource (vmaccel_resource_from_path); close it or use `with`."""
 
     def __init__(self, ctx, path):
         h = ctypes.c_void_p()
-        _check(LIB.vmaccel_resource_from_path(ctx._h, RESOURCE_MODEL, str(path).encode(),
+        self._h, self._ctx = None, ctx
+        _check(LIB.vmaccel_resource_from_path(ctx._handle(), RESOURCE_MODEL, os.fsencode(path),
                                               ctypes.byref(h)), f"loading {path}")
-        self._h = h
+        self._made(h)
 
     def close(self):
-        if self._h:
-            LIB.vmaccel_resource_unref(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self._release(LIB.vmaccel_resource_unref)
 
 
-class Session:
-    """A session: the unit calls and registered models belong to."""
+class Session(_Child):
+    """A session: the unit calls and registered models belong to.  Calls
+    on a closed session fail with EINVAL; do not close one while another
+    thread is calling on it (as in C)."""
 
     def __init__(self, ctx):
         h = ctypes.c_void_p()
-        _check(LIB.vmaccel_session_new(ctx._h, ctypes.byref(h)), "vmaccel_session_new")
-        self._h = h
+        self._h, self._ctx = None, ctx
+        _check(LIB.vmaccel_session_new(ctx._handle(), ctypes.byref(h)), "vmaccel_session_new")
+        self._made(h)
 
     def close(self):
-        if self._h:
-            LIB.vmaccel_session_free(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self._release(LIB.vmaccel_session_free)
 
     def register(self, model):
         _check(LIB.vmaccel_session_register(self._h, model._h), "vmaccel_session_register")

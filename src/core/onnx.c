@@ -6,9 +6,12 @@
  *   TypeProto       1 tensor_type: 1 elem_type (varint), 2 shape
  *   TensorShapeProto 1 dim: 1 dim_value (varint), 2 dim_param (string)
  *
- * Everything else is skipped by its wire type.  A repeated message field
- * that appears twice where one is expected (a second graph): the last one
- * wins, as protobuf merges. */
+ * Everything else is skipped by its wire type.  Protobuf's merge rules are
+ * kept, so that what is read is what OpenCV's importer (protobuf itself)
+ * sees: a message field given twice is merged (a second graph adds its
+ * inputs; a second shape adds dims), a plain value's last occurrence wins,
+ * a oneof's last member wins.  Work is linear in the bytes: each pass reads
+ * each field once. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -77,132 +80,188 @@ static int next(pb *b, pb_field *f) {
     return 1;
 }
 
-/* The last length-delimited field `num` of b, in *out; 1 found, 0 not. */
-static int last_sub(pb b, uint32_t num, pb *out) {
-    pb_field f;
-    int r, found = 0;
-    while ((r = next(&b, &f)) > 0)
-        if (f.num == num && f.wire == 2)
-            *out = f.sub, found = 1;
-    return r < 0 ? r : found;
-}
-
 typedef struct view {
     const uint8_t *p;
     size_t n;
 } view;
 
+/* The last string field `num` of b as a view (empty when absent); a
+ * string is a plain value, so the last occurrence is the value. */
+static int last_string(pb b, uint32_t num, view *out) {
+    pb_field f;
+    int r;
+    *out = (view){(const uint8_t *)"", 0};
+    while ((r = next(&b, &f)) > 0)
+        if (f.num == num && f.wire == 2)
+            *out = (view){f.sub.p, (size_t)(f.sub.end - f.sub.p)};
+    return r;
+}
+
 static int view_cmp(const void *a, const void *b) {
     const view *x = a, *y = b;
     size_t n = x->n < y->n ? x->n : y->n;
-    int c = n ? memcmp(x->p, y->p, n) : 0; /* a missing name is an empty view */
+    int c = n ? memcmp(x->p, y->p, n) : 0;
     return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-/* The initializers' names, sorted, for telling weights from inputs. */
-static int initializers(pb graph, view **out, size_t *n) {
+/* Calls fn on each graph of the model, in order: a message field given
+ * twice is merged by protobuf, its repeated fields joined, so every
+ * occurrence of the graph counts (OpenCV's importer sees them all). */
+typedef int (*graph_fn)(pb graph, void *ud);
+
+static int each_graph(pb model, graph_fn fn, void *ud) {
     pb_field f;
-    size_t cap = 0;
+    int r, found = 0;
+    while ((r = next(&model, &f)) > 0)
+        if (f.num == 7 && f.wire == 2) {
+            found = 1;
+            if ((r = fn(f.sub, ud)) < 0)
+                return r;
+        }
+    return r < 0 ? r : found ? 0 : -EBADMSG; /* no graph: not a model */
+}
+
+typedef struct weights {
+    view *v;
+    size_t n, cap;
+} weights;
+
+/* Adds the names of one graph's initializers to w. */
+static int add_weights(pb graph, void *ud) {
+    weights *w = ud;
+    pb_field f;
     int r;
-    *out = NULL;
-    *n = 0;
     while ((r = next(&graph, &f)) > 0) {
         if (f.num != 5 || f.wire != 2)
             continue;
-        pb name = {NULL, NULL};
-        if ((r = last_sub(f.sub, 8, &name)) < 0)
-            break;
-        if (*n == INITIALIZERS_MAX) {
-            r = -E2BIG;
-            break;
+        view name;
+        if ((r = last_string(f.sub, 8, &name)) < 0)
+            return r;
+        if (w->n == INITIALIZERS_MAX)
+            return -E2BIG;
+        if (w->n == w->cap) {
+            size_t cap = w->cap ? w->cap * 2 : 64;
+            view *v = realloc(w->v, cap * sizeof(*v));
+            if (!v)
+                return -ENOMEM;
+            w->v = v, w->cap = cap;
         }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            view *v = realloc(*out, cap * sizeof(*v));
-            if (!v) {
-                r = -ENOMEM;
-                break;
-            }
-            *out = v;
-        }
-        (*out)[(*n)++] = (view){name.p, (size_t)(name.end - name.p)};
+        w->v[w->n++] = name;
     }
-    if (r < 0)
-        return free(*out), *out = NULL, r;
-    if (*n)
-        qsort(*out, *n, sizeof(**out), view_cmp);
-    return 0;
+    return r;
 }
 
-static int dims(pb shape, vmaccel_tensor_info *t) {
-    pb_field f, g;
+/* --- a ValueInfoProto, with protobuf's merge rules ---
+ * type (TypeProto) and, inside it, tensor_type and shape are messages: each
+ * occurrence merges into what came before (shape's dims are joined).
+ * TypeProto's value is a oneof: a member other than the one set clears it,
+ * so a later sequence_type makes the value no tensor.  A Dimension's
+ * dim_value and dim_param are a oneof too: the last one says. */
+static int merge_dim(pb dim, int64_t *d) {
+    pb_field f;
+    int r;
+    while ((r = next(&dim, &f)) > 0) {
+        if (f.num == 1 && f.wire == 0)
+            *d = (int64_t)f.v < 0 ? -1 : (int64_t)f.v;
+        else if (f.num == 2 && f.wire == 2)
+            *d = -1; /* a named dimension: any size */
+    }
+    return r;
+}
+
+static int merge_shape(pb shape, vmaccel_tensor_info *t) {
+    pb_field f;
     int r;
     while ((r = next(&shape, &f)) > 0) {
         if (f.num != 1 || f.wire != 2)
             continue;
         if (t->rank == VMACCEL_TENSOR_RANK_MAX)
             return -E2BIG;
-        int64_t d = -1; /* a dim_param, or nothing: any size */
-        pb dim = f.sub;
-        while ((r = next(&dim, &g)) > 0)
-            if (g.num == 1 && g.wire == 0)
-                d = (int64_t)g.v < 0 ? -1 : (int64_t)g.v;
-        if (r < 0)
+        int64_t d = -1; /* neither: any size */
+        if ((r = merge_dim(f.sub, &d)) < 0)
             return r;
         t->shape[t->rank++] = d;
     }
     return r;
 }
 
-/* A ValueInfoProto into t (name, and dtype and shape when it is a tensor). */
-static int value_info(pb vi, vmaccel_tensor_info *t) {
-    pb name = {NULL, NULL}, type, tensor, shape;
-    memset(t, 0, sizeof(*t));
-    int r = last_sub(vi, 1, &name);
-    if (r < 0)
-        return r;
-    size_t n = (size_t)(name.end - name.p);
-    if (n >= sizeof(t->name))
-        return -ENAMETOOLONG;
-    if (n)
-        memcpy(t->name, name.p, n);
-    if ((r = last_sub(vi, 2, &type)) <= 0 || (r = last_sub(type, 1, &tensor)) <= 0)
-        return r; /* no type, or not a tensor: dtype 0, rank 0 */
+static int merge_tensor_type(pb tensor, vmaccel_tensor_info *t) {
     pb_field f;
-    pb it = tensor;
-    while ((r = next(&it, &f)) > 0)
-        if (f.num == 1 && f.wire == 0)
-            t->dtype = f.v <= UINT32_MAX ? (uint32_t)f.v : 0;
-    if (r < 0)
-        return r;
-    r = last_sub(tensor, 2, &shape);
-    return r <= 0 ? r : dims(shape, t);
-}
-
-static bool is_weight(const view *w, size_t n_w, const vmaccel_tensor_info *t) {
-    view key = {(const uint8_t *)t->name, strlen(t->name)};
-    return n_w && bsearch(&key, w, n_w, sizeof(*w), view_cmp);
-}
-
-/* Graph field num (11 inputs, 12 outputs) into v[0..max), counted in *n. */
-static int list(pb graph, uint32_t num, const view *w, size_t n_w, vmaccel_tensor_info *v,
-                uint32_t max, uint32_t *n) {
-    pb_field f;
-    vmaccel_tensor_info t;
     int r;
-    *n = 0;
-    while ((r = next(&graph, &f)) > 0) {
-        if (f.num != num || f.wire != 2)
-            continue;
-        if ((r = value_info(f.sub, &t)) < 0)
+    while ((r = next(&tensor, &f)) > 0) {
+        if (f.num == 1 && f.wire == 0)
+            t->dtype = (uint32_t)f.v; /* an int32 enum: truncated, as protobuf does */
+        else if (f.num == 2 && f.wire == 2 && (r = merge_shape(f.sub, t)) < 0)
             return r;
-        if (num == 11 && is_weight(w, n_w, &t))
+    }
+    return r;
+}
+
+static int merge_type(pb type, vmaccel_tensor_info *t, bool *tensor) {
+    pb_field f;
+    int r;
+    while ((r = next(&type, &f)) > 0) {
+        if (f.wire != 2 || (f.num != 1 && f.num != 4 && f.num != 5 && f.num != 8 && f.num != 9))
+            continue; /* not a member of the value oneof */
+        if (f.num != 1 || !*tensor) { /* another member: what was set is cleared */
+            t->dtype = t->rank = 0;
+            *tensor = f.num == 1;
+        }
+        if (f.num == 1 && (r = merge_tensor_type(f.sub, t)) < 0)
+            return r;
+    }
+    return r;
+}
+
+/* A ValueInfoProto into t (name, and dtype and shape when it is a tensor). */
+static int value_info(pb vi, view name, vmaccel_tensor_info *t) {
+    pb_field f;
+    bool tensor = false;
+    int r;
+    memset(t, 0, sizeof(*t));
+    if (name.n >= sizeof(t->name))
+        return -ENAMETOOLONG;
+    if (memchr(name.p, '\0', name.n))
+        return -EBADMSG; /* it would read as another, shorter name */
+    memcpy(t->name, name.p, name.n);
+    while ((r = next(&vi, &f)) > 0)
+        if (f.num == 2 && f.wire == 2 && (r = merge_type(f.sub, t, &tensor)) < 0)
+            return r;
+    if (!tensor)
+        t->dtype = t->rank = 0;
+    return r;
+}
+
+typedef struct listing {
+    uint32_t num; /* 11 inputs, 12 outputs */
+    const weights *w;
+    vmaccel_tensor_info *v;
+    uint32_t max, *n;
+} listing;
+
+/* Adds one graph's inputs or outputs to the listing.  An input that is
+ * also an initializer (a weight, as older exporters list them) is skipped
+ * before anything else is checked of it. */
+static int add_values(pb graph, void *ud) {
+    listing *l = ud;
+    pb_field f;
+    int r;
+    while ((r = next(&graph, &f)) > 0) {
+        if (f.num != l->num || f.wire != 2)
             continue;
-        if (*n == VMACCEL_MODEL_IO_MAX)
+        view name;
+        if ((r = last_string(f.sub, 1, &name)) < 0)
+            return r;
+        if (l->w && l->w->n && bsearch(&name, l->w->v, l->w->n, sizeof(view), view_cmp))
+            continue;
+        if (*l->n == VMACCEL_MODEL_IO_MAX)
             return -E2BIG;
-        if (*n < max)
-            v[*n] = t;
-        (*n)++;
+        vmaccel_tensor_info t;
+        if ((r = value_info(f.sub, name, &t)) < 0)
+            return r;
+        if (*l->n < l->max)
+            l->v[*l->n] = t;
+        (*l->n)++;
     }
     return r;
 }
@@ -210,17 +269,18 @@ static int list(pb graph, uint32_t num, const view *w, size_t n_w, vmaccel_tenso
 int vmaccel__onnx_io(const uint8_t *p, size_t len, vmaccel_tensor_info *in, uint32_t max_in,
                      uint32_t *n_in, vmaccel_tensor_info *out, uint32_t max_out,
                      uint32_t *n_out) {
-    pb model = {p, p + len}, graph;
-    int r = last_sub(model, 7, &graph);
-    if (r <= 0)
-        return r < 0 ? r : -EBADMSG; /* no graph: not a model */
-    view *w;
-    size_t n_w;
-    if ((r = initializers(graph, &w, &n_w)) < 0)
-        return r;
-    r = list(graph, 11, w, n_w, in, max_in, n_in);
+    static const uint8_t none[1];
+    pb model = {len ? p : none, (len ? p : none) + len};
+    weights w = {NULL, 0, 0};
+    *n_in = *n_out = 0;
+    int r = each_graph(model, add_weights, &w);
+    if (r == 0 && w.n)
+        qsort(w.v, w.n, sizeof(*w.v), view_cmp);
+    listing li = {11, &w, in, max_in, n_in}, lo = {12, NULL, out, max_out, n_out};
     if (r == 0)
-        r = list(graph, 12, NULL, 0, out, max_out, n_out);
-    free(w);
+        r = each_graph(model, add_values, &li);
+    if (r == 0)
+        r = each_graph(model, add_values, &lo);
+    free(w.v);
     return r;
 }

@@ -107,6 +107,35 @@ class Binding:
                 s.classify(m, b"not an image")
             self.assertEqual(e.exception.errno, 22)  # EINVAL
 
+    def test_a_context_outlives_its_sessions_and_models(self):
+        ctx = vmaccel.Context(self.conf)
+        s, m = ctx.session(), ctx.model(META)
+        with self.assertRaises(RuntimeError):
+            ctx.close()  # the C library would free what s and m still use
+        s.close()
+        with self.assertRaises(RuntimeError):
+            ctx.close()
+        m.close()
+        m.close()  # twice: nothing
+        with self.assertRaises(vmaccel.VmaccelError) as e:
+            s.noop()  # closed: NULL to C, which says EINVAL
+        self.assertEqual(e.exception.name, "EINVAL")
+        ctx.close()
+        with self.assertRaises(ValueError):
+            ctx.session()
+        with self.assertRaises(vmaccel.VmaccelError):
+            ctx2 = vmaccel.Context(self.conf)
+            try:
+                ctx2.model("/nonexistent.meta")  # a failed child is not counted
+            finally:
+                ctx2.close()
+
+    def test_strided_buffers_are_copied_once(self):
+        import numpy as np
+        a = np.arange(100, dtype=np.uint8)[::2]  # not contiguous
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
+            self.assertEqual(s.sha256(a), hashlib.sha256(a.tobytes()).digest())
+
     def test_errors_carry_the_errno_name(self):
         with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
             with self.assertRaises(vmaccel.VmaccelError) as e:
