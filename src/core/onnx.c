@@ -49,6 +49,8 @@ static int varint(pb *b, uint64_t *v) {
 /* The next field of b: 1, or 0 at the end, or -EBADMSG. */
 static int next(pb *b, pb_field *f) {
     uint64_t key, n;
+    f->v = 0; /* what a field of another wire type leaves */
+    f->sub = (pb){NULL, NULL};
     if (b->p == b->end)
         return 0;
     if (varint(b, &key) < 0 || (key >> 3) == 0 || (key >> 3) > UINT32_MAX)
