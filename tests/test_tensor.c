@@ -294,7 +294,17 @@ TEST(tensor_model_info_of_every_truncation) {
 }
 
 TEST(tensor_cli_model_info) {
+    static pbw g, model;
     char path[600];
+    g.n = model.n = 0;
+    value_info(&g, 11, "esc\x1b]0;title\x07", 1); /* a terminal's escape sequence */
+    put_bytes(&model, 7, g.b, g.n);
+    snprintf(path, sizeof(path), "%s/esc.onnx", test_tmpdir());
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(model.b, 1, model.n, f) == model.n);
+    fclose(f);
+    test_sh_expect(0, "  esc?]0;title?", "VMACCEL_PLUGINS= %s/tools/vmaccel model-info %s 2>&1",
+                   TEST_BUILD_DIR, path);
     snprintf(path, sizeof(path), "%s/ids.onnx", models());
     test_sh_expect(0, "  ids                      i64   [?, 4]",
                    "VMACCEL_PLUGINS= %s/tools/vmaccel model-info %s 2>&1", TEST_BUILD_DIR, path);

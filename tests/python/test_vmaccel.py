@@ -44,6 +44,8 @@ class Agent:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
+        self.proc.kill()  # never left running behind a failed start
+        self.proc.wait()
         raise RuntimeError(f"vmacceld did not come up: see {self.log.name}")
 
     def stop(self):
@@ -163,7 +165,7 @@ class ThroughTheAgent(Binding, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.agent = Agent(cls.tmp.name)
+        cls.agent = Agent(cls.tmp.name)  # stops its process itself if it fails
         cls.conf = write(os.path.join(cls.tmp.name, "c.conf"),
                          f"plugin_dir = {BUILD}/plugins\nplugins = remote\n"
                          f"remote = unix://{cls.agent.sock}\n")

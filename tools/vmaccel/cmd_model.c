@@ -3,11 +3,22 @@
 
 #include "cli.h"
 
+/* A model's name as a terminal may show it: control bytes (a hostile
+ * model's escape sequences) as '?'. */
+static const char *printable(const char *name, char *buf, size_t len) {
+    size_t i = 0;
+    for (; name[i] && i + 1 < len; i++)
+        buf[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 static void tensors_text(const char *what, const vmaccel_tensor_info *t, uint32_t n) {
+    char name[VMACCEL_TENSOR_NAME_MAX];
     printf("%s (%u):\n", what, n);
     for (uint32_t i = 0; i < n; i++) {
         const char *dt = vmaccel_dtype_name(t[i].dtype);
-        printf("  %-24s %-5s [", t[i].name, dt ? dt : "?");
+        printf("  %-24s %-5s [", printable(t[i].name, name, sizeof(name)), dt ? dt : "?");
         for (uint32_t d = 0; d < t[i].rank; d++)
             t[i].shape[d] < 0 ? printf("%s?", d ? ", " : "")
                               : printf("%s%lld", d ? ", " : "", (long long)t[i].shape[d]);
