@@ -47,6 +47,12 @@ static void spawn(test_agent *a, const char *extra) {
     for (int i = 0; i < 9000; i++) {
         if (test_agent_stat(a, "connections") >= 0)
             return;
+        int st;
+        if (waitpid(a->pid, &st, WNOHANG) == a->pid) { /* it gave up: say why */
+            fprintf(stderr, "  the agent exited (status %d); its log:\n%s\n", st,
+                    test_agent_log(a));
+            CHECK(!"agent exited instead of coming up");
+        }
         usleep(10000);
     }
     CHECK(!"agent did not come up");
@@ -58,8 +64,11 @@ void test_agent_start(test_agent *a, int tcp, const char *extra) {
     snprintf(a->sock, sizeof(a->sock), "%s/agent.sock", d);
     snprintf(a->admin, sizeof(a->admin), "%s/admin.sock", d);
     snprintf(a->log, sizeof(a->log), "%s/agent.log", d);
-    if (tcp) /* a port from the pid: tests run one at a time */
-        snprintf(a->tcp, sizeof(a->tcp), "tcp://127.0.0.1:%d", 20000 + getpid() % 20000);
+    /* A port from the pid (tests run one at a time), below Linux's
+     * ephemeral range (32768 up), where a client connection of anyone's
+     * could hold it: that made the agent refuse to start, once in CI. */
+    if (tcp)
+        snprintf(a->tcp, sizeof(a->tcp), "tcp://127.0.0.1:%d", 20000 + getpid() % 12000);
     spawn(a, extra);
 }
 

@@ -145,7 +145,7 @@ static void refuses_to_start(const char *cfg, const char *want) {
     snprintf(conf, sizeof(conf), "plugin_dir = %s/plugins\nplugins = noop\n%s", TEST_BUILD_DIR,
              cfg);
     test_sh_expect(1, want, "timeout 30 %s --config %s --listen tcp://127.0.0.1:%d 2>&1", AGENTD,
-                   test_config_file(conf), 20000 + getpid() % 20000);
+                   test_config_file(conf), 20000 + getpid() % 12000);
 }
 
 TEST(auth_tcp_without_credentials_refuses_to_start) {
@@ -303,7 +303,7 @@ static void start_tls(test_agent *a, const char *d, const char *extra) {
     snprintf(a->sock, sizeof(a->sock), "%s/agent.sock", d);
     snprintf(a->admin, sizeof(a->admin), "%s/admin.sock", d);
     snprintf(a->log, sizeof(a->log), "%s/agent.log", d);
-    snprintf(a->tcp, sizeof(a->tcp), "tls://127.0.0.1:%d", 20000 + getpid() % 20000);
+    snprintf(a->tcp, sizeof(a->tcp), "tls://127.0.0.1:%d", 20000 + getpid() % 12000);
     snprintf(cfg, sizeof(cfg), "agent.tls_ca = %s/ca.crt\nagent.tls_cert = %s/agent.crt\n"
              "agent.tls_key = %s/agent.key\nagent.insecure_tcp = no\n%s", d, d, d,
              extra ? extra : "");
@@ -429,7 +429,7 @@ TEST(auth_tls_listener_without_certificates_refuses_to_start) {
     snprintf(conf, sizeof(conf), "plugin_dir = %s/plugins\nplugins = noop\n", TEST_BUILD_DIR);
     test_sh_expect(1, "a tls:// listener needs agent.tls_ca, agent.tls_cert and agent.tls_key",
                    "%s --config %s --listen tls://127.0.0.1:%d 2>&1", AGENTD,
-                   test_config_file(conf), 20000 + getpid() % 20000);
+                   test_config_file(conf), 20000 + getpid() % 12000);
 }
 
 struct tls_worker {
