@@ -29,7 +29,20 @@ typedef struct call {
     const char *domain; /* the tenant: isolated plugins' workers are its own */
     spare *spare; /* the connection's (spare.h) */
     job *job;     /* MEM_MAP hands its descriptor over */
+    struct run_result *run; /* model_run's outputs, referenced by the answer */
 } call;
+
+struct run_result {
+    vmaccel_tensor out[VMACCEL_MODEL_IO_MAX];
+    uint32_t n;
+    uint8_t head[VMACCEL_RUN_ANSWER_HEAD_MAX];
+};
+
+static void run_result_free(struct run_result *rr) {
+    if (rr)
+        vmaccel_tensor_free(rr->out, rr->n);
+    free(rr);
+}
 
 static void ser_put(struct bytes *b, const void *p, size_t n) {
     if (b->err)
@@ -182,6 +195,32 @@ static int do_classify_batch(call *k) {
     return ser_done(k, r);
 }
 
+/* The outputs are the library's (vmaccel_tensor_alloc), referenced by the
+ * answer until it is sent. */
+static int do_model_run(call *k) {
+    __typeof__(k->req->u.run) *a = &k->req->u.run;
+    struct run_result *rr = calloc(1, sizeof(*rr));
+    if (!rr)
+        return -ENOMEM;
+    k->run = rr;
+    for (uint32_t i = 0; i < a->n_out; i++)
+        rr->out[i].name = a->out_names[i];
+    int r = vmaccel_model_run(k->sess, k->res, a->in, a->n_in, rr->out, a->n_out);
+    if (r < 0)
+        return r;
+    rr->n = a->n_out;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < rr->n; i++) {
+        if (rr->out[i].rank > VMACCEL_TENSOR_RANK_MAX)
+            return -EIO;
+        total += rr->out[i].len; /* each in memory: the sum cannot wrap */
+    }
+    if (total > k->srv->cfg.lim.max_request_bytes)
+        return -EMSGSIZE; /* answers are capped like requests */
+    vmaccel_resp_model_run(k->resp, rr->out, rr->n, rr->head);
+    return r;
+}
+
 static int run_op(call *k) {
     const vmaccel_req *q = k->req;
     int r;
@@ -206,6 +245,8 @@ static int run_op(call *k) {
         return do_classify(k);
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
         return do_classify_batch(k);
+    case VMACCEL_OP_MODEL_RUN:
+        return do_model_run(k);
     default:
         return -ENOTSUP;
     }
@@ -333,7 +374,7 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
     conn *c = j->c;
     vmaccel_msg *resp = malloc(sizeof(*resp));
     call k = {srv, j->t, &j->req, j->as ? agent_sess_get(j->as) : NULL, resp, NULL, j->res,
-              {NULL, 0, 0, 0}, pre, c->tn->name, &c->spare, j};
+              {NULL, 0, 0, 0}, pre, c->tn->name, &c->spare, j, NULL};
     int r = j->err ? j->err : resp ? 0 : -ENOMEM;
     if (resp)
         vmaccel_resp_begin(resp); /* the status is set below */
@@ -362,6 +403,7 @@ static void answer(server *srv, job *j, const classify_result *pre, double t0,
         conn_send(c, j->gen, j->id, resp);
     }
     spare_give(&c->spare, k.out); /* sent, or copied into the output queue */
+    run_result_free(k.run);
     free(k.ser.p);
     free(resp);
 }

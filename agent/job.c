@@ -38,6 +38,9 @@ static bool named_resource(const vmaccel_req *q, uint64_t *id) {
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
         *id = q->u.batch.res;
         return true;
+    case VMACCEL_OP_MODEL_RUN:
+        *id = q->u.run.res;
+        return true;
     case VMACCEL_KIND_SESSION_REGISTER:
     case VMACCEL_KIND_SESSION_UNREGISTER:
         *id = q->u.res.res;
@@ -187,6 +190,22 @@ int job_privatize(job *j) {
     return 0;
 }
 
+/* model_run's tensors are numbers, read in place like sgemm's matrices
+ * (a torn read gives wrong numbers, never a wrong length); but up to 64 of
+ * them must not add up to more work than one inline request could carry. */
+static int shared_tensors_ok(job *j) {
+    const vmaccel_req *q = &j->req;
+    const vmaccel_limits *l = &j->c->srv->cfg.lim;
+    uint64_t total = 0;
+    if (q->kind != VMACCEL_OP_MODEL_RUN || !q->in_shared)
+        return 0;
+    for (uint32_t i = 0; i < q->u.run.n_in; i++)
+        if (q->in_shared >> i & 1)
+            total += q->u.run.in[i].len; /* each at most max_request_bytes (map_range) */
+    return j->len > l->max_request_bytes || total > l->max_request_bytes - j->len ? -EMSGSIZE
+                                                                                  : 0;
+}
+
 /* Decodes the body and takes the references it needs; j->err says why not. */
 static int resolve(job *j) {
     vmaccel_req *q = &j->req;
@@ -199,6 +218,8 @@ static int resolve(job *j) {
     uint64_t res;
     if (named_resource(q, &res) && !(j->res = tables_resource_get(j->t, res)))
         return -ENOENT;
+    if ((r = shared_tensors_ok(j)) < 0)
+        return r;
     /* Only now, for a request that can run: a bogus one costs nothing. */
     uint64_t shared = shared_parsed_bytes(j);
     if (shared && !private_inputs(j, &(vmaccel_arg){0}, &(uint32_t){0})) {

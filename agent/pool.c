@@ -41,12 +41,34 @@
 #define SCHED_IDLE_GRACE_S 0.005
 #define INLINE_MAX_BODY 4096
 
-/* Cheap enough to run in the I/O role without giving the role up.  Never
- * one that may be batched: forming a batch waits for the window, and the
- * role holder must not (a guest could make its failing classifications
- * look cheap, then stall everyone's reading for a window each). */
+/* Kinds whose work is bounded by their (small) body alone, whatever the
+ * guest puts in it.  Any other (a network forward pass, a host function,
+ * an mbench, a matrix its dimensions make large) may be made to look cheap
+ * on average by failing or trivial calls, then stall everyone's reading
+ * with one real one: the average is the guest's to steer, the bound is
+ * not. */
+static bool bounded_by_body(const job *j) {
+    switch (j->kind) {
+    case VMACCEL_OP_NOOP:
+    case VMACCEL_KIND_PING:
+    case VMACCEL_KIND_CAPS:
+    case VMACCEL_KIND_SESSION_NEW:
+        return true;
+    case VMACCEL_OP_SHA256:
+    case VMACCEL_OP_AES_GCM_ENCRYPT:
+    case VMACCEL_OP_AES_GCM_DECRYPT:
+        return j->req.n_mems == 0; /* else its bytes lie in a mapping */
+    default:
+        return false;
+    }
+}
+
+/* Cheap enough to run in the I/O role without giving the role up: a small
+ * request of a bounded kind, cheap on average, or one that failed on
+ * arrival (only its error is sent).  (Never one that may be batched:
+ * forming a batch waits for the window, and the role holder must not.) */
 static bool runs_inline(server *srv, const job *j) {
-    return j->len <= INLINE_MAX_BODY && j->kind != VMACCEL_OP_EXEC && !j->model &&
+    return j->len <= INLINE_MAX_BODY && (j->err || bounded_by_body(j)) && !j->model &&
            cost_ns(&srv->cost, j->kind) <= INLINE_MAX_NS;
 }
 

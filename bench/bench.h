@@ -4,7 +4,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmaccel/ops.h"
 
@@ -53,5 +56,45 @@ static inline void bench_load_images(const char *dir, const char *const *files, 
         fclose(f);
     }
 }
+
+/* Starts BENCH_BUILD_DIR's vmacceld listening on each of addrs[0..n) with
+ * `config` (a text) and waits for it; stderr to /dev/null.  Exits on
+ * failure.  Stop it with kill(pid, SIGTERM) and waitpid. */
+#ifdef BENCH_BUILD_DIR
+static inline pid_t bench_start_agent(const char *const *addrs, int n, const char *config) {
+    char cfg[64];
+    snprintf(cfg, sizeof(cfg), "/tmp/vmaccel-bench-%d-%d.conf", (int)getpid(), n);
+    FILE *f = fopen(cfg, "w");
+    if (!f || fputs(config, f) < 0 || fclose(f) != 0)
+        exit(1);
+    const char *argv[2 + 2 * 8 + 2] = {"vmacceld", "--config", cfg};
+    int a = 3;
+    for (int i = 0; i < n && i < 8; i++) {
+        argv[a++] = "--listen";
+        argv[a++] = addrs[i];
+    }
+    argv[a] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsetenv("VMACCEL_CONFIG");
+        unsetenv("VMACCEL_PLUGINS");
+        unsetenv("VMACCEL_REMOTE");
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(1);
+        execv(BENCH_BUILD_DIR "/agent/vmacceld", (char *const *)argv);
+        _exit(127);
+    }
+    /* Up once its unix socket exists (the first address must be one). */
+    const char *path = addrs[0] + strlen("unix://");
+    for (int i = 0; i < 300 && access(path, F_OK) != 0; i++)
+        usleep(100000);
+    unlink(cfg);
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "vmacceld did not come up on %s\n", addrs[0]);
+        exit(1);
+    }
+    return pid;
+}
+#endif
 
 #endif

@@ -148,6 +148,23 @@ static void memory(int conn, uint8_t b) {
     put(&b, 1);
 }
 
+/* model_run on model 2 of session 1 (tclassify echoes the first input):
+ * a named f32 input and a positional i64 one, named and positional
+ * outputs. */
+static void model_run(int conn, uint64_t id, const vmaccel_placer *pl) {
+    static vmaccel_msg m;
+    static uint8_t desc[VMACCEL_RUN_DESC_MAX];
+    static float x[6] = {1, 2, 3, 4, 5, 6};
+    vmaccel_tensor in[2] = {
+        {.name = "x", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {2, 3}, .data = x,
+         .len = sizeof(x)},
+        {.dtype = VMACCEL_DTYPE_I64, .rank = 1, .shape = {3}, .data = x, .len = 24},
+    };
+    vmaccel_tensor out[2] = {{.name = "y"}, {0}};
+    vmaccel_req_model_run_mem(&m, pl, 1, 2, in, 2, out, 2, desc);
+    req(conn, id, &m);
+}
+
 static int inline_place(void *ud, const void *p, uint64_t len, int out, vmaccel_where *w) {
     (void)ud, (void)p, (void)len, (void)out;
     *w = (vmaccel_where){0, 0};
@@ -178,6 +195,7 @@ static void mem_ops(int conn, const vmaccel_placer *pl, uint64_t lib) {
     req(conn, 25, &m);
     vmaccel_req_classify_batch_mem(&m, pl, 1, 2, 2, in, 2);
     req(conn, 26, &m);
+    model_run(conn, 27, pl);
     act(conn, STEP);
 }
 
@@ -268,6 +286,7 @@ int main(int argc, char **argv) {
     act(0, STEP);
     reg(0, 21, VMACCEL_KIND_SESSION_UNREGISTER, 1, 2);
     classify(0, 22, 1, 2, 1, "late");
+    model_run(1, 23, NULL);
     act(0, STEP);
     save(dir, "classify-batched");
 

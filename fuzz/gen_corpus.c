@@ -83,6 +83,18 @@ int main(int argc, char **argv) {
     emit(dir, "exec", 17, VMACCEL_FRAME_REQUEST, &m);
     vmaccel_req_classify(&m, 1, 2, 5, "\x89PNG", 4);
     emit(dir, "classify", 19, VMACCEL_FRAME_REQUEST, &m);
+    /* model_run (1.5): named and positional inputs, named and positional
+     * outputs; the descriptors live in desc until emitted. */
+    static uint8_t desc[VMACCEL_RUN_DESC_MAX];
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    vmaccel_tensor tin[2] = {
+        {.name = "x", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {2, 3}, .data = x,
+         .len = sizeof(x)},
+        {.dtype = VMACCEL_DTYPE_I64, .rank = 0, .data = x, .len = 8},
+    };
+    vmaccel_tensor tout[2] = {{.name = "y"}, {0}};
+    vmaccel_req_model_run_mem(&m, NULL, 1, 2, tin, 2, tout, 2, desc);
+    emit(dir, "model_run", 20, VMACCEL_FRAME_REQUEST, &m);
     vmaccel_req_begin(&m, VMACCEL_KIND_RESOURCE_CREATE, 1);
     vmaccel_msg_u32(&m, VMACCEL_RESOURCE_MODEL);
     vmaccel_msg_u16(&m, 0);

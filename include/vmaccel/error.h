@@ -43,7 +43,10 @@ extern "C" {
     X(EPROTO, "protocol error")                                               \
     X(EMSGSIZE, "request or response larger than the agent allows (agent.max_request_bytes)") \
     X(ENODEV, "not applicable here: the plugin skipped itself (VMACCEL_PLUGIN_SKIP)") \
-    X(EKEYREJECTED, "the agent refused our credentials (token or certificate; not retryable)")
+    X(EKEYREJECTED, "the agent refused our credentials (token or certificate; not retryable)") \
+    X(ENAMETOOLONG, "name too long")                                          \
+    X(ERANGE, "a value out of the range the backend can hold exactly")        \
+    X(ENOBUFS, "an output buffer too small for the result (nothing written)")
 
 /* A short, static, human description of a (negative) error code.  Never
  * returns NULL; unknown codes give strerror's text or "unknown error". */

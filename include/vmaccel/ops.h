@@ -43,16 +43,17 @@ extern "C" {
  * op the library in use knows; there is no count in the enum, as it would
  * change with every new op, and code compiled against an older header
  * would carry the old value. */
-#define VMACCEL_OP_MAP(X)                         \
-    X(NOOP, 1, noop)                              \
-    X(MBENCH, 2, mbench)                          \
-    X(SGEMM, 3, sgemm)                            \
-    X(AES_GCM_ENCRYPT, 4, aes_gcm_encrypt)        \
-    X(AES_GCM_DECRYPT, 5, aes_gcm_decrypt)        \
-    X(SHA256, 6, sha256)                          \
-    X(EXEC, 7, exec)                              \
-    X(IMAGE_CLASSIFY, 8, image_classify)          \
-    X(IMAGE_CLASSIFY_BATCH, 9, image_classify_batch)
+#define VMACCEL_OP_MAP(X)                            \
+    X(NOOP, 1, noop)                                 \
+    X(MBENCH, 2, mbench)                             \
+    X(SGEMM, 3, sgemm)                               \
+    X(AES_GCM_ENCRYPT, 4, aes_gcm_encrypt)           \
+    X(AES_GCM_DECRYPT, 5, aes_gcm_decrypt)           \
+    X(SHA256, 6, sha256)                             \
+    X(EXEC, 7, exec)                                 \
+    X(IMAGE_CLASSIFY, 8, image_classify)             \
+    X(IMAGE_CLASSIFY_BATCH, 9, image_classify_batch) \
+    X(MODEL_RUN, 10, model_run)
 
 typedef enum vmaccel_op {
 #define VMACCEL_OP_ENUM_(up, num, low) VMACCEL_OP_##up = num,

@@ -30,13 +30,14 @@
 #include "vmaccel/error.h"
 #include "vmaccel/mem.h"
 #include "vmaccel/ops.h"
+#include "vmaccel/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
-#define VMACCEL_PLUGIN_ABI_MINOR 5
+#define VMACCEL_PLUGIN_ABI_MINOR 6
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
 /* A plugin is built with hidden visibility too: the entry symbol is the one
  * thing it exports (common.h: nothing on other compilers). */
@@ -90,6 +91,13 @@ typedef union vmaccel_plugin_fn {
                                 vmaccel_resource *model, const vmaccel_arg *images,
                                 uint32_t n, vmaccel_class *top, uint32_t k,
                                 uint32_t *n_top, int *status);
+    /* ABI 1.6.  The library hands in a copy of the caller's out[] and
+     * copies it back only on success; outputs whose data is NULL are
+     * allocated with vmaccel_tensor_alloc (tensor.h), which the library
+     * frees again when the call fails. */
+    int (*model_run)(void *state, vmaccel_session *sess, vmaccel_resource *model,
+                     const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
+                     uint32_t n_out);
 } vmaccel_plugin_fn;
 
 typedef struct vmaccel_plugin_op {

@@ -57,12 +57,36 @@ static int parse_labels(bundle *b, const char *text, size_t len, char *why, size
     return b->n_labels ? 0 : fail(why, wl, "labels file is empty");
 }
 
+/* The one *.onnx file, by vmaccel_model_info's rule (model_info.c): the
+ * network loaded must be the model its inputs were checked against. */
+static int raw_onnx(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {
+    size_t n = vmaccel_resource_get_file_count(res), found = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        const void *p;
+        size_t plen;
+        vmaccel_resource_get_file(res, i, &name, &p, &plen);
+        size_t len = strlen(name);
+        if (len >= 5 && !strcmp(name + len - 5, ".onnx") && found++ == 0)
+            b->model = p, b->model_len = plen;
+    }
+    if (found == 1) {
+        b->meta.format = VMACCEL_BUNDLE_ONNX;
+        b->raw = true;
+        return 0;
+    }
+    b->model = NULL;
+    if (found)
+        return fail(why, wl, "more than one *.onnx file and no %s", VMACCEL_BUNDLE_META);
+    return fail(why, wl, "neither a %s nor a *.onnx file in the model", VMACCEL_BUNDLE_META);
+}
+
 int bundle_parse(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {
     const void *meta, *labels;
     size_t meta_len, labels_len;
     *b = (bundle){.meta.size = sizeof(b->meta)};
     if (vmaccel_resource_find_file(res, VMACCEL_BUNDLE_META, &meta, &meta_len) < 0)
-        return fail(why, wl, "no %s in the bundle", VMACCEL_BUNDLE_META);
+        return raw_onnx(res, b, why, wl);
     int r = vmaccel_bundle_meta_parse(meta, meta_len, NULL, &b->meta, why, wl);
     if (r == 0)
         r = find(res, "model", b->meta.model, &b->model, &b->model_len, why, wl);

@@ -3,6 +3,7 @@
 #ifndef VMACCEL_OPENCV_BUNDLE_H
 #define VMACCEL_OPENCV_BUNDLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,10 +22,12 @@ typedef struct bundle {
     size_t model_len, config_len;
     char **labels; /* owned */
     uint32_t n_labels;
+    bool raw; /* a bare *.onnx file, no model.meta: model_run only */
 } bundle;
 
 /* Parses and checks everything but the network itself.  On failure writes
- * the reason (naming the file, line or key) into why. */
+ * the reason (naming the file, line or key) into why.  A resource without
+ * model.meta holding a *.onnx file is a raw model: format onnx, no labels. */
 int bundle_parse(const vmaccel_resource *res, bundle *b, char *why, size_t why_len);
 void bundle_free(bundle *b);
 

@@ -12,12 +12,9 @@
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "cvnet.hpp"
 #include "net.h"
 #include "pngstrip.h"
-
-struct cvnet {
-    cv::dnn::Net net;
-};
 
 static cv::dnn::Net read_net(const bundle *b) {
     const char *m = static_cast<const char *>(b->model);

@@ -1,4 +1,4 @@
-/* opencv: image classification with OpenCV's DNN module.
+/* opencv: image classification and model_run with OpenCV's DNN module.
  *
  * Each MODEL resource is checked when it is registered (bundle complete,
  * network readable, as many labels as the network has outputs) and cached
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "tensors.h"
 
 #define POOL_MAX 16
 
@@ -41,6 +42,7 @@ typedef struct model {
     cvnet *pool[POOL_MAX];
     int n_pool, n_live, max_live;
     cvnet_target target;
+    model_io *io; /* an ONNX model's inputs and outputs, for model_run; else NULL */
 } model;
 
 struct state {
@@ -59,6 +61,7 @@ static void model_free(model *m) {
     for (int i = 0; i < m->n_pool; i++)
         cvnet_free(m->pool[i]);
     bundle_free(&m->b);
+    free(m->io);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->given);
     free(m);
@@ -99,6 +102,26 @@ static void report_target(struct state *st, const model *m) {
                       "with OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1)");
 }
 
+/* An ONNX model's inputs and outputs, which model_run checks calls
+ * against; a raw model must have them, a bundle may do without (it still
+ * classifies). */
+static int io_read(const vmaccel_resource *res, model *m, char *why, size_t wl) {
+    if (m->b.meta.format != VMACCEL_BUNDLE_ONNX)
+        return 0;
+    model_io *io = calloc(1, sizeof(*io));
+    if (!io)
+        return -ENOMEM;
+    int r = vmaccel_model_info(res, io->in, VMACCEL_MODEL_IO_MAX, &io->n_in, io->out,
+                               VMACCEL_MODEL_IO_MAX, &io->n_out);
+    if (r < 0) {
+        free(io);
+        snprintf(why, wl, "its inputs and outputs cannot be read: %s", vmaccel_strerror(r));
+        return m->b.raw ? r : 0;
+    }
+    m->io = io;
+    return 0;
+}
+
 /* Parses and checks a bundle, with one network loaded; why on failure. */
 static int model_build(struct state *st, vmaccel_resource *res, model **out, char *why,
                        size_t wl) {
@@ -119,9 +142,19 @@ static int model_build(struct state *st, vmaccel_resource *res, model **out, cha
     bool operator_cpu = !strcmp(st->target, "cpu");
     const char *t = m->b.meta.target[0] && !operator_cpu ? m->b.meta.target : st->target;
     m->target = (cvnet_target)target_named(t);
+    /* Our strict reader first: OpenCV's parser sees only well-formed ONNX. */
+    if (r == 0)
+        r = io_read(res, m, why, wl);
     if (r == 0 && (r = cvnet_load(&m->b, m->target, &m->pool[0], why, wl)) == 0)
         m->n_pool = m->n_live = 1;
-    if (r == 0)
+    /* A classifier sets one input: a network with more would run on what
+     * another caller's model_run left in the others. */
+    if (r == 0 && !m->b.raw && m->io && m->io->n_in != 1) {
+        snprintf(why, wl, "a classification model takes one input; this one takes %u",
+                 m->io->n_in);
+        r = -EINVAL;
+    }
+    if (r == 0 && !m->b.raw)
         r = cvnet_classes(m->pool[0], &m->b, &m->classes, why, wl);
     if (r == 0 && m->classes != m->b.n_labels) {
         snprintf(why, wl, "the labels file has %u labels but the network outputs %u classes",
@@ -235,6 +268,10 @@ static int classify_batch(void *state, vmaccel_session *sess, vmaccel_resource *
     int r = model_get(st, res, &m);
     if (r < 0)
         return r;
+    if (m->b.raw) { /* no labels to classify with */
+        model_put(st, m);
+        return -EINVAL;
+    }
     float *probs = malloc((size_t)n * m->classes * sizeof(float));
     cvnet *net = probs ? net_take(m) : NULL;
     /* The statuses land in the caller's status[] only once the batch has
@@ -264,6 +301,30 @@ static int classify(void *state, vmaccel_session *sess, vmaccel_resource *res,
     if (r == 0 && status == 0)
         *n_top = n;
     return r < 0 ? r : status;
+}
+
+static int model_run(void *state, vmaccel_session *sess, vmaccel_resource *res,
+                     const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
+                     uint32_t n_out) {
+    struct state *st = state;
+    model *m;
+    run_plan plan;
+    char why[256];
+    (void)sess;
+    int r = model_get(st, res, &m);
+    if (r < 0)
+        return r;
+    r = m->io ? tensors_plan(m->io, in, n_in, out, n_out, &plan) : -ENOENT;
+    cvnet *net = r == 0 ? net_take(m) : NULL;
+    if (r == 0 && !net)
+        r = -ENOMEM;
+    if (r == 0 && (r = cvnet_run_tensors(net, m->io, &plan, out, n_out, why, sizeof(why))) ==
+                      -EIO)
+        st->host->log(st->host, VMACCEL_LOG_DEBUG, "model_run: %s", why);
+    if (net)
+        net_give(m, net);
+    model_put(st, m);
+    return r;
 }
 
 /* Registration: build (and so check) the model now, not at first use. */
@@ -361,6 +422,7 @@ static void cv_fini(void *state) {
 static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 50, classify),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 50, classify_batch),
+    VMACCEL_PLUGIN_OP(MODEL_RUN, model_run, 50, model_run),
     VMACCEL_PLUGIN_OPS_END,
 };
 

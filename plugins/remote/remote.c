@@ -18,34 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror.h"
-#include "rcaps.h"
-#include "shm.h"
+#include "remote.h"
 #include "tls.h"
 
 #define REMOTE_PRIORITY 1000
 /* Where staging plain buffers starts to pay (docs/performance.md). */
 #define SHM_THRESHOLD_DEFAULT (16u << 10)
 
-/* The plugin's state: the connection, what is mirrored through it, and
- * the memory shared over it. */
-typedef struct remote {
-    client cl;
-    mirror *mirror;
-    shm *shm;
-    rcaps *caps;
-} remote;
-
-/* How one op is written to and read back from the wire.  build encodes it
- * with its bulk fields where pl says (NULL: all inline).  parse reads the
- * payload of a successful answer and writes the caller's outputs only when
- * `write` is set (see parse_answer); sc says which outputs are in the
- * answer (NULL: all). */
-typedef struct rop {
-    void (*build)(vmaccel_msg *m, const mirror_ids *ids, const void *a, const vmaccel_placer *pl);
-    int (*parse)(vmaccel_cursor *c, void *a, bool write, const shm_call *sc); /* NULL: none */
-    bool bulk; /* has bulk fields a placer may place */
-} rop;
 
 static int parse_pass(const rop *op, const uint8_t *body, uint64_t len, void *a, bool write,
                       const shm_call *sc) {
@@ -101,9 +80,7 @@ static const shm_call *encode(remote *rm, const rop *op, void *a, const mirror_i
     return pl ? sc : NULL;
 }
 
-/* Prepares the mirrors, sends, waits, parses; retries (twice at most) when
- * the connection changed before the request went out. */
-static int run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop *op, void *a) {
+int remote_run(remote *rm, vmaccel_session *s, vmaccel_resource *res, const rop *op, void *a) {
     client *cl = &rm->cl;
     for (int attempt = 0;; attempt++) {
         mirror_ids ids = {0};
@@ -166,12 +143,12 @@ static void b_mbench(vmaccel_msg *m, const mirror_ids *ids, const void *a,
 
 static int r_noop(void *st, vmaccel_session *s) {
     static const rop op = {b_noop, NULL, false};
-    return run(st, s, NULL, &op, NULL);
+    return remote_run(st, s, NULL, &op, NULL);
 }
 
 static int r_mbench(void *st, vmaccel_session *s, uint64_t usec) {
     static const rop op = {b_mbench, NULL, false};
-    return run(st, s, NULL, &op, &usec);
+    return remote_run(st, s, NULL, &op, &usec);
 }
 
 /* --- sgemm --- */
@@ -209,7 +186,7 @@ static int r_sgemm(void *st, vmaccel_session *s, uint32_t m, uint32_t n, uint32_
                    float alpha, const float *a, const float *b, float beta, float *c) {
     static const rop op = {b_sgemm, p_sgemm, true};
     struct a_sgemm args = {m, n, k, alpha, beta, a, b, c};
-    return run(st, s, NULL, &op, &args);
+    return remote_run(st, s, NULL, &op, &args);
 }
 
 /* --- sha256 --- */
@@ -235,7 +212,7 @@ static int r_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
                     uint8_t digest[32]) {
     static const rop op = {b_sha, p_sha, true};
     struct a_sha args = {data, len, digest};
-    return run(st, s, NULL, &op, &args);
+    return remote_run(st, s, NULL, &op, &args);
 }
 
 /* --- AES-GCM --- */
@@ -264,7 +241,7 @@ static int p_gcm(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
 
 static int gcm(remote *rm, vmaccel_session *s, struct a_gcm *a) {
     static const rop op = {b_gcm, p_gcm, true};
-    int r = run(rm, s, NULL, &op, a);
+    int r = remote_run(rm, s, NULL, &op, a);
     if (r == -EBADMSG && a->len)
         memset(a->out, 0, a->len); /* as in-process: nothing unauthenticated */
     return r;
@@ -319,7 +296,7 @@ static int r_exec(void *st, vmaccel_session *s, vmaccel_resource *lib, const cha
                   const vmaccel_arg *in, size_t n_in, vmaccel_buf *out, size_t n_out) {
     static const rop op = {b_exec, p_exec, true};
     struct a_exec a = {symbol, in, n_in, out, n_out};
-    return run(st, s, lib, &op, &a);
+    return remote_run(st, s, lib, &op, &a);
 }
 
 /* --- image classification --- */
@@ -373,7 +350,7 @@ static int r_classify(void *st, vmaccel_session *s, vmaccel_resource *model, con
                       size_t len, vmaccel_class *top, uint32_t k, uint32_t *n_top) {
     static const rop op = {b_cls, p_cls, true};
     struct a_cls a = {image, len, top, k, n_top};
-    return run(st, s, model, &op, &a);
+    return remote_run(st, s, model, &op, &a);
 }
 
 struct a_batch {
@@ -417,7 +394,7 @@ static int r_classify_batch(void *st, vmaccel_session *s, vmaccel_resource *mode
                             uint32_t k, uint32_t *n_top, int *status) {
     static const rop op = {b_batch, p_batch, true};
     struct a_batch a = {images, n, k, top, n_top, status};
-    return run(st, s, model, &op, &a);
+    return remote_run(st, s, model, &op, &a);
 }
 
 /* --- plugin --- */
@@ -575,6 +552,7 @@ static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, REMOTE_PRIORITY, r_classify),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, REMOTE_PRIORITY,
                       r_classify_batch),
+    VMACCEL_PLUGIN_OP(MODEL_RUN, model_run, REMOTE_PRIORITY, remote_model_run),
     VMACCEL_PLUGIN_OPS_END,
 };
 

@@ -9,6 +9,7 @@ the configuration's business (VMACCEL_REMOTE, docs/api.md), not the code's.
 docs/python.md describes the API.
 """
 from ._core import Context, Model, Session, VmaccelError, library_version
-from ._core import Class
+from ._core import Class, TensorInfo
 
-__all__ = ["Context", "Session", "Model", "Class", "VmaccelError", "library_version"]
+__all__ = ["Context", "Session", "Model", "Class", "TensorInfo", "VmaccelError",
+           "library_version"]

@@ -3,7 +3,8 @@ import ctypes
 import os
 from typing import NamedTuple
 
-from ._lib import LIB, ClassStruct, CtxOpts
+from ._lib import (IO_MAX, LIB, RANK_MAX, TENSOR_OWNED, ClassStruct, CtxOpts,
+                   TensorInfoStruct, TensorStruct)
 
 RESOURCE_MODEL = 2  # vmaccel_resource_type (resource.h)
 
@@ -42,6 +43,20 @@ def library_version():
     return LIB.vmaccel_version_string().decode()
 
 
+# vmaccel_dtype (tensor.h) <-> NumPy's dtype names.
+_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
+           7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+_DTYPE_OF = {v: k for k, v in _DTYPES.items()}
+
+
+class TensorInfo(NamedTuple):
+    """A model's input or output as the model declares it: shape entries of
+    None are any size; dtype a NumPy dtype name, or None when unsaid."""
+    name: str
+    dtype: str
+    shape: tuple
+
+
 class Class(NamedTuple):
     """One answer of a classification."""
     class_id: int
@@ -64,7 +79,8 @@ class Context:
         return Session(self)
 
     def model(self, path):
-        """A model bundle (its .meta file) as a resource of this context."""
+        """A model as a resource of this context: a bundle (its .meta file or
+        directory) or an ONNX file."""
         return Model(self, path)
 
     def close(self):
@@ -121,6 +137,15 @@ class Model(_Child):
 
     def close(self):
         self._release(LIB.vmaccel_resource_unref)
+
+    def info(self):
+        """(inputs, outputs) of an ONNX model, as lists of TensorInfo, read
+        from the model's bytes in this process (vmaccel_model_info)."""
+        ins, outs = (TensorInfoStruct * IO_MAX)(), (TensorInfoStruct * IO_MAX)()
+        n_in, n_out = ctypes.c_uint32(), ctypes.c_uint32()
+        _check(LIB.vmaccel_model_info(self._h, ins, IO_MAX, ctypes.byref(n_in), outs, IO_MAX,
+                                      ctypes.byref(n_out)), "vmaccel_model_info")
+        return ([_info(t) for t in ins[:n_in.value]], [_info(t) for t in outs[:n_out.value]])
 
 
 class Session(_Child):
@@ -206,6 +231,81 @@ class Session(_Child):
         del keep
         return [Class(t.class_id, t.score, t.label.decode(errors="replace"))
                 for t in top[:got.value]]
+
+
+    def model_run(self, model, inputs, outputs=None):
+        """Runs an ONNX model (registered with this session) on NumPy arrays.
+        inputs: {name: array} or [array, ...] in the model's input order;
+        outputs: the names wanted (default: all the model's).  Returns
+        {name: array}.  Inputs in C order and of the model's dtype are not
+        copied; outputs whose shape the model fixes are written straight
+        into their arrays."""
+        import numpy as np
+        declared = model.info()[1]
+        names = [o.name for o in declared] if outputs is None else list(outputs)
+        items = inputs.items() if isinstance(inputs, dict) else [(None, a) for a in inputs]
+        ins, keep = _tensors_in(np, items)
+        outs = (TensorStruct * max(len(names), 1))()
+        arrays = {}
+        for i, name in enumerate(names):
+            outs[i].name = name.encode()
+            fixed = _fixed(np, declared, name)
+            if fixed is not None:  # the library writes into it: no copy
+                arrays[name] = fixed
+                outs[i].data, outs[i].len = fixed.ctypes.data, fixed.nbytes
+        try:
+            _check(LIB.vmaccel_model_run(self._h, model._h, ins, len(items), outs, len(names)),
+                   "vmaccel_model_run")
+            return {name: _array_out(np, outs[i], arrays.get(name))
+                    for i, name in enumerate(names)}
+        finally:
+            LIB.vmaccel_tensor_free(outs, len(names))
+            del keep
+
+
+def _info(t):
+    return TensorInfo(t.name.decode(errors="replace"), _DTYPES.get(t.dtype),
+                      tuple(None if d < 0 else d for d in t.shape[:t.rank]))
+
+
+def _tensors_in(np, items):
+    if len(items) > IO_MAX:
+        raise ValueError(f"model_run: at most {IO_MAX} inputs")
+    ins, keep = (TensorStruct * max(len(items), 1))(), []
+    for i, (name, a) in enumerate(items):
+        a = np.ascontiguousarray(a)  # copied only when not in C order already
+        if a.dtype.name not in _DTYPE_OF or a.ndim > RANK_MAX:
+            raise ValueError(f"model_run: input {name or i}: dtype {a.dtype} or rank {a.ndim} "
+                             "not supported")
+        keep.append(a)
+        ins[i].name = name.encode() if name else None
+        ins[i].dtype, ins[i].rank = _DTYPE_OF[a.dtype.name], a.ndim
+        for d, n in enumerate(a.shape):
+            ins[i].shape[d] = n
+        ins[i].data, ins[i].len = a.ctypes.data, a.nbytes
+    return ins, keep
+
+
+def _fixed(np, declared, name):
+    """An empty array for output `name` when the model fixes its dtype and
+    every dimension, else None."""
+    for o in declared:
+        if o.name == name and o.dtype and all(d is not None for d in o.shape):
+            return np.empty(o.shape, dtype=o.dtype)
+    return None
+
+
+def _array_out(np, t, arr):
+    shape = tuple(t.shape[:t.rank])
+    dtype = _DTYPES.get(t.dtype)
+    if dtype is None:
+        raise VmaccelError(-5, "vmaccel_model_run: an output of unknown dtype")  # EIO
+    if arr is not None and arr.dtype.name == dtype and arr.nbytes == t.len:
+        return arr.reshape(shape)
+    if not t.len:
+        return np.zeros(shape, dtype=dtype)
+    raw = ctypes.string_at(t.data, t.len)  # the library's memory, freed after this
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 def _sizes(key, iv):

@@ -19,6 +19,26 @@ class ClassStruct(ctypes.Structure):
                 ("label", ctypes.c_char * LABEL_MAX)]
 
 
+RANK_MAX = 8         # VMACCEL_TENSOR_RANK_MAX (tensor.h)
+NAME_MAX = 128       # VMACCEL_TENSOR_NAME_MAX
+IO_MAX = 64          # VMACCEL_MODEL_IO_MAX
+TENSOR_OWNED = 1     # VMACCEL_TENSOR_OWNED
+
+
+class TensorStruct(ctypes.Structure):
+    """vmaccel_tensor (tensor.h)."""
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_uint32),
+                ("rank", ctypes.c_uint32), ("shape", ctypes.c_int64 * RANK_MAX),
+                ("data", ctypes.c_void_p), ("len", ctypes.c_size_t),
+                ("flags", ctypes.c_uint32)]
+
+
+class TensorInfoStruct(ctypes.Structure):
+    """vmaccel_tensor_info (tensor.h)."""
+    _fields_ = [("name", ctypes.c_char * NAME_MAX), ("dtype", ctypes.c_uint32),
+                ("rank", ctypes.c_uint32), ("shape", ctypes.c_int64 * RANK_MAX)]
+
+
 class CtxOpts(ctypes.Structure):
     """vmaccel_ctx_opts (core.h)."""
     _fields_ = [("size", ctypes.c_uint32), ("config_path", ctypes.c_char_p),
@@ -49,6 +69,12 @@ def _load():
         "vmaccel_sgemm": (i, [p, u32, u32, u32, f32, p, p, f32, p]),
         "vmaccel_image_classify": (i, [p, p, p, sz, ctypes.POINTER(ClassStruct), u32,
                                        ctypes.POINTER(u32)]),
+        "vmaccel_model_info": (i, [p, ctypes.POINTER(TensorInfoStruct), u32,
+                                   ctypes.POINTER(u32), ctypes.POINTER(TensorInfoStruct), u32,
+                                   ctypes.POINTER(u32)]),
+        "vmaccel_model_run": (i, [p, p, ctypes.POINTER(TensorStruct), u32,
+                                  ctypes.POINTER(TensorStruct), u32]),
+        "vmaccel_tensor_free": (None, [ctypes.POINTER(TensorStruct), u32]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)

@@ -93,6 +93,21 @@ void vmaccel__isolate_free(void *state);
 /* isolate_ops.c: the proxy function for op, or -ENOTSUP. */
 int vmaccel__iso_fn(uint32_t op, vmaccel_plugin_fn *fn);
 
+/* isolate_ops.c: runs m on a worker of s's domain holding res, after
+ * fill(p, arena, m, args) wrote its arguments; 0 with the reply in *m and
+ * the worker still held (iso_done it), or a negative error. */
+int iso_run(iso_pool *p, vmaccel_session *s, vmaccel_resource *res, iso_msg *m,
+            iso_worker **w, int (*fill)(iso_pool *, uint8_t *, iso_msg *, const void *),
+            const void *args);
+/* Releases w after a call that used the arena up to out bytes past its
+ * out_off (the agent's): that much is cleared, so no request's bytes wait
+ * there for the next request's plugin to read. */
+void iso_done(iso_pool *p, iso_worker *w, const iso_msg *m, size_t out);
+/* isolate_model.c: the proxy's model_run. */
+int vmaccel__iso_model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
+                           const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
+                           uint32_t n_out);
+
 /* isolate.c: sets of resource ids. */
 int iso_ids_has(const iso_ids *s, uint64_t id);
 int iso_ids_add(iso_ids *s, uint64_t id);

@@ -7,9 +7,7 @@
 
 #include "isolate.h"
 
-/* Runs m on a worker of s's domain holding res; 0 with the reply in *m and the worker
- * still held (release it), or a negative error. */
-static int run(iso_pool *p, vmaccel_session *s, vmaccel_resource *res, iso_msg *m,
+int iso_run(iso_pool *p, vmaccel_session *s, vmaccel_resource *res, iso_msg *m,
                iso_worker **w, int (*fill)(iso_pool *, uint8_t *, iso_msg *, const void *),
                const void *args) {
     int r = iso_acquire(p, vmaccel__session_domain(s), res, w);
@@ -24,10 +22,7 @@ static int run(iso_pool *p, vmaccel_session *s, vmaccel_resource *res, iso_msg *
     return iso_call(p, *w, m); /* on failure *w is gone */
 }
 
-/* Releases w after a call that used the arena up to out bytes past its
- * out_off (the agent's): that much is cleared, so no request's bytes wait
- * there for the next request's plugin to read. */
-static void done(iso_pool *p, iso_worker *w, const iso_msg *m, size_t out) {
+void iso_done(iso_pool *p, iso_worker *w, const iso_msg *m, size_t out) {
     memset(w->arena, 0, m->out_off + out);
     iso_release(p, w);
 }
@@ -35,7 +30,7 @@ static void done(iso_pool *p, iso_worker *w, const iso_msg *m, size_t out) {
 static int simple(iso_pool *p, vmaccel_session *s, uint32_t op, uint64_t a) {
     iso_worker *w;
     iso_msg m = {.op = op, .a = a};
-    int r = run(p, s, NULL, &m, &w, NULL, NULL);
+    int r = iso_run(p, s, NULL, &m, &w, NULL, NULL);
     if (r < 0)
         return r;
     iso_release(p, w);
@@ -70,12 +65,12 @@ static int px_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
     iso_worker *w;
     iso_msg m = {.op = VMACCEL_OP_SHA256};
     bytes b = {data, len, 32};
-    int r = run(st, s, NULL, &m, &w, fill_bytes, &b);
+    int r = iso_run(st, s, NULL, &m, &w, fill_bytes, &b);
     if (r < 0)
         return r;
     if (m.status == 0)
         memcpy(digest, w->arena + m.out_off, 32);
-    done(st, w, &m, 32);
+    iso_done(st, w, &m, 32);
     return m.status;
 }
 
@@ -92,7 +87,7 @@ static int px_classify(void *st, vmaccel_session *s, vmaccel_resource *model,
     iso_worker *w;
     iso_msg m = {.op = VMACCEL_OP_IMAGE_CLASSIFY, .b = k};
     bytes b = {image, len, (size_t)k * sizeof(vmaccel_class)};
-    int r = run(st, s, model, &m, &w, fill_bytes, &b);
+    int r = iso_run(st, s, model, &m, &w, fill_bytes, &b);
     if (r < 0)
         return r;
     if (m.status == 0 && m.n > k)
@@ -101,7 +96,7 @@ static int px_classify(void *st, vmaccel_session *s, vmaccel_resource *model,
         classes_out(top, w->arena + m.out_off, m.n);
         *n_top = m.n;
     }
-    done(st, w, &m, b.out);
+    iso_done(st, w, &m, b.out);
     return m.status;
 }
 
@@ -138,7 +133,7 @@ static int px_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
     batch bt = {images, n, k};
     if (n > VMACCEL_BATCH_MAX)
         return -EINVAL;
-    int r = run(st, s, model, &m, &w, fill_batch, &bt);
+    int r = iso_run(st, s, model, &m, &w, fill_batch, &bt);
     if (r < 0)
         return r;
     const uint8_t *out = w->arena + m.out_off; /* the agent's offset (fill_batch) */
@@ -157,7 +152,7 @@ static int px_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
         status[i] = ss[i];
         classes_out(top + (size_t)i * k, out + (size_t)i * k * sizeof(vmaccel_class), n_top[i]);
     }
-    done(st, w, &m, tops + n * 8u);
+    iso_done(st, w, &m, tops + n * 8u);
     return m.status;
 }
 
@@ -168,6 +163,7 @@ int vmaccel__iso_fn(uint32_t op, vmaccel_plugin_fn *fn) {
     case VMACCEL_OP_SHA256: fn->sha256 = px_sha256; return 0;
     case VMACCEL_OP_IMAGE_CLASSIFY: fn->image_classify = px_classify; return 0;
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH: fn->image_classify_batch = px_batch; return 0;
+    case VMACCEL_OP_MODEL_RUN: fn->model_run = vmaccel__iso_model_run; return 0;
     default: return -ENOTSUP;
     }
 }

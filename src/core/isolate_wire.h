@@ -29,7 +29,12 @@
  *   CALL classify image [0, in_len); top[k] at out_off, n_top in reply.n (<= k)
  *   CALL batch    n × iso_span, then the images; at out_off top[n*k],
  *                 then n_top[n] (uint32), then status[n] (int32)
- *   CALL noop, mbench (usec in `a`): nothing */
+ *   CALL noop, mbench (usec in `a`): nothing
+ *   CALL model_run  n (inputs) + b (outputs) × iso_tensor, then the names
+ *                 and input bytes they point at (a name span of length 0:
+ *                 by position); the worker writes at out_off b × iso_tensor
+ *                 (the outputs' dtype, rank, shape and data span), then
+ *                 their bytes, all inside [out_off, arena end) */
 #ifndef VMACCEL_ISOLATE_WIRE_H
 #define VMACCEL_ISOLATE_WIRE_H
 
@@ -76,6 +81,12 @@ typedef struct iso_span {
 typedef struct iso_file {
     iso_span name, data;
 } iso_file;
+
+typedef struct iso_tensor {
+    iso_span name, data;
+    uint32_t dtype, rank;
+    int64_t shape[8]; /* VMACCEL_TENSOR_RANK_MAX */
+} iso_tensor;
 
 #define ISO_DEVICES_MAX 16
 #define ISO_ALIGN(x) (((x) + 7u) & ~(uint64_t)7u)

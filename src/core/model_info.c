@@ -33,8 +33,8 @@ static bool ends_with(const char *s, const char *tail) {
     return n >= t && strcmp(s + n - t, tail) == 0;
 }
 
-/* The model's ONNX bytes: its one *.onnx file, or its bundle's model file
- * when the bundle says format = onnx. */
+/* The model's ONNX bytes: its one *.onnx file (-EINVAL for several), or its
+ * bundle's model file when the bundle says format = onnx. */
 static int onnx_bytes(const vmaccel_resource *m, const void **p, size_t *len) {
     const void *text;
     size_t text_len;
@@ -46,13 +46,18 @@ static int onnx_bytes(const vmaccel_resource *m, const void **p, size_t *len) {
         const char *base = strrchr(meta.model, '/');
         return vmaccel_resource_find_file(m, base ? base + 1 : meta.model, p, len);
     }
-    size_t n = vmaccel_resource_get_file_count(m);
+    /* Exactly one: a backend must run the model that was checked (the
+     * opencv plugin picks it by the same rule). */
+    size_t n = vmaccel_resource_get_file_count(m), found = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name;
-        if (vmaccel_resource_get_file(m, i, &name, p, len) == 0 && ends_with(name, ".onnx"))
-            return 0;
+        const void *q;
+        size_t qlen;
+        if (vmaccel_resource_get_file(m, i, &name, &q, &qlen) == 0 && ends_with(name, ".onnx") &&
+            found++ == 0)
+            *p = q, *len = qlen;
     }
-    return -ENOENT;
+    return found == 1 ? 0 : found ? -EINVAL : -ENOENT;
 }
 
 int vmaccel_model_info(const vmaccel_resource *model, vmaccel_tensor_info *in, uint32_t max_in,

@@ -230,6 +230,54 @@ static int dec_batch(dec *d) {
     return 0;
 }
 
+/* A tensor's name: empty means by position (NULL). */
+static int get_tensor_name(vmaccel_cursor *c, char *buf, const char **name) {
+    int e = get_name(c, buf, VMACCEL_TENSOR_NAME_MAX);
+    *name = e == 0 && buf[0] ? buf : NULL;
+    return e;
+}
+
+/* One input's descriptor; its bytes come after all descriptors. */
+static int get_tensor_desc(dec *d, vmaccel_tensor *t, char *name, vmaccel_where *w) {
+    int e = get_tensor_name(&d->c, name, &t->name);
+    if (e < 0)
+        return e;
+    t->dtype = vmaccel_cur_u32(&d->c);
+    t->rank = vmaccel_cur_u32(&d->c);
+    if (t->rank > VMACCEL_TENSOR_RANK_MAX)
+        return -EINVAL;
+    for (uint32_t i = 0; i < t->rank; i++)
+        t->shape[i] = (int64_t)vmaccel_cur_u64(&d->c);
+    *w = get_where(d);
+    t->len = vmaccel_cur_u64(&d->c);
+    return 0;
+}
+
+/* Every count and rank is checked here; shapes, dtypes and lengths by
+ * vmaccel_model_run, before anything is allocated for them. */
+static int dec_model_run(dec *d) {
+    __typeof__(d->r->u.run) *a = &d->r->u.run;
+    vmaccel_where w[VMACCEL_MODEL_IO_MAX];
+    a->res = vmaccel_cur_u64(&d->c);
+    int e = get_count(&d->c, VMACCEL_MODEL_IO_MAX, &a->n_in);
+    e = e < 0 ? e : get_count(&d->c, VMACCEL_MODEL_IO_MAX, &a->n_out);
+    if (e == 0 && a->n_out == 0)
+        e = -EINVAL;
+    for (uint32_t i = 0; e == 0 && i < a->n_in; i++) {
+        a->in[i] = (vmaccel_tensor){0};
+        e = get_tensor_desc(d, &a->in[i], a->names[i], &w[i]);
+    }
+    for (uint32_t i = 0; e == 0 && i < a->n_out; i++)
+        e = get_tensor_name(&d->c, a->names[VMACCEL_MODEL_IO_MAX + i], &a->out_names[i]);
+    for (uint32_t i = 0; e == 0 && i < a->n_in; i++) {
+        const void *p = take_in(d, w[i], a->in[i].len);
+        a->in[i].data = (void *)p;
+        if (!p)
+            a->in[i].len = 0; /* the request fails: cursor or where error */
+    }
+    return e;
+}
+
 static int dec_rcreate(vmaccel_cursor *c, vmaccel_req *r) {
     r->u.rcreate.type = vmaccel_cur_u32(c);
     int e = get_name_and_count(c, r->u.rcreate.path, sizeof(r->u.rcreate.path),
@@ -264,6 +312,8 @@ static int dec_body(dec *d) {
         return dec_classify(d);
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
         return dec_batch(d);
+    case VMACCEL_OP_MODEL_RUN:
+        return dec_model_run(d);
     case VMACCEL_KIND_RESOURCE_CREATE:
         return dec_rcreate(c, r);
     case VMACCEL_KIND_RESOURCE_DESTROY:

@@ -9,6 +9,7 @@
 
 #include "vmaccel/ops.h"
 #include "vmaccel/resource.h"
+#include "vmaccel/tensor.h"
 
 #include "errcode.h"
 #include "proto.h"
@@ -41,7 +42,8 @@ typedef struct vmaccel_req_file {
  *
  *   input fields  SGEMM A, B, C (only if beta != 0); SHA256 data; AES_GCM_*
  *                 aad, text; EXEC in[i]; IMAGE_CLASSIFY image;
- *                 IMAGE_CLASSIFY_BATCH images[i]
+ *                 IMAGE_CLASSIFY_BATCH images[i]; MODEL_RUN in[i] (its tag
+ *                 in the input's descriptor)
  *   output slots  SGEMM C (after the inputs); AES_GCM_* the result text
  *                 (after the text); EXEC one after each u64 capacity */
 #define VMACCEL_REQ_MEM 2u
@@ -86,6 +88,23 @@ typedef struct vmaccel_resolver {
 /* 0 when [offset, offset + len) lies inside a mapping of `size` bytes
  * (an empty range may start anywhere up to size), else -EFAULT. */
 int vmaccel_where_check(uint64_t size, uint64_t offset, uint64_t len);
+
+/* --- MODEL_RUN (protocol 1.5; docs/protocol.md, "MODEL_RUN") ---
+ *
+ * body     u64 res, u32 n_in, u32 n_out, then n_in input descriptors
+ *          (u16 name length, 0: by position; the name; u32 dtype; u32 rank;
+ *          rank × i64 dims; [where tag]; u64 len), n_out output names (u16
+ *          length, name), then the inline inputs' bytes, in order
+ * answer   u32 n_out, n_out × (u32 dtype, u32 rank, rank × i64 dims, u64
+ *          len), then the outputs' bytes, in order
+ * Descriptors come first so that their bytes are one piece for the
+ * encoder (a buffer of VMACCEL_RUN_DESC_MAX) and the decoder. */
+#define VMACCEL_PROTO_MINOR_MODEL_RUN 5 /* the first minor version that knows it */
+#define VMACCEL_RUN_DESC_MAX                                                        \
+    (16 + VMACCEL_MODEL_IO_MAX * (2 + VMACCEL_TENSOR_NAME_MAX + 8 +                  \
+                                  8 * VMACCEL_TENSOR_RANK_MAX + VMACCEL_WHERE_BYTES + 8 + \
+                                  2 + VMACCEL_TENSOR_NAME_MAX))
+#define VMACCEL_RUN_ANSWER_HEAD_MAX (4 + VMACCEL_MODEL_IO_MAX * (16 + 8 * VMACCEL_TENSOR_RANK_MAX))
 
 /* A decoded request. */
 typedef struct vmaccel_req {
@@ -134,6 +153,13 @@ typedef struct vmaccel_req {
             uint32_t k, n;
             vmaccel_arg images[VMACCEL_BATCH_MAX];
         } batch;
+        struct {
+            uint64_t res;
+            uint32_t n_in, n_out; /* n_out >= 1 */
+            vmaccel_tensor in[VMACCEL_MODEL_IO_MAX]; /* names in names[i] */
+            const char *out_names[VMACCEL_MODEL_IO_MAX]; /* NULL: by position */
+            char names[2 * VMACCEL_MODEL_IO_MAX][VMACCEL_TENSOR_NAME_MAX];
+        } run;
         struct {
             uint32_t type, n_files;
             char path[VMACCEL_PROTO_NAME_MAX + 1 + 3840]; /* up to 4095 */
@@ -188,6 +214,16 @@ void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32
                           const void *image, size_t len);
 void vmaccel_req_classify_batch(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
                                 const vmaccel_arg *images, uint32_t n);
+/* MODEL_RUN (1.5): the descriptors are written into desc, which has
+ * VMACCEL_RUN_DESC_MAX bytes and must stay valid until the message is sent;
+ * the inputs' bytes are referenced.  Only for an agent whose minor is at
+ * least VMACCEL_PROTO_MINOR_MODEL_RUN, and only in[i] may be placed in
+ * mappings (pl; NULL: all inline).  Names must be NUL-terminated and under
+ * VMACCEL_TENSOR_NAME_MAX bytes, ranks at most VMACCEL_TENSOR_RANK_MAX
+ * (vmaccel_model_run checked both): else m->err is -EINVAL. */
+void vmaccel_req_model_run_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                               uint64_t res, const vmaccel_tensor *in, uint32_t n_in,
+                               const vmaccel_tensor *out, uint32_t n_out, uint8_t *desc);
 /* A length-prefixed (u16) name, referenced. */
 void vmaccel_req_name(vmaccel_msg *m, const char *s);
 /* A length-prefixed (u64) byte string, referenced. */
@@ -250,6 +286,12 @@ void vmaccel_resp_set_status(vmaccel_msg *m, int status);
  * out_inline: bit i set when output i travels in the answer. */
 void vmaccel_resp_exec(vmaccel_msg *m, const vmaccel_buf *out, uint32_t n_out,
                        uint64_t out_inline);
+/* A MODEL_RUN payload: the descriptors written into head (which has
+ * VMACCEL_RUN_ANSWER_HEAD_MAX bytes and must stay valid until sent), the
+ * outputs' bytes referenced. */
+void vmaccel_resp_model_run(vmaccel_msg *m, const vmaccel_tensor *out, uint32_t n_out,
+                            uint8_t *head);
+
 /* Reads an EXEC payload into out[] (out[i].len: its capacity before, the
  * length written after), copying inline outputs only when `write` (the
  * others are in their mappings already).  0 or -EPROTO (a count that is

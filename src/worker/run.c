@@ -106,6 +106,7 @@ int worker_call(worker *w, iso_msg *m) {
         return vmaccel_sha256(w->sess, w->arena, m->in_len, w->arena + m->out_off);
     case VMACCEL_OP_IMAGE_CLASSIFY: return classify(w, m, res);
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH: return classify_batch(w, m, res);
+    case VMACCEL_OP_MODEL_RUN: return worker_model_run(w, m, res);
     default: return -ENOTSUP;
     }
 }

@@ -35,6 +35,8 @@ int worker_span_ok(uint64_t off, uint64_t len);
 int worker_call(worker *w, iso_msg *m);
 int worker_res_add(worker *w, const iso_msg *m);
 void worker_res_drop(worker *w, uint64_t id);
+/* run_model.c */
+int worker_model_run(worker *w, iso_msg *m, vmaccel_resource *res);
 
 /* sandbox.c: rlimits, no new privileges, no writable files, the seccomp
  * allowlist.  Called once the plugin is loaded, before the first request. */

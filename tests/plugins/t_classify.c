@@ -9,6 +9,9 @@
  * class is a hash of the bytes, so answers are deterministic and batched
  * ones equal single ones.
  *
+ * model_run echoes its first input (or a 0-d f32 without one) as every
+ * output asked for: enough for the agent's model_run paths to be fuzzed.
+ *
  * `tclassify.device = KIND` makes it say that it runs on a device of that
  * kind ("gpu", "cpu", ...): a pretend one, so named, for testing what the
  * agent decides from devices (agent.batch = auto); it runs on the CPU. */
@@ -90,6 +93,34 @@ static int classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
     return 0;
 }
 
+static int model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
+                     const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
+                     uint32_t n_out) {
+    static const float zero;
+    vmaccel_tensor echo = {.dtype = VMACCEL_DTYPE_F32, .data = (void *)&zero, .len = 4};
+    const char *labels;
+    size_t len;
+    (void)st, (void)s;
+    if (labels_of(model, &labels, &len) < 0)
+        return -EINVAL;
+    if (n_in)
+        echo = in[0];
+    for (uint32_t i = 0; i < n_out; i++)
+        if (out[i].data && out[i].len < echo.len)
+            return -ENOBUFS;
+    for (uint32_t i = 0; i < n_out; i++) {
+        if (!out[i].data && vmaccel_tensor_alloc(&out[i], echo.len) < 0)
+            return -ENOMEM;
+        if (echo.len)
+            memcpy(out[i].data, echo.data, echo.len);
+        out[i].dtype = echo.dtype;
+        out[i].rank = echo.rank;
+        memcpy(out[i].shape, echo.shape, sizeof(echo.shape));
+        out[i].len = echo.len;
+    }
+    return 0;
+}
+
 static int on_register(void *st, vmaccel_session *s, vmaccel_resource *res) {
     const char *labels;
     size_t len;
@@ -125,6 +156,7 @@ static int t_devices(void *st, vmaccel_device_info *out, uint32_t max) {
 static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 100, classify),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 100, classify_batch),
+    VMACCEL_PLUGIN_OP(MODEL_RUN, model_run, 100, model_run),
     VMACCEL_PLUGIN_OPS_END,
 };
 

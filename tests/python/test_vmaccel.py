@@ -109,6 +109,37 @@ class Binding:
                 s.classify(m, b"not an image")
             self.assertEqual(e.exception.errno, 22)  # EINVAL
 
+    def test_model_run_equals_numpy(self):
+        models = os.path.join(self.tmp.name, "onnx")
+        subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tests", "models", "gen_onnx.py"),
+                        models], check=True)
+
+        def ref(name):
+            return np.load(os.path.join(models, name + ".npy"))
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s:
+            with ctx.model(os.path.join(models, "two.onnx")) as m:
+                s.register(m)
+                ins, outs = m.info()
+                self.assertEqual([i.name for i in ins], ["a", "b", "c"])
+                self.assertEqual(outs[1], vmaccel.TensorInfo("sum", "float32", (2, 4)))
+                got = s.model_run(m, {"c": ref("two.c"), "a": ref("two.a"),
+                                      "b": ref("two.b")})
+                np.testing.assert_allclose(got["sum"], ref("two.sum"), rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(got["prod"], ref("two.prod"), rtol=1e-5, atol=1e-5)
+                got = s.model_run(m, [ref("two.a"), ref("two.b"), ref("two.c")], ["prod"])
+                self.assertEqual(list(got), ["prod"])
+                with self.assertRaises(vmaccel.VmaccelError) as e:
+                    s.model_run(m, [ref("two.b"), ref("two.a"), ref("two.c")])  # shapes swapped
+                self.assertEqual(e.exception.name, "EINVAL")
+            with ctx.model(os.path.join(models, "ids.onnx")) as m:
+                s.register(m)  # an open batch dimension: the library allocates
+                got = s.model_run(m, {"ids": ref("ids.ids")})["out"]
+                self.assertEqual(got.dtype, np.float32)
+                np.testing.assert_array_equal(got, ref("ids.out"))
+                with self.assertRaises(vmaccel.VmaccelError) as e:
+                    s.model_run(m, [np.full((1, 4), 1 << 40, dtype=np.int64)])
+                self.assertEqual(e.exception.name, "ERANGE")
+
     def test_a_context_outlives_its_sessions_and_models(self):
         ctx = vmaccel.Context(self.conf)
         s, m = ctx.session(), ctx.model(META)

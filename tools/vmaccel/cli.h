@@ -40,6 +40,7 @@ int cmd_classify(cli *c, int argc, char **argv);
 int cmd_encrypt(cli *c, int argc, char **argv);
 int cmd_decrypt(cli *c, int argc, char **argv);
 int cmd_model_info(cli *c, int argc, char **argv);
+int cmd_run(cli *c, int argc, char **argv);
 /* Needs no context: reads the agent's admin address. */
 int cmd_stats(cli *c, int argc, char **argv);
 

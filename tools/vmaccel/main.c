@@ -50,6 +50,16 @@ static const cli_command commands[] = {
     {"model-info", cmd_model_info, "MODEL", "the inputs and outputs of a model",
      "  MODEL  an ONNX file (.onnx), or a bundle with format = onnx (docs/models.md):\n"
      "         each input and output with its element type and shape (? = any size)\n"},
+    {"run", cmd_run, "--model MODEL [--input [NAME=]FILE.npy]... [--output DIR]",
+     "run a model on NumPy arrays",
+     "  --model MODEL   an ONNX file (.onnx), or a bundle with format = onnx\n"
+     "  --input NAME=FILE.npy\n"
+     "                  the model's input NAME (FILE.npy alone: the model's input\n"
+     "                  at this position); every input once (vmaccel model-info)\n"
+     "  --output DIR    write each output to DIR/NAME.npy (made if missing); else\n"
+     "                  each output's shape and first values are shown\n"
+     ".npy files: little-endian, C order, f32 f64 f16 i8..i64 u8 u16 bool, up to 8\n"
+     "dimensions (NumPy's np.save writes them).\n"},
     {"exec", cmd_exec, "LIB SYMBOL [ARG|@FILE...] [--out SIZE...]", "call a host function",
      "  LIB         a shared library in a directory of exec.allow (VMACCEL_EXEC_ALLOW)\n"
      "  SYMBOL      int SYMBOL(const vmaccel_arg *in, size_t n_in,\n"

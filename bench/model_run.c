@@ -1,0 +1,153 @@
+/* bench/model_run: vmaccel_model_run through the agent against in-process,
+ * side by side in one run (issue 16's targets: ≤ 1.02).
+ *
+ *   build/bench/bench-model-run [ROUNDS]
+ *
+ * Two models: SqueezeNet (the shared one: a 618 KB input, ~50 ms of
+ * compute), and add.onnx generated now (tests/models/gen_onnx.py: z = x + y
+ * on [1, n], here two 4 MiB inputs and a 4 MiB output: almost no compute,
+ * so the cost of moving tensors shows).  Paths: in-process (the opencv
+ * plugin in this process, warm, outputs into the caller's buffers: the
+ * best a user could write), then the agent over unix (inputs through
+ * shared memory, opencv in its sandboxed workers, the default) and over
+ * tcp.  Per-call wall time in alternating blocks; medians and their ratio
+ * to in-process. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmaccel/vmaccel.h"
+
+#include "bench.h"
+
+#define META BENCH_SOURCE_DIR "/models/squeezenet1.0.meta"
+#define BLOCKS 10
+#define NSIDES 3
+#define ADD_N (1 << 20) /* floats: 4 MiB an input */
+
+typedef struct model_case {
+    const char *name, *path;
+    vmaccel_tensor in[2], out;
+    uint32_t n_in;
+} model_case;
+
+typedef struct side {
+    const char *name;
+    vmaccel_ctx *ctx;
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    double *t;
+    int n;
+} side;
+
+static void open_side(side *sd, const char *name, const char *remote, const model_case *mc) {
+    bench_classify_via(remote); /* the remote plugin, or opencv in-process */
+    *sd = (side){.name = name};
+    if (vmaccel_ctx_new(NULL, &sd->ctx) < 0 || vmaccel_session_new(sd->ctx, &sd->s) < 0 ||
+        vmaccel_resource_from_path(sd->ctx, VMACCEL_RESOURCE_MODEL, mc->path, &sd->m) < 0 ||
+        vmaccel_session_register(sd->s, sd->m) < 0) {
+        fprintf(stderr, "%s: cannot set up %s\n", name, mc->path);
+        exit(1);
+    }
+}
+
+static void block(side *sd, model_case *mc, int per) {
+    for (int i = 0; i < per; i++) {
+        vmaccel_tensor out = mc->out; /* the caller's buffer, warm */
+        double t0 = bench_now();
+        int r = vmaccel_model_run(sd->s, sd->m, mc->in, mc->n_in, &out, 1);
+        sd->t[sd->n++] = bench_now() - t0;
+        if (r < 0) {
+            fprintf(stderr, "%s: model_run: %s\n", sd->name, vmaccel_strerror(r));
+            exit(1);
+        }
+    }
+}
+
+static float *filled(size_t n, float step) {
+    float *p = malloc(n * sizeof(float));
+    if (!p)
+        exit(1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(i % 251) * step - 60;
+    return p;
+}
+
+static void cases_make(model_case *mc, const char *dir) {
+    static char add_path[256];
+    snprintf(add_path, sizeof(add_path), "%s/add.onnx", dir);
+    mc[0] = (model_case){"SqueezeNet, 1x3x227x227 in, 1000 out", META, .n_in = 1};
+    mc[0].in[0] = (vmaccel_tensor){.name = "data", .dtype = VMACCEL_DTYPE_F32, .rank = 4,
+                                   .shape = {1, 3, 227, 227}, .data = filled(3 * 227 * 227, 0.5f),
+                                   .len = 3 * 227 * 227 * sizeof(float)};
+    mc[0].out = (vmaccel_tensor){.name = "logits", .data = filled(1000, 0), .len = 4000};
+    mc[1] = (model_case){"add.onnx, two 4 MiB in, 4 MiB out", add_path, .n_in = 2};
+    for (int i = 0; i < 2; i++)
+        mc[1].in[i] = (vmaccel_tensor){.name = i ? "y" : "x", .dtype = VMACCEL_DTYPE_F32,
+                                       .rank = 2, .shape = {1, ADD_N},
+                                       .data = filled(ADD_N, 0.25f * (float)(i + 1)),
+                                       .len = ADD_N * sizeof(float)};
+    mc[1].out = (vmaccel_tensor){.name = "z", .data = filled(ADD_N, 0), .len = ADD_N * 4};
+}
+
+static void run_case(model_case *mc, const char *const *addrs, int rounds) {
+    side sides[NSIDES];
+    const char *names[NSIDES] = {"in-process", "agent, unix", "agent, tcp"};
+    int per = rounds / BLOCKS;
+    for (int k = 0; k < NSIDES; k++) {
+        open_side(&sides[k], names[k], k ? addrs[k - 1] : NULL, mc);
+        sides[k].t = malloc(sizeof(double) * ((size_t)per * BLOCKS + 5));
+        block(&sides[k], mc, 5); /* warm: networks loaded, staging mems made */
+        sides[k].n = 0;
+    }
+    for (int b = 0; b < BLOCKS; b++)
+        for (int k = 0; k < NSIDES; k++)
+            block(&sides[k], mc, per);
+    printf("\n%s: %d calls a path in %d alternating blocks\n\n", mc->name, per * BLOCKS,
+           BLOCKS);
+    printf("| path | median ms | p99 ms | median / in-process |\n|---|---|---|---|\n");
+    double base = 0;
+    for (int k = 0; k < NSIDES; k++) {
+        qsort(sides[k].t, (size_t)sides[k].n, sizeof(double), bench_cmp_double);
+        double med = sides[k].t[sides[k].n / 2] * 1e3;
+        double p99 = sides[k].t[(int)(sides[k].n * 0.99)] * 1e3;
+        base = k == 0 ? med : base;
+        printf("| %s | %.3f | %.3f | %.3f |\n", sides[k].name, med, p99, med / base);
+        vmaccel_resource_unref(sides[k].m);
+        vmaccel_session_free(sides[k].s);
+        vmaccel_ctx_free(sides[k].ctx);
+        free(sides[k].t);
+    }
+}
+
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 200;
+    rounds = rounds < BLOCKS * 2 ? BLOCKS * 2 : rounds;
+    char dir[64], cmd[256], unix_addr[128], tcp_addr[64];
+    snprintf(dir, sizeof(dir), "/tmp/vmaccel-bench-run-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/tests/models/gen_onnx.py %s",
+             BENCH_SOURCE_DIR, dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "gen_onnx.py failed (python3-onnx installed?)\n");
+        return 1;
+    }
+    snprintf(unix_addr, sizeof(unix_addr), "unix://%s/agent.sock", dir);
+    snprintf(tcp_addr, sizeof(tcp_addr), "tcp://127.0.0.1:%d", 40000 + getpid() % 10000);
+    setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
+    const char *addrs[] = {unix_addr, tcp_addr};
+    /* tcp without tokens must be asked for (docs/security.md). */
+    pid_t agent = bench_start_agent(addrs, 2, "agent.insecure_tcp = yes\nplugins = opencv\n");
+    model_case mc[2];
+    cases_make(mc, dir);
+    printf("vmaccel_model_run per call, caller's output buffers; the agent runs opencv in its\n"
+           "sandboxed workers (its default), inputs over unix through shared memory\n");
+    for (int i = 0; i < 2; i++)
+        run_case(&mc[i], addrs, i == 0 ? rounds : rounds * 2);
+    kill(agent, SIGTERM);
+    waitpid(agent, NULL, 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}

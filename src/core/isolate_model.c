@@ -1,0 +1,122 @@
+/* The proxy's model_run: the tensors laid out in a worker's arena
+ * (isolate_wire.h), and the worker's outputs taken back as a hostile
+ * peer's: the records copied once, then every dtype, shape and span
+ * checked against the arena and the caller's buffers before one byte
+ * reaches the caller. */
+#include <errno.h>
+#include <string.h>
+
+#include "isolate.h"
+
+typedef struct run_args {
+    const vmaccel_tensor *in, *out;
+    uint32_t n_in, n_out;
+} run_args;
+
+/* Appends len bytes at *off: the span, or -E2BIG past the arena. */
+static int put(const iso_pool *p, uint8_t *arena, uint64_t *off, const void *data, size_t len,
+               iso_span *span) {
+    if (len > p->arena_len || *off > p->arena_len - len)
+        return -E2BIG;
+    if (len)
+        memcpy(arena + *off, data, len);
+    *span = (iso_span){*off, len};
+    *off = ISO_ALIGN(*off + len);
+    return 0;
+}
+
+static int fill_run(iso_pool *p, uint8_t *arena, iso_msg *m, const void *args) {
+    const run_args *a = args;
+    uint32_t n = a->n_in + a->n_out;
+    iso_tensor *rec = (iso_tensor *)arena;
+    uint64_t off = ISO_ALIGN((uint64_t)n * sizeof(*rec));
+    if (off > p->arena_len)
+        return -E2BIG;
+    for (uint32_t i = 0; i < n; i++) {
+        const vmaccel_tensor *t = i < a->n_in ? &a->in[i] : &a->out[i - a->n_in];
+        rec[i] = (iso_tensor){.dtype = t->dtype, .rank = t->rank};
+        int r = t->name ? put(p, arena, &off, t->name, strlen(t->name) + 1, &rec[i].name) : 0;
+        if (r == 0 && i < a->n_in) {
+            memcpy(rec[i].shape, t->shape, sizeof(rec[i].shape));
+            r = put(p, arena, &off, t->data, t->len, &rec[i].data);
+        }
+        if (r < 0)
+            return r;
+    }
+    if ((uint64_t)a->n_out * sizeof(*rec) > p->arena_len - off)
+        return -E2BIG;
+    m->n = a->n_in;
+    m->b = a->n_out;
+    m->out_off = off;
+    return 0;
+}
+
+/* A worker's record of an output: a real tensor, inside the arena after
+ * the records, its bytes exactly its shape's. */
+static int result_ok(const iso_pool *p, const iso_msg *m, const iso_tensor *rec, uint32_t n_out,
+                     vmaccel_tensor *t) {
+    uint64_t first = ISO_ALIGN(m->out_off + (uint64_t)n_out * sizeof(*rec));
+    size_t bytes;
+    *t = (vmaccel_tensor){.dtype = rec->dtype, .rank = rec->rank};
+    if (rec->rank > VMACCEL_TENSOR_RANK_MAX)
+        return -EIO;
+    memcpy(t->shape, rec->shape, sizeof(t->shape));
+    if (vmaccel_tensor_bytes(t, &bytes) < 0 || bytes != rec->data.len ||
+        rec->data.off < first || rec->data.off > p->arena_len ||
+        rec->data.len > p->arena_len - rec->data.off)
+        return -EIO;
+    t->len = bytes;
+    return 0;
+}
+
+/* Checks every output, allocates those with NULL data, then copies them
+ * into out[]: -ENOBUFS or -ENOMEM leave every caller buffer untouched. */
+static int results_in(const iso_pool *p, const iso_worker *w, const iso_msg *m,
+                      vmaccel_tensor *out, uint32_t n_out, size_t *used) {
+    iso_tensor rec[VMACCEL_MODEL_IO_MAX];
+    vmaccel_tensor got[VMACCEL_MODEL_IO_MAX];
+    uint64_t total = 0, room = p->arena_len - ISO_ALIGN(m->out_off + n_out * sizeof(*rec));
+    memcpy(rec, w->arena + m->out_off, n_out * sizeof(*rec)); /* once: checked as read */
+    for (uint32_t i = 0; i < n_out; i++) {
+        int r = result_ok(p, m, &rec[i], n_out, &got[i]);
+        if (r < 0)
+            return r;
+        /* Spans may overlap; their sum may not pass what the arena holds,
+         * or 64 outputs naming one span would have us allocate 64 arenas. */
+        total += got[i].len;
+        if (total > room)
+            return -EIO;
+        if (out[i].data && out[i].len < got[i].len)
+            return -ENOBUFS;
+        uint64_t end = rec[i].data.off + rec[i].data.len - m->out_off;
+        *used = end > *used ? end : *used;
+    }
+    for (uint32_t i = 0; i < n_out; i++)
+        if (!out[i].data && vmaccel_tensor_alloc(&out[i], got[i].len) < 0)
+            return -ENOMEM;
+    for (uint32_t i = 0; i < n_out; i++) {
+        memcpy(out[i].data, w->arena + rec[i].data.off, got[i].len);
+        out[i].dtype = got[i].dtype;
+        out[i].rank = got[i].rank;
+        memcpy(out[i].shape, got[i].shape, sizeof(out[i].shape));
+        out[i].len = got[i].len;
+    }
+    return 0;
+}
+
+int vmaccel__iso_model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
+                           const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
+                           uint32_t n_out) {
+    iso_pool *p = st;
+    iso_worker *w;
+    iso_msg m = {.op = VMACCEL_OP_MODEL_RUN};
+    run_args a = {in, out, n_in, n_out};
+    int r = iso_run(p, s, model, &m, &w, fill_run, &a);
+    if (r < 0)
+        return r;
+    size_t used = (size_t)n_out * sizeof(iso_tensor);
+    if (m.status == 0)
+        m.status = results_in(p, w, &m, out, n_out, &used);
+    iso_done(p, w, &m, used);
+    return m.status;
+}

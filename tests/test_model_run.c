@@ -1,0 +1,515 @@
+/* vmaccel_model_run (tensor.h) in-process on the opencv plugin: models made
+ * at test time (tests/models/gen_onnx.py) against NumPy's outputs, and
+ * every way a call can be wrong. */
+#include <math.h>
+
+#include "agent_helper.h"
+#include "runner.h"
+#include "../tools/vmaccel/npy.h"
+
+static size_t bmp(uint8_t *b);
+static void squeezenet_equals_classify(void);
+
+/* The generated models and their MODEL.NAME.npy arrays. */
+static const char *dir(void) {
+    static char d[512];
+    if (d[0])
+        return d;
+    snprintf(d, sizeof(d), "%s/run", test_tmpdir());
+    char *out = NULL;
+    int rc = test_sh(&out, "/usr/bin/python3 %s/tests/models/gen_onnx.py %s 2>&1",
+                     TEST_SOURCE_DIR, d);
+    if (rc != 0)
+        fprintf(stderr, "  gen_onnx.py failed:\n%s\n", out ? out : "");
+    free(out);
+    CHECK_INT(rc, 0);
+    return d;
+}
+
+typedef struct arr {
+    void *file; /* the .npy bytes; t.data points into them */
+    vmaccel_tensor t;
+} arr;
+
+static arr load(const char *model, const char *name) {
+    char path[700], why[256];
+    arr a = {0};
+    snprintf(path, sizeof(path), "%s/%s.%s.npy", dir(), model, name);
+    FILE *f = fopen(path, "rb");
+    CHECK(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    a.file = malloc(n);
+    memcpy(a.file, buf, n);
+    int r = npy_parse(a.file, n, &a.t, why, sizeof(why));
+    if (r < 0)
+        fprintf(stderr, "  %s: %s\n", path, why);
+    CHECK_OK(r);
+    return a;
+}
+
+typedef struct fixture {
+    vmaccel_ctx *ctx;
+    vmaccel_session *s;
+    vmaccel_resource *m;
+} fixture;
+
+/* Set: opencv runs in worker processes, as in the agent (isolate_model.c). */
+static bool isolated;
+/* Set: calls go to the agent there (the remote plugin, rrun.c). */
+static const char *agent_addr;
+
+static vmaccel_ctx *opencv_ctx(void) {
+    if (agent_addr)
+        return test_remote_ctx(agent_addr);
+    char cfg[700];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = opencv\nlog_level = error\n"
+             "opencv.isolation = %s\n", TEST_BUILD_DIR, isolated ? "process" : "thread");
+    return test_ctx(cfg);
+}
+
+static fixture open_model(const char *model) {
+    fixture x = {opencv_ctx(), NULL, NULL};
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s.onnx", dir(), model);
+    CHECK_OK(vmaccel_session_new(x.ctx, &x.s));
+    CHECK_OK(vmaccel_resource_from_path(x.ctx, VMACCEL_RESOURCE_MODEL, path, &x.m));
+    CHECK_OK(vmaccel_session_register(x.s, x.m));
+    return x;
+}
+
+static void close_model(fixture *x) {
+    vmaccel_resource_unref(x->m);
+    vmaccel_session_free(x->s);
+    vmaccel_ctx_free(x->ctx);
+}
+
+static void expect_close(const vmaccel_tensor *got, const vmaccel_tensor *want) {
+    CHECK_INT(got->dtype, want->dtype);
+    CHECK_INT(got->rank, want->rank);
+    for (uint32_t d = 0; d < want->rank; d++)
+        CHECK_INT(got->shape[d], want->shape[d]);
+    CHECK_INT(got->len, want->len);
+    const float *g = got->data, *w = want->data;
+    for (size_t i = 0; i < want->len / 4; i++)
+        if (fabsf(g[i] - w[i]) > 1e-5f * (1 + fabsf(w[i]))) {
+            fprintf(stderr, "  element %zu: %g, NumPy says %g\n", i, g[i], w[i]);
+            CHECK(0);
+        }
+}
+
+static void conv_matches_numpy(void) {
+    fixture x = open_model("conv");
+    arr in = load("conv", "x"), want = load("conv", "y");
+    in.t.name = "x";
+    vmaccel_tensor out = {.name = "y"};
+    CHECK_OK(vmaccel_model_run(x.s, x.m, &in.t, 1, &out, 1));
+    CHECK_INT(out.flags, VMACCEL_TENSOR_OWNED);
+    expect_close(&out, &want.t);
+    vmaccel_tensor_free(&out, 1);
+    CHECK(out.data == NULL && out.len == 0 && out.flags == 0);
+
+    /* By position, into the caller's buffer. */
+    float y[10] = {0};
+    in.t.name = NULL;
+    vmaccel_tensor mine = {.data = y, .len = sizeof(y)};
+    CHECK_OK(vmaccel_model_run(x.s, x.m, &in.t, 1, &mine, 1));
+    CHECK(mine.data == y && mine.flags == 0);
+    expect_close(&mine, &want.t);
+    free(in.file);
+    free(want.file);
+    close_model(&x);
+}
+
+TEST(model_run_conv_matches_numpy) {
+    conv_matches_numpy();
+}
+
+static void two_inputs_two_outputs(void) {
+    fixture x = open_model("two");
+    arr a = load("two", "a"), b = load("two", "b"), c = load("two", "c");
+    arr prod = load("two", "prod"), sum = load("two", "sum");
+    a.t.name = "a";
+    b.t.name = "b";
+    c.t.name = "c";
+    vmaccel_tensor in[3] = {c.t, a.t, b.t}; /* any order, by name */
+    vmaccel_tensor out[2] = {{.name = "sum"}, {.name = "prod"}};
+    CHECK_OK(vmaccel_model_run(x.s, x.m, in, 3, out, 2));
+    expect_close(&out[0], &sum.t);
+    expect_close(&out[1], &prod.t);
+    vmaccel_tensor_free(out, 2);
+
+    /* One output only, by position: the model's second. */
+    vmaccel_tensor pos[2] = {{0}, {0}};
+    CHECK_OK(vmaccel_model_run(x.s, x.m, in, 3, pos, 2));
+    expect_close(&pos[0], &prod.t);
+    expect_close(&pos[1], &sum.t);
+    vmaccel_tensor_free(pos, 2);
+    free(a.file), free(b.file), free(c.file), free(prod.file), free(sum.file);
+    close_model(&x);
+}
+
+TEST(model_run_two_inputs_two_outputs_by_name) {
+    two_inputs_two_outputs();
+}
+
+/* Three inputs for three: but a twice and b never. */
+static void an_input_twice(void) {
+    fixture x = open_model("two");
+    arr a = load("two", "a"), c = load("two", "c");
+    a.t.name = "a";
+    c.t.name = "c";
+    vmaccel_tensor in[3] = {a.t, a.t, c.t}, out = {0};
+    CHECK_INT(vmaccel_model_run(x.s, x.m, in, 3, &out, 1), -EINVAL);
+    CHECK(out.data == NULL);
+    in[1].name = NULL; /* position 1 is b: a's shape is not b's */
+    CHECK_INT(vmaccel_model_run(x.s, x.m, in, 3, &out, 1), -EINVAL);
+    free(a.file), free(c.file);
+    close_model(&x);
+}
+
+TEST(model_run_an_input_given_twice) {
+    an_input_twice();
+}
+
+static void i64_input(void) {
+    fixture x = open_model("ids");
+    arr ids = load("ids", "ids"), want = load("ids", "out");
+    vmaccel_tensor out = {0};
+    CHECK_OK(vmaccel_model_run(x.s, x.m, &ids.t, 1, &out, 1));
+    expect_close(&out, &want.t); /* shape [3, 4]: the open batch solved */
+    vmaccel_tensor_free(&out, 1);
+
+    /* Values past int32 are not silently wrapped. */
+    int64_t big[4] = {1, 2, 3, (int64_t)1 << 40};
+    vmaccel_tensor in = {.dtype = VMACCEL_DTYPE_I64, .rank = 2, .shape = {1, 4},
+                         .data = big, .len = sizeof(big)};
+    CHECK_INT(vmaccel_model_run(x.s, x.m, &in, 1, &out, 1), -ERANGE);
+    CHECK(out.data == NULL);
+    free(ids.file);
+    free(want.file);
+    close_model(&x);
+}
+
+TEST(model_run_i64_input_with_an_open_dimension) {
+    i64_input();
+}
+
+static void too_small_a_buffer(void) {
+    fixture x = open_model("conv");
+    arr in = load("conv", "x");
+    float small[9];
+    memset(small, 0x5a, sizeof(small));
+    vmaccel_tensor out = {.data = small, .len = sizeof(small)};
+    CHECK_INT(vmaccel_model_run(x.s, x.m, &in.t, 1, &out, 1), -ENOBUFS);
+    for (size_t i = 0; i < sizeof(small); i++)
+        CHECK(((uint8_t *)small)[i] == 0x5a);
+    CHECK_INT(out.len, sizeof(small));
+    free(in.file);
+    close_model(&x);
+}
+
+/* The same through a sandboxed worker: the tensors cross its arena. */
+TEST(model_run_in_a_worker_process) {
+    isolated = true;
+    conv_matches_numpy();
+    two_inputs_two_outputs();
+    i64_input();
+    too_small_a_buffer(); /* refused by the agent's side of the arena */
+    isolated = false;
+}
+
+/* Through the agent, over unix (inputs over 16 KiB through shared memory)
+ * and tcp: the same answers, the same errors. */
+TEST(model_run_through_the_agent) {
+    test_agent a;
+    char unix_addr[300];
+    test_agent_start(&a, 1, "plugins = opencv\n");
+    snprintf(unix_addr, sizeof(unix_addr), "unix://%s", a.sock);
+    const char *addrs[] = {unix_addr, a.tcp};
+    for (int i = 0; i < 2; i++) {
+        agent_addr = addrs[i];
+        conv_matches_numpy();
+        two_inputs_two_outputs();
+        an_input_twice();
+        i64_input();
+        too_small_a_buffer();
+        squeezenet_equals_classify(); /* 618 KB: over unix, in shared memory */
+    }
+    agent_addr = NULL;
+    char *metrics = test_agent_metrics(&a);
+    CHECK(strstr(metrics, "op=\"model_run\""));
+    CHECK(strstr(metrics, "op=\"mem_map\""));
+    free(metrics);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* Each a clear error, with out[] untouched. */
+TEST(model_run_refuses_bad_calls) {
+    fixture x = open_model("conv");
+    arr in = load("conv", "x");
+    vmaccel_tensor t = in.t, out = {.name = "y"};
+    vmaccel_tensor before = out;
+#define REFUSED(err, ...)                                                   \
+    do {                                                                   \
+        CHECK_INT(vmaccel_model_run(__VA_ARGS__), err);                     \
+        CHECK(!memcmp(&out, &before, sizeof(out)));                        \
+    } while (0)
+    REFUSED(-EINVAL, NULL, x.m, &t, 1, &out, 1);
+    REFUSED(-EINVAL, x.s, NULL, &t, 1, &out, 1);
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, NULL, 1);
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 0);
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, VMACCEL_MODEL_IO_MAX + 1);
+    REFUSED(-EINVAL, x.s, x.m, &t, 0, &out, 1); /* an input missing */
+    t.name = "nope";
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1); /* no such input */
+    t.name = "x";
+    t.dtype = VMACCEL_DTYPE_I32;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1); /* the model takes f32 */
+    t.dtype = 99;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1);
+    t = in.t;
+    t.rank = 3;
+    t.shape[2] = 64;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1); /* rank */
+    t = in.t;
+    t.shape[3] = 9;
+    t.len = 9 * 8 * 4;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1); /* a fixed dimension */
+    t = in.t;
+    t.len -= 4;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1); /* len not the shape's */
+    t = in.t;
+    t.shape[0] = (int64_t)1 << 40; /* 2^40 × 64 elements: lies about len */
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1);
+    t.shape[1] = (int64_t)1 << 40;
+    REFUSED(-EOVERFLOW, x.s, x.m, &t, 1, &out, 1);
+    t = in.t;
+    t.shape[1] = -1;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1);
+    t = in.t;
+    t.rank = VMACCEL_TENSOR_RANK_MAX + 1;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1);
+    t = in.t;
+    char longname[VMACCEL_TENSOR_NAME_MAX + 1];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    t.name = longname;
+    REFUSED(-ENAMETOOLONG, x.s, x.m, &t, 1, &out, 1);
+    t = in.t;
+    out.name = "nope";
+    before = out;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1); /* no such output */
+    out.name = "y";
+    out.flags = VMACCEL_TENSOR_OWNED; /* not freed since the last call */
+    before = out;
+    REFUSED(-EINVAL, x.s, x.m, &t, 1, &out, 1);
+    float small[9];
+    out = (vmaccel_tensor){.name = "y", .data = small, .len = sizeof(small)};
+    memset(small, 0x5a, sizeof(small));
+    before = out;
+    REFUSED(-ENOBUFS, x.s, x.m, &t, 1, &out, 1);
+    for (size_t i = 0; i < sizeof(small); i++)
+        CHECK(((uint8_t *)small)[i] == 0x5a);
+#undef REFUSED
+    free(in.file);
+    close_model(&x);
+}
+
+
+/* A model not registered with the session, a truncated model, a raw model
+ * asked to classify, and one with two .onnx files. */
+TEST(model_run_resources) {
+    fixture x = open_model("conv");
+    arr in = load("conv", "x");
+    vmaccel_tensor out = {0};
+    vmaccel_session *other;
+    CHECK_OK(vmaccel_session_new(x.ctx, &other));
+    CHECK_INT(vmaccel_model_run(other, x.m, &in.t, 1, &out, 1), -ENOENT);
+    vmaccel_class top[1];
+    uint32_t n;
+    static uint8_t image[54 + 228 * 3 * 227]; /* a good image: the model is what is wrong */
+    CHECK_INT(vmaccel_image_classify(x.s, x.m, image, bmp(image), top, 1, &n), -EINVAL);
+
+    char path[700];
+    snprintf(path, sizeof(path), "%s/conv.onnx", dir());
+    FILE *f = fopen(path, "rb");
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    vmaccel_resource *cut;
+    CHECK_OK(vmaccel_resource_new(x.ctx, VMACCEL_RESOURCE_MODEL, &cut));
+    CHECK_OK(vmaccel_resource_add_file(cut, "cut.onnx", buf, len / 2));
+    CHECK_INT(vmaccel_session_register(other, cut), -EBADMSG);
+    vmaccel_resource_unref(cut);
+    /* Two .onnx files: which one would run?  Neither. */
+    CHECK_OK(vmaccel_resource_new(x.ctx, VMACCEL_RESOURCE_MODEL, &cut));
+    CHECK_OK(vmaccel_resource_add_file(cut, ".onnx", buf, len));
+    CHECK_OK(vmaccel_resource_add_file(cut, "x.onnx", buf, len));
+    vmaccel_tensor_info ti[4];
+    uint32_t ni, no;
+    CHECK_INT(vmaccel_model_info(cut, ti, 4, &ni, ti, 4, &no), -EINVAL);
+    CHECK_INT(vmaccel_session_register(other, cut), -EINVAL);
+    vmaccel_resource_unref(cut);
+    vmaccel_session_free(other);
+    free(in.file);
+    close_model(&x);
+}
+
+TEST(model_run_tensor_bytes) {
+    vmaccel_tensor t = {.dtype = VMACCEL_DTYPE_F16, .rank = 2, .shape = {3, 5}};
+    size_t n;
+    CHECK_OK(vmaccel_tensor_bytes(&t, &n));
+    CHECK_INT(n, 30);
+    t.rank = 0;
+    CHECK_OK(vmaccel_tensor_bytes(&t, &n));
+    CHECK_INT(n, 2);
+    t = (vmaccel_tensor){.dtype = VMACCEL_DTYPE_I64, .rank = 3, .shape = {0, INT64_MAX, 7}};
+    CHECK_OK(vmaccel_tensor_bytes(&t, &n));
+    CHECK_INT(n, 0);
+    t.shape[0] = 2;
+    CHECK_INT(vmaccel_tensor_bytes(&t, &n), -EOVERFLOW);
+    t.dtype = 8; /* ONNX's string: not a vmaccel dtype */
+    CHECK_INT(vmaccel_tensor_bytes(&t, &n), -EINVAL);
+    CHECK_INT(vmaccel_tensor_bytes(NULL, &n), -EINVAL);
+}
+
+#define SIDE 227 /* SqueezeNet's input: a BMP this size needs no resizing */
+
+static uint8_t pixel(int x, int y, int c) {
+    return (uint8_t)((x * 7 + y * 3 + c * 85 + (x * y) % 31) & 0xff);
+}
+
+/* A 24-bit bottom-up BMP of pixel() (BGR, as BMP and OpenCV store it). */
+static size_t bmp(uint8_t *b) {
+    size_t row = (SIDE * 3 + 3) / 4 * 4, size = 54 + row * SIDE;
+    memset(b, 0, size);
+    b[0] = 'B', b[1] = 'M';
+    uint32_t le[] = {(uint32_t)size, 0, 54, 40, SIDE, SIDE};
+    memcpy(b + 2, le, sizeof(le));
+    b[26] = 1, b[28] = 24;
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            for (int c = 0; c < 3; c++)
+                b[54 + (size_t)(SIDE - 1 - y) * row + (size_t)x * 3 + c] = pixel(x, y, c);
+    return size;
+}
+
+/* The same network, once as image_classify and once as model_run on the
+ * tensor its bundle's preprocessing makes (BGR minus the mean): the
+ * classifier's scores are the softmax of model_run's logits. */
+static void squeezenet_equals_classify(void) {
+    vmaccel_ctx *ctx = opencv_ctx();
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL,
+                                        TEST_SOURCE_DIR "/models/squeezenet1.0.meta", &m));
+    CHECK_OK(vmaccel_session_register(s, m));
+    static uint8_t image[54 + 228 * 3 * SIDE];
+    size_t len = bmp(image);
+    static vmaccel_class top[1000];
+    uint32_t n;
+    CHECK_OK(vmaccel_image_classify(s, m, image, len, top, 1000, &n));
+    CHECK_INT(n, 1000);
+
+    static const float mean[3] = {104, 117, 123};
+    static float blob[3 * SIDE * SIDE];
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < SIDE; y++)
+            for (int x = 0; x < SIDE; x++)
+                blob[(c * SIDE + y) * SIDE + x] = pixel(x, y, c) - mean[c];
+    vmaccel_tensor in = {.name = "data", .dtype = VMACCEL_DTYPE_F32, .rank = 4,
+                         .shape = {1, 3, SIDE, SIDE}, .data = blob, .len = sizeof(blob)};
+    float logits[1000];
+    vmaccel_tensor out = {.name = "logits", .data = logits, .len = sizeof(logits)};
+    CHECK_OK(vmaccel_model_run(s, m, &in, 1, &out, 1));
+    CHECK_INT(out.len, sizeof(logits));
+    double mx = logits[0], sum = 0;
+    for (int i = 1; i < 1000; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
+    for (int i = 0; i < 1000; i++)
+        sum += exp(logits[i] - mx);
+    for (uint32_t i = 0; i < n; i++) {
+        double p = exp(logits[top[i].class_id] - mx) / sum;
+        if (fabs(p - top[i].score) > 1e-5) {
+            fprintf(stderr, "  class %u: classify %g, softmax(model_run) %g\n",
+                    top[i].class_id, top[i].score, p);
+            CHECK(0);
+        }
+    }
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+}
+
+TEST(model_run_squeezenet_equals_image_classify) {
+    squeezenet_equals_classify();
+}
+
+/* vmaccel run: .npy in, .npy out, in-process and through the agent; NumPy
+ * reads what it wrote. */
+TEST(model_run_cli) {
+    const char *cli = "VMACCEL_PLUGIN_DIR=" TEST_BUILD_DIR "/plugins VMACCEL_PLUGINS=opencv "
+                      TEST_BUILD_DIR "/tools/vmaccel";
+    const char *d = dir();
+    test_sh_expect(0, "y                        f32   [1, 10]",
+                   "%s run --model %s/conv.onnx --input x=%s/conv.x.npy 2>&1", cli, d, d);
+    char want[700];
+    snprintf(want, sizeof(want), "-> %s/out/sum.npy", d);
+    test_sh_expect(0, want,
+                   "%s run --model %s/two.onnx --input %s/two.a.npy --input c=%s/two.c.npy "
+                   "--input b=%s/two.b.npy --output %s/out 2>&1", cli, d, d, d, d, d);
+    test_sh_expect(0, "ok", "/usr/bin/python3 -c 'import numpy as n\n"
+                            "g, w = n.load(\"%s/out/sum.npy\"), n.load(\"%s/two.sum.npy\")\n"
+                            "print(\"ok\" if g.shape == w.shape and abs(g - w).max() < 1e-5 "
+                            "else (g, w))' 2>&1", d, d);
+    test_sh_expect(1, "model_run: the inputs do not match the model's",
+                   "%s run --model %s/conv.onnx --input x=%s/two.a.npy 2>&1", cli, d, d);
+    test_sh_expect(1, "conv.onnx: not a .npy file",
+                   "%s run --model %s/conv.onnx --input x=%s/conv.onnx 2>&1", cli, d, d);
+    test_sh_expect(2, "missing --model", "%s run --input x=%s/conv.x.npy 2>&1", cli, d);
+
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = opencv\n");
+    test_sh_expect(0, "\"name\":\"out\",\"dtype\":\"f32\",\"shape\":[3,4],\"file\":null,"
+                      "\"values\":[-6000,-5000,",
+                   "VMACCEL_REMOTE=unix://%s VMACCEL_PLUGIN_DIR=%s/plugins %s/tools/vmaccel --json "
+                   "run --model %s/ids.onnx --input %s/ids.ids.npy 2>&1",
+                   a.sock, TEST_BUILD_DIR, TEST_BUILD_DIR, d, d);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* Inputs in shared memory are read in place, but all of them together may
+ * not be more than one inline request could carry (agent/job.c). */
+TEST(model_run_shared_inputs_are_capped_like_inline_ones) {
+    test_agent a;
+    char addr[300];
+    test_agent_start(&a, 0, "plugins = opencv\nagent.max_request_bytes = 1048576\n");
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    agent_addr = addr;
+    fixture x = open_model("add");
+    enum { N = 150000 }; /* 600 KB an input */
+    float *buf = malloc(3 * N * sizeof(float));
+    for (int i = 0; i < 2 * N; i++)
+        buf[i] = (float)(i % 1000);
+    vmaccel_tensor in[2] = {
+        {.name = "x", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = buf,
+         .len = N * sizeof(float)},
+        {.name = "y", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = buf + N,
+         .len = N * sizeof(float)},
+    };
+    vmaccel_tensor out = {.data = buf + 2 * N, .len = N * sizeof(float)};
+    CHECK_INT(vmaccel_model_run(x.s, x.m, in, 2, &out, 1), -EMSGSIZE); /* 1.2 MB in all */
+    in[0].shape[1] = in[1].shape[1] = N / 2;
+    in[0].len = in[1].len = N / 2 * sizeof(float);
+    CHECK_OK(vmaccel_model_run(x.s, x.m, in, 2, &out, 1)); /* 600 KB in all */
+    CHECK_INT(out.shape[1], N / 2);
+    for (int i = 0; i < N / 2; i++)
+        CHECK(buf[2 * N + i] == buf[i] + buf[N + i]);
+    free(buf);
+    close_model(&x);
+    agent_addr = NULL;
+    CHECK_INT(test_agent_stop(&a), 0);
+}
