@@ -195,29 +195,33 @@ static int do_classify_batch(call *k) {
     return ser_done(k, r);
 }
 
-/* The outputs are the library's (vmaccel_tensor_alloc), referenced by the
- * answer until it is sent. */
+/* Outputs whose slot named a mapping (protocol 1.3) are written there in
+ * place; the others are the library's (vmaccel_tensor_alloc), referenced
+ * by the answer until it is sent. */
 static int do_model_run(call *k) {
     __typeof__(k->req->u.run) *a = &k->req->u.run;
     struct run_result *rr = calloc(1, sizeof(*rr));
+    uint64_t in_answer = 0, total = 0;
     if (!rr)
         return -ENOMEM;
     k->run = rr;
-    for (uint32_t i = 0; i < a->n_out; i++)
-        rr->out[i].name = a->out_names[i];
+    for (uint32_t i = 0; i < a->n_out; i++) {
+        rr->out[i] = (vmaccel_tensor){.name = a->out_names[i], .data = a->out[i],
+                                      .len = a->out[i] ? a->out_cap[i] : 0};
+        in_answer |= a->out[i] ? 0 : 1ull << i;
+    }
     int r = vmaccel_model_run(k->sess, k->res, a->in, a->n_in, rr->out, a->n_out);
     if (r < 0)
         return r;
     rr->n = a->n_out;
-    uint64_t total = 0;
     for (uint32_t i = 0; i < rr->n; i++) {
         if (rr->out[i].rank > VMACCEL_TENSOR_RANK_MAX)
             return -EIO;
-        total += rr->out[i].len; /* each in memory: the sum cannot wrap */
+        total += (in_answer >> i & 1) ? rr->out[i].len : 0; /* each in memory: no wrap */
     }
     if (total > k->srv->cfg.lim.max_request_bytes)
         return -EMSGSIZE; /* answers are capped like requests */
-    vmaccel_resp_model_run(k->resp, rr->out, rr->n, rr->head);
+    vmaccel_resp_model_run(k->resp, rr->out, rr->n, in_answer, rr->head);
     return r;
 }
 

@@ -8,10 +8,12 @@
  * on [1, n], here two 4 MiB inputs and a 4 MiB output: almost no compute,
  * so the cost of moving tensors shows).  Paths: in-process (the opencv
  * plugin in this process, warm, outputs into the caller's buffers: the
- * best a user could write), then the agent over unix (inputs through
- * shared memory, opencv in its sandboxed workers, the default) and over
- * tcp.  Per-call wall time in alternating blocks; medians and their ratio
- * to in-process. */
+ * best a user could write), then the agent over unix (plain buffers,
+ * which the library stages through shared memory), over unix with the
+ * tensors in a vmaccel_mem (nothing staged: the agent reads and writes
+ * them in place), and over tcp; opencv in the agent's sandboxed workers
+ * (its default).  Per-call wall time in alternating blocks; medians and
+ * their ratio to in-process. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@
 
 #define META BENCH_SOURCE_DIR "/models/squeezenet1.0.meta"
 #define BLOCKS 10
-#define NSIDES 3
+#define NSIDES 4
 #define ADD_N (1 << 20) /* floats: 4 MiB an input */
 
 typedef struct model_case {
@@ -39,13 +41,31 @@ typedef struct side {
     vmaccel_ctx *ctx;
     vmaccel_session *s;
     vmaccel_resource *m;
+    vmaccel_mem *mem;                   /* the tensors' copies, or NULL */
+    vmaccel_tensor in[2], out;          /* the case's, or in mem */
     double *t;
     int n;
 } side;
 
+/* The case's tensors copied into one vmaccel_mem of the side's context. */
+static void side_mem(side *sd, const model_case *mc) {
+    size_t total = mc->out.len;
+    for (uint32_t i = 0; i < mc->n_in; i++)
+        total += (mc->in[i].len + 63) / 64 * 64;
+    if (vmaccel_mem_new(sd->ctx, total, &sd->mem) < 0)
+        exit(1);
+    char *p = vmaccel_mem_data(sd->mem);
+    for (uint32_t i = 0; i < mc->n_in; i++) {
+        memcpy(p, mc->in[i].data, mc->in[i].len);
+        sd->in[i].data = p;
+        p += (mc->in[i].len + 63) / 64 * 64;
+    }
+    sd->out.data = p;
+}
+
 static void open_side(side *sd, const char *name, const char *remote, const model_case *mc) {
     bench_classify_via(remote); /* the remote plugin, or opencv in-process */
-    *sd = (side){.name = name};
+    *sd = (side){.name = name, .in = {mc->in[0], mc->in[1]}, .out = mc->out};
     if (vmaccel_ctx_new(NULL, &sd->ctx) < 0 || vmaccel_session_new(sd->ctx, &sd->s) < 0 ||
         vmaccel_resource_from_path(sd->ctx, VMACCEL_RESOURCE_MODEL, mc->path, &sd->m) < 0 ||
         vmaccel_session_register(sd->s, sd->m) < 0) {
@@ -56,9 +76,9 @@ static void open_side(side *sd, const char *name, const char *remote, const mode
 
 static void block(side *sd, model_case *mc, int per) {
     for (int i = 0; i < per; i++) {
-        vmaccel_tensor out = mc->out; /* the caller's buffer, warm */
+        vmaccel_tensor out = sd->out; /* the caller's buffer, warm */
         double t0 = bench_now();
-        int r = vmaccel_model_run(sd->s, sd->m, mc->in, mc->n_in, &out, 1);
+        int r = vmaccel_model_run(sd->s, sd->m, sd->in, mc->n_in, &out, 1);
         sd->t[sd->n++] = bench_now() - t0;
         if (r < 0) {
             fprintf(stderr, "%s: model_run: %s\n", sd->name, vmaccel_strerror(r));
@@ -95,10 +115,14 @@ static void cases_make(model_case *mc, const char *dir) {
 
 static void run_case(model_case *mc, const char *const *addrs, int rounds) {
     side sides[NSIDES];
-    const char *names[NSIDES] = {"in-process", "agent, unix", "agent, tcp"};
+    const char *names[NSIDES] = {"in-process", "agent, unix", "agent, unix, vmaccel_mem",
+                                 "agent, tcp"};
+    const char *via[NSIDES] = {NULL, addrs[0], addrs[0], addrs[1]};
     int per = rounds / BLOCKS;
     for (int k = 0; k < NSIDES; k++) {
-        open_side(&sides[k], names[k], k ? addrs[k - 1] : NULL, mc);
+        open_side(&sides[k], names[k], via[k], mc);
+        if (k == 2)
+            side_mem(&sides[k], mc);
         sides[k].t = malloc(sizeof(double) * ((size_t)per * BLOCKS + 5));
         block(&sides[k], mc, 5); /* warm: networks loaded, staging mems made */
         sides[k].n = 0;
@@ -117,6 +141,7 @@ static void run_case(model_case *mc, const char *const *addrs, int rounds) {
         base = k == 0 ? med : base;
         printf("| %s | %.3f | %.3f | %.3f |\n", sides[k].name, med, p99, med / base);
         vmaccel_resource_unref(sides[k].m);
+        vmaccel_mem_free(sides[k].mem);
         vmaccel_session_free(sides[k].s);
         vmaccel_ctx_free(sides[k].ctx);
         free(sides[k].t);

@@ -513,3 +513,54 @@ TEST(model_run_shared_inputs_are_capped_like_inline_ones) {
     agent_addr = NULL;
     CHECK_INT(test_agent_stop(&a), 0);
 }
+
+/* Over unix, large outputs go through shared memory too: written by the
+ * agent straight into the caller's mem, or into the staging mem and copied
+ * back; too small a slot is -ENOBUFS with nothing written. */
+TEST(model_run_outputs_in_shared_memory) {
+    test_agent a;
+    char addr[300];
+    test_agent_start(&a, 0, "plugins = opencv\n");
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    agent_addr = addr;
+    fixture x = open_model("add");
+    enum { N = 100000 };
+    vmaccel_mem *mem;
+    CHECK_OK(vmaccel_mem_new(x.ctx, 4 * N * sizeof(float), &mem));
+    float *p = vmaccel_mem_data(mem), *plain = malloc(N * sizeof(float));
+    for (int i = 0; i < 2 * N; i++)
+        p[i] = (float)(i % 977);
+    vmaccel_tensor in[2] = {
+        {.name = "x", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = p,
+         .len = N * sizeof(float)},
+        {.name = "y", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = p + N,
+         .len = N * sizeof(float)},
+    };
+    float *dst[2] = {p + 2 * N, plain}; /* in the caller's mem; plain (staged) */
+    for (int k = 0; k < 2; k++) {
+        vmaccel_tensor out = {.data = dst[k], .len = N * sizeof(float)};
+        CHECK_OK(vmaccel_model_run(x.s, x.m, in, 2, &out, 1));
+        CHECK_INT(out.len, N * sizeof(float));
+        for (int i = 0; i < N; i++)
+            CHECK(dst[k][i] == p[i] + p[N + i]);
+        memset(dst[k], 0x5a, N * sizeof(float));
+        out = (vmaccel_tensor){.data = dst[k], .len = N * sizeof(float) - 4};
+        CHECK_INT(vmaccel_model_run(x.s, x.m, in, 2, &out, 1), -ENOBUFS);
+        for (size_t i = 0; i < N * sizeof(float); i++)
+            CHECK(((uint8_t *)dst[k])[i] == 0x5a);
+    }
+    /* Four calls, two of them answered with 400 KB outputs: had those
+     * travelled in the answers, the agent would have sent 800 KB. */
+    char *metrics = test_agent_metrics(&a), series[512];
+    snprintf(series, sizeof(series),
+             "vmaccel_tenant_bytes_out_total{tenant=\"unix:%s\",op=\"model_run\"}", a.sock);
+    double sent = test_metric(metrics, series);
+    CHECK(sent > 0 && sent < 100000);
+    CHECK(strstr(metrics, "op=\"mem_map\""));
+    free(metrics);
+    vmaccel_mem_free(mem);
+    free(plain);
+    close_model(&x);
+    agent_addr = NULL;
+    CHECK_INT(test_agent_stop(&a), 0);
+}

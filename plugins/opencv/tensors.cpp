@@ -45,8 +45,11 @@ static int i64_to_i32(const vmaccel_tensor *t, const std::vector<int> &sz, cv::M
     return 0;
 }
 
-// t as a Mat OpenCV's layers take (a copy: the net must not keep a
-// pointer into the caller's memory past the call).
+// t as a Mat OpenCV's layers take.  The types they take as they are are
+// wrapped, not copied: the network's input layer copies them itself in the
+// forward pass.  The header it keeps afterwards points at memory the
+// caller may free, but is never read again: every call sets every input
+// first (tensors_plan), and a classifier has one input, which it sets.
 static int to_mat(const vmaccel_tensor *t, cv::Mat &m) {
     std::vector<int> sz;
     int r = mat_sizes(t->rank, t->shape, sz);
@@ -55,9 +58,9 @@ static int to_mat(const vmaccel_tensor *t, cv::Mat &m) {
     void *p = t->data;
     int dims = (int)sz.size();
     switch (t->dtype) {
-    case VMACCEL_DTYPE_F32: cv::Mat(dims, sz.data(), CV_32F, p).copyTo(m); return 0;
-    case VMACCEL_DTYPE_I32: cv::Mat(dims, sz.data(), CV_32S, p).copyTo(m); return 0;
-    case VMACCEL_DTYPE_U8: cv::Mat(dims, sz.data(), CV_8U, p).copyTo(m); return 0;
+    case VMACCEL_DTYPE_F32: m = cv::Mat(dims, sz.data(), CV_32F, p); return 0;
+    case VMACCEL_DTYPE_I32: m = cv::Mat(dims, sz.data(), CV_32S, p); return 0;
+    case VMACCEL_DTYPE_U8: m = cv::Mat(dims, sz.data(), CV_8U, p); return 0;
     case VMACCEL_DTYPE_F16: cv::Mat(dims, sz.data(), CV_16F, p).convertTo(m, CV_32F); return 0;
     case VMACCEL_DTYPE_I64: return i64_to_i32(t, sz, m);
     default: return -ENOTSUP;
@@ -109,8 +112,15 @@ static bool shape_sayable(const cv::Mat &m) {
     return m.dims <= VMACCEL_TENSOR_RANK_MAX;
 }
 
-// m converted to the output's dtype, as a dense Mat of its elements.
+// m converted to the output's dtype, as a dense Mat of its elements (m
+// itself when it is one already: no copy).
 static int from_mat(const cv::Mat &m, uint32_t dtype, cv::Mat &conv) {
+    int same = dtype == VMACCEL_DTYPE_F32 ? CV_32F : dtype == VMACCEL_DTYPE_I32 ? CV_32S
+               : dtype == VMACCEL_DTYPE_U8  ? CV_8U : -1;
+    if (m.type() == same && m.isContinuous()) {
+        conv = m;
+        return 0;
+    }
     switch (dtype) {
     case VMACCEL_DTYPE_F32: m.convertTo(conv, CV_32F); return 0;
     case VMACCEL_DTYPE_F16: m.convertTo(conv, CV_16F); return 0;

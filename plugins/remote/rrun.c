@@ -37,10 +37,12 @@ static int get_header(vmaccel_cursor *c, vmaccel_tensor *t) {
     return 0;
 }
 
+/* Outputs in the answer are copied out of it; the others the agent wrote
+ * into the caller's mem, or into the staging mem (copied back, once the
+ * whole answer is checked: shm_out_done). */
 static int p_run(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
     struct a_run *a = p;
     vmaccel_tensor got[VMACCEL_MODEL_IO_MAX];
-    (void)sc; /* outputs always travel in the answer */
     if (vmaccel_cur_u32(c) != a->n_out)
         return -EPROTO;
     for (uint32_t i = 0; i < a->n_out; i++) {
@@ -56,12 +58,15 @@ static int p_run(vmaccel_cursor *c, void *p, bool write, const shm_call *sc) {
         if (!a->out[i].data && vmaccel_tensor_alloc(&a->out[i], got[i].len) < 0)
             return -ENOMEM;
     for (uint32_t i = 0; i < a->n_out; i++) {
-        const void *bytes = vmaccel_cur_bytes(c, got[i].len);
-        if (!bytes)
+        bool in_answer = shm_out_inline(sc, i);
+        const void *bytes = in_answer ? vmaccel_cur_bytes(c, got[i].len) : NULL;
+        if (in_answer && !bytes)
             return -EPROTO;
         if (!write)
             continue;
-        if (got[i].len)
+        if (!in_answer)
+            shm_out_done(sc, i, got[i].len);
+        else if (got[i].len)
             memcpy(a->out[i].data, bytes, got[i].len);
         a->out[i].dtype = got[i].dtype;
         a->out[i].rank = got[i].rank;

@@ -267,8 +267,12 @@ static int dec_model_run(dec *d) {
         a->in[i] = (vmaccel_tensor){0};
         e = get_tensor_desc(d, &a->in[i], a->names[i], &w[i]);
     }
-    for (uint32_t i = 0; e == 0 && i < a->n_out; i++)
+    for (uint32_t i = 0; e == 0 && i < a->n_out; i++) {
         e = get_tensor_name(&d->c, a->names[VMACCEL_MODEL_IO_MAX + i], &a->out_names[i]);
+        vmaccel_where o = get_where(d);
+        a->out_cap[i] = d->mem ? vmaccel_cur_u64(&d->c) : 0;
+        a->out[i] = o.mem ? resolve(d, o, a->out_cap[i], 1) : NULL;
+    }
     for (uint32_t i = 0; e == 0 && i < a->n_in; i++) {
         const void *p = take_in(d, w[i], a->in[i].len);
         a->in[i].data = (void *)p;

@@ -45,7 +45,8 @@ typedef struct vmaccel_req_file {
  *                 IMAGE_CLASSIFY_BATCH images[i]; MODEL_RUN in[i] (its tag
  *                 in the input's descriptor)
  *   output slots  SGEMM C (after the inputs); AES_GCM_* the result text
- *                 (after the text); EXEC one after each u64 capacity */
+ *                 (after the text); EXEC one after each u64 capacity;
+ *                 MODEL_RUN one after each output name, then u64 capacity */
 #define VMACCEL_REQ_MEM 2u
 #define VMACCEL_PROTO_MINOR_MEM 3 /* the first minor version that knows it */
 #define VMACCEL_REQ_MEMS_MAX 8    /* distinct mems one request may name (-E2BIG) */
@@ -93,17 +94,18 @@ int vmaccel_where_check(uint64_t size, uint64_t offset, uint64_t len);
  *
  * body     u64 res, u32 n_in, u32 n_out, then n_in input descriptors
  *          (u16 name length, 0: by position; the name; u32 dtype; u32 rank;
- *          rank × i64 dims; [where tag]; u64 len), n_out output names (u16
- *          length, name), then the inline inputs' bytes, in order
+ *          rank × i64 dims; [where tag]; u64 len), n_out outputs (u16
+ *          length, name; with MEM a where tag and u64 capacity), then the
+ *          inline inputs' bytes, in order
  * answer   u32 n_out, n_out × (u32 dtype, u32 rank, rank × i64 dims, u64
- *          len), then the outputs' bytes, in order
+ *          len), then the bytes of the outputs that travel inline, in order
  * Descriptors come first so that their bytes are one piece for the
  * encoder (a buffer of VMACCEL_RUN_DESC_MAX) and the decoder. */
 #define VMACCEL_PROTO_MINOR_MODEL_RUN 5 /* the first minor version that knows it */
 #define VMACCEL_RUN_DESC_MAX                                                        \
     (16 + VMACCEL_MODEL_IO_MAX * (2 + VMACCEL_TENSOR_NAME_MAX + 8 +                  \
                                   8 * VMACCEL_TENSOR_RANK_MAX + VMACCEL_WHERE_BYTES + 8 + \
-                                  2 + VMACCEL_TENSOR_NAME_MAX))
+                                  2 + VMACCEL_TENSOR_NAME_MAX + VMACCEL_WHERE_BYTES + 8))
 #define VMACCEL_RUN_ANSWER_HEAD_MAX (4 + VMACCEL_MODEL_IO_MAX * (16 + 8 * VMACCEL_TENSOR_RANK_MAX))
 
 /* A decoded request. */
@@ -158,6 +160,8 @@ typedef struct vmaccel_req {
             uint32_t n_in, n_out; /* n_out >= 1 */
             vmaccel_tensor in[VMACCEL_MODEL_IO_MAX]; /* names in names[i] */
             const char *out_names[VMACCEL_MODEL_IO_MAX]; /* NULL: by position */
+            uint8_t *out[VMACCEL_MODEL_IO_MAX]; /* in a mapping, or NULL: in the answer */
+            uint64_t out_cap[VMACCEL_MODEL_IO_MAX]; /* the mapped slot's bytes */
             char names[2 * VMACCEL_MODEL_IO_MAX][VMACCEL_TENSOR_NAME_MAX];
         } run;
         struct {
@@ -217,8 +221,8 @@ void vmaccel_req_classify_batch(vmaccel_msg *m, uint64_t session, uint64_t res, 
 /* MODEL_RUN (1.5): the descriptors are written into desc, which has
  * VMACCEL_RUN_DESC_MAX bytes and must stay valid until the message is sent;
  * the inputs' bytes are referenced.  Only for an agent whose minor is at
- * least VMACCEL_PROTO_MINOR_MODEL_RUN, and only in[i] may be placed in
- * mappings (pl; NULL: all inline).  Names must be NUL-terminated and under
+ * least VMACCEL_PROTO_MINOR_MODEL_RUN; with pl, in[i] and out[i].data
+ * (of out[i].len bytes, when not NULL) may be placed in mappings.  Names must be NUL-terminated and under
  * VMACCEL_TENSOR_NAME_MAX bytes, ranks at most VMACCEL_TENSOR_RANK_MAX
  * (vmaccel_model_run checked both): else m->err is -EINVAL. */
 void vmaccel_req_model_run_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
@@ -288,9 +292,10 @@ void vmaccel_resp_exec(vmaccel_msg *m, const vmaccel_buf *out, uint32_t n_out,
                        uint64_t out_inline);
 /* A MODEL_RUN payload: the descriptors written into head (which has
  * VMACCEL_RUN_ANSWER_HEAD_MAX bytes and must stay valid until sent), the
- * outputs' bytes referenced. */
+ * bytes of the outputs whose bit is set in out_inline referenced (the
+ * others are in their mappings). */
 void vmaccel_resp_model_run(vmaccel_msg *m, const vmaccel_tensor *out, uint32_t n_out,
-                            uint8_t *head);
+                            uint64_t out_inline, uint8_t *head);
 
 /* Reads an EXEC payload into out[] (out[i].len: its capacity before, the
  * length written after), copying inline outputs only when `write` (the

@@ -76,8 +76,20 @@ void vmaccel_req_model_run_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_
         }
         wr_u64(&w, in[i].len);
     }
-    for (uint32_t i = 0; i < n_out; i++)
+    for (uint32_t i = 0; i < n_out; i++) {
         wr_name(&w, out[i].name);
+        if (!pl)
+            continue;
+        vmaccel_where o = {0, 0};
+        uint64_t cap = out[i].data ? out[i].len : 0;
+        int r = pl->place(pl->ud, out[i].data, cap, 1, &o);
+        if (r < 0 && !m->err)
+            m->err = r;
+        wr_u32(&w, r < 0 ? 0 : o.mem);
+        wr_u32(&w, 0);
+        wr_u64(&w, r < 0 ? 0 : o.offset);
+        wr_u64(&w, cap);
+    }
     vmaccel_msg_ref(m, desc, w.n);
     for (uint32_t i = 0; i < n_in; i++)
         if (where[i].mem == 0)
@@ -85,7 +97,7 @@ void vmaccel_req_model_run_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_
 }
 
 void vmaccel_resp_model_run(vmaccel_msg *m, const vmaccel_tensor *out, uint32_t n_out,
-                            uint8_t *head) {
+                            uint64_t out_inline, uint8_t *head) {
     wr w = {head, 0};
     wr_u32(&w, n_out);
     for (uint32_t i = 0; i < n_out; i++) {
@@ -96,5 +108,6 @@ void vmaccel_resp_model_run(vmaccel_msg *m, const vmaccel_tensor *out, uint32_t 
     }
     vmaccel_msg_ref(m, head, w.n);
     for (uint32_t i = 0; i < n_out; i++)
-        vmaccel_msg_ref(m, out[i].data, out[i].len);
+        if ((out_inline >> i) & 1) /* i < 64: n_out is at most that */
+            vmaccel_msg_ref(m, out[i].data, out[i].len);
 }
