@@ -195,9 +195,30 @@ static int do_classify_batch(call *k) {
     return ser_done(k, r);
 }
 
-/* Outputs whose slot named a mapping (protocol 1.3) are written there in
- * place; the others are the library's (vmaccel_tensor_alloc), referenced
- * by the answer until it is sent. */
+/* A mix of outputs in mappings and in the answer: every one computed into
+ * the library's memory and checked (each against its slot's capacity, the
+ * answer's against the limit) before any is copied into its mapping, so a
+ * failure leaves the guest's memory untouched. */
+static int mixed_outputs_place(call *k, struct run_result *rr, uint64_t in_answer) {
+    __typeof__(k->req->u.run) *a = &k->req->u.run;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < rr->n; i++) {
+        if (a->out_cap[i] && rr->out[i].len > a->out_cap[i])
+            return -ENOBUFS;
+        total += (in_answer >> i & 1) ? rr->out[i].len : 0;
+    }
+    if (total > k->srv->cfg.lim.max_request_bytes)
+        return -EMSGSIZE;
+    for (uint32_t i = 0; i < rr->n; i++)
+        if (a->out[i] && rr->out[i].len)
+            memcpy(a->out[i], rr->out[i].data, rr->out[i].len);
+    return 0;
+}
+
+/* Outputs whose slot named a mapping (protocol 1.3) are written there:
+ * in place when all are, else through mixed_outputs_place.  The others
+ * are the library's (vmaccel_tensor_alloc), referenced by the answer
+ * until it is sent. */
 static int do_model_run(call *k) {
     __typeof__(k->req->u.run) *a = &k->req->u.run;
     struct run_result *rr = calloc(1, sizeof(*rr));
@@ -205,10 +226,13 @@ static int do_model_run(call *k) {
     if (!rr)
         return -ENOMEM;
     k->run = rr;
-    for (uint32_t i = 0; i < a->n_out; i++) {
-        rr->out[i] = (vmaccel_tensor){.name = a->out_names[i], .data = a->out[i],
-                                      .len = a->out[i] ? a->out_cap[i] : 0};
+    for (uint32_t i = 0; i < a->n_out; i++)
         in_answer |= a->out[i] ? 0 : 1ull << i;
+    bool mixed = in_answer && in_answer != (a->n_out == 64 ? ~0ull : (1ull << a->n_out) - 1);
+    for (uint32_t i = 0; i < a->n_out; i++) {
+        bool direct = a->out[i] && !mixed;
+        rr->out[i] = (vmaccel_tensor){.name = a->out_names[i], .data = direct ? a->out[i] : NULL,
+                                      .len = direct ? a->out_cap[i] : 0};
     }
     int r = vmaccel_model_run(k->sess, k->res, a->in, a->n_in, rr->out, a->n_out);
     if (r < 0)
@@ -219,6 +243,8 @@ static int do_model_run(call *k) {
             return -EIO;
         total += (in_answer >> i & 1) ? rr->out[i].len : 0; /* each in memory: no wrap */
     }
+    if (mixed && (r = mixed_outputs_place(k, rr, in_answer)) < 0)
+        return r;
     if (total > k->srv->cfg.lim.max_request_bytes)
         return -EMSGSIZE; /* answers are capped like requests */
     vmaccel_resp_model_run(k->resp, rr->out, rr->n, in_answer, rr->head);

@@ -2,6 +2,7 @@
  * at test time (tests/models/gen_onnx.py) against NumPy's outputs, and
  * every way a call can be wrong. */
 #include <math.h>
+#include <sys/mman.h>
 
 #include "agent_helper.h"
 #include "runner.h"
@@ -562,5 +563,93 @@ TEST(model_run_outputs_in_shared_memory) {
     free(plain);
     close_model(&x);
     agent_addr = NULL;
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* OpenCV reads the caller's inputs in place (tensors.cpp, to_mat): it must
+ * never write them, which pages it may only read would show at once. */
+TEST(model_run_never_writes_its_inputs) {
+    fixture x = open_model("add");
+    enum { N = 4096 };
+    size_t bytes = 2 * N * sizeof(float);
+    float *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    for (int i = 0; i < 2 * N; i++)
+        p[i] = (float)(i % 13) - 6;
+    CHECK_OK(mprotect(p, bytes, PROT_READ));
+    vmaccel_tensor in[2] = {
+        {.name = "x", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = p,
+         .len = N * sizeof(float)},
+        {.name = "y", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = p + N,
+         .len = N * sizeof(float)},
+    };
+    for (int k = 0; k < 3; k++) { /* a pooled network, again and again */
+        vmaccel_tensor out = {0};
+        CHECK_OK(vmaccel_model_run(x.s, x.m, in, 2, &out, 1));
+        CHECK(((float *)out.data)[5] == p[5] + p[N + 5]);
+        vmaccel_tensor_free(&out, 1);
+    }
+    munmap(p, bytes);
+    close_model(&x);
+}
+
+/* A client that never stages plain buffers: only its mems are shared. */
+static vmaccel_ctx *unstaged_ctx(const char *addr) {
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = remote\nremote = %s\n"
+             "remote.shm_threshold = 0\n", TEST_BUILD_DIR, addr);
+    return test_ctx(cfg);
+}
+
+/* One output in the caller's mem, one in the answer: both right, and when
+ * the second does not fit, the first is not written either.  Then a mem
+ * slot far larger than the agent's request limit: still fine. */
+TEST(model_run_outputs_mapped_and_in_the_answer) {
+    test_agent a;
+    char addr[300];
+    test_agent_start(&a, 0, "plugins = opencv\nagent.max_request_bytes = 1048576\n");
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    vmaccel_ctx *ctx = unstaged_ctx(addr);
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    char path[700];
+    snprintf(path, sizeof(path), "%s/two.onnx", dir());
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, path, &m));
+    CHECK_OK(vmaccel_session_register(s, m));
+    arr ia = load("two", "a"), ib = load("two", "b"), ic = load("two", "c");
+    arr prod = load("two", "prod"), sum = load("two", "sum");
+    vmaccel_tensor in[3] = {ia.t, ib.t, ic.t};
+    vmaccel_mem *mem;
+    CHECK_OK(vmaccel_mem_new(ctx, 2 << 20, &mem));
+    float *slot = vmaccel_mem_data(mem), plain[8], small[2];
+    memset(slot, 0x5a, 64);
+    vmaccel_tensor out[2] = {{.data = slot, .len = 2 << 20}, {.data = plain, .len = sizeof(plain)}};
+    CHECK_OK(vmaccel_model_run(s, m, in, 3, out, 2));
+    expect_close(&out[0], &prod.t);
+    expect_close(&out[1], &sum.t);
+    memset(slot, 0x5a, 64);
+    vmaccel_tensor bad[2] = {{.data = slot, .len = 64}, {.data = small, .len = sizeof(small)}};
+    CHECK_INT(vmaccel_model_run(s, m, in, 3, bad, 2), -ENOBUFS);
+    for (int i = 0; i < 64; i++)
+        CHECK(((uint8_t *)slot)[i] == 0x5a);
+    /* Both in the mem: written there by the agent in place, not answered. */
+    vmaccel_tensor both[2] = {{.data = slot, .len = 32}, {.data = slot + 8, .len = 32}};
+    CHECK_OK(vmaccel_model_run(s, m, in, 3, both, 2));
+    expect_close(&both[0], &prod.t);
+    expect_close(&both[1], &sum.t);
+    char *metrics = test_agent_metrics(&a), series[512];
+    snprintf(series, sizeof(series),
+             "vmaccel_tenant_bytes_out_total{tenant=\"unix:%s\",op=\"model_run\"}", a.sock);
+    /* A success: status, count and two 32-byte headers; a failure: its
+     * status.  The first call's sum (32 bytes) was the only output
+     * answered: the third call's two went into the mem. */
+    CHECK_INT(test_metric(metrics, series), (4 + 4 + 2 * 32 + 32) + 4 + (4 + 4 + 2 * 32));
+    free(metrics);
+    vmaccel_mem_free(mem);
+    free(ia.file), free(ib.file), free(ic.file), free(prod.file), free(sum.file);
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_stop(&a), 0);
 }

@@ -46,10 +46,10 @@ static int i64_to_i32(const vmaccel_tensor *t, const std::vector<int> &sz, cv::M
 }
 
 // t as a Mat OpenCV's layers take.  The types they take as they are are
-// wrapped, not copied: the network's input layer copies them itself in the
-// forward pass.  The header it keeps afterwards points at memory the
-// caller may free, but is never read again: every call sets every input
-// first (tensors_plan), and a classifier has one input, which it sets.
+// wrapped, not copied: Net::setInput copies the blob into the network's
+// own input (OpenCV 4.6, net_impl.cpp), keeps no header of ours, and
+// never writes the caller's memory (tests/test_model_run.c runs models on
+// read-only pages).  Outputs likewise come back from forward() as copies.
 static int to_mat(const vmaccel_tensor *t, cv::Mat &m) {
     std::vector<int> sz;
     int r = mat_sizes(t->rank, t->shape, sz);

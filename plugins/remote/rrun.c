@@ -12,12 +12,20 @@ struct a_run {
     vmaccel_tensor *out;
     uint32_t n_in, n_out;
     uint8_t *desc; /* VMACCEL_RUN_DESC_MAX bytes: the request's descriptors */
+    remote *rm;
 };
 
+/* Output slots no longer than the agent maps one range (its request
+ * limit): a caller's buffer with room to spare must not fail the call. */
 static void b_run(vmaccel_msg *m, const mirror_ids *ids, const void *p,
                   const vmaccel_placer *pl) {
     const struct a_run *a = p;
-    vmaccel_req_model_run_mem(m, pl, ids->session, ids->res, a->in, a->n_in, a->out, a->n_out,
+    vmaccel_tensor out[VMACCEL_MODEL_IO_MAX];
+    uint64_t max = client_max_request_bytes(&a->rm->cl); /* connected by now */
+    memcpy(out, a->out, a->n_out * sizeof(*out));
+    for (uint32_t i = 0; max && i < a->n_out; i++)
+        out[i].len = out[i].len < max ? out[i].len : max;
+    vmaccel_req_model_run_mem(m, pl, ids->session, ids->res, a->in, a->n_in, out, a->n_out,
                               a->desc);
 }
 
@@ -80,7 +88,7 @@ int remote_model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
                      const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
                      uint32_t n_out) {
     static const rop op = {b_run, p_run, true};
-    struct a_run a = {in, out, n_in, n_out, malloc(VMACCEL_RUN_DESC_MAX)};
+    struct a_run a = {in, out, n_in, n_out, malloc(VMACCEL_RUN_DESC_MAX), st};
     if (!a.desc)
         return -ENOMEM;
     int r = remote_run(st, s, model, &op, &a);

@@ -81,6 +81,8 @@ static int results_in(const iso_pool *p, const iso_worker *w, const iso_msg *m,
         int r = result_ok(p, m, &rec[i], n_out, &got[i]);
         if (r < 0)
             return r;
+        uint64_t end = rec[i].data.off + rec[i].data.len - m->out_off; /* cleared, used or not */
+        *used = end > *used ? end : *used;
         /* Spans may overlap; their sum may not pass what the arena holds,
          * or 64 outputs naming one span would have us allocate 64 arenas. */
         total += got[i].len;
@@ -88,8 +90,6 @@ static int results_in(const iso_pool *p, const iso_worker *w, const iso_msg *m,
             return -EIO;
         if (out[i].data && out[i].len < got[i].len)
             return -ENOBUFS;
-        uint64_t end = rec[i].data.off + rec[i].data.len - m->out_off;
-        *used = end > *used ? end : *used;
     }
     for (uint32_t i = 0; i < n_out; i++)
         if (!out[i].data && vmaccel_tensor_alloc(&out[i], got[i].len) < 0)

@@ -85,6 +85,8 @@ int worker_model_run(worker *w, iso_msg *m, vmaccel_resource *res) {
         direct(w, m, &out[0]);
     if (r == 0)
         r = vmaccel_model_run(w->sess, res, in, n_in, out, (uint32_t)n_out);
+    if (r == -ENOBUFS && n_out == 1)
+        r = -E2BIG; /* direct's room is the arena's, not a caller's buffer */
     if (r == 0)
         r = results_out(w, m, out, (uint32_t)n_out);
     vmaccel_tensor_free(out, (uint32_t)n_out);
