@@ -187,6 +187,19 @@ class InProcess(Binding, unittest.TestCase):
         cls.conf = write(os.path.join(cls.tmp.name, "c.conf"),
                          f"plugin_dir = {BUILD}/plugins\nplugins = {PLUGINS}\n")
 
+    def run_example(self, script, *args):
+        env = dict(os.environ, VMACCEL_CONFIG=self.conf)
+        path = os.path.join(SRC, "examples", "python", script)
+        return subprocess.run(["/usr/bin/python3", path, *args], env=env, capture_output=True,
+                              text=True, check=True).stdout
+
+    def test_the_examples_run(self):
+        out = self.run_example("classify.py", META, os.path.join(IMAGES, "coffee.png"))
+        self.assertIn("n07920052 espresso", out)
+        model = os.path.join(SRC, "..", "shared", "models", "squeezenet1.0", "model.onnx")
+        out = self.run_example("model_run.py", model)
+        self.assertTrue(out.startswith("logits: float32 (1, 1000) ["), out)
+
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
