@@ -173,6 +173,30 @@ static int do_classify(call *k) {
     return ser_done(k, r);
 }
 
+/* u32 count, then per box (f32 x, y, w, h, u32 class, f32 score, u16 len,
+ * label): the library checked every box (core/detect.c). */
+static int do_detect(call *k) {
+    __typeof__(k->req->u.detect) *a = &k->req->u.detect;
+    uint32_t n = 0;
+    int r = out_alloc(k, (uint64_t)a->max * sizeof(vmaccel_box));
+    if (r < 0)
+        return r;
+    const vmaccel_box *box = k->out;
+    r = vmaccel_image_detect(k->sess, k->res, a->image, a->len, a->threshold, k->out, a->max, &n);
+    if (r < 0)
+        return r;
+    ser_put(&k->ser, &n, 4);
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t len = (uint16_t)strnlen(box[i].label, VMACCEL_LABEL_MAX - 1);
+        ser_put(&k->ser, &box[i].x, 16); /* x, y, w, h */
+        ser_put(&k->ser, &box[i].class_id, 4);
+        ser_put(&k->ser, &box[i].score, 4);
+        ser_put(&k->ser, &len, 2);
+        ser_put(&k->ser, box[i].label, len);
+    }
+    return ser_done(k, r);
+}
+
 /* Per image: i32 status, then its classes when the status is >= 0. */
 static int do_classify_batch(call *k) {
     __typeof__(k->req->u.batch) *a = &k->req->u.batch;
@@ -277,6 +301,8 @@ static int run_op(call *k) {
         return do_classify_batch(k);
     case VMACCEL_OP_MODEL_RUN:
         return do_model_run(k);
+    case VMACCEL_OP_IMAGE_DETECT:
+        return do_detect(k);
     default:
         return -ENOTSUP;
     }

@@ -41,6 +41,9 @@ static bool named_resource(const vmaccel_req *q, uint64_t *id) {
     case VMACCEL_OP_MODEL_RUN:
         *id = q->u.run.res;
         return true;
+    case VMACCEL_OP_IMAGE_DETECT:
+        *id = q->u.detect.res;
+        return true;
     case VMACCEL_KIND_SESSION_REGISTER:
     case VMACCEL_KIND_SESSION_UNREGISTER:
         *id = q->u.res.res;
@@ -92,6 +95,10 @@ static vmaccel_arg *parsed_inputs(vmaccel_req *q, vmaccel_arg *one, uint32_t *n)
         return q->u.batch.images;
     case VMACCEL_OP_IMAGE_CLASSIFY:
         *one = (vmaccel_arg){q->u.classify.image, q->u.classify.len};
+        *n = 1;
+        return one;
+    case VMACCEL_OP_IMAGE_DETECT:
+        *one = (vmaccel_arg){q->u.detect.image, q->u.detect.len};
         *n = 1;
         return one;
     default:
@@ -184,7 +191,9 @@ int job_privatize(job *j) {
         in[i].data = j->copy + at;
         at += in[i].len;
     }
-    if (in == &one)
+    if (in == &one && q->kind == VMACCEL_OP_IMAGE_DETECT)
+        q->u.detect.image = one.data;
+    else if (in == &one)
         q->u.classify.image = one.data;
     j->copied = true;
     return 0;

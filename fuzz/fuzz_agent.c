@@ -45,10 +45,12 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "conn.h"
 #include "log.h"
 #include "models.h"
 #include "server.h"
@@ -327,12 +329,30 @@ static void fail(const char *what) {
     abort();
 }
 
+/* Why a connection outlived its client: what the agent holds of it, and
+ * whether its socket still says the client is gone. */
+static void dump_conns(void) {
+    for (conn *c = srv->conns; c; c = c->next) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLOUT | POLLRDHUP};
+        int polled = c->fd >= 0 ? poll(&p, 1, 0) : -1;
+        struct epoll_event ev = {.events = c->events, .data.ptr = c};
+        int in_set = c->fd >= 0 && epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0;
+        fprintf(stderr, "fuzz-agent: conn %llu fd %d (valid %d, revents %#x, in epoll %d) "
+                "reading %d events %#x queued-out %d shared %d hello %d refs %d closed %d\n",
+                (unsigned long long)c->id, c->fd, c->fd >= 0 && fcntl(c->fd, F_GETFD) >= 0,
+                polled > 0 ? p.revents : 0, in_set, c->reading, c->events, c->out_head != NULL,
+                c->shared, c->hello_done, atomic_load(&c->refs), atomic_load(&c->closed));
+    }
+}
+
 /* Everything a connection held is gone with it: the counters, the model
  * registry and the scheduler are as a fresh server's. */
 static void check_idle(void) {
     agent_stats *s = &srv->stats;
-    if (srv->conns)
+    if (srv->conns) {
+        dump_conns();
         fail("a connection outlived its client");
+    }
     if (atomic_load(&s->connections) || atomic_load(&s->sessions) ||
         atomic_load(&s->resources) || atomic_load(&s->resource_bytes) ||
         atomic_load(&s->inflight) || models_count(srv->batching.models) ||

@@ -83,6 +83,8 @@ int main(int argc, char **argv) {
     emit(dir, "exec", 17, VMACCEL_FRAME_REQUEST, &m);
     vmaccel_req_classify(&m, 1, 2, 5, "\x89PNG", 4);
     emit(dir, "classify", 19, VMACCEL_FRAME_REQUEST, &m);
+    vmaccel_req_detect_mem(&m, NULL, 1, 2, 10, 0.5f, "\xff\xd8\xff", 3);
+    emit(dir, "detect", 19, VMACCEL_FRAME_REQUEST, &m);
     /* model_run (1.5): named and positional inputs, named and positional
      * outputs; the descriptors live in desc until emitted. */
     static uint8_t desc[VMACCEL_RUN_DESC_MAX];

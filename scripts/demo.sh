@@ -65,6 +65,9 @@ if [ -d ../shared/images ]; then
 else
   echo "../shared (model and photos) is missing: skipping classification" >&2
 fi
+
+step "face detection through the agent, drawn into build/demo-faces.jpg"
+$vmaccel detect --model models/face.meta --draw build/demo-faces.jpg tests/data/messi5.jpg
 unset VMACCEL_REMOTE
 kill -TERM $agent && wait $agent
 echo "agent log:"; sed 's/^/  /' "$work/agent.log"

@@ -11,6 +11,7 @@ packages=(
   systemd                                         # systemd-analyze rates vmacceld.service
   libopenblas-dev                                 # blas plugin
   libopencv-dnn-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # opencv plugin
+  libopencv-objdetect-dev opencv-data             # cascades (detection), Debian's trained ones
   ocl-icd-opencl-dev opencl-headers libclblast-dev  # clblast plugin (OpenCL)
   pocl-opencl-icd clinfo                          # an OpenCL device on the CPU, for its tests
   valgrind libc6-dbg                              # memory checks in the tests

@@ -61,7 +61,7 @@ TEST(bundle_meta_defaults_and_formats) {
         CHECK_INT(m.format, VMACCEL_BUNDLE_TENSORFLOW + i);
     }
     refused("format = pytorch\n",
-            "model.meta:1: format = 'pytorch': expected onnx, caffe, tensorflow or darknet");
+            "model.meta:1: format = 'pytorch': expected onnx, caffe, tensorflow, darknet or cascade");
     refused("format = ONNX\n", "format = 'ONNX'");
 }
 
@@ -151,7 +151,7 @@ TEST(bundle_meta_choices_and_batch_words) {
     refused(MINIMAL "target = gpu\n", "target = 'gpu': expected cpu, opencl, opencl_fp16 or auto");
     refused(MINIMAL "channel_order = rbg\n", "channel_order = 'rbg': expected bgr or rgb");
     refused(MINIMAL "resize = fit\n", "resize = 'fit': expected stretch or crop");
-    refused(MINIMAL "output = scores\n", "output = 'scores': expected logits or probabilities");
+    refused(MINIMAL "output = scores\n", "output = 'scores': expected logits, probabilities or ssd");
 }
 
 TEST(bundle_meta_arguments_file_name_and_size) {

@@ -32,6 +32,7 @@ typedef enum vmaccel_bundle_format {
     VMACCEL_BUNDLE_CAFFE,
     VMACCEL_BUNDLE_TENSORFLOW,
     VMACCEL_BUNDLE_DARKNET,
+    VMACCEL_BUNDLE_CASCADE, /* an OpenCV cascade classifier (XML): detection only */
 } vmaccel_bundle_format;
 
 typedef struct vmaccel_bundle_meta {
@@ -53,11 +54,23 @@ typedef struct vmaccel_bundle_meta {
     /* target = cpu | opencl | opencl_fp16 | auto: where the opencv plugin
      * runs this model, over its opencv.target; "" when absent. */
     char target[16];
+    /* Detection (docs/models.md, "Detection").  output = ssd: the network
+     * answers rows of (image, class, score, x1, y1, x2, y2), corners in
+     * 0..1 of the image; a detector, not a classifier. */
+    bool ssd;
+    /* A cascade's search: the scale step between window sizes (> 1,
+     * default 1.1), the overlapping hits a box needs (default 3), and the
+     * smallest box, in pixels (default 0 0: the cascade's own). */
+    double cascade_scale;
+    uint32_t cascade_neighbors;
+    uint32_t min_width, min_height;
 } vmaccel_bundle_meta;
 
 /* Parses and checks a model.meta text of len bytes: every line blank, a
  * '#' comment or `key = value` with a known key, set once, and a valid
- * value; format, model, labels and input_size present.  It does not look
+ * value; format, model, labels and input_size present (input_size and
+ * the other keys about a network's input are refused for a cascade, the
+ * cascade_* keys for anything else).  It does not look
  * for the files it names.  Returns 0 with *meta filled (defaults for what
  * is absent), or -EINVAL (also when meta->size is too small) with, when why
  * is not NULL, a line naming the file (`file`, or "model.meta" when NULL),

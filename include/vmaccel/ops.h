@@ -53,7 +53,8 @@ extern "C" {
     X(EXEC, 7, exec)                                 \
     X(IMAGE_CLASSIFY, 8, image_classify)             \
     X(IMAGE_CLASSIFY_BATCH, 9, image_classify_batch) \
-    X(MODEL_RUN, 10, model_run)
+    X(MODEL_RUN, 10, model_run)                       \
+    X(IMAGE_DETECT, 11, image_detect)
 
 typedef enum vmaccel_op {
 #define VMACCEL_OP_ENUM_(up, num, low) VMACCEL_OP_##up = num,
@@ -117,6 +118,19 @@ typedef struct vmaccel_class {
     char label[VMACCEL_LABEL_MAX];  /* NUL-terminated, possibly truncated */
 } vmaccel_class;
 
+/* --- Object detection ---------------------------------------------------- */
+
+#define VMACCEL_DETECT_MAX 1024 /* boxes one call returns at most */
+
+typedef struct vmaccel_box {
+    /* The box in pixels of the image as sent (not of the network's input):
+     * its top-left corner and size, within the image. */
+    float x, y, w, h;
+    uint32_t class_id;             /* index into the model's labels */
+    float score;                   /* confidence, 0..1 (1 for a cascade) */
+    char label[VMACCEL_LABEL_MAX]; /* NUL-terminated, possibly truncated */
+} vmaccel_box;
+
 /* --- Operations ---------------------------------------------------------- */
 
 /* Does nothing, on the backend: measures the cost of a call. */
@@ -179,6 +193,18 @@ VMACCEL_API int vmaccel_image_classify_batch(vmaccel_session *sess,
                                              const vmaccel_arg *images, uint32_t n,
                                              vmaccel_class *top, uint32_t k,
                                              uint32_t *n_top, int *status);
+
+/* Finds objects in one encoded image with `model`, a MODEL resource
+ * registered with sess: a cascade classifier or a DNN detector in SSD
+ * layout (docs/models.md, "Detection").  Writes the boxes scoring at least
+ * `threshold` (0..1), best first, at most max_boxes (1..VMACCEL_DETECT_MAX)
+ * of them, into boxes[] and their number into *n_boxes (0: none found).
+ * -EINVAL for a model that is not a detector or an image that does not
+ * decode, -E2BIG for one over the backend's pixel limit. */
+VMACCEL_API int vmaccel_image_detect(vmaccel_session *sess, vmaccel_resource *model,
+                                     const void *image, size_t len, float threshold,
+                                     vmaccel_box *boxes, uint32_t max_boxes,
+                                     uint32_t *n_boxes);
 
 #ifdef __cplusplus
 }

@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define VMACCEL_PLUGIN_ABI_MAJOR 1
-#define VMACCEL_PLUGIN_ABI_MINOR 6
+#define VMACCEL_PLUGIN_ABI_MINOR 7
 #define VMACCEL_PLUGIN_ENTRY_SYMBOL "vmaccel_plugin_entry"
 /* A plugin is built with hidden visibility too: the entry symbol is the one
  * thing it exports (common.h: nothing on other compilers). */
@@ -98,6 +98,11 @@ typedef union vmaccel_plugin_fn {
     int (*model_run)(void *state, vmaccel_session *sess, vmaccel_resource *model,
                      const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
                      uint32_t n_out);
+    /* ABI 1.7.  boxes[] is the library's scratch, copied to the caller's
+     * only when the call succeeds and what it holds checks out. */
+    int (*image_detect)(void *state, vmaccel_session *sess, vmaccel_resource *model,
+                        const void *image, size_t len, float threshold, vmaccel_box *boxes,
+                        uint32_t max_boxes, uint32_t *n_boxes);
 } vmaccel_plugin_fn;
 
 typedef struct vmaccel_plugin_op {

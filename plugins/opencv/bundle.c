@@ -57,36 +57,65 @@ static int parse_labels(bundle *b, const char *text, size_t len, char *why, size
     return b->n_labels ? 0 : fail(why, wl, "labels file is empty");
 }
 
-/* The one *.onnx file, by vmaccel_model_info's rule (model_info.c): the
- * network loaded must be the model its inputs were checked against. */
-static int raw_onnx(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* A bare cascade is labelled by its file's name, less OpenCV's prefixes:
+ * haarcascade_frontalface_default.xml finds "frontalface_default". */
+static int cascade_label(bundle *b, const char *name) {
+    static const char *const prefixes[] = {"haarcascade_", "lbpcascade_"};
+    for (int i = 0; i < 2; i++)
+        if (!strncmp(name, prefixes[i], strlen(prefixes[i])) && strlen(name) > strlen(prefixes[i]) + 4)
+            name += strlen(prefixes[i]);
+    char label[VMACCEL_LABEL_MAX];
+    snprintf(label, sizeof(label), "%.*s", (int)(strlen(name) - 4), name);
+    b->labels = calloc(1, sizeof(char *));
+    if (!b->labels || !(b->labels[0] = strdup(label)))
+        return -ENOMEM;
+    b->n_labels = 1;
+    return 0;
+}
+
+/* The one *.onnx (model_run) or *.xml (a cascade: detection) file, by
+ * vmaccel_model_info's rule (model_info.c): the network loaded must be
+ * the model its inputs were checked against. */
+static int raw_model(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {
     size_t n = vmaccel_resource_get_file_count(res), found = 0;
+    const char *model_name = NULL;
     for (size_t i = 0; i < n; i++) {
         const char *name;
         const void *p;
         size_t plen;
         vmaccel_resource_get_file(res, i, &name, &p, &plen);
-        size_t len = strlen(name);
-        if (len >= 5 && !strcmp(name + len - 5, ".onnx") && found++ == 0)
-            b->model = p, b->model_len = plen;
+        if ((ends_with(name, ".onnx") || ends_with(name, ".xml")) && found++ == 0)
+            b->model = p, b->model_len = plen, model_name = name;
     }
     if (found == 1) {
-        b->meta.format = VMACCEL_BUNDLE_ONNX;
         b->raw = true;
-        return 0;
+        b->meta.format = ends_with(model_name, ".xml") ? VMACCEL_BUNDLE_CASCADE : VMACCEL_BUNDLE_ONNX;
+        return b->meta.format == VMACCEL_BUNDLE_CASCADE ? cascade_label(b, model_name) : 0;
     }
     b->model = NULL;
     if (found)
-        return fail(why, wl, "more than one *.onnx file and no %s", VMACCEL_BUNDLE_META);
-    return fail(why, wl, "neither a %s nor a *.onnx file in the model", VMACCEL_BUNDLE_META);
+        return fail(why, wl, "more than one model file (*.onnx, *.xml) and no %s",
+                    VMACCEL_BUNDLE_META);
+    return fail(why, wl, "neither a %s nor a model file (*.onnx, *.xml) in the model",
+                VMACCEL_BUNDLE_META);
 }
 
 int bundle_parse(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {
     const void *meta, *labels;
     size_t meta_len, labels_len;
-    *b = (bundle){.meta.size = sizeof(b->meta)};
-    if (vmaccel_resource_find_file(res, VMACCEL_BUNDLE_META, &meta, &meta_len) < 0)
-        return raw_onnx(res, b, why, wl);
+    *b = (bundle){.meta = {.size = sizeof(b->meta), .cascade_scale = 1.1,
+                           .cascade_neighbors = 3}};
+    if (vmaccel_resource_find_file(res, VMACCEL_BUNDLE_META, &meta, &meta_len) < 0) {
+        int r = raw_model(res, b, why, wl);
+        if (r < 0)
+            bundle_free(b);
+        return r;
+    }
     int r = vmaccel_bundle_meta_parse(meta, meta_len, NULL, &b->meta, why, wl);
     if (r == 0)
         r = find(res, "model", b->meta.model, &b->model, &b->model_len, why, wl);

@@ -22,14 +22,20 @@ typedef struct bundle {
     size_t model_len, config_len;
     char **labels; /* owned */
     uint32_t n_labels;
-    bool raw; /* a bare *.onnx file, no model.meta: model_run only */
+    bool raw; /* a bare *.onnx (model_run) or *.xml (a cascade) file, no model.meta */
 } bundle;
 
 /* Parses and checks everything but the network itself.  On failure writes
  * the reason (naming the file, line or key) into why.  A resource without
- * model.meta holding a *.onnx file is a raw model: format onnx, no labels. */
+ * model.meta holding one *.onnx file is a raw model: format onnx, no
+ * labels; one *.xml file, a raw cascade labelled by its file's name. */
 int bundle_parse(const vmaccel_resource *res, bundle *b, char *why, size_t why_len);
 void bundle_free(bundle *b);
+
+/* A detector (image_detect), not a classifier: a cascade or output = ssd. */
+static inline bool bundle_detects(const bundle *b) {
+    return b->meta.format == VMACCEL_BUNDLE_CASCADE || b->meta.ssd;
+}
 
 /* Width and height from a PNG (IHDR first, as the spec says), JPEG or BMP
  * header without decoding; 0 for any other format or a malformed header:

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <exception>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -92,15 +94,42 @@ static int dnn_target(cvnet_target t) {
                                     : cv::dnn::DNN_TARGET_CPU;
 }
 
+/* A cascade's XML (or YAML) as OpenCV writes it, read from memory.
+ * OpenCV's reader throws on much of what is not a cascade: one message
+ * either way, its first line. */
+static int load_cascade(const bundle *b, cvnet **out, char *why, size_t why_len) {
+    const char *detail = "";
+    std::string what;
+    try {
+        cv::FileStorage fs(std::string(static_cast<const char *>(b->model), b->model_len),
+                           cv::FileStorage::READ | cv::FileStorage::MEMORY);
+        std::unique_ptr<cvnet> n(new cvnet{}); /* freed if OpenCV throws */
+        if (fs.isOpened() && n->cascade.read(fs.getFirstTopLevelNode()) && !n->cascade.empty()) {
+            *out = n.release();
+            return 0;
+        }
+    } catch (const std::bad_alloc &) {
+        return -ENOMEM;
+    } catch (const std::exception &e) {
+        what = e.what();
+        what = ": " + what.substr(0, what.find('\n'));
+        detail = what.c_str();
+    }
+    snprintf(why, why_len, "not a cascade classifier OpenCV reads%s", detail);
+    return -EINVAL;
+}
+
 extern "C" int cvnet_load(const bundle *b, cvnet_target target, cvnet **out, char *why,
                           size_t why_len) {
     try {
         vmaccel_bundle_format f = b->meta.format;
+        if (f == VMACCEL_BUNDLE_CASCADE)
+            return load_cascade(b, out, why, why_len);
         if ((f == VMACCEL_BUNDLE_CAFFE || f == VMACCEL_BUNDLE_DARKNET) && !b->config) {
             snprintf(why, why_len, "this format needs a 'config' file");
             return -EINVAL;
         }
-        cvnet *n = new cvnet{read_net(b)};
+        cvnet *n = new cvnet{read_net(b), cv::CascadeClassifier()};
         if (n->net.empty()) {
             delete n;
             snprintf(why, why_len, "OpenCV read an empty network");
@@ -120,8 +149,7 @@ extern "C" void cvnet_free(cvnet *n) {
     delete n;
 }
 
-/* Forward pass over preprocessed images; the result as rows of scores. */
-static cv::Mat forward(cvnet *n, const bundle *b, const std::vector<cv::Mat> &imgs) {
+cv::Mat cv_forward(cvnet *n, const bundle *b, const std::vector<cv::Mat> &imgs) {
     const vmaccel_bundle_meta &m = b->meta;
     cv::Mat blob = cv::dnn::blobFromImages(imgs, m.scale, cv::Size(m.width, m.height),
                                            cv::Scalar(m.mean[0], m.mean[1], m.mean[2]), m.rgb,
@@ -142,7 +170,7 @@ extern "C" int cvnet_classes(cvnet *n, const bundle *b, uint32_t *classes, char 
                              size_t why_len) {
     try {
         std::vector<cv::Mat> blank{cv::Mat::zeros(b->meta.height, b->meta.width, CV_8UC3)};
-        cv::Mat out = forward(n, b, blank);
+        cv::Mat out = cv_forward(n, b, blank);
         *classes = (uint32_t)out.cols;
         return 0;
     } catch (const std::exception &e) {
@@ -152,7 +180,7 @@ extern "C" int cvnet_classes(cvnet *n, const bundle *b, uint32_t *classes, char 
     }
 }
 
-static int decode(const vmaccel_arg &img, uint64_t max_pixels, cv::Mat &out) {
+int cv_decode(const vmaccel_arg &img, uint64_t max_pixels, cv::Mat &out) {
     uint32_t w, h;
     if (img.len == 0)
         return -EINVAL;
@@ -202,7 +230,7 @@ extern "C" int cvnet_run(cvnet *net, const bundle *b, const vmaccel_arg *images,
     std::vector<uint32_t> index; /* batch row -> image */
     for (uint32_t i = 0; i < n; i++) {
         cv::Mat m;
-        status[i] = decode(images[i], max_pixels, m);
+        status[i] = cv_decode(images[i], max_pixels, m);
         if (status[i] == 0) {
             imgs.push_back(m);
             index.push_back(i);
@@ -211,7 +239,7 @@ extern "C" int cvnet_run(cvnet *net, const bundle *b, const vmaccel_arg *images,
     if (imgs.empty())
         return 0;
     try {
-        cv::Mat out = forward(net, b, imgs);
+        cv::Mat out = cv_forward(net, b, imgs);
         if ((uint32_t)out.cols != classes)
             return -EIO;
         for (size_t r = 0; r < imgs.size(); r++)

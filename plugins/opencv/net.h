@@ -38,6 +38,16 @@ int cvnet_classes(cvnet *n, const bundle *b, uint32_t *classes, char *why, size_
 int cvnet_run(cvnet *net, const bundle *b, const vmaccel_arg *images, uint32_t n,
               uint64_t max_pixels, uint32_t classes, float *probs, int *status);
 
+/* An SSD detector's output, checked on a blank image: rows of 7. */
+int cvnet_check_ssd(cvnet *n, const bundle *b, char *why, size_t why_len);
+
+/* Finds objects in one encoded image (ops.h, vmaccel_image_detect) with a
+ * cascade or an SSD network: at most max boxes scoring >= threshold, best
+ * first.  -EINVAL for an image that does not decode, -E2BIG over
+ * max_pixels, -EIO for a network whose output is not the SSD layout. */
+int cvnet_detect(cvnet *n, const bundle *b, const void *image, size_t len, uint64_t max_pixels,
+                 float threshold, vmaccel_box *boxes, uint32_t max, uint32_t *n_boxes);
+
 #ifdef __cplusplus
 }
 #endif

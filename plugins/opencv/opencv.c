@@ -1,4 +1,5 @@
-/* opencv: image classification and model_run with OpenCV's DNN module.
+/* opencv: image classification, detection (cascades, SSD networks) and
+ * model_run with OpenCV's DNN and objdetect modules.
  *
  * Each MODEL resource is checked when it is registered (bundle complete,
  * network readable, as many labels as the network has outputs) and cached
@@ -154,9 +155,16 @@ static int model_build(struct state *st, vmaccel_resource *res, model **out, cha
                  m->io->n_in);
         r = -EINVAL;
     }
-    if (r == 0 && !m->b.raw)
+    if (r == 0 && !m->b.raw && !bundle_detects(&m->b))
         r = cvnet_classes(m->pool[0], &m->b, &m->classes, why, wl);
-    if (r == 0 && m->classes != m->b.n_labels) {
+    else if (r == 0 && m->b.meta.ssd)
+        r = cvnet_check_ssd(m->pool[0], &m->b, why, wl);
+    if (r == 0 && m->b.meta.format == VMACCEL_BUNDLE_CASCADE && m->b.n_labels != 1) {
+        snprintf(why, wl, "a cascade finds one kind of object: its labels file has %u labels, "
+                 "not one", m->b.n_labels);
+        r = -EINVAL;
+    }
+    if (r == 0 && !bundle_detects(&m->b) && m->classes != m->b.n_labels) {
         snprintf(why, wl, "the labels file has %u labels but the network outputs %u classes",
                  m->b.n_labels, m->classes);
         r = -EINVAL;
@@ -268,7 +276,7 @@ static int classify_batch(void *state, vmaccel_session *sess, vmaccel_resource *
     int r = model_get(st, res, &m);
     if (r < 0)
         return r;
-    if (m->b.raw) { /* no labels to classify with */
+    if (m->b.raw || bundle_detects(&m->b)) { /* no labels to classify with, or a detector */
         model_put(st, m);
         return -EINVAL;
     }
@@ -321,6 +329,24 @@ static int model_run(void *state, vmaccel_session *sess, vmaccel_resource *res,
     if (r == 0 && (r = cvnet_run_tensors(net, m->io, &plan, out, n_out, why, sizeof(why))) ==
                       -EIO)
         st->host->log(st->host, VMACCEL_LOG_DEBUG, "model_run: %s", why);
+    if (net)
+        net_give(m, net);
+    model_put(st, m);
+    return r;
+}
+
+static int detect(void *state, vmaccel_session *sess, vmaccel_resource *res, const void *image,
+                  size_t len, float threshold, vmaccel_box *boxes, uint32_t max,
+                  uint32_t *n_boxes) {
+    struct state *st = state;
+    model *m;
+    (void)sess;
+    int r = model_get(st, res, &m);
+    if (r < 0)
+        return r;
+    cvnet *net = bundle_detects(&m->b) ? net_take(m) : NULL;
+    r = !bundle_detects(&m->b) ? -EINVAL : !net ? -ENOMEM
+        : cvnet_detect(net, &m->b, image, len, st->max_pixels, threshold, boxes, max, n_boxes);
     if (net)
         net_give(m, net);
     model_put(st, m);
@@ -423,6 +449,7 @@ static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 50, classify),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 50, classify_batch),
     VMACCEL_PLUGIN_OP(MODEL_RUN, model_run, 50, model_run),
+    VMACCEL_PLUGIN_OP(IMAGE_DETECT, image_detect, 50, detect),
     VMACCEL_PLUGIN_OPS_END,
 };
 

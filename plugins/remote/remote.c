@@ -550,6 +550,7 @@ static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(SHA256, sha256, REMOTE_PRIORITY, r_sha256),
     VMACCEL_PLUGIN_OP(EXEC, exec, REMOTE_PRIORITY, r_exec),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, REMOTE_PRIORITY, r_classify),
+    VMACCEL_PLUGIN_OP(IMAGE_DETECT, image_detect, REMOTE_PRIORITY, remote_detect),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, REMOTE_PRIORITY,
                       r_classify_batch),
     VMACCEL_PLUGIN_OP(MODEL_RUN, model_run, REMOTE_PRIORITY, remote_model_run),

@@ -38,4 +38,9 @@ int remote_model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
                      const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
                      uint32_t n_out);
 
+/* rdetect.c */
+int remote_detect(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
+                  size_t len, float threshold, vmaccel_box *boxes, uint32_t max,
+                  uint32_t *n_boxes);
+
 #endif

@@ -9,7 +9,7 @@ the configuration's business (VMACCEL_REMOTE, docs/api.md), not the code's.
 docs/python.md describes the API.
 """
 from ._core import Context, Model, Session, VmaccelError, library_version
-from ._core import Class, TensorInfo
+from ._core import Box, Class, TensorInfo
 
-__all__ = ["Context", "Session", "Model", "Class", "TensorInfo", "VmaccelError",
+__all__ = ["Context", "Session", "Model", "Box", "Class", "TensorInfo", "VmaccelError",
            "library_version"]

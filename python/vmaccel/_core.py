@@ -3,8 +3,8 @@ import ctypes
 import os
 from typing import NamedTuple
 
-from ._lib import (IO_MAX, LIB, RANK_MAX, TENSOR_OWNED, ClassStruct, CtxOpts,
-                   TensorInfoStruct, TensorStruct)
+from ._lib import (DETECT_MAX, IO_MAX, LIB, RANK_MAX, TENSOR_OWNED, BoxStruct, ClassStruct,
+                   CtxOpts, TensorInfoStruct, TensorStruct)
 
 RESOURCE_MODEL = 2  # vmaccel_resource_type (resource.h)
 
@@ -59,6 +59,18 @@ class TensorInfo(NamedTuple):
 
 class Class(NamedTuple):
     """One answer of a classification."""
+    class_id: int
+    score: float
+    label: str
+
+
+class Box(NamedTuple):
+    """One object found: its box in pixels of the image (top-left corner,
+    width, height), its class and label, and a score in 0..1."""
+    x: float
+    y: float
+    w: float
+    h: float
     class_id: int
     score: float
     label: str
@@ -232,6 +244,21 @@ class Session(_Child):
         return [Class(t.class_id, t.score, t.label.decode(errors="replace"))
                 for t in top[:got.value]]
 
+
+    def detect(self, model, image, threshold=0.5, max_boxes=100):
+        """The objects a detector (a cascade or an SSD bundle: docs/models.md)
+        finds in an encoded image, as Box tuples, best first: at most
+        max_boxes (1..1024) scoring at least threshold (0..1)."""
+        if not 1 <= max_boxes <= DETECT_MAX:
+            raise ValueError(f"detect: max_boxes must be in [1, {DETECT_MAX}]")
+        p, n, keep = _buffer(image, "image")
+        boxes = (BoxStruct * max_boxes)()
+        got = ctypes.c_uint32()
+        _check(LIB.vmaccel_image_detect(self._h, model._h, p, n, threshold, boxes, max_boxes,
+                                        ctypes.byref(got)), "vmaccel_image_detect")
+        del keep
+        return [Box(b.x, b.y, b.w, b.h, b.class_id, b.score, b.label.decode(errors="replace"))
+                for b in boxes[:got.value]]
 
     def model_run(self, model, inputs, outputs=None):
         """Runs an ONNX model (registered with this session) on NumPy arrays.

@@ -19,6 +19,14 @@ class ClassStruct(ctypes.Structure):
                 ("label", ctypes.c_char * LABEL_MAX)]
 
 
+class BoxStruct(ctypes.Structure):
+    """vmaccel_box (ops.h)."""
+    _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float), ("w", ctypes.c_float),
+                ("h", ctypes.c_float), ("class_id", ctypes.c_uint32), ("score", ctypes.c_float),
+                ("label", ctypes.c_char * LABEL_MAX)]
+
+
+DETECT_MAX = 1024    # VMACCEL_DETECT_MAX (ops.h)
 RANK_MAX = 8         # VMACCEL_TENSOR_RANK_MAX (tensor.h)
 NAME_MAX = 128       # VMACCEL_TENSOR_NAME_MAX
 IO_MAX = 64          # VMACCEL_MODEL_IO_MAX
@@ -69,6 +77,8 @@ def _load():
         "vmaccel_sgemm": (i, [p, u32, u32, u32, f32, p, p, f32, p]),
         "vmaccel_image_classify": (i, [p, p, p, sz, ctypes.POINTER(ClassStruct), u32,
                                        ctypes.POINTER(u32)]),
+        "vmaccel_image_detect": (i, [p, p, p, sz, f32, ctypes.POINTER(BoxStruct), u32,
+                                     ctypes.POINTER(u32)]),
         "vmaccel_model_info": (i, [p, ctypes.POINTER(TensorInfoStruct), u32,
                                    ctypes.POINTER(u32), ctypes.POINTER(TensorInfoStruct), u32,
                                    ctypes.POINTER(u32)]),

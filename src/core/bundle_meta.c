@@ -20,8 +20,8 @@
 typedef vmaccel_bundle_meta meta;
 
 static int set_format(meta *m, char *v) {
-    static const char *const names[] = {"onnx", "caffe", "tensorflow", "darknet"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"onnx", "caffe", "tensorflow", "darknet", "cascade"};
+    for (int i = 0; i < 5; i++)
         if (strcmp(v, names[i]) == 0) {
             m->format = (vmaccel_bundle_format)(VMACCEL_BUNDLE_ONNX + i);
             return 0;
@@ -108,7 +108,38 @@ static int set_resize(meta *m, char *v) {
 }
 
 static int set_output(meta *m, char *v) {
+    if (strcmp(v, "ssd") == 0) {
+        m->ssd = true;
+        m->softmax = false;
+        return 0;
+    }
     return choose(v, "probabilities", "logits", &m->softmax);
+}
+
+static int set_cascade_scale(meta *m, char *v) {
+    if (numbers(v, &m->cascade_scale, 1, true) < 0 || !(m->cascade_scale > 1) ||
+        m->cascade_scale > 4)
+        return -EINVAL;
+    return 0;
+}
+
+static int set_cascade_neighbors(meta *m, char *v) {
+    uint64_t n;
+    if (vmaccel__parse_uint(v, 0, 1000, &n) < 0)
+        return -EINVAL;
+    m->cascade_neighbors = (uint32_t)n;
+    return 0;
+}
+
+static int set_min_size(meta *m, char *v) {
+    char *w[2];
+    uint64_t x, y;
+    if (words(v, w, 2) < 0 || vmaccel__parse_uint(w[0], 0, INPUT_MAX, &x) < 0 ||
+        vmaccel__parse_uint(w[1], 0, INPUT_MAX, &y) < 0)
+        return -EINVAL;
+    m->min_width = (uint32_t)x;
+    m->min_height = (uint32_t)y;
+    return 0;
 }
 
 static int set_batch(meta *m, char *v) {
@@ -123,25 +154,33 @@ static int set_target(meta *m, char *v) {
     return -EINVAL;
 }
 
+/* Which models a key applies to: a network's input means nothing to a
+ * cascade, which looks at the image as it is. */
+enum { NET = 1, CASCADE = 2, ANY = NET | CASCADE };
+
 static const struct key {
     const char *name;
     int (*set)(meta *m, char *v);
     const char *want; /* what a refused value should have been */
     bool required;
+    int applies; /* NET, CASCADE or ANY */
 } keys[] = {
-    {"format", set_format, "onnx, caffe, tensorflow or darknet", true},
-    {"model", set_model, "a file name", true},
-    {"config", set_config, "a file name", false},
-    {"labels", set_labels, "a file name", true},
-    {"input_size", set_input_size, "WIDTH HEIGHT, two integers in [1, 8192]", true},
-    {"channel_order", set_channel_order, "bgr or rgb", false},
-    {"mean", set_mean, "three numbers", false},
-    {"scale", set_scale, "a nonzero number", false},
-    {"std", set_std, "three nonzero numbers", false},
-    {"resize", set_resize, "stretch or crop", false},
-    {"output", set_output, "logits or probabilities", false},
-    {"batch", set_batch, "on or off (also yes/no, true/false, 1/0)", false},
-    {"target", set_target, "cpu, opencl, opencl_fp16 or auto", false},
+    {"format", set_format, "onnx, caffe, tensorflow, darknet or cascade", true, ANY},
+    {"model", set_model, "a file name", true, ANY},
+    {"config", set_config, "a file name", false, NET},
+    {"labels", set_labels, "a file name", true, ANY},
+    {"input_size", set_input_size, "WIDTH HEIGHT, two integers in [1, 8192]", true, NET},
+    {"channel_order", set_channel_order, "bgr or rgb", false, NET},
+    {"mean", set_mean, "three numbers", false, NET},
+    {"scale", set_scale, "a nonzero number", false, NET},
+    {"std", set_std, "three nonzero numbers", false, NET},
+    {"resize", set_resize, "stretch or crop", false, NET},
+    {"output", set_output, "logits, probabilities or ssd", false, NET},
+    {"batch", set_batch, "on or off (also yes/no, true/false, 1/0)", false, NET},
+    {"target", set_target, "cpu, opencl, opencl_fp16 or auto", false, NET},
+    {"cascade_scale", set_cascade_scale, "a number in (1, 4]", false, CASCADE},
+    {"cascade_neighbors", set_cascade_neighbors, "an integer in [0, 1000]", false, CASCADE},
+    {"min_size", set_min_size, "WIDTH HEIGHT, two integers in [0, 8192]", false, ANY},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -204,10 +243,20 @@ static int parse_line(parse *p, meta *m, unsigned line, const char *s, size_t n)
     return kv ? apply(p, m, line, k, v) : 0;
 }
 
-static int check_required(parse *p) {
-    for (size_t i = 0; i < N_KEYS; i++)
-        if (keys[i].required && !p->seen[i])
+/* Every required key there, none that does not apply to the format. */
+static int check_keys(parse *p, const meta *m) {
+    int kind = m->format == VMACCEL_BUNDLE_CASCADE ? CASCADE : NET;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (p->seen[i] && !(keys[i].applies & kind))
+            return fail(p, p->seen[i], "%s does not apply to %s", keys[i].name,
+                        kind == CASCADE ? "a cascade" : "a network (only to a cascade)");
+        if (keys[i].required && (keys[i].applies & kind) && !p->seen[i])
             return fail(p, 0, "missing key '%s'", keys[i].name);
+    }
+    /* Boxes are mapped back through a stretch; a crop would need its own
+     * geometry, for no model that wants it. */
+    if (m->ssd && m->crop)
+        return fail(p, 0, "output = ssd needs resize = stretch");
     return 0;
 }
 
@@ -216,7 +265,8 @@ int vmaccel_bundle_meta_parse(const void *text, size_t len, const char *file,
     if ((!text && len) || !out || out->size < META_V1_SIZE)
         return -EINVAL;
     parse p = {.file = file ? file : VMACCEL_BUNDLE_META, .why = why, .why_len = why_len};
-    meta m = {.scale = 1, .std = {1, 1, 1}, .softmax = true};
+    meta m = {.scale = 1, .std = {1, 1, 1}, .softmax = true, .cascade_scale = 1.1,
+              .cascade_neighbors = 3};
     const char *s = text, *end = s + len;
     int r = 0;
     for (unsigned line = 1; r == 0 && s < end; line++) {
@@ -226,7 +276,7 @@ int vmaccel_bundle_meta_parse(const void *text, size_t len, const char *file,
         s += n + 1;
     }
     if (r == 0)
-        r = check_required(&p);
+        r = check_keys(&p, &m);
     if (r < 0)
         return r;
     m.size = out->size;

@@ -100,6 +100,30 @@ static int px_classify(void *st, vmaccel_session *s, vmaccel_resource *model,
     return m.status;
 }
 
+/* Boxes as copied out of the arena: each label cut at its end (the core
+ * checks the rest, detect.c). */
+static int px_detect(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
+                     size_t len, float threshold, vmaccel_box *boxes, uint32_t max,
+                     uint32_t *n_boxes) {
+    iso_worker *w;
+    iso_msg m = {.op = VMACCEL_OP_IMAGE_DETECT, .b = max};
+    memcpy(&m.a, &threshold, sizeof(threshold));
+    bytes b = {image, len, (size_t)max * sizeof(vmaccel_box)};
+    int r = iso_run(st, s, model, &m, &w, fill_bytes, &b);
+    if (r < 0)
+        return r;
+    if (m.status == 0 && m.n > max)
+        m.status = -EIO;
+    if (m.status == 0) {
+        memcpy(boxes, w->arena + m.out_off, m.n * sizeof(*boxes));
+        for (uint32_t i = 0; i < m.n; i++)
+            boxes[i].label[VMACCEL_LABEL_MAX - 1] = '\0';
+        *n_boxes = m.n;
+    }
+    iso_done(st, w, &m, b.out);
+    return m.status;
+}
+
 typedef struct batch {
     const vmaccel_arg *images;
     uint32_t n, k;
@@ -164,6 +188,7 @@ int vmaccel__iso_fn(uint32_t op, vmaccel_plugin_fn *fn) {
     case VMACCEL_OP_IMAGE_CLASSIFY: fn->image_classify = px_classify; return 0;
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH: fn->image_classify_batch = px_batch; return 0;
     case VMACCEL_OP_MODEL_RUN: fn->model_run = vmaccel__iso_model_run; return 0;
+    case VMACCEL_OP_IMAGE_DETECT: fn->image_detect = px_detect; return 0;
     default: return -ENOTSUP;
     }
 }

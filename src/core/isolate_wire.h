@@ -27,6 +27,8 @@
  *                 `a` is the resource type
  *   CALL sha256   in [0, in_len), digest[32] at out_off
  *   CALL classify image [0, in_len); top[k] at out_off, n_top in reply.n (<= k)
+ *   CALL detect   image [0, in_len); boxes[b] at out_off, their number in
+ *                 reply.n (<= b); the threshold (a float) in the low bytes of a
  *   CALL batch    n × iso_span, then the images; at out_off top[n*k],
  *                 then n_top[n] (uint32), then status[n] (int32)
  *   CALL noop, mbench (usec in `a`): nothing

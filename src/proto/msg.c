@@ -218,6 +218,18 @@ static int dec_classify(dec *d) {
     return 0;
 }
 
+static int dec_detect(dec *d) {
+    __typeof__(d->r->u.detect) *a = &d->r->u.detect;
+    a->res = vmaccel_cur_u64(&d->c);
+    a->max = vmaccel_cur_u32(&d->c);
+    a->threshold = vmaccel_cur_f32(&d->c);
+    a->image = get_blob_in(d, &a->len);
+    if (a->max == 0 || a->max > VMACCEL_DETECT_MAX ||
+        !(a->threshold >= 0 && a->threshold <= 1)) /* NaN too */
+        return -EINVAL;
+    return 0;
+}
+
 static int dec_batch(dec *d) {
     __typeof__(d->r->u.batch) *a = &d->r->u.batch;
     a->res = vmaccel_cur_u64(&d->c);
@@ -318,6 +330,8 @@ static int dec_body(dec *d) {
         return dec_batch(d);
     case VMACCEL_OP_MODEL_RUN:
         return dec_model_run(d);
+    case VMACCEL_OP_IMAGE_DETECT:
+        return dec_detect(d);
     case VMACCEL_KIND_RESOURCE_CREATE:
         return dec_rcreate(c, r);
     case VMACCEL_KIND_RESOURCE_DESTROY:

@@ -41,7 +41,7 @@ typedef struct vmaccel_req_file {
  * and left out of the answer.  Lengths stay where they always are.
  *
  *   input fields  SGEMM A, B, C (only if beta != 0); SHA256 data; AES_GCM_*
- *                 aad, text; EXEC in[i]; IMAGE_CLASSIFY image;
+ *                 aad, text; EXEC in[i]; IMAGE_CLASSIFY image; IMAGE_DETECT image;
  *                 IMAGE_CLASSIFY_BATCH images[i]; MODEL_RUN in[i] (its tag
  *                 in the input's descriptor)
  *   output slots  SGEMM C (after the inputs); AES_GCM_* the result text
@@ -108,6 +108,14 @@ int vmaccel_where_check(uint64_t size, uint64_t offset, uint64_t len);
                                   2 + VMACCEL_TENSOR_NAME_MAX + VMACCEL_WHERE_BYTES + 8))
 #define VMACCEL_RUN_ANSWER_HEAD_MAX (4 + VMACCEL_MODEL_IO_MAX * (16 + 8 * VMACCEL_TENSOR_RANK_MAX))
 
+/* --- IMAGE_DETECT (protocol 1.6; docs/protocol.md, "IMAGE_DETECT") ---
+ *
+ * body     u64 res, u32 max_boxes (1..VMACCEL_DETECT_MAX), f32 threshold
+ *          (0..1), the image (u64 len, [where tag], bytes)
+ * answer   u32 n (<= max_boxes), n × (f32 x, y, w, h, u32 class, f32 score,
+ *          u16 label length, the label) */
+#define VMACCEL_PROTO_MINOR_DETECT 6 /* the first minor version that knows it */
+
 /* A decoded request. */
 typedef struct vmaccel_req {
     uint16_t kind;
@@ -155,6 +163,13 @@ typedef struct vmaccel_req {
             uint32_t k, n;
             vmaccel_arg images[VMACCEL_BATCH_MAX];
         } batch;
+        struct {
+            uint64_t res;
+            uint32_t max;
+            float threshold;
+            const uint8_t *image;
+            uint64_t len;
+        } detect;
         struct {
             uint64_t res;
             uint32_t n_in, n_out; /* n_out >= 1 */
@@ -218,6 +233,11 @@ void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32
                           const void *image, size_t len);
 void vmaccel_req_classify_batch(vmaccel_msg *m, uint64_t session, uint64_t res, uint32_t k,
                                 const vmaccel_arg *images, uint32_t n);
+/* IMAGE_DETECT (1.6): only for an agent whose minor is at least
+ * VMACCEL_PROTO_MINOR_DETECT; with pl, the image may lie in a mapping. */
+void vmaccel_req_detect_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                            uint64_t res, uint32_t max, float threshold, const void *image,
+                            size_t len);
 /* MODEL_RUN (1.5): the descriptors are written into desc, which has
  * VMACCEL_RUN_DESC_MAX bytes and must stay valid until the message is sent;
  * the inputs' bytes are referenced.  Only for an agent whose minor is at

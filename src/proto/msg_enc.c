@@ -180,6 +180,16 @@ void vmaccel_req_classify(vmaccel_msg *m, uint64_t session, uint64_t res, uint32
     vmaccel_req_classify_mem(m, NULL, session, res, k, image, len);
 }
 
+void vmaccel_req_detect_mem(vmaccel_msg *m, const vmaccel_placer *pl, uint64_t session,
+                            uint64_t res, uint32_t max, float threshold, const void *image,
+                            size_t len) {
+    begin(m, pl, VMACCEL_OP_IMAGE_DETECT, session);
+    vmaccel_msg_u64(m, res);
+    vmaccel_msg_u32(m, max);
+    vmaccel_msg_f32(m, threshold);
+    put_blob(m, pl, image, len);
+}
+
 void vmaccel_req_classify_batch_mem(vmaccel_msg *m, const vmaccel_placer *pl,
                                     uint64_t session, uint64_t res, uint32_t k,
                                     const vmaccel_arg *images, uint32_t n) {

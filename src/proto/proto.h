@@ -24,8 +24,9 @@
 
 #define VMACCEL_PROTO_MAJOR 1
 /* 1.1: HELLO nonce; 1.2: HELLO token, request deadlines; 1.3: shared memory
- * (MEM_MAP, MEM_UNMAP, the request flag MEM: msg.h); 1.4: CAPS (caps.h) */
-#define VMACCEL_PROTO_MINOR 5
+ * (MEM_MAP, MEM_UNMAP, the request flag MEM: msg.h); 1.4: CAPS (caps.h);
+ * 1.5: MODEL_RUN; 1.6: IMAGE_DETECT (msg.h) */
+#define VMACCEL_PROTO_MINOR 6
 #define VMACCEL_PROTO_MAGIC "VMACCEL" /* VMACCEL_PROTO_MAGIC_LEN bytes with its NUL */
 #define VMACCEL_PROTO_MAGIC_LEN 8
 #define VMACCEL_PROTO_HDR 16

@@ -93,6 +93,19 @@ static int classify(worker *w, iso_msg *m, vmaccel_resource *res) {
     return r;
 }
 
+static int detect(worker *w, iso_msg *m, vmaccel_resource *res) {
+    uint32_t max = (uint32_t)m->b, n = 0;
+    float threshold;
+    memcpy(&threshold, &m->a, sizeof(threshold));
+    if (max == 0 || max > VMACCEL_DETECT_MAX || !worker_span_ok(0, m->in_len) ||
+        !worker_span_ok(m->out_off, (uint64_t)max * sizeof(vmaccel_box)))
+        return -EINVAL;
+    int r = vmaccel_image_detect(w->sess, res, w->arena, m->in_len, threshold,
+                                 (vmaccel_box *)(w->arena + m->out_off), max, &n);
+    m->n = n;
+    return r;
+}
+
 int worker_call(worker *w, iso_msg *m) {
     vmaccel_resource *res = m->res_id ? res_find(w, m->res_id) : NULL;
     if (m->res_id && !res)
@@ -107,6 +120,7 @@ int worker_call(worker *w, iso_msg *m) {
     case VMACCEL_OP_IMAGE_CLASSIFY: return classify(w, m, res);
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH: return classify_batch(w, m, res);
     case VMACCEL_OP_MODEL_RUN: return worker_model_run(w, m, res);
+    case VMACCEL_OP_IMAGE_DETECT: return detect(w, m, res);
     default: return -ENOTSUP;
     }
 }

@@ -10,6 +10,12 @@ with Debian's python3-onnx, so the repository carries no binary models):
   ids.onnx   ids i64 [batch,4] -> Cast -> out f32 [batch,4]
   add.onnx   x f32 [1,n], y f32 [1,n] -> z = x + y f32 [1,n] (any n: large
              inputs for the agent's shared-memory path and the benchmark)
+  ssd.onnx   x f32 [1,3,R,7] -> det f32 [1,1,R,7], an SSD detector's output
+             layout whose rows the caller writes: det is x's channel 0 (a
+             1x1 Conv) times diag(1, 1, 1/255, ...), so an image of R rows
+             of 7 pixels (blue = row values, scale 1) comes out as rows of
+             (image, class, score, x1, y1, x2, y2) with the last five in
+             0..1 (tests/test_detect.c; with its ssd.meta bundle)
 
 and, for each, inputs and the outputs NumPy computes from them, as
 MODEL.NAME.npy (conv.x.npy, conv.y.npy, ...), for model_run to match.
@@ -120,12 +126,38 @@ def add(path):
     save(graph, path)
 
 
+SSD_ROWS = 4
+
+
+def ssd(path):
+    pick = numpy_helper.from_array(np.array([1, 0, 0], np.float32).reshape(1, 3, 1, 1), "pick")
+    diag = np.diag([1, 1] + [1 / 255] * 5).astype(np.float32)
+    d = numpy_helper.from_array(diag, "d")
+    nodes = [
+        helper.make_node("Conv", ["x", "pick"], ["c"], kernel_shape=[1, 1]),
+        helper.make_node("MatMul", ["c", "d"], ["det"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "ssd",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, SSD_ROWS, 7])],
+        [helper.make_tensor_value_info("det", TensorProto.FLOAT, [1, 1, SSD_ROWS, 7])],
+        [pick, d])
+    save(graph, path)
+    meta = ("format = onnx\nmodel = ssd.onnx\nlabels = ssd.labels\n"
+            f"input_size = 7 {SSD_ROWS}\noutput = ssd\n")
+    with open(os.path.join(os.path.dirname(path), "ssd.meta"), "w") as f:
+        f.write(meta)
+    with open(os.path.join(os.path.dirname(path), "ssd.labels"), "w") as f:
+        f.write("background\ncat\ndog\n")
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     conv(os.path.join(out, "conv.onnx"))
     two(os.path.join(out, "two.onnx"))
     ids(os.path.join(out, "ids.onnx"))
     add(os.path.join(out, "add.onnx"))
+    ssd(os.path.join(out, "ssd.onnx"))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,23 @@ class Binding:
                 s.classify(m, b"not an image")
             self.assertEqual(e.exception.errno, 22)  # EINVAL
 
+    def test_detect_finds_the_face(self):
+        with open(os.path.join(SRC, "tests", "data", "messi5.jpg"), "rb") as f:
+            image = f.read()
+        with vmaccel.Context(self.conf) as ctx, ctx.session() as s, \
+                ctx.model(os.path.join(SRC, "models", "face.meta")) as m:
+            s.register(m)
+            boxes = s.detect(m, image)
+            self.assertEqual(len(boxes), 1)
+            b = boxes[0]
+            self.assertEqual((b.label, b.class_id, b.score), ("face", 0, 1.0))
+            self.assertLess(abs(b.x - 226) + abs(b.y - 94) + abs(b.w - 37), 12)
+            with self.assertRaises(ValueError):
+                s.detect(m, image, max_boxes=0)
+            with self.assertRaises(vmaccel.VmaccelError) as e:
+                s.detect(m, image, threshold=2)
+            self.assertEqual(e.exception.name, "EINVAL")
+
     def test_model_run_equals_numpy(self):
         models = os.path.join(self.tmp.name, "onnx")
         subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tests", "models", "gen_onnx.py"),
@@ -199,6 +216,9 @@ class InProcess(Binding, unittest.TestCase):
         model = os.path.join(SRC, "..", "shared", "models", "squeezenet1.0", "model.onnx")
         out = self.run_example("model_run.py", model)
         self.assertTrue(out.startswith("logits: float32 (1, 1000) ["), out)
+        out = self.run_example("detect.py", os.path.join(SRC, "models", "face.meta"),
+                               os.path.join(SRC, "tests", "data", "messi5.jpg"))
+        self.assertIn("1 found\n  face 1.00 at 226,94 37x37", out)
 
     @classmethod
     def tearDownClass(cls):

@@ -37,6 +37,7 @@ int cmd_sha256(cli *c, int argc, char **argv);
 int cmd_sgemm(cli *c, int argc, char **argv);
 int cmd_exec(cli *c, int argc, char **argv);
 int cmd_classify(cli *c, int argc, char **argv);
+int cmd_detect(cli *c, int argc, char **argv);
 int cmd_encrypt(cli *c, int argc, char **argv);
 int cmd_decrypt(cli *c, int argc, char **argv);
 int cmd_model_info(cli *c, int argc, char **argv);

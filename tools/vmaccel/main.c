@@ -47,6 +47,16 @@ static const cli_command commands[] = {
      "  --model BUNDLE  a model bundle: a directory or a .meta file (docs/models.md)\n"
      "  --top K         classes per image, 1..1000 (default 5)\n"
      "  --batch         all images in one call (at most 64)\n"},
+    {"detect", cmd_detect, "--model BUNDLE [--threshold T] [--max N] [--draw OUT] IMAGE...",
+     "objects in images: boxes, labels, scores",
+     "  --model BUNDLE   a detector (docs/models.md, \"Detection\"): a cascade .xml\n"
+     "                   (Debian's opencv-data has faces, eyes, bodies in\n"
+     "                   /usr/share/opencv4/haarcascades), or a bundle (.meta)\n"
+     "  --threshold T    the lowest score shown, 0..1 (default 0.5; a cascade's\n"
+     "                   boxes all score 1)\n"
+     "  --max N          boxes per image, 1..1024 (default 100)\n"
+     "  --draw OUT       a copy of the (one) image with the boxes drawn, as\n"
+     "                   OUT's extension says (.png, .jpg)\n"},
     {"model-info", cmd_model_info, "MODEL", "the inputs and outputs of a model",
      "  MODEL  an ONNX file (.onnx), or a bundle with format = onnx (docs/models.md):\n"
      "         each input and output with its element type and shape (? = any size)\n"},
