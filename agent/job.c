@@ -166,6 +166,20 @@ static uint64_t shared_parsed_bytes(job *j) {
     return total;
 }
 
+/* Points the request's one parsed input at its private copy. */
+static void lone_input_set(vmaccel_req *q, const void *copy) {
+    switch (q->kind) {
+    case VMACCEL_OP_IMAGE_CLASSIFY:
+        q->u.classify.image = copy;
+        break;
+    case VMACCEL_OP_IMAGE_DETECT:
+        q->u.detect.image = copy;
+        break;
+    default:
+        abort(); /* parsed_inputs gave `one` for a kind not listed here */
+    }
+}
+
 /* A client may change its shared memory while the request runs: what an
  * op parses (a decoder, a host function) gets a private copy, made once,
  * on the worker right before the op runs (never on the I/O thread: a
@@ -191,10 +205,8 @@ int job_privatize(job *j) {
         in[i].data = j->copy + at;
         at += in[i].len;
     }
-    if (in == &one && q->kind == VMACCEL_OP_IMAGE_DETECT)
-        q->u.detect.image = one.data;
-    else if (in == &one)
-        q->u.classify.image = one.data;
+    if (in == &one)
+        lone_input_set(q, one.data);
     j->copied = true;
     return 0;
 }

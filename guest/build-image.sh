@@ -89,6 +89,13 @@ if [ -d "$shared/models/squeezenet1.0" ]; then
   cp "$shared"/images/*.png "$shared"/images/*.jpg "$tree/data/" 2>/dev/null || true
 fi
 
+# The face detector (models/face.meta, Debian's cascade) and its photo.
+cascade=$(sed -n 's/^model = //p' "$root/models/face.meta")
+if [ -f "$cascade" ]; then
+  cp "$cascade" "$root/models/face.labels" "$root/tests/data/messi5.jpg" "$tree/data/"
+  sed "s#^model = .*#model = ${cascade##*/}#" "$root/models/face.meta" >"$tree/data/face.meta"
+fi
+
 (cd "$tree" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) |
   gzip -1 >"$out/initramfs.cpio.gz.tmp"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"

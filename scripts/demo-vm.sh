@@ -18,6 +18,8 @@ echo; echo "-- what the guest's library sees: only the remote plugin"
 vmaccel info | sed -n 1,2p
 echo; echo "-- image classification on the host's OpenCV, from the guest: SqueezeNet, top 3"
 vmaccel classify --model /data/squeezenet1.0.meta --top 3 ${photos[*]}
+echo; echo "-- face detection on the host's OpenCV, from the guest (Debian's Haar cascade)"
+vmaccel detect --model /data/face.meta /data/messi5.jpg
 echo; echo "-- the other operations"
 vmaccel ping --count 1000
 printf abc >/tmp/abc && vmaccel sha256 /tmp/abc

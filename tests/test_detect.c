@@ -185,6 +185,23 @@ static void ssd_rows_become_boxes(void) {
     CHECK_INT(vmaccel_image_detect(x.s, x.m, img, len, 0.3f, b, 4, &n), -EIO);
     CHECK_INT(n, 77);
     free(img);
+    /* A row of another image than the one sent: the same. */
+    const uint8_t other[ROWS][7] = {{1, 1, 230, 26, 51, 128, 204}};
+    len = ssd_image(other, &img);
+    CHECK_INT(vmaccel_image_detect(x.s, x.m, img, len, 0.3f, b, 4, &n), -EIO);
+    free(img);
+    close_model(&x);
+    /* min_size: the cat (56x48 pixels) is too small, the dog is not. */
+    char path[700];
+    snprintf(path, sizeof(path), "%s/ssd-min.meta", test_tmpdir());
+    CHECK_INT(test_sh(NULL, "(cat %s/ssd.meta; echo 'min_size = 60 50') > %s 2>&1",
+                      test_tmpdir(), path), 0);
+    x = open_model(path);
+    len = ssd_image(rows, &img);
+    CHECK_OK(vmaccel_image_detect(x.s, x.m, img, len, 0.3f, b, 4, &n));
+    CHECK_INT(n, 1);
+    CHECK(strcmp(b[0].label, "dog") == 0);
+    free(img);
     close_model(&x);
 }
 
@@ -264,8 +281,8 @@ TEST(detect_bundle_keys) {
          "cascade_neighbors does not apply to a network"},
         {"format = onnx\nmodel = m.onnx\nlabels = l\ninput_size = 8 8\noutput = ssd\n"
          "resize = crop\n", "output = ssd needs resize = stretch"},
-        {"format = cascade\nmodel = f.xml\nlabels = l\ncascade_scale = 1\n",
-         "cascade_scale = '1': expected a number in (1, 4]"},
+        {"format = cascade\nmodel = f.xml\nlabels = l\ncascade_scale = 1.01\n",
+         "cascade_scale = '1.01': expected a number in [1.05, 4]"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         vmaccel_bundle_meta m = {.size = sizeof(m)};
@@ -285,6 +302,13 @@ TEST(detect_bundle_keys) {
     CHECK(m.cascade_scale == 1.2 && m.cascade_neighbors == 5);
     CHECK_INT(m.min_width, 30);
     CHECK_INT(m.min_height, 20);
+    /* A caller built for the struct before detection is not given one. */
+    vmaccel_bundle_meta old = {.size = offsetof(vmaccel_bundle_meta, target) + 16};
+    char why[256] = "";
+    CHECK_INT(vmaccel_bundle_meta_parse(ok, strlen(ok), NULL, &old, why, sizeof(why)), -EINVAL);
+    CHECK(strstr(why, "built for an older vmaccel_bundle_meta"));
+    const char *net = "format = onnx\nmodel = m.onnx\nlabels = l\ninput_size = 8 8\n";
+    CHECK_OK(vmaccel_bundle_meta_parse(net, strlen(net), NULL, &old, NULL, 0));
     /* A cascade OpenCV cannot read is refused when it is registered. */
     fixture x = {det_ctx(), NULL, NULL};
     vmaccel_resource *r;
@@ -333,4 +357,82 @@ TEST(detect_cli) {
                    "detect --model %s %s 2>&1", a.sock, TEST_BUILD_DIR, TEST_BUILD_DIR,
                    face_bundle(), PHOTO);
     CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* A backend's wrong answers (tests/plugins/t_classify.c names them by
+ * image), caught by the library in-process, and by the agent's side of a
+ * worker's arena and then the library when the backend is isolated: -EIO,
+ * the caller's boxes and count untouched. */
+static void wrong_answers_are_eio(const char *isolation) {
+    char cfg[700], dir[600], path[700];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\n"
+             "plugins = %s/tests/plugins/vmaccel-tclassify.so\n"
+             "log_level = error\ntclassify.isolation = %s\n", TEST_BUILD_DIR, TEST_BUILD_DIR,
+             isolation);
+    vmaccel_ctx *ctx = test_ctx(cfg);
+    snprintf(dir, sizeof(dir), "%s/tdet", test_tmpdir());
+    CHECK_INT(test_sh(NULL, "mkdir -p %s && printf 'format = cascade\\nmodel = c.xml\\n"
+                      "labels = l.txt\\n' > %s/model.meta && printf 'a\\nb\\n' > %s/l.txt && "
+                      "printf x > %s/c.xml 2>&1", dir, dir, dir, dir), 0);
+    snprintf(path, sizeof(path), "%s/model.meta", dir);
+    fixture x = {ctx, NULL, NULL};
+    CHECK_OK(vmaccel_session_new(ctx, &x.s));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, path, &x.m));
+    CHECK_OK(vmaccel_session_register(x.s, x.m));
+    vmaccel_box b[2], before[2];
+    uint32_t n = 0;
+    CHECK_OK(vmaccel_image_detect(x.s, x.m, "ok", 2, 0.5f, b, 2, &n));
+    CHECK_INT(n, 2);
+    CHECK(strcmp(b[1].label, "b") == 0);
+    static const char *const flaws[] = {"many", "nan", "neg", "score", "label", "count"};
+    for (size_t i = 0; i < sizeof(flaws) / sizeof(flaws[0]); i++) {
+        memset(b, 0x5a, sizeof(b));
+        memcpy(before, b, sizeof(b));
+        n = 77;
+        int r = vmaccel_image_detect(x.s, x.m, flaws[i], strlen(flaws[i]), 0.5f, b, 2, &n);
+        if (r != -EIO)
+            fprintf(stderr, "  %s (%s): %d\n", flaws[i], isolation, r);
+        CHECK_INT(r, -EIO);
+        CHECK_INT(n, 77);
+        CHECK(memcmp(b, before, sizeof(b)) == 0);
+    }
+    close_model(&x);
+}
+
+TEST(detect_a_backends_wrong_answers_are_eio) {
+    wrong_answers_are_eio("thread");
+    wrong_answers_are_eio("process");
+}
+
+/* Detection bundles the backend refuses at registration, each saying why. */
+TEST(detect_bundles_refused_at_registration) {
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/refused", test_tmpdir());
+    CHECK_INT(test_sh(NULL, "mkdir -p %s && printf 'face\\nsmile\\n' > %s/two.labels && "
+                      "printf 'format = cascade\\nmodel = %s\\nlabels = two.labels\\n' > "
+                      "%s/two.meta && sed -e 's/^output = .*/output = ssd/' "
+                      "-e 's#\\.\\./\\.\\./shared#%s/../shared#' %s > %s/sq.meta 2>&1",
+                      dir, dir, FACE_XML, dir, TEST_SOURCE_DIR, SQUEEZENET, dir), 0);
+    static const struct {
+        const char *meta, *why;
+    } bad[] = {
+        {"two.meta", "a cascade finds one kind of object: its labels file has 2 labels"},
+        {"sq.meta", "output = ssd, but the network's output (1000 values) is not rows of 7"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[700];
+        snprintf(path, sizeof(path), "%s/%s", dir, bad[i].meta);
+        vmaccel_ctx *ctx = det_ctx();
+        vmaccel_session *s;
+        vmaccel_resource *m;
+        CHECK_OK(vmaccel_session_new(ctx, &s));
+        CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, path, &m));
+        CHECK_INT(vmaccel_session_register(s, m), -EINVAL);
+        if (!strstr(test_log(), bad[i].why))
+            fprintf(stderr, "  log: %s\n", test_log());
+        CHECK(strstr(test_log(), bad[i].why));
+        vmaccel_resource_unref(m);
+        vmaccel_session_free(s);
+        vmaccel_ctx_free(ctx);
+    }
 }

@@ -106,10 +106,10 @@ TEST(mem_copy_tcrash_scribbles_over_its_input) {
 }
 
 /* Through the agent, images by reference: single classify requests (which
- * the agent batches, agent.batch = on) and a CLASSIFY_BATCH request.  The
+ * the agent batches, agent.batch = on), a CLASSIFY_BATCH and a DETECT.  The
  * decoder scribbles over the agent's private copy; the client's memory
  * stays as it was. */
-TEST(mem_copy_classify_and_batch_never_hand_over_the_mapping) {
+TEST(mem_copy_classify_batch_and_detect_never_hand_over_the_mapping) {
     test_agent a;
     test_agent_start(&a, 0, TCRASH_LINE "agent.batch = on\n");
     wire w;
@@ -130,6 +130,10 @@ TEST(mem_copy_classify_and_batch_never_hand_over_the_mapping) {
     vmaccel_req_classify_batch_mem(&m, &pl, sid, model, 1, imgs, 2);
     CHECK_INT(wire_call(&w, 5, &m), 0);
     CHECK(memcmp(s.p, "scribble one", 12) == 0);
+    CHECK(memcmp(s.p + 4096, "scribble two", 12) == 0);
+    /* IMAGE_DETECT's image, the same way. */
+    vmaccel_req_detect_mem(&m, &pl, sid, model, 4, 0.5f, s.p + 4096, 12);
+    CHECK_INT(wire_call(&w, 6, &m), 0);
     CHECK(memcmp(s.p + 4096, "scribble two", 12) == 0);
     mw_shm_free(&s);
     wire_close(&w);

@@ -2,6 +2,7 @@
  * "Shared memory"): the where tags every encoder writes for each bulk field
  * and output slot, the decoder resolving them through a callback, each of
  * its errors, and the answers whose outputs stay in the mappings. */
+#include <math.h>
 #include <errno.h>
 #include <stdint.h>
 
@@ -297,6 +298,35 @@ TEST(proto_mem_classify_and_batch_images) {
     CHECK_INT(q.u.batch.images[1].len, 30);
     CHECK_INT(q.in_shared, 0x5);
     CHECK_INT(q.n_mems, 1); /* one mem named twice */
+}
+
+/* IMAGE_DETECT: its image by reference like classify's, and the agent's
+ * own refusals of what the guest library never sends (max 0 or over
+ * 1024, a threshold outside 0..1 or NaN). */
+TEST(proto_mem_detect_image_and_refusals) {
+    uint8_t img[40] = {0};
+    vmaccel_where w[] = {{12, 8}};
+    script s = script_of(w, 1);
+    vmaccel_placer pl = {script_place, &s};
+    vmaccel_msg m;
+    vmaccel_req_detect_mem(&m, &pl, 4, 11, 7, 0.25f, img, 40);
+    fake f = fake_of(three, 3);
+    vmaccel_req q;
+    CHECK_INT(decode(&m, &f, &q), 0);
+    CHECK(q.kind == VMACCEL_OP_IMAGE_DETECT && q.u.detect.res == 11 && q.u.detect.max == 7);
+    CHECK(q.u.detect.threshold == 0.25f);
+    CHECK(q.u.detect.image == arena + 3072 + 8 && q.u.detect.len == 40);
+    CHECK_INT(q.in_shared, 1);
+    static const struct {
+        uint32_t max;
+        float threshold;
+    } bad[] = {{0, 0.5f}, {VMACCEL_DETECT_MAX + 1, 0.5f}, {1, -0.01f}, {1, 1.01f}, {1, NAN}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vmaccel_req_detect_mem(&m, NULL, 4, 11, bad[i].max, bad[i].threshold, img, 40);
+        CHECK_INT(decode(&m, NULL, &q), -EINVAL);
+    }
+    vmaccel_req_detect_mem(&m, NULL, 4, 11, VMACCEL_DETECT_MAX, 1.0f, img, 40);
+    CHECK_INT(decode(&m, NULL, &q), 0);
 }
 
 /* All inline with MEM: the same request as without it, plus the tags. */

@@ -1,5 +1,6 @@
 /* The remote plugin against a real agent: same answers as in-process,
  * concurrency, clients dying, the agent restarting, draining. */
+#include <math.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <poll.h>
@@ -281,6 +282,38 @@ static void batch_answer(const vmaccel_req *req, vmaccel_msg *m) {
     vmaccel_msg_u32(m, req->u.batch.k + 1);
 }
 
+static void put_box(vmaccel_msg *m, float x, float score, uint16_t label_len) {
+    vmaccel_msg_f32(m, x);
+    vmaccel_msg_f32(m, 1);
+    vmaccel_msg_f32(m, 2);
+    vmaccel_msg_f32(m, 3);
+    vmaccel_msg_u32(m, 0);
+    vmaccel_msg_f32(m, score);
+    vmaccel_msg_u16(m, label_len);
+    vmaccel_msg_ref(m, filler, label_len);
+}
+
+/* Each image names its flaw; every answer starts with a good box. */
+static void detect_answer(const vmaccel_req *req, vmaccel_msg *m) {
+    const char *img = (const char *)req->u.detect.image;
+    bool many = !strncmp(img, "many", 4), trunc = !strncmp(img, "trunc", 5);
+    vmaccel_msg_u32(m, many ? req->u.detect.max + 1 : trunc ? 3 : 2);
+    put_box(m, 1, 0.9f, 3);
+    if (many)
+        for (uint32_t i = 0; i < req->u.detect.max; i++)
+            put_box(m, 1, 0.9f, 3);
+    else if (!strncmp(img, "label", 5))
+        put_box(m, 1, 0.9f, VMACCEL_LABEL_MAX);
+    else if (!strncmp(img, "nan", 3))
+        put_box(m, NAN, 0.9f, 3);
+    else if (!strncmp(img, "score", 5))
+        put_box(m, 1, 2.0f, 3);
+    else if (!strncmp(img, "low", 3))
+        put_box(m, 1, 0.1f, 3); /* under the threshold asked for */
+    else
+        put_box(m, 1, 0.9f, 3); /* trunc: then nothing */
+}
+
 /* Each answer says success, then goes wrong where only a check of the
  * whole answer sees it: after outputs could already have been written. */
 static void flawed_answer(const vmaccel_req *req, vmaccel_msg *m) {
@@ -306,6 +339,9 @@ static void flawed_answer(const vmaccel_req *req, vmaccel_msg *m) {
         break;
     case VMACCEL_OP_IMAGE_CLASSIFY_BATCH:
         batch_answer(req, m);
+        break;
+    case VMACCEL_OP_IMAGE_DETECT:
+        detect_answer(req, m);
         break;
     default:
         vmaccel_msg_copy(m, "!", 1);
@@ -373,6 +409,35 @@ static void expect_classify_untouched(vmaccel_ctx *ctx, vmaccel_session *s) {
     vmaccel_resource_unref(model);
 }
 
+/* Too many boxes, a label too long, an answer cut short: -EPROTO (the
+ * remote plugin's reading); a NaN corner, a score over 1 or under the
+ * threshold: -EIO (the library's check of every box).  Nothing written. */
+static void expect_detect_untouched(vmaccel_ctx *ctx, vmaccel_session *s) {
+    static const struct {
+        const char *image;
+        int err;
+    } flaws[] = {{"many", -EPROTO}, {"label", -EPROTO}, {"trunc", -EPROTO},
+                 {"nan", -EIO},     {"score", -EIO},    {"low", -EIO}};
+    vmaccel_resource *model;
+    vmaccel_box boxes[4];
+    uint32_t n;
+    CHECK_OK(vmaccel_resource_new(ctx, VMACCEL_RESOURCE_MODEL, &model));
+    CHECK_OK(vmaccel_resource_add_file(model, "model.onnx", "x", 1));
+    CHECK_OK(vmaccel_session_register(s, model));
+    for (size_t i = 0; i < sizeof(flaws) / sizeof(flaws[0]); i++) {
+        memset(boxes, SENTINEL, sizeof(boxes));
+        memset(&n, SENTINEL, sizeof(n));
+        int r = vmaccel_image_detect(s, model, flaws[i].image, strlen(flaws[i].image), 0.5f,
+                                     boxes, 4, &n);
+        if (r != flaws[i].err)
+            fprintf(stderr, "  %s: %d\n", flaws[i].image, r);
+        CHECK_INT(r, flaws[i].err);
+        check_sentinel(boxes, sizeof(boxes));
+        check_sentinel(&n, sizeof(n));
+    }
+    vmaccel_resource_unref(model);
+}
+
 TEST(remote_answer_flawed_after_its_status_leaves_outputs_untouched) {
     fake_agent f;
     memset(ab32, 0xab, sizeof(ab32));
@@ -387,6 +452,7 @@ TEST(remote_answer_flawed_after_its_status_leaves_outputs_untouched) {
     expect_sha_sgemm_gcm_untouched(s);
     expect_exec_untouched(ctx, s);
     expect_classify_untouched(ctx, s);
+    expect_detect_untouched(ctx, s);
     vmaccel_session_free(s);
     vmaccel_ctx_free(ctx);
     fake_agent_stop(&f);

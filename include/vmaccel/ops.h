@@ -123,8 +123,9 @@ typedef struct vmaccel_class {
 #define VMACCEL_DETECT_MAX 1024 /* boxes one call returns at most */
 
 typedef struct vmaccel_box {
-    /* The box in pixels of the image as sent (not of the network's input):
-     * its top-left corner and size, within the image. */
+    /* The box in pixels of the image as sent (not of the network's input),
+     * as it is shown: with its EXIF orientation applied, as image viewers
+     * do.  Its top-left corner and size, within the image. */
     float x, y, w, h;
     uint32_t class_id;             /* index into the model's labels */
     float score;                   /* confidence, 0..1 (1 for a cascade) */

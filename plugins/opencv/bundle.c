@@ -64,7 +64,7 @@ static bool ends_with(const char *s, const char *suffix) {
 
 /* A bare cascade is labelled by its file's name, less OpenCV's prefixes:
  * haarcascade_frontalface_default.xml finds "frontalface_default". */
-static int cascade_label(bundle *b, const char *name) {
+static int cascade_label(bundle *b, const char *name, char *why, size_t wl) {
     static const char *const prefixes[] = {"haarcascade_", "lbpcascade_"};
     for (int i = 0; i < 2; i++)
         if (!strncmp(name, prefixes[i], strlen(prefixes[i])) && strlen(name) > strlen(prefixes[i]) + 4)
@@ -72,37 +72,54 @@ static int cascade_label(bundle *b, const char *name) {
     char label[VMACCEL_LABEL_MAX];
     snprintf(label, sizeof(label), "%.*s", (int)(strlen(name) - 4), name);
     b->labels = calloc(1, sizeof(char *));
-    if (!b->labels || !(b->labels[0] = strdup(label)))
+    if (!b->labels || !(b->labels[0] = strdup(label))) {
+        snprintf(why, wl, "out of memory");
         return -ENOMEM;
+    }
     b->n_labels = 1;
     return 0;
 }
 
-/* The one *.onnx (model_run) or *.xml (a cascade: detection) file, by
- * vmaccel_model_info's rule (model_info.c): the network loaded must be
- * the model its inputs were checked against. */
-static int raw_model(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {
-    size_t n = vmaccel_resource_get_file_count(res), found = 0;
-    const char *model_name = NULL;
+/* The one file of a kind (suffix) in the resource: 1 with it, 0 for none,
+ * 2 for several. */
+static int only(const vmaccel_resource *res, const char *suffix, const char **name,
+                const void **p, size_t *len) {
+    size_t n = vmaccel_resource_get_file_count(res);
+    int found = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *name;
-        const void *p;
-        size_t plen;
-        vmaccel_resource_get_file(res, i, &name, &p, &plen);
-        if ((ends_with(name, ".onnx") || ends_with(name, ".xml")) && found++ == 0)
-            b->model = p, b->model_len = plen, model_name = name;
+        const char *nm;
+        const void *q;
+        size_t qlen;
+        vmaccel_resource_get_file(res, i, &nm, &q, &qlen);
+        if (ends_with(nm, suffix) && found++ == 0)
+            *name = nm, *p = q, *len = qlen;
     }
-    if (found == 1) {
+    return found > 1 ? 2 : found;
+}
+
+/* The one *.onnx file (model_run), by vmaccel_model_info's rule
+ * (model_info.c): the network loaded must be the model its inputs were
+ * checked against; else the one *.xml file (a cascade: detection). */
+static int raw_model(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {
+    const char *name = NULL;
+    int onnx = only(res, ".onnx", &name, &b->model, &b->model_len);
+    if (onnx == 1) {
+        b->meta.format = VMACCEL_BUNDLE_ONNX;
         b->raw = true;
-        b->meta.format = ends_with(model_name, ".xml") ? VMACCEL_BUNDLE_CASCADE : VMACCEL_BUNDLE_ONNX;
-        return b->meta.format == VMACCEL_BUNDLE_CASCADE ? cascade_label(b, model_name) : 0;
+        return 0;
+    }
+    int xml = onnx ? 0 : only(res, ".xml", &name, &b->model, &b->model_len);
+    if (xml == 1) {
+        b->meta.format = VMACCEL_BUNDLE_CASCADE;
+        b->raw = true;
+        return cascade_label(b, name, why, wl);
     }
     b->model = NULL;
-    if (found)
-        return fail(why, wl, "more than one model file (*.onnx, *.xml) and no %s",
+    if (onnx || xml)
+        return fail(why, wl, "more than one *.%s file and no %s", onnx ? "onnx" : "xml",
                     VMACCEL_BUNDLE_META);
-    return fail(why, wl, "neither a %s nor a model file (*.onnx, *.xml) in the model",
-                VMACCEL_BUNDLE_META);
+    return fail(why, wl, "neither a %s nor a model file (*.onnx, or a cascade's *.xml) in "
+                "the model", VMACCEL_BUNDLE_META);
 }
 
 int bundle_parse(const vmaccel_resource *res, bundle *b, char *why, size_t wl) {

@@ -97,6 +97,9 @@ static int dnn_target(cvnet_target t) {
 /* A cascade's XML (or YAML) as OpenCV writes it, read from memory.
  * OpenCV's reader throws on much of what is not a cascade: one message
  * either way, its first line. */
+#define CASCADE_WINDOW_MIN 8
+#define CASCADE_WINDOW_MAX 512
+
 static int load_cascade(const bundle *b, cvnet **out, char *why, size_t why_len) {
     const char *detail = "";
     std::string what;
@@ -105,16 +108,30 @@ static int load_cascade(const bundle *b, cvnet **out, char *why, size_t why_len)
                            cv::FileStorage::READ | cv::FileStorage::MEMORY);
         std::unique_ptr<cvnet> n(new cvnet{}); /* freed if OpenCV throws */
         if (fs.isOpened() && n->cascade.read(fs.getFirstTopLevelNode()) && !n->cascade.empty()) {
+            /* Debian's are 14..64 pixels a side.  A tiny window makes
+             * every position at every scale a candidate (detect.cpp). */
+            cv::Size w = n->cascade.getOriginalWindowSize();
+            if (w.width < CASCADE_WINDOW_MIN || w.height < CASCADE_WINDOW_MIN ||
+                w.width > CASCADE_WINDOW_MAX || w.height > CASCADE_WINDOW_MAX) {
+                snprintf(why, why_len, "a cascade's window of %dx%d: expected %d..%d pixels a "
+                         "side", w.width, w.height, CASCADE_WINDOW_MIN, CASCADE_WINDOW_MAX);
+                return -EINVAL;
+            }
             *out = n.release();
             return 0;
         }
     } catch (const std::bad_alloc &) {
+        snprintf(why, why_len, "out of memory reading the cascade");
         return -ENOMEM;
     } catch (const std::exception &e) {
         what = e.what();
         what = ": " + what.substr(0, what.find('\n'));
         detail = what.c_str();
     }
+    std::string text(static_cast<const char *>(b->model), b->model_len);
+    if (!*detail && text.find("opencv-haar-classifier") != std::string::npos)
+        detail = ": the old haarcascade format (opencv-haar-classifier), which OpenCV reads "
+                 "only from a file; opencv_traincascade writes the format it reads from memory";
     snprintf(why, why_len, "not a cascade classifier OpenCV reads%s", detail);
     return -EINVAL;
 }

@@ -195,7 +195,7 @@ static int model_get(struct state *st, vmaccel_resource *res, model **out) {
         *out = m;
         return 0;
     }
-    char why[512];
+    char why[512] = "";
     int r = model_build(st, res, &m, why, sizeof(why));
     if (r < 0) {
         const char *path = vmaccel_resource_get_path(res);

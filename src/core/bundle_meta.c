@@ -14,8 +14,11 @@
 #include "internal.h"
 
 #define INPUT_MAX 8192 /* pixels per side */
-/* What a caller built against the first version of the struct knows. */
+/* What a caller built against the first version of the struct knows, and
+ * what one must know to be given a detector (cascade, ssd): an older
+ * caller would take a cascade for a network, an SSD model for logits. */
 #define META_V1_SIZE (offsetof(vmaccel_bundle_meta, batch) + sizeof(bool))
+#define META_DETECT_SIZE (offsetof(vmaccel_bundle_meta, ssd) + sizeof(bool))
 
 typedef vmaccel_bundle_meta meta;
 
@@ -117,7 +120,9 @@ static int set_output(meta *m, char *v) {
 }
 
 static int set_cascade_scale(meta *m, char *v) {
-    if (numbers(v, &m->cascade_scale, 1, true) < 0 || !(m->cascade_scale > 1) ||
+    /* Each step is a pass over the whole image: a step of 1.0001 would be
+     * thousands of them (a guest's bundle must not buy that). */
+    if (numbers(v, &m->cascade_scale, 1, true) < 0 || !(m->cascade_scale >= 1.05) ||
         m->cascade_scale > 4)
         return -EINVAL;
     return 0;
@@ -178,7 +183,7 @@ static const struct key {
     {"output", set_output, "logits, probabilities or ssd", false, NET},
     {"batch", set_batch, "on or off (also yes/no, true/false, 1/0)", false, NET},
     {"target", set_target, "cpu, opencl, opencl_fp16 or auto", false, NET},
-    {"cascade_scale", set_cascade_scale, "a number in (1, 4]", false, CASCADE},
+    {"cascade_scale", set_cascade_scale, "a number in [1.05, 4]", false, CASCADE},
     {"cascade_neighbors", set_cascade_neighbors, "an integer in [0, 1000]", false, CASCADE},
     {"min_size", set_min_size, "WIDTH HEIGHT, two integers in [0, 8192]", false, ANY},
 };
@@ -277,6 +282,9 @@ int vmaccel_bundle_meta_parse(const void *text, size_t len, const char *file,
     }
     if (r == 0)
         r = check_keys(&p, &m);
+    if (r == 0 && (m.format == VMACCEL_BUNDLE_CASCADE || m.ssd) && out->size < META_DETECT_SIZE)
+        r = fail(&p, 0, "a detector (%s), which this caller, built for an older "
+                 "vmaccel_bundle_meta, cannot read", m.ssd ? "output = ssd" : "format = cascade");
     if (r < 0)
         return r;
     m.size = out->size;

@@ -100,8 +100,8 @@ static int px_classify(void *st, vmaccel_session *s, vmaccel_resource *model,
     return m.status;
 }
 
-/* Boxes as copied out of the arena: each label cut at its end (the core
- * checks the rest, detect.c). */
+/* Boxes copied out of the arena once; the core checks each (detect.c),
+ * an unterminated label too. */
 static int px_detect(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
                      size_t len, float threshold, vmaccel_box *boxes, uint32_t max,
                      uint32_t *n_boxes) {
@@ -116,8 +116,6 @@ static int px_detect(void *st, vmaccel_session *s, vmaccel_resource *model, cons
         m.status = -EIO;
     if (m.status == 0) {
         memcpy(boxes, w->arena + m.out_off, m.n * sizeof(*boxes));
-        for (uint32_t i = 0; i < m.n; i++)
-            boxes[i].label[VMACCEL_LABEL_MAX - 1] = '\0';
         *n_boxes = m.n;
     }
     iso_done(st, w, &m, b.out);

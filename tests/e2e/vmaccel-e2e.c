@@ -206,6 +206,33 @@ static void model_run(vmaccel_ctx *ctx, vmaccel_session *s, const char *dir) {
         vmaccel_resource_unref(model);
 }
 
+/* Debian's face cascade on the photo with one face (models/face.meta):
+ * each box found, in the image's pixels. */
+static void detect(vmaccel_ctx *ctx, vmaccel_session *s, const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/face.meta", dir);
+    vmaccel_resource *model = NULL;
+    int r = vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, path, &model);
+    if (r == 0)
+        r = vmaccel_session_register(s, model);
+    snprintf(path, sizeof(path), "%s/messi5.jpg", dir);
+    size_t len = 0;
+    void *img = r == 0 ? slurp(path, &len) : NULL;
+    vmaccel_box boxes[8];
+    uint32_t n = 0;
+    if (r == 0)
+        r = vmaccel_image_detect(s, model, img, len, 0.5f, boxes, 8, &n);
+    printf("detect messi5.jpg: %s", st(r));
+    for (uint32_t i = 0; r == 0 && i < n; i++)
+        printf(" %s %.0f,%.0f %.0fx%.0f", boxes[i].label, boxes[i].x, boxes[i].y, boxes[i].w,
+               boxes[i].h);
+    printf("\n");
+    timed("detect messi5.jpg");
+    free(img);
+    if (model)
+        vmaccel_resource_unref(model);
+}
+
 /* Calls until killed: the victim of the "guest dies mid-call" test. */
 static int loop(vmaccel_session *s) {
     size_t n = 4 << 20;
@@ -239,6 +266,7 @@ int main(int argc, char **argv) {
     exec_op(ctx, s);
     classify(ctx, s, argv[1]);
     model_run(ctx, s, argv[1]);
+    detect(ctx, s, argv[1]);
     vmaccel_session_free(s);
     vmaccel_ctx_free(ctx);
     return 0;

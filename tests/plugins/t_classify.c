@@ -12,9 +12,17 @@
  * model_run echoes its first input (or a 0-d f32 without one) as every
  * output asked for: enough for the agent's model_run paths to be fuzzed.
  *
+ * image_detect answers one box per label, or, for an image that names a
+ * flaw, a wrong answer the library must catch (tests/test_detect.c):
+ * "many" more boxes than asked for, "nan" a NaN corner, "neg" a negative
+ * size, "score" a score over 1, "label" a label without its NUL, "count"
+ * a positive return.
+ *
  * `tclassify.device = KIND` makes it say that it runs on a device of that
  * kind ("gpu", "cpu", ...): a pretend one, so named, for testing what the
  * agent decides from devices (agent.batch = auto); it runs on the CPU. */
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +101,36 @@ static int classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
     return 0;
 }
 
+static bool named(const void *image, size_t len, const char *flaw) {
+    return len == strlen(flaw) && memcmp(image, flaw, len) == 0;
+}
+
+static int detect(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
+                  size_t len, float threshold, vmaccel_box *boxes, uint32_t max,
+                  uint32_t *n_boxes) {
+    const char *labels;
+    size_t labels_len;
+    (void)st, (void)s, (void)threshold;
+    if (labels_of(model, &labels, &labels_len) < 0 || len == 0)
+        return -EINVAL;
+    uint32_t n = n_labels(labels, labels_len);
+    n = n < max ? n : max;
+    for (uint32_t i = 0; i < n; i++) {
+        boxes[i] = (vmaccel_box){(float)i, 1, 10, 10, i, 1.0f, {0}};
+        label_at(labels, labels_len, i, boxes[i].label);
+    }
+    *n_boxes = named(image, len, "many") ? max + 1 : n;
+    if (named(image, len, "nan"))
+        boxes[0].x = NAN;
+    if (named(image, len, "neg"))
+        boxes[0].w = -1;
+    if (named(image, len, "score"))
+        boxes[0].score = 2;
+    if (named(image, len, "label"))
+        memset(boxes[0].label, 'a', sizeof(boxes[0].label));
+    return named(image, len, "count") ? 3 : 0;
+}
+
 static int model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
                      const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
                      uint32_t n_out) {
@@ -157,6 +195,7 @@ static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 100, classify),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 100, classify_batch),
     VMACCEL_PLUGIN_OP(MODEL_RUN, model_run, 100, model_run),
+    VMACCEL_PLUGIN_OP(IMAGE_DETECT, image_detect, 100, detect),
     VMACCEL_PLUGIN_OPS_END,
 };
 

@@ -93,6 +93,15 @@ static int classify(void *st, vmaccel_session *s, vmaccel_resource *model, const
     return 0;
 }
 
+static int detect(void *st, vmaccel_session *s, vmaccel_resource *model, const void *image,
+                  size_t len, float threshold, vmaccel_box *boxes, uint32_t max,
+                  uint32_t *n_boxes) {
+    (void)st, (void)s, (void)model, (void)threshold, (void)boxes, (void)max;
+    scribble(image, len);
+    *n_boxes = 0;
+    return 0;
+}
+
 static int classify_batch(void *st, vmaccel_session *s, vmaccel_resource *model,
                           const vmaccel_arg *images, uint32_t n, vmaccel_class *top,
                           uint32_t k, uint32_t *n_top, int *status) {
@@ -109,6 +118,7 @@ static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(SHA256, sha256, 100, buggy_sha256),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 100, classify),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY_BATCH, image_classify_batch, 100, classify_batch),
+    VMACCEL_PLUGIN_OP(IMAGE_DETECT, image_detect, 100, detect),
     VMACCEL_PLUGIN_OPS_END,
 };
 

@@ -4,6 +4,7 @@
 // libraries.
 #include <stdio.h>
 
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <vector>
@@ -21,8 +22,16 @@ static cv::Scalar colour(uint32_t cls) {
     return palette[cls % (sizeof(palette) / sizeof(palette[0]))];
 }
 
+/* The box within the image: an agent's numbers are finite and >= 0
+ * (checked by the library), not necessarily inside the picture. */
+static cv::Rect inside(const cv::Mat &img, const vmaccel_box &b) {
+    int x = (int)std::min(b.x, (float)img.cols), y = (int)std::min(b.y, (float)img.rows);
+    return cv::Rect(x, y, (int)std::min(b.w, (float)(img.cols - x)),
+                    (int)std::min(b.h, (float)(img.rows - y)));
+}
+
 static void draw_one(cv::Mat &img, const vmaccel_box &b) {
-    cv::Rect r((int)b.x, (int)b.y, (int)b.w, (int)b.h);
+    cv::Rect r = inside(img, b);
     int thick = std::max(1, std::min(img.cols, img.rows) / 300);
     cv::rectangle(img, r, colour(b.class_id), thick + 1);
     char text[VMACCEL_LABEL_MAX + 16];

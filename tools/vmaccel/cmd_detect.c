@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../draw/draw.h"
 #include "cli.h"
@@ -48,21 +49,34 @@ static void print_boxes(cli *c, const char *name, int status, const vmaccel_box 
                b[i].w, b[i].h);
 }
 
+/* Whether this CLI is the build tree's (next to its drawing module): only
+ * then is that module a place to look, so an installed CLI never loads a
+ * library from a build directory someone may have left behind. */
+static bool in_build_tree(void) {
+    char self[4096], dir[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return false;
+    self[n] = '\0';
+    snprintf(dir, sizeof(dir), "%s", VMACCEL_DRAW_BUILD);
+    char *slash = strrchr(dir, '/');
+    size_t len = slash ? (size_t)(slash - dir) + 1 : 0;
+    return len && strncmp(self, dir, len) == 0 && !strchr(self + len, '/');
+}
+
 /* The drawing module: $VMACCEL_DRAW_MODULE when set (only there), else
- * the build tree's, then the installed one. */
+ * the build tree's for the build tree's CLI, else the installed one. */
 static vmaccel_draw_fn *draw_module(cli *c, void **handle) {
     const char *env = getenv("VMACCEL_DRAW_MODULE");
-    const char *paths[] = {env, env ? NULL : VMACCEL_DRAW_BUILD, env ? NULL : VMACCEL_DRAW_INSTALL};
-    for (int i = 0; i < 3; i++) {
-        if (!paths[i] || !*paths[i] || !(*handle = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL)))
-            continue;
+    const char *path = env ? env : in_build_tree() ? VMACCEL_DRAW_BUILD : VMACCEL_DRAW_INSTALL;
+    if (*path && (*handle = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
         vmaccel_draw_fn *fn = (vmaccel_draw_fn *)dlsym(*handle, VMACCEL_DRAW_SYMBOL);
         if (fn)
             return fn;
         dlclose(*handle);
     }
     cli_fail(c, "--draw needs vmaccel-draw.so (OpenCV), which is not on this machine "
-             "(looked for %s); the boxes are printed above", env ? env : VMACCEL_DRAW_INSTALL);
+             "(looked for %s); the boxes are printed above", path);
     return NULL;
 }
 
@@ -82,7 +96,8 @@ static int draw(cli *c, const opts *o, const void *img, size_t len, const vmacce
     return 0;
 }
 
-static int detect_one(cli *c, const opts *o, vmaccel_resource *m, uint32_t i, vmaccel_box *b) {
+static int detect_one(cli *c, const opts *o, vmaccel_resource *m, uint32_t i, vmaccel_box *b,
+                      uint32_t *printed) {
     void *img;
     size_t len;
     uint32_t n = 0;
@@ -98,7 +113,7 @@ static int detect_one(cli *c, const opts *o, vmaccel_resource *m, uint32_t i, vm
         free(img);
         return cli_op_fail(c, VMACCEL_OP_IMAGE_DETECT, r);
     }
-    print_boxes(c, o->images[i], r, b, r < 0 ? 0 : n, ms, i == 0);
+    print_boxes(c, o->images[i], r, b, r < 0 ? 0 : n, ms, (*printed)++ == 0);
     int status = r < 0;
     if (r == 0 && o->draw)
         status = draw(c, o, img, len, b, n);
@@ -164,8 +179,9 @@ int cmd_detect(cli *c, int argc, char **argv) {
         cli_json_str(stdout, o.model);
         printf(",\"images\":[");
     }
+    uint32_t printed = 0; /* JSON: a comma before all but the first */
     for (uint32_t i = 0; boxes && i < o.n; i++)
-        status |= detect_one(c, &o, m, i, boxes);
+        status |= detect_one(c, &o, m, i, boxes, &printed);
     if (boxes && c->json) /* closed even after a failure: what was printed parses */
         printf("]}\n");
     free(boxes);
