@@ -18,6 +18,7 @@
 
 struct agent_map {
     atomic_int refs;
+    vmaccel_mem *mem; /* a guest's memfd, as a mem of the agent's context; NULL: a VM region */
     void *base;
     uint64_t size;
     _Atomic uint64_t *conn_bytes; /* its table's: the table outlives it (mems.h) */
@@ -37,6 +38,7 @@ struct mem_table {
     uint64_t max_bytes;
     uint64_t max_mems, max_total; /* agent-wide, over every table (agent.h) */
     agent_stats *stats;
+    vmaccel_ctx *ctx;
 };
 
 /* --- VM regions (mems.h) --- */
@@ -106,10 +108,11 @@ int mems_add_region(mem_table *t, agent_map *region, uint32_t *id) {
 
 /* --- a connection's table --- */
 
-mem_table *mems_new(agent_stats *st, const agent_config *cfg) {
+mem_table *mems_new(vmaccel_ctx *ctx, agent_stats *st, const agent_config *cfg) {
     mem_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    t->ctx = ctx;
     pthread_mutex_init(&t->lock, NULL);
     t->next_id = 1;
     t->max_bytes = cfg->max_mapped_bytes;
@@ -152,7 +155,10 @@ void mems_free(mem_table *t) {
 void agent_map_put(agent_map *m) {
     if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
         return;
-    munmap(m->base, m->size);
+    if (m->mem)
+        vmaccel_mem_free(m->mem); /* workers that were handed it let go too */
+    else
+        munmap(m->base, m->size);
     atomic_fetch_sub(m->conn_bytes, m->size);
     atomic_fetch_sub(&m->stats->mapped_bytes, (long)m->size);
     atomic_fetch_sub(&m->stats->mems, 1);
@@ -208,19 +214,21 @@ static void unreserve(mem_table *t, uint64_t size) {
     atomic_fetch_sub(&t->stats->mapped_bytes, (long)size);
 }
 
+/* Maps fd as a mem of the agent's context (writable: the agent writes
+ * outputs there; sealed against writing or opened read-only is -EPERM). */
 static agent_map *map_fd(mem_table *t, int fd, uint64_t size, int *err) {
     agent_map *m = malloc(sizeof(*m));
-    void *p = m ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
-    if (p == MAP_FAILED) {
-        /* Sealed against writing, or opened read-only: the agent writes
-         * outputs there, so it must be writable. */
-        *err = !m ? -ENOMEM : errno == EACCES || errno == EPERM ? -EPERM : -ENOMEM;
+    vmaccel_mem *mem = NULL;
+    *err = m ? vmaccel_mem_import(t->ctx, fd, size, &mem) : -ENOMEM;
+    if (*err < 0) {
         free(m);
         unreserve(t, size);
         return NULL;
     }
+    void *p = vmaccel_mem_data(mem);
     madvise(p, size, MADV_DONTDUMP); /* a client's data stays out of core dumps */
-    *m = (agent_map){.base = p, .size = size, .conn_bytes = &t->bytes, .stats = t->stats};
+    *m = (agent_map){.mem = mem, .base = p, .size = size, .conn_bytes = &t->bytes,
+                     .stats = t->stats};
     atomic_init(&m->refs, 1);
     atomic_fetch_add(&t->bytes, size); /* from now on: agent_map_put takes it off */
     return m; /* reserve() counted it in stats */

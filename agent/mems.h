@@ -19,8 +19,10 @@ typedef struct agent_map agent_map;
 typedef struct mem_table mem_table;
 
 /* NULL when out of memory.  Its caps: cfg's max_mapped_bytes (this
- * table), max_mems and max_mapped_total (all tables, counted in st). */
-mem_table *mems_new(agent_stats *st, const agent_config *cfg);
+ * table), max_mems and max_mapped_total (all tables, counted in st).  Its
+ * mappings are mems of ctx (vmaccel_mem_import): a sandboxed worker of the
+ * tenant is handed the guest's memory itself (src/core/isolate_mems.c). */
+mem_table *mems_new(vmaccel_ctx *ctx, agent_stats *st, const agent_config *cfg);
 /* A shared stream started over (conn.c): `to` goes on giving ids where
  * `from` stopped, so none is given twice on the connection. */
 void mems_carry_ids(mem_table *to, mem_table *from);

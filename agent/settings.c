@@ -5,6 +5,7 @@
  * key was.  So the agent reads the same file once more with the same parser
  * (src/core/config.c, linked in here) only to learn each key's line. */
 #include <errno.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,17 @@ static int read_mem_caps(server *srv) {
     if (agent_config_uint(srv, "agent.max_mems", 1, 60000, &mems) < 0 ||
         agent_config_uint(srv, "agent.max_mapped_bytes_total", 1, 1ULL << 48, &total) < 0)
         return -EINVAL;
+    /* Each mapping keeps its memfd open (to hand to a sandboxed worker):
+     * at most half the descriptors, so that mems alone never starve
+     * connections, passed descriptors and workers of theirs. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        mems > rl.rlim_cur / 2) {
+        agent_log("agent.max_mems = %llu: lowered to %llu, half the descriptors this "
+                  "process may open (RLIMIT_NOFILE %llu)", (unsigned long long)mems,
+                  (unsigned long long)(rl.rlim_cur / 2), (unsigned long long)rl.rlim_cur);
+        mems = rl.rlim_cur / 2;
+    }
     srv->cfg.max_mems = mems;
     srv->cfg.max_mapped_total = total;
     return 0;

@@ -24,7 +24,7 @@ void agent_sess_put(agent_sess *s) {
 tables *tables_new(vmaccel_ctx *ctx, const vmaccel_limits *lim, agent_stats *st,
                    model_reg *models, const agent_config *cfg) {
     tables *t = malloc(sizeof(*t));
-    mem_table *mems = t ? mems_new(st, cfg) : NULL;
+    mem_table *mems = t ? mems_new(ctx, st, cfg) : NULL;
     if (!mems) {
         free(t);
         return NULL;

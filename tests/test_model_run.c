@@ -653,3 +653,88 @@ TEST(model_run_outputs_mapped_and_in_the_answer) {
     vmaccel_ctx_free(ctx);
     CHECK_INT(test_agent_stop(&a), 0);
 }
+
+/* Tensors in a mem are handed to the sandboxed worker as they are (the
+ * mem itself, src/core/isolate_mems.c), not copied through its arena: with
+ * a 1 MiB arena, 4 MiB tensors run when they lie in a mem — in-process,
+ * and through the agent over unix, where a guest's mems are the agent's
+ * (agent/mems.c) — and are -E2BIG otherwise (plain buffers in-process, any
+ * over tcp). */
+static void big_tensors_n(vmaccel_ctx *ctx, vmaccel_mem *mem, bool in_mem, int want, int n);
+
+static void big_tensors(vmaccel_ctx *ctx, vmaccel_mem *mem, bool in_mem, int want) {
+    big_tensors_n(ctx, mem, in_mem, want, 1 << 20);
+}
+
+static void big_tensors_n(vmaccel_ctx *ctx, vmaccel_mem *mem, bool in_mem, int want, int N) {
+    char path[700];
+    snprintf(path, sizeof(path), "%s/add.onnx", dir());
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    CHECK_OK(vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, path, &m));
+    CHECK_OK(vmaccel_session_register(s, m));
+    float *p = in_mem ? vmaccel_mem_data(mem) : malloc(3 * N * sizeof(float));
+    for (int i = 0; i < 2 * N; i++)
+        p[i] = (float)(i % 1013);
+    memset(p + 2 * N, 0, N * sizeof(float));
+    vmaccel_tensor in[2] = {
+        {.name = "x", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = p,
+         .len = N * sizeof(float)},
+        {.name = "y", .dtype = VMACCEL_DTYPE_F32, .rank = 2, .shape = {1, N}, .data = p + N,
+         .len = N * sizeof(float)},
+    };
+    vmaccel_tensor out = {.data = p + 2 * N, .len = N * sizeof(float)};
+    CHECK_INT(vmaccel_model_run(s, m, in, 2, &out, 1), want);
+    for (int i = 0; want == 0 && i < N; i++)
+        CHECK(p[2 * N + i] == p[i] + p[N + i]);
+    if (!in_mem)
+        free(p);
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+}
+
+TEST(model_run_hands_mems_to_the_worker_not_copies) {
+    char cfg[700];
+    snprintf(cfg, sizeof(cfg), "plugin_dir = %s/plugins\nplugins = opencv\nlog_level = error\n"
+             "opencv.isolation = process\nopencv.isolation_shm_mb = 1\n", TEST_BUILD_DIR);
+    vmaccel_ctx *ctx = test_ctx(cfg);
+    vmaccel_mem *mem;
+    CHECK_OK(vmaccel_mem_new(ctx, 12 << 20, &mem));
+    big_tensors(ctx, mem, true, 0);
+    big_tensors(ctx, mem, true, 0); /* the worker has it already */
+    big_tensors(ctx, NULL, false, -E2BIG);
+    vmaccel_mem_free(mem); /* the worker drops it (idle: at once) */
+    big_tensors(ctx, NULL, false, -E2BIG);
+    /* More mems than a worker keeps (16): each call's tensors in a mem of
+     * their own (1 MiB each, the arena's size: only the mem path runs
+     * them), the oldest dropped to make room, never one the call uses;
+     * then mems freed one after another, each a drop. */
+    enum { MEMS = 20, PER = 3 << 20 };
+    vmaccel_mem *many[MEMS];
+    for (int i = 0; i < MEMS; i++) {
+        CHECK_OK(vmaccel_mem_new(ctx, PER, &many[i]));
+        big_tensors_n(ctx, many[i], true, 0, 1 << 18);
+    }
+    for (int i = MEMS - 1; i >= 0; i--) { /* the oldest ones again: given anew */
+        big_tensors_n(ctx, many[i], true, 0, 1 << 18);
+        vmaccel_mem_free(many[i]);
+    }
+    vmaccel_ctx_free(ctx);
+
+    test_agent a;
+    char unix_addr[300];
+    test_agent_start(&a, 1, "plugins = opencv\nopencv.isolation_shm_mb = 1\n"
+                            "agent.max_request_bytes = 67108864\n");
+    snprintf(unix_addr, sizeof(unix_addr), "unix://%s", a.sock);
+    ctx = test_remote_ctx(unix_addr);
+    CHECK_OK(vmaccel_mem_new(ctx, 12 << 20, &mem));
+    big_tensors(ctx, mem, true, 0);
+    big_tensors(ctx, NULL, false, 0); /* staged through the library's mems: mems too */
+    vmaccel_mem_free(mem);
+    vmaccel_ctx_free(ctx);
+    ctx = test_remote_ctx(a.tcp);
+    big_tensors(ctx, NULL, false, -E2BIG); /* over tcp the bytes come inline */
+    vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
+}

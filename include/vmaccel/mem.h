@@ -51,6 +51,20 @@ typedef struct vmaccel_mem vmaccel_mem; /* opaque */
  * is left untouched. */
 VMACCEL_API int vmaccel_mem_new(vmaccel_ctx *ctx, size_t size, vmaccel_mem **out);
 
+/* A mem over memory another process shares: fd, a memfd (tmpfs, not
+ * hugetlbfs) sealed against shrinking (F_SEAL_SHRINK) of at least `size`
+ * bytes, is mapped read/write
+ * and kept (a duplicate: the caller still owns fd).  For
+ * hosts (vmacceld maps a guest's memfd this way), so that plugins find its
+ * pointers with vmaccel_mem_find and can pass the memory on, e.g. to a
+ * sandboxed worker.  Not zeroed: it holds what the other process wrote.
+ * -EINVAL for a NULL argument, a size of 0, a negative fd, or an fd that
+ * is not such a memfd; -E2BIG above VMACCEL_MEM_MAX; -EPERM for an fd
+ * that cannot be mapped writable (sealed against writes, or read-only);
+ * -ENOMEM.  On failure *out is left untouched.  Free it with
+ * vmaccel_mem_free. */
+VMACCEL_API int vmaccel_mem_import(vmaccel_ctx *ctx, int fd, size_t size, vmaccel_mem **out);
+
 /* The memory's first byte (NULL for a NULL mem); valid until
  * vmaccel_mem_free(). */
 VMACCEL_API void *vmaccel_mem_data(const vmaccel_mem *m);

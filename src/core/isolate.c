@@ -68,7 +68,15 @@ static void worker_failed(iso_pool *p, iso_worker *w, const char *why) {
                      "next start in %.2f s", p->name, deaths, d);
 }
 
+void iso_worker_failed(iso_pool *p, iso_worker *w, const char *why) {
+    worker_failed(p, w, why);
+}
+
 void iso_release(iso_pool *p, iso_worker *w) {
+    if (!w->retiring && w->pid > 0 && iso_mem_flush(p, w) < 0) {
+        worker_failed(p, w, "lost between requests"); /* released too */
+        return;
+    }
     if (w->retiring) { /* not a death: no back-off, nothing counted */
         vmaccel__log(p->ctx, VMACCEL_LOG_INFO, "plugin %s: worker %d retired: half its CPU "
                      "budget used (isolation_cpu_s)", p->name, (int)w->pid);
@@ -257,6 +265,8 @@ int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker 
             return r; /* the spawner is lost (logged): no worker will come */
     }
     int r = flush_drops(p, w);
+    if (r == 0)
+        r = iso_mem_flush(p, w);
     if (r < 0) {
         worker_failed(p, w, "lost between requests");
         return r;

@@ -46,6 +46,15 @@ typedef struct iso_worker {
     uint8_t *arena;
     bool busy;           /* held by a caller (or being started) */
     iso_ids held, drop;  /* resources it has; those to drop before next use */
+    /* The mems it has mapped (isolate_mems.c), oldest first, and those
+     * freed since, to drop before its next use. */
+    struct iso_wmem {
+        uint64_t serial, size;
+        uint64_t slot; /* the worker's name for it: never the serial */
+    } mems[ISO_WORKER_MEMS];
+    int n_mems;
+    uint64_t next_slot;
+    iso_ids mem_drop; /* slots */
     double restart_at;   /* when dead: not before this (monotonic seconds) */
     unsigned deaths;     /* in a row, for the back-off */
     bool bound;          /* the slot serves dom (else it is free) */
@@ -107,6 +116,25 @@ void iso_done(iso_pool *p, iso_worker *w, const iso_msg *m, size_t out);
 int vmaccel__iso_model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
                            const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
                            uint32_t n_out);
+
+/* isolate_mems.c: has w map mem (once: w keeps it until mem is freed or it
+ * makes room, never evicting the mems in used[], this call's): 0 and the
+ * worker's *slot for it, 1 when it goes through the arena instead (not a
+ * sealed memfd, no room, or w could not map it), or -ECONNRESET/-ETIMEDOUT
+ * with w gone (released, as iso_call leaves it). */
+int iso_mem_give(iso_pool *p, iso_worker *w, vmaccel_mem *mem, const uint64_t *used,
+                 int n_used, uint64_t *slot);
+/* The proxy's mem_free hook: every worker that holds mem drops it before
+ * its next request. */
+void vmaccel__iso_mem_free(void *st, vmaccel_mem *mem);
+/* Sends w the drops queued for it; -ECONNRESET when it is gone. */
+int iso_mem_flush(iso_pool *p, iso_worker *w);
+/* Sends m and the descriptor fd with it (SCM_RIGHTS), then waits for the
+ * REPLY, as iso_call (isolate_spawn.c). */
+int iso_exchange_fd(iso_pool *p, iso_worker *w, iso_msg *m, int fd);
+/* isolate.c, for isolate_mems.c: the worker failed an exchange: it is
+ * killed, logged, released. */
+void iso_worker_failed(iso_pool *p, iso_worker *w, const char *why);
 
 /* isolate.c: sets of resource ids. */
 int iso_ids_has(const iso_ids *s, uint64_t id);

@@ -109,6 +109,7 @@ void vmaccel__isolate_free(void *state) {
             iso_reap(p, &p->w[i], NULL);
         free(p->w[i].held.v);
         free(p->w[i].drop.v);
+        free(p->w[i].mem_drop.v);
     }
     iso_spawner_stop(p);
     pthread_mutex_destroy(&p->spawner_lock);
@@ -141,7 +142,7 @@ static void ops_build(iso_pool *p) {
     p->desc = (vmaccel_plugin){VMACCEL_PLUGIN_HEADER, .name = p->desc.name,
                                .version = p->version, .ops = p->ops,
                                .resource_free = on_free, .resource_register = on_register,
-                               .devices = iso_devices};
+                               .mem_free = vmaccel__iso_mem_free, .devices = iso_devices};
 }
 
 static int pool_new(vmaccel_ctx *ctx, const char *name, const char *path, iso_pool **out) {

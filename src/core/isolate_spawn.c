@@ -301,14 +301,37 @@ void iso_reap(iso_pool *p, iso_worker *w, const char *why) {
     w->pid = 0;
     w->sock = -1;
     w->arena = NULL;
-    w->held.n = w->drop.n = 0;
+    pthread_mutex_lock(&p->lock); /* the hooks change these under it */
+    w->held.n = w->drop.n = w->mem_drop.n = 0;
+    w->n_mems = 0; /* its mappings went with it */
+    pthread_mutex_unlock(&p->lock);
 }
 
-/* Sends m without ever blocking past end: a worker that stops reading
- * must not hold an agent thread (the caller then kills it). */
-static int send_by(const iso_worker *w, const iso_msg *m, double end) {
+/* send(2), with fd attached when it is not -1. */
+static ssize_t send_msg(int sock, const iso_msg *m, int fd) {
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {(void *)m, sizeof(*m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        *cm = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET,
+                               .cmsg_type = SCM_RIGHTS};
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    }
+    return sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Sends m (and fd, unless -1) without ever blocking past end: a worker
+ * that stops reading must not hold an agent thread (the caller then kills
+ * it). */
+static int send_by(const iso_worker *w, const iso_msg *m, int fd, double end) {
     for (;;) {
-        ssize_t n = send(w->sock, m, sizeof(*m), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = send_msg(w->sock, m, fd);
         if (n == (ssize_t)sizeof(*m))
             return 0;
         if (n >= 0 || (errno != EAGAIN && errno != EINTR))
@@ -344,13 +367,13 @@ static int recv_by(const iso_worker *w, iso_msg *got, double end) {
  * worker cannot choose where the agent reads its answer nor claim another
  * resource.  A reply to something else than m (its number, op or resource)
  * is a desync, a late answer or a lie: -EPROTO, and the caller kills it. */
-int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
+static int exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it, int fd) {
     static atomic_uint_fast64_t seq;
     double end = iso_now() + p->timeout_ms / 1000.0;
     if (send_it)
         m->seq = atomic_fetch_add(&seq, 1) + 1;
-    int r = send_it ? send_by(w, m, end) : 0;
-    if (r < 0 || (send_it && m->kind == ISO_RES_DROP))
+    int r = send_it ? send_by(w, m, fd, end) : 0;
+    if (r < 0 || (send_it && (m->kind == ISO_RES_DROP || m->kind == ISO_MEM_DROP)))
         return r;
     iso_msg got;
     if ((r = recv_by(w, &got, end)) < 0)
@@ -367,4 +390,12 @@ int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
     m->status = got.status;
     m->n = got.n;
     return 0;
+}
+
+int iso_exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it) {
+    return exchange(p, w, m, send_it, -1);
+}
+
+int iso_exchange_fd(iso_pool *p, iso_worker *w, iso_msg *m, int fd) {
+    return exchange(p, w, m, true, fd);
 }

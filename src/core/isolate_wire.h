@@ -36,13 +36,25 @@
  *                 and input bytes they point at (a name span of length 0:
  *                 by position); the worker writes at out_off b × iso_tensor
  *                 (the outputs' dtype, rank, shape and data span), then
- *                 their bytes, all inside [out_off, arena end) */
+ *                 their bytes, all inside [out_off, arena end).  A tensor
+ *                 whose `mem` is not 0 lies in that mem instead (below):
+ *                 an input's data span is its bytes there; an output's the
+ *                 slot the worker writes it into, whose record then says
+ *                 the same mem and offset and the length written.
+ *
+ * Mems (shared memory the caller's tensors lie in: a guest's memfd the
+ * agent mapped, src/core/isolate_mems.c): MEM_ADD carries the memfd
+ * (SCM_RIGHTS), its serial in res_id and its size in `a`; the worker maps
+ * it and REPLYs.  MEM_DROP (res_id) unmaps it, unanswered.  A worker holds
+ * a few at a time (ISO_WORKER_MEMS, ISO_WORKER_MEM_BYTES): the agent drops
+ * the oldest before it gives one more, and every one its owner freed
+ * before the worker's next request. */
 #ifndef VMACCEL_ISOLATE_WIRE_H
 #define VMACCEL_ISOLATE_WIRE_H
 
 #include <stdint.h>
 
-enum { ISO_HELLO = 1, ISO_CALL, ISO_RES_ADD, ISO_RES_DROP, ISO_REPLY };
+enum { ISO_HELLO = 1, ISO_CALL, ISO_RES_ADD, ISO_RES_DROP, ISO_REPLY, ISO_MEM_ADD, ISO_MEM_DROP };
 /* In a CALL's REPLY, `a`: the worker exits right after this reply (it has
  * used half its CPU budget).  Said rather than found out: a worker that
  * simply exited would race the agent's next request to it, which would
@@ -88,7 +100,11 @@ typedef struct iso_tensor {
     iso_span name, data;
     uint32_t dtype, rank;
     int64_t shape[8]; /* VMACCEL_TENSOR_RANK_MAX */
+    uint64_t mem;     /* 0: data is in the arena; else the serial of a mem given to the worker */
 } iso_tensor;
+
+#define ISO_WORKER_MEMS 16
+#define ISO_WORKER_MEM_BYTES (2ull << 30)
 
 #define ISO_DEVICES_MAX 16
 #define ISO_ALIGN(x) (((x) + 7u) & ~(uint64_t)7u)

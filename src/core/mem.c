@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -146,6 +149,56 @@ int vmaccel_mem_new(vmaccel_ctx *ctx, size_t size, vmaccel_mem **out) {
             vmaccel__region_free(ctx, m->region_off, m->mapped);
         else if (m->data)
             munmap(m->data, m->mapped);
+        if (m->fd >= 0)
+            close(m->fd);
+        free(m);
+        return r;
+    }
+    *out = m;
+    return 0;
+}
+
+/* fd's memory, checked as a mem's: an ordinary (tmpfs) memfd sealed
+ * against shrinking, of at least `size` bytes, so no page of the mapping
+ * can vanish (SIGBUS); a hugetlbfs one could still fault when its pool
+ * runs dry. */
+static int importable(int fd, size_t size) {
+    struct stat st;
+    struct statfs fs;
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstatfs(fd, &fs) < 0 ||
+        fs.f_type != TMPFS_MAGIC)
+        return -EINVAL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < size)
+        return -EINVAL;
+    return 0;
+}
+
+int vmaccel_mem_import(vmaccel_ctx *ctx, int fd, size_t size, vmaccel_mem **out) {
+    if (!ctx || !out || size == 0 || fd < 0)
+        return -EINVAL;
+    if (size > VMACCEL_MEM_MAX)
+        return -E2BIG;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), mapped = (size + page - 1) / page * page;
+    int r = importable(fd, size);
+    if (r < 0)
+        return r;
+    vmaccel_mem *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    *m = (vmaccel_mem){.ctx = ctx, .size = size, .mapped = mapped, .fd = -1};
+    atomic_init(&m->refs, 1);
+    void *p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    r = p == MAP_FAILED ? (errno == EACCES || errno == EPERM ? -EPERM : -ENOMEM) : 0;
+    m->data = p == MAP_FAILED ? NULL : p;
+    if (r == 0 && (m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        r = -errno;
+    m->serial = atomic_fetch_add(&next_serial, 1);
+    if (r == 0)
+        r = registry_add(ctx, m);
+    if (r < 0) {
+        if (m->data)
+            munmap(m->data, mapped);
         if (m->fd >= 0)
             close(m->fd);
         free(m);

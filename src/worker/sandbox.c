@@ -214,6 +214,12 @@ int worker_sandbox(worker *w) {
         cpu_per_request = 1ull << 40; /* no overflow below */
     rlim_t cpu = (rlim_t)(cpu_start + 2 * cpu_per_request);
     int r = limit(RLIMIT_NOFILE, 16, 16);
+    /* No file grows by the worker's hand: not a guest's memfd it was given
+     * (isolate_mems.c) by writing past its end, whose pages would be the
+     * agent's to pay for.  Stores through its mapping are not writes. */
+    signal(SIGXFSZ, SIG_IGN); /* EFBIG, not death, for a write that tries */
+    if (r == 0)
+        r = limit(RLIMIT_FSIZE, 0, 0);
     if (r == 0)
         r = limit(RLIMIT_CPU, cpu, cpu);
     if (r == 0)

@@ -70,20 +70,45 @@ int worker_span_ok(uint64_t off, uint64_t len) {
     return off <= W.arena_len && len <= W.arena_len - off;
 }
 
+/* One message, and the descriptor that came with it (MEM_ADD), or -1. */
+static ssize_t recv_msg(iso_msg *m, int *fd) {
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {m, sizeof(*m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
+    ssize_t n = recvmsg(ISO_FD_SOCK, &mh, MSG_CMSG_CLOEXEC);
+    struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+    *fd = -1;
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+        cm->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(fd, CMSG_DATA(cm), sizeof(int));
+    return n;
+}
+
 static void serve(void) {
     for (;;) {
         iso_msg m;
-        ssize_t n = recv(ISO_FD_SOCK, &m, sizeof(m), 0);
+        int fd;
+        ssize_t n = recv_msg(&m, &fd);
         if (n == 0)
             exit(0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n != (ssize_t)sizeof(m))
             die("bad message", n < 0 ? -errno : -EPROTO);
+        if (fd >= 0 && m.kind != ISO_MEM_ADD) {
+            close(fd);
+            fd = -1;
+        }
         switch (m.kind) {
         case ISO_CALL: reply(&m, worker_call(&W, &m)); break;
         case ISO_RES_ADD: reply(&m, worker_res_add(&W, &m)); break;
         case ISO_RES_DROP: worker_res_drop(&W, m.res_id); break;
+        case ISO_MEM_ADD: reply(&m, worker_mem_add(&W, &m, fd)); break;
+        case ISO_MEM_DROP: worker_mem_drop(&W, m.res_id); break;
         default: die("unknown message", -EPROTO);
         }
     }
