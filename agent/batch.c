@@ -1,6 +1,6 @@
 /* Dynamic batching: image_classify requests for one model, from any
  * tenants, run as one batched forward pass; each caller gets exactly its
- * own answer.  The thread that pops the first job forms the batch
+ * own answer.  (model_run's: batch_run.c.)  The thread that pops the first job forms the batch
  * (pool.c); this runs it.
  *
  * A request joins only if it would have run on its own: it decoded, its
@@ -30,7 +30,7 @@ static bool admit(const job *j) {
            vmaccel_session_has(agent_sess_get(j->as), j->res) == 1;
 }
 
-static void record(server *srv, int n) {
+void batch_record(server *srv, int n) {
     int b = 0;
     while (b < 7 && n > (1 << b))
         b++;
@@ -40,6 +40,10 @@ static void record(server *srv, int n) {
 }
 
 void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready) {
+    if (jobs[0]->req.kind == VMACCEL_OP_MODEL_RUN) {
+        batch_run_models(srv, jobs, n, ready);
+        return;
+    }
     job *in[VMACCEL_BATCH_MAX];
     vmaccel_arg img[VMACCEL_BATCH_MAX];
     int n_in = 0;
@@ -67,13 +71,13 @@ void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready) {
                                                (uint32_t)n_in, top, k, n_top, status)
                 : -ENOMEM;
     if (r >= 0)
-        record(srv, n_in);
+        batch_record(srv, n_in);
     for (int i = 0; i < n_in; i++) {
         if (r < 0) { /* the batch could not run (e.g. no batched backend) */
             handle_job(srv, in[i], ready);
             continue;
         }
-        classify_result res = {status[i], top + (size_t)i * k, n_top[i], t0};
+        classify_result res = {status[i], top + (size_t)i * k, n_top[i], t0, NULL, 0};
         handle_job_result(srv, in[i], &res, ready);
     }
     free(top);

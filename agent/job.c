@@ -56,9 +56,12 @@ static bool named_resource(const vmaccel_req *q, uint64_t *id) {
 /* The model id when j is an image_classify that batching applies to. */
 static uint64_t batch_model(const agent_config *cfg, job *j) {
     bool meta = false;
-    if (cfg->batch == BATCH_OFF || j->req.kind != VMACCEL_OP_IMAGE_CLASSIFY)
+    if (cfg->batch == BATCH_OFF || (j->req.kind != VMACCEL_OP_IMAGE_CLASSIFY &&
+                                    j->req.kind != VMACCEL_OP_MODEL_RUN))
         return 0;
-    uint64_t model = tables_resource_model(j->t, j->req.u.classify.res, &meta);
+    uint64_t res = j->req.kind == VMACCEL_OP_MODEL_RUN ? j->req.u.run.res
+                                                       : j->req.u.classify.res;
+    uint64_t model = tables_resource_model(j->t, res, &meta);
     return cfg->batch == BATCH_ON || meta ? model : 0;
 }
 

@@ -2,6 +2,7 @@
  * at test time (tests/models/gen_onnx.py) against NumPy's outputs, and
  * every way a call can be wrong. */
 #include <math.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "agent_helper.h"
@@ -736,5 +737,99 @@ TEST(model_run_hands_mems_to_the_worker_not_copies) {
     ctx = test_remote_ctx(a.tcp);
     big_tensors(ctx, NULL, false, -E2BIG); /* over tcp the bytes come inline */
     vmaccel_ctx_free(ctx);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* --- batching (agent/batch_run.c) --- */
+
+#define BATCHERS 4
+#define BATCH_CALLS 15
+
+typedef struct batcher {
+    const char *addr;
+    int id, failed;
+} batcher;
+
+/* Calls ids.onnx ([rows, 4] i64 -> f32) with rows and values of its own,
+ * each answer checked against what it sent: a batch's rows cut wrong give
+ * another caller's numbers. */
+static void *batcher_main(void *arg) {
+    batcher *b = arg;
+    vmaccel_ctx *ctx = test_remote_ctx(b->addr);
+    vmaccel_session *s;
+    vmaccel_resource *m;
+    char path[700];
+    snprintf(path, sizeof(path), "%s/ids.onnx", dir());
+    if (vmaccel_session_new(ctx, &s) < 0 ||
+        vmaccel_resource_from_path(ctx, VMACCEL_RESOURCE_MODEL, path, &m) < 0 ||
+        vmaccel_session_register(s, m) < 0) {
+        fprintf(stderr, "  caller %d: cannot set up\n", b->id);
+        b->failed = 1;
+        return NULL;
+    }
+    for (int k = 0; k < BATCH_CALLS && !b->failed; k++) {
+        int rows = 1 + (b->id + k) % 3;
+        int64_t ids[12];
+        float got[12];
+        for (int i = 0; i < rows * 4; i++)
+            ids[i] = 1000 * b->id + 10 * k + i;
+        vmaccel_tensor in = {.dtype = VMACCEL_DTYPE_I64, .rank = 2, .shape = {rows, 4},
+                             .data = ids, .len = (size_t)rows * 4 * sizeof(int64_t)};
+        vmaccel_tensor out = {.data = got, .len = sizeof(got)};
+        int r = vmaccel_model_run(s, m, &in, 1, &out, 1);
+        if (r < 0 || out.rank != 2 || out.shape[0] != rows || out.shape[1] != 4) {
+            fprintf(stderr, "  caller %d call %d (%d rows): %s, rank %u shape %lld x %lld\n",
+                    b->id, k, rows, vmaccel_strerror(r), out.rank, (long long)out.shape[0],
+                    (long long)out.shape[1]);
+            b->failed = 1;
+        }
+        for (int i = 0; !b->failed && i < rows * 4; i++)
+            if ((b->failed = got[i] != (float)ids[i]))
+                fprintf(stderr, "  caller %d call %d: [%d] = %g, sent %lld\n", b->id, k, i,
+                        got[i], (long long)ids[i]);
+    }
+    vmaccel_resource_unref(m);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
+    return NULL;
+}
+
+/* Callers of one model whose inputs differ in their first dimension only
+ * are served by batched passes (the metrics say so), each answer its own
+ * rows; a caller whose call cannot join (another column count: -EINVAL
+ * from the model) fails alone. */
+TEST(model_run_batched_calls_each_get_their_own_rows) {
+    test_agent a;
+    char addr[300];
+    test_agent_start(&a, 0, "plugins = opencv\nagent.batch = on\nagent.batch_max = 8\n"
+                            "agent.batch_window_us = 200000\n");
+    snprintf(addr, sizeof(addr), "unix://%s", a.sock);
+    dir(); /* the models made once, before the threads look for them */
+    pthread_t t[BATCHERS];
+    batcher b[BATCHERS];
+    for (int i = 0; i < BATCHERS; i++) {
+        b[i] = (batcher){addr, i, 0};
+        CHECK(pthread_create(&t[i], NULL, batcher_main, &b[i]) == 0);
+    }
+    agent_addr = addr;
+    fixture x = open_model("ids");
+    int64_t five[5] = {1, 2, 3, 4, 5};
+    vmaccel_tensor bad = {.dtype = VMACCEL_DTYPE_I64, .rank = 2, .shape = {1, 5},
+                          .data = five, .len = sizeof(five)};
+    vmaccel_tensor out = {0};
+    for (int k = 0; k < 5; k++)
+        CHECK(vmaccel_model_run(x.s, x.m, &bad, 1, &out, 1) < 0);
+    close_model(&x);
+    agent_addr = NULL;
+    for (int i = 0; i < BATCHERS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(b[i].failed, 0);
+    }
+    char *page = test_agent_metrics(&a);
+    double batched = test_metric(page, "vmaccel_batched_requests_total");
+    if (batched < 2)
+        fprintf(stderr, "  batched: %g\n", batched);
+    CHECK(batched >= 2);
+    free(page);
     CHECK_INT(test_agent_stop(&a), 0);
 }
