@@ -96,6 +96,10 @@ static bool any_isolated(server *srv) {
     return false;
 }
 
+/* model_run batches never mix tenants: a model may compute across its
+ * batch dimension (a normalisation over it, a reduction), and one tenant's
+ * rows would then shape another's answer. */
 struct sched_tenant *batch_only_tenant(server *srv, const job *first) {
-    return any_isolated(srv) ? &first->c->tn->st : NULL;
+    return first->req.kind == VMACCEL_OP_MODEL_RUN || any_isolated(srv) ? &first->c->tn->st
+                                                                         : NULL;
 }

@@ -3,6 +3,13 @@
  * forward pass over the inputs stacked along it; each caller gets its own
  * rows of every output, as the same call alone would give them.
  *
+ * Only one tenant's requests form a batch (batch_only_tenant): a model may
+ * compute across its batch dimension, and another tenant's rows must never
+ * shape an answer.  For the same reason batching is the operator's or the
+ * model's choice (agent.batch = on, a bundle's batch = on), never the
+ * default: within a tenant, such a model gives batched calls answers that
+ * depend on each other.
+ *
  * A request joins only if it would have run on its own (as classify's:
  * batch.c) and its shape allows it: every input of rank 1 or more, all
  * with the same first dimension (its rows), and every output in the

@@ -44,6 +44,8 @@ run_classify() {
 }
 VMACCEL_REMOTE=unix://$work/a.sock $vmaccel ping --count 1000
 VMACCEL_REMOTE=unix://$work/a.sock run_classify
+VMACCEL_REMOTE=unix://$work/a.sock $vmaccel detect --model models/face.meta \
+  --draw build/demo-faces.jpg tests/data/messi5.jpg   # the picture, drawn on the host
 kill -TERM $agent && wait $agent
 
 step "and in-process on the host (no VM, no agent)"
