@@ -165,6 +165,21 @@ static void model_run(int conn, uint64_t id, const vmaccel_placer *pl) {
     req(conn, id, &m);
 }
 
+/* A model_run that batch_run.c may stack: one f32 input of `rows` rows
+ * of three (rows may be anything: 2^62 with a 0 beside it is the
+ * overflow a review found), its output by name. */
+static void model_run_rows(int conn, uint64_t id, int64_t rows, int64_t cols) {
+    static vmaccel_msg m;
+    static uint8_t desc[VMACCEL_RUN_DESC_MAX];
+    static float x[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    vmaccel_tensor in = {.name = "x", .dtype = VMACCEL_DTYPE_F32, .rank = 2,
+                         .shape = {rows, cols}, .data = x,
+                         .len = (size_t)(rows * cols) <= 12 ? (size_t)(rows * cols) * 4 : 0};
+    vmaccel_tensor out = {.name = "y"};
+    vmaccel_req_model_run_mem(&m, NULL, 1, 2, &in, 1, &out, 1, desc);
+    req(conn, id, &m);
+}
+
 static int inline_place(void *ud, const void *p, uint64_t len, int out, vmaccel_where *w) {
     (void)ud, (void)p, (void)len, (void)out;
     *w = (vmaccel_where){0, 0};
@@ -289,6 +304,22 @@ int main(int argc, char **argv) {
     model_run(1, 23, NULL);
     act(0, STEP);
     save(dir, "classify-batched");
+
+    /* Pipelined model_runs of one tenant (connections 0 and 2) that stack
+     * along their first dimension, one that does not fit, and rows of
+     * nothing whose count would overflow a stack's total. */
+    model_setup(0);
+    model_setup(2);
+    model_run_rows(0, 10, 1, 3);
+    model_run_rows(2, 10, 2, 3);
+    model_run_rows(0, 11, 3, 3);
+    model_run_rows(2, 11, 1, 4);
+    model_run_rows(0, 12, (int64_t)1 << 62, 0);
+    model_run_rows(2, 12, (int64_t)1 << 62, 0);
+    model_run_rows(0, 13, (int64_t)1 << 62, 0);
+    model_run_rows(2, 13, (int64_t)1 << 62, 0);
+    act(0, STEP);
+    save(dir, "model-run-batched");
 
     /* The shape of the old double release (issue 13 §1): two pipelined
      * classifications for a batched model, an unknown session, then k = 0. */
