@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "batch.h"
+#include "batch_run.h"
 #include "conn.h"
 #include "job.h"
 #include "log.h"
@@ -28,15 +29,6 @@ static bool admit(const job *j) {
            j->req.kind == VMACCEL_OP_IMAGE_CLASSIFY &&
            j->req.u.classify.k > 0 &&
            vmaccel_session_has(agent_sess_get(j->as), j->res) == 1;
-}
-
-void batch_record(server *srv, int n) {
-    int b = 0;
-    while (b < 7 && n > (1 << b))
-        b++;
-    atomic_fetch_add(&srv->stats.batches, 1);
-    atomic_fetch_add(&srv->stats.batched, n);
-    atomic_fetch_add(&srv->stats.batch_size[b], 1);
 }
 
 void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready) {

@@ -6,13 +6,8 @@
 
 /* Runs n image_classify jobs for one model as one batch, then answers each
  * (any that cannot join runs on its own); `ready` as for handle_job.  A
- * batch formed around a model_run goes to batch_run_models. */
+ * batch formed around a model_run goes to batch_run_models (batch_run.h). */
 void batch_run(server *srv, job **jobs, int n, answer_ready_fn *ready);
-/* batch_run.c: the same for model_run jobs, stacked along their first
- * dimension. */
-void batch_run_models(server *srv, job **jobs, int n, answer_ready_fn *ready);
-/* Counts a batch of n in the agent's metrics. */
-void batch_record(server *srv, int n);
 
 /* The tenant a batch formed around first must stay within, or NULL when
  * it may take any tenant's jobs (batch.c). */

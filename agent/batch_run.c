@@ -22,10 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "batch_run.h"
 #include "conn.h"
 #include "job.h"
 #include "log.h"
+
+void batch_record(server *srv, int n) {
+    int b = 0;
+    while (b < 7 && n > (1 << b))
+        b++;
+    atomic_fetch_add(&srv->stats.batches, 1);
+    atomic_fetch_add(&srv->stats.batched, n);
+    atomic_fetch_add(&srv->stats.batch_size[b], 1);
+}
 
 static bool same_name(const char *a, const char *b) {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
