@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "listen.h"
+#include "proto.h"
+#include "vmaccel/plugin.h"
+#include "vmaccel/version.h"
 #include "options.h"
 
 /* meson's project version (agent/meson.build); the header's otherwise. */
@@ -21,7 +24,8 @@ static void usage(FILE *f) {
             "\n"
             "The vmaccel host agent: runs the requests of clients (VMs) on this host's plugins.\n"
             "\n"
-            "  --config FILE   configuration file (default: $VMACCEL_CONFIG)\n"
+            "  --config FILE   configuration file (default: $VMACCEL_CONFIG, else\n"
+            "                  %s if it exists; man 5 vmaccel.conf)\n"
             "  --listen ADDR   serve clients on ADDR; repeatable (default: agent.listen)\n"
             "  --admin ADDR    serve the metrics page on ADDR, for operators (agent.admin)\n"
             "  --workers N     worker threads, 1..256 (agent.workers; default: the CPUs)\n"
@@ -33,7 +37,7 @@ static void usage(FILE *f) {
             "\n"
             "ADDR: %s (CID any: every CID)\n"
             "Plugins are loaded from plugin_dir (or $VMACCEL_PLUGIN_DIR), default %s.\n",
-            AGENT_ADDR_FORMS, VMACCEL_DEFAULT_PLUGIN_DIR);
+            VMACCEL_DEFAULT_CONFIG, AGENT_ADDR_FORMS, VMACCEL_DEFAULT_PLUGIN_DIR);
 }
 
 /* Every usage error: a line saying what is wrong, one saying where to look. */
@@ -149,7 +153,9 @@ int agent_options_parse(int argc, char **argv, agent_options *o) {
             return OPTIONS_EXIT_OK;
         }
         if (!strcmp(arg, "--version")) {
-            printf("vmacceld %s\n", VMACCEL_AGENT_VERSION);
+            printf("vmacceld %s (library %s, protocol %d.%d, plugin ABI %d.%d)\n",
+                   VMACCEL_AGENT_VERSION, vmaccel_version_string(), VMACCEL_PROTO_MAJOR,
+                   VMACCEL_PROTO_MINOR, VMACCEL_PLUGIN_ABI_MAJOR, VMACCEL_PLUGIN_ABI_MINOR);
             return OPTIONS_EXIT_OK;
         }
         if (is_option(argc, argv, &i, "--config", &v))

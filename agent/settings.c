@@ -18,9 +18,7 @@
 #include "settings.h"
 
 void agent_settings_open(server *srv, const char *path) {
-    if (!path)
-        path = secure_getenv("VMACCEL_CONFIG"); /* as vmaccel_init() does */
-    srv->config_path = path && *path ? path : NULL;
+    srv->config_path = vmaccel__config_pick(path, VMACCEL_DEFAULT_CONFIG); /* as the library */
     char err[256];
     if (srv->config_path && vmaccel__config_new(&srv->config_lines) == 0 &&
         vmaccel__config_load(srv->config_lines, srv->config_path, err, sizeof(err)) < 0) {

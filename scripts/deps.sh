@@ -19,6 +19,8 @@ packages=(
   gnuplot-nox                                     # bench/tenants' plot
   python3-numpy                                   # the Python binding's tests (sgemm)
   python3-onnx                                    # tests/models/gen_onnx.py: models made at test time
+  scdoc man-db bash-completion                    # man pages (docs/man), shell completion
+  dpkg-dev debhelper lintian adduser              # the Debian packages (scripts/package.sh)
   qemu-system-x86 busybox-static cpio kmod        # the guest VM (guest/); the kernel
                                                   # is fetched by guest/build-image.sh
 )

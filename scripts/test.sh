@@ -62,6 +62,13 @@ else
   echo "FAIL agent-layers"; failed=$((failed + 1))
 fi
 
+# What operators install: the man pages render and name every key, command
+# and option the code has; the shell completion; the Debian packages, built
+# with Debian's tools, checked by lintian, and used installed (~6 min).
+run "man pages: rendering, keys, commands, options" tests/man.sh build
+run "bash completion" tests/completion.sh
+run "Debian packages: build, lintian, installed in a throw-away root" scripts/package.sh
+
 # fuzz TARGET SECONDS CORPUS WHAT: a libFuzzer target from the saved corpus
 # (new finds go to a scratch dir, so the tree stays clean).
 fuzz() {

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "agent_helper.h"
+#include "proto.h"
+#include "vmaccel/plugin.h"
 
 #define AGENTD TEST_BUILD_DIR "/agent/vmacceld"
 #define PLUGINS "VMACCEL_PLUGIN_DIR=" TEST_BUILD_DIR "/plugins "
@@ -47,7 +49,11 @@ TEST(agent_cli_help_and_version_go_to_stdout) {
         free(err);
     }
     CHECK_INT(agentd(&out, &err, "--version"), 0);
-    CHECK(strcmp(out, "vmacceld " TEST_PROJECT_VERSION "\n") == 0);
+    char want[256];
+    snprintf(want, sizeof(want), "vmacceld %s (library %s, protocol %d.%d, plugin ABI %d.%d)\n",
+             TEST_PROJECT_VERSION, TEST_PROJECT_VERSION, VMACCEL_PROTO_MAJOR,
+             VMACCEL_PROTO_MINOR, VMACCEL_PLUGIN_ABI_MAJOR, VMACCEL_PLUGIN_ABI_MINOR);
+    CHECK(strcmp(out, want) == 0);
     CHECK_INT(strlen(err), 0);
     free(out);
     free(err);

@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "proto.h"
+#include "vmaccel/plugin.h"
 
 #define CLI "VMACCEL_PLUGIN_DIR=" TEST_BUILD_DIR "/plugins VMACCEL_EXEC_ALLOW=" \
             TEST_BUILD_DIR "/plugins/exec/demo " TEST_BUILD_DIR "/tools/vmaccel"
@@ -265,6 +267,25 @@ TEST(cli_no_plugins_names_the_directory_searched) {
 }
 
 /* Every command that prints a result prints one JSON document with --json. */
+/* --version names what an operator asks about when a guest and a host
+ * disagree: the library, the protocol and the plugin ABI. */
+TEST(cli_version_names_library_protocol_and_abi) {
+    char *out, want[256];
+    snprintf(want, sizeof(want), "vmaccel %s (library %s, protocol %d.%d, plugin ABI %d.%d)\n",
+             TEST_PROJECT_VERSION, TEST_PROJECT_VERSION, VMACCEL_PROTO_MAJOR,
+             VMACCEL_PROTO_MINOR, VMACCEL_PLUGIN_ABI_MAJOR, VMACCEL_PLUGIN_ABI_MINOR);
+    CHECK_INT(test_sh(&out, CLI " --version"), 0);
+    CHECK(strcmp(out, want) == 0);
+    free(out);
+    CHECK_INT(test_sh(&out, CLI " --json --version"), 0);
+    snprintf(want, sizeof(want), "{\"version\":\"%s\",\"library\":\"%s\",\"protocol\":"
+             "\"%d.%d\",\"plugin_abi\":\"%d.%d\"}\n", TEST_PROJECT_VERSION,
+             TEST_PROJECT_VERSION, VMACCEL_PROTO_MAJOR, VMACCEL_PROTO_MINOR,
+             VMACCEL_PLUGIN_ABI_MAJOR, VMACCEL_PLUGIN_ABI_MINOR);
+    CHECK(strcmp(out, want) == 0);
+    free(out);
+}
+
 TEST(cli_json_for_every_result) {
     const char *d = test_tmpdir();
     CHECK_INT(test_sh(NULL, "head -c 32 /dev/urandom > %s/key && echo hi > %s/plain", d, d), 0);

@@ -47,7 +47,9 @@ typedef void (*vmaccel_log_fn)(void *userdata, int level, const char *msg);
  * ever appended, and `size` tells the library which ones you know. */
 typedef struct vmaccel_ctx_opts {
     uint32_t size;           /* sizeof(vmaccel_ctx_opts) */
-    const char *config_path; /* NULL: $VMACCEL_CONFIG, or no file */
+    const char *config_path; /* NULL: $VMACCEL_CONFIG, else the installed
+                              * <sysconfdir>/vmaccel/vmaccel.conf if it exists;
+                              * "": no file */
     vmaccel_log_fn log_fn;   /* NULL: "vmaccel: <level>: msg" on stderr */
     void *log_userdata;
     /* NULL, or "key", "value", ..., NULL: values for keys that neither the

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct entry {
     char *key;
@@ -200,4 +201,15 @@ int vmaccel__config_apply_env(vmaccel_config *cfg, const char *const *keys) {
         }
     }
     return 0;
+}
+
+const char *vmaccel__config_pick(const char *given, const char *fallback) {
+    if (given)
+        return *given ? given : NULL;
+    const char *env = secure_getenv("VMACCEL_CONFIG");
+    if (env)
+        return *env ? env : NULL;
+    /* Only a missing file means "none": one that exists but cannot be read
+     * is an error the caller reports, not a silent fallback to defaults. */
+    return fallback && *fallback && access(fallback, F_OK) == 0 ? fallback : NULL;
 }

@@ -40,6 +40,11 @@ const char *vmaccel__config_key(const vmaccel_config *cfg, size_t i,
 /* The line a key was read from (0 when it came from elsewhere). */
 unsigned vmaccel__config_line(const vmaccel_config *cfg, const char *key);
 
+/* Which file a program reads: `given` (its option), else $VMACCEL_CONFIG
+ * (set but empty: no file at all), else `fallback` (the installed default,
+ * VMACCEL_DEFAULT_CONFIG) when it exists.  NULL: no file. */
+const char *vmaccel__config_pick(const char *given, const char *fallback);
+
 /* Overrides each key of `keys` (NULL-terminated) from the environment
  * variable VMACCEL_<KEY>, upper-cased, '.' and '-' becoming '_'. */
 int vmaccel__config_apply_env(vmaccel_config *cfg, const char *const *keys);

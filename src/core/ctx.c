@@ -25,10 +25,9 @@ static int key_known(const char *key) {
 }
 
 static int config_read(vmaccel_ctx *ctx, const vmaccel_ctx_opts *opts) {
-    const char *path = opts ? opts->config_path : NULL;
-    if (!path)
-        path = secure_getenv("VMACCEL_CONFIG");
-    if (path && *path) {
+    const char *path = vmaccel__config_pick(opts ? opts->config_path : NULL,
+                                            VMACCEL_DEFAULT_CONFIG);
+    if (path) {
         char err[512];
         int r = vmaccel__config_load(ctx->cfg, path, err, sizeof(err));
         if (r < 0) {

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "proto.h"
+#include "vmaccel/plugin.h"
 
 #define KEY_HELP                                                                      \
     "  --key KEYFILE  a file holding the key, not a passphrase: 32 raw bytes or 64\n" \
@@ -92,8 +94,26 @@ static void usage(FILE *f) {
                "results as one JSON document.\n"
                "\nenvironment: VMACCEL_CONFIG, VMACCEL_PLUGINS, VMACCEL_PLUGIN_DIR,\n"
                "VMACCEL_EXEC_ALLOW, VMACCEL_LOG_LEVEL, VMACCEL_REMOTE (an agent: unix:///PATH,\n"
-               "tcp://HOST:PORT, vsock://CID:PORT, virtio-serial:///dev/vport0p1),\n"
-               "VMACCEL_REMOTE_TIMEOUT_MS, VMACCEL_REMOTE_CONNECT_TIMEOUT_MS, VMACCEL_ADMIN\n");
+               "tcp://HOST:PORT, tls://HOST:PORT, vsock://CID:PORT,\n"
+               "virtio-serial:///dev/vport0p1), VMACCEL_REMOTE_TIMEOUT_MS,\n"
+               "VMACCEL_REMOTE_CONNECT_TIMEOUT_MS, VMACCEL_TOKEN_FILE, VMACCEL_ADMIN.\n"
+               "Without --config or VMACCEL_CONFIG: %s if it exists\n"
+               "(man 5 vmaccel.conf).\n", VMACCEL_DEFAULT_CONFIG);
+}
+
+/* The CLI's own version, then the library it runs with (which may be
+ * newer), the protocol it speaks to an agent and the plugin ABI it loads. */
+static void print_version(bool json) {
+    const char *lib = vmaccel_version_string();
+    if (json)
+        printf("{\"version\":\"%s\",\"library\":\"%s\",\"protocol\":\"%d.%d\","
+               "\"plugin_abi\":\"%d.%d\"}\n", VMACCEL_VERSION_STRING, lib,
+               VMACCEL_PROTO_MAJOR, VMACCEL_PROTO_MINOR, VMACCEL_PLUGIN_ABI_MAJOR,
+               VMACCEL_PLUGIN_ABI_MINOR);
+    else
+        printf("vmaccel %s (library %s, protocol %d.%d, plugin ABI %d.%d)\n",
+               VMACCEL_VERSION_STRING, lib, VMACCEL_PROTO_MAJOR, VMACCEL_PROTO_MINOR,
+               VMACCEL_PLUGIN_ABI_MAJOR, VMACCEL_PLUGIN_ABI_MINOR);
 }
 
 static void command_help(const cli_command *cmd) {
@@ -154,7 +174,7 @@ static int meta(cli *c, int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf(c->json ? "{\"version\":\"%s\"}\n" : "vmaccel %s\n", VMACCEL_VERSION_STRING);
+        print_version(c->json);
         return 0;
     }
     if (!(c->def = find_command(argv[1]))) {
