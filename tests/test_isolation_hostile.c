@@ -79,6 +79,70 @@ TEST(isolation_hostile_forged_reply_cannot_choose_what_the_agent_reads) {
     stop(&g);
 }
 
+/* One model_run of t_evil's through the agent: its first input the word,
+ * in one of the guest's mems, its output a 256-byte slot in another (so
+ * that a record naming the input's mem is a lie), its second input inline
+ * (into the worker's arena); retried while the agent replaces the worker
+ * the previous lie cost it. */
+static int run_word(guest *g, vmaccel_resource *m, uint8_t *x, uint8_t *slot, const char *word,
+                    vmaccel_tensor *out) {
+    size_t len = strlen(word);
+    memcpy(x, word, len);
+    memset(slot, 0, 256);
+    static uint8_t y[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    vmaccel_tensor in[2] = {
+        {.name = "x", .dtype = VMACCEL_DTYPE_U8, .rank = 1, .shape = {(int64_t)len}, .data = x,
+         .len = len},
+        {.name = "y", .dtype = VMACCEL_DTYPE_U8, .rank = 1, .shape = {8}, .data = y, .len = 8},
+    };
+    int r = -ECONNRESET;
+    for (int i = 0; i < 500 && r < 0 && vmaccel_err_retryable(r); i++) {
+        *out = (vmaccel_tensor){.data = slot, .len = 256};
+        if ((r = vmaccel_model_run(g->s, m, in, 2, out, 1)) < 0 && vmaccel_err_retryable(r))
+            usleep(10000);
+    }
+    return r;
+}
+
+/* A taken-over worker rewrites its record of an output it was given a
+ * slot of in the guest's mem (src/core/isolate_model.c, result_ok): the
+ * input's mem, another offset, more bytes than the slot, a span far past
+ * the arena.  Believed, the guest would be told of bytes it does not
+ * have, or the agent would read past its arena.  Each is -EIO with the
+ * caller's output record as it was, and the agent serves on. */
+TEST(isolation_hostile_worker_lying_about_a_mem_output_is_not_believed) {
+    guest g;
+    start(&g);
+    vmaccel_resource *m;
+    CHECK_OK(vmaccel_resource_new(g.ctx, VMACCEL_RESOURCE_MODEL, &m));
+    CHECK_OK(vmaccel_resource_add_file(m, "weights", "w", 1));
+    CHECK_OK(vmaccel_session_register(g.s, m));
+    vmaccel_mem *a, *b;
+    CHECK_OK(vmaccel_mem_new(g.ctx, 1 << 16, &a));
+    CHECK_OK(vmaccel_mem_new(g.ctx, 1 << 16, &b));
+    uint8_t *x = vmaccel_mem_data(a), *slot = (uint8_t *)vmaccel_mem_data(b) + 4096;
+    vmaccel_tensor out;
+    static const char *const lies[] = {"lie-mem", "lie-off", "lie-len", "lie-arena"};
+    for (int i = 0; i < 4; i++) {
+        int r = run_word(&g, m, x, slot, lies[i], &out);
+        if (r != -EIO)
+            fprintf(stderr, "  %s: %d\n", lies[i], r);
+        CHECK_INT(r, -EIO);
+        CHECK_INT(out.len, 256);
+        CHECK_INT(out.rank, 0);
+        CHECK(out.data == slot);
+    }
+    CHECK_OK(run_word(&g, m, x, slot, "honest", &out));
+    CHECK_INT(out.len, 6);
+    CHECK_INT(out.shape[0], 6);
+    CHECK(memcmp(slot, "honest", 6) == 0);
+    CHECK(kill(g.a.pid, 0) == 0);
+    vmaccel_mem_free(a);
+    vmaccel_mem_free(b);
+    vmaccel_resource_unref(m);
+    stop(&g);
+}
+
 /* F_SETOWN + F_SETSIG + O_ASYNC would let a worker send SIGKILL to any
  * process of its uid: the agent, another tenant's worker, this test. */
 TEST(isolation_hostile_worker_cannot_signal_other_processes) {

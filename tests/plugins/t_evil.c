@@ -18,7 +18,15 @@
  *   wx         maps a page writable and executable: 0 if it could
  *   stderr     sets O_NONBLOCK on fd 2 and writes a forged agent log line
  * Its image_classify answers one class and registers any model (so that
- * models reach the worker). */
+ * models reach the worker).  Its model_run copies its first input's bytes
+ * to its first output, unless those bytes are one of these words; then it
+ * writes a lying record of that output where the agent will read it (the
+ * arena, at the CALL's out_off), sends a REPLY claiming success, and fails:
+ * (its last input must be a small one the agent copies into the arena):
+ *   lie-mem    the output is in another mem than the one given (the input's)
+ *   lie-off    in the given mem, 8 bytes past the slot given
+ *   lie-len    in the slot given, but longer than it (its shape says so)
+ *   lie-arena  in the arena, 1 TiB past its end */
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -59,6 +67,68 @@ static void forge(uint32_t op, uint64_t far, size_t len) {
                  .out_off = far ? far : 8, .in_len = far, .a = far, .seq = call_seq(len)};
     if (send(ISO_FD_SOCK, &m, sizeof(m), MSG_NOSIGNAL) < 0) {
     }
+}
+
+/* The MODEL_RUN CALL being served, found as call_seq finds its CALL. */
+__attribute__((no_sanitize_address, noinline)) static int model_call(uint32_t n_in,
+                                                                    uint32_t n_out,
+                                                                    iso_msg *out) {
+    const uint8_t *p = __builtin_frame_address(0);
+    for (size_t i = 0; i < 32768; i += 8) {
+        const iso_msg *m = (const iso_msg *)(p + i);
+        if (m->kind == ISO_CALL && m->op == VMACCEL_OP_MODEL_RUN && m->n == n_in &&
+            m->b == n_out && m->out_off > 0 && m->out_off < (1u << 30)) {
+            memcpy(out, m, sizeof(*out));
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+/* The lie `how` about output 0, written over the agent's own records at
+ * out_off, then a REPLY of success.  The arena is found from the last
+ * input, which the agent copied there (not in a mem): the page it lies in,
+ * as the agent's record of it confirms. */
+static int lie(const char *how, const vmaccel_tensor *in, uint32_t n_in, uint32_t n_out) {
+    iso_msg m;
+    if (model_call(n_in, n_out, &m) < 0)
+        return -ESRCH;
+    uint8_t *arena = (uint8_t *)((uintptr_t)in[n_in - 1].data & ~(uintptr_t)4095);
+    const iso_tensor *recs = (const iso_tensor *)arena;
+    if (recs[n_in - 1].mem != 0 ||
+        recs[n_in - 1].data.off != (uint64_t)((const uint8_t *)in[n_in - 1].data - arena))
+        return -ESRCH;
+    iso_tensor given = recs[n_in], *rec = (iso_tensor *)(arena + m.out_off);
+    uint64_t elems = given.data.len + (!strcmp(how, "lie-len") ? 64 : 0);
+    *rec = (iso_tensor){.data = {given.data.off, elems}, .dtype = VMACCEL_DTYPE_U8, .rank = 1,
+                        .shape = {(int64_t)elems}, .mem = given.mem};
+    if (!strcmp(how, "lie-mem"))
+        rec->mem = recs[0].mem; /* a mem it was given, but the input's */
+    else if (!strcmp(how, "lie-off"))
+        rec->data.off += 8;
+    else if (!strcmp(how, "lie-arena"))
+        rec->mem = 0, rec->data.off = 1ull << 40;
+    iso_msg reply = {.kind = ISO_REPLY, .op = VMACCEL_OP_MODEL_RUN, .res_id = m.res_id,
+                     .seq = m.seq};
+    return send(ISO_FD_SOCK, &reply, sizeof(reply), MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static int evil_model_run(void *st, vmaccel_session *s, vmaccel_resource *model,
+                          const vmaccel_tensor *in, uint32_t n_in, vmaccel_tensor *out,
+                          uint32_t n_out) {
+    (void)st, (void)s, (void)model;
+    static const char *const lies[] = {"lie-mem", "lie-off", "lie-len", "lie-arena"};
+    for (int i = 0; i < 4; i++)
+        if (is(in[0].data, in[0].len, lies[i]))
+            return lie(lies[i], in, n_in, n_out) < 0 ? -ESRCH : -EINVAL;
+    if (!out[0].data || out[0].len < in[0].len)
+        return -ENOBUFS;
+    memcpy(out[0].data, in[0].data, in[0].len);
+    out[0].dtype = VMACCEL_DTYPE_U8;
+    out[0].rank = 1;
+    out[0].shape[0] = (int64_t)in[0].len;
+    out[0].len = in[0].len;
+    return 0;
 }
 
 static int signal_pid(const char *arg) {
@@ -154,6 +224,7 @@ static int classify(void *st, vmaccel_session *s, vmaccel_resource *model, const
 static const vmaccel_plugin_op ops[] = {
     VMACCEL_PLUGIN_OP(SHA256, sha256, 100, evil_sha256),
     VMACCEL_PLUGIN_OP(IMAGE_CLASSIFY, image_classify, 100, classify),
+    VMACCEL_PLUGIN_OP(MODEL_RUN, model_run, 100, evil_model_run),
     VMACCEL_PLUGIN_OPS_END,
 };
 
