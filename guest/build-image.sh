@@ -96,6 +96,29 @@ if [ -f "$cascade" ]; then
   sed "s#^model = .*#model = ${cascade##*/}#" "$root/models/face.meta" >"$tree/data/face.meta"
 fi
 
+# Debian's Python with the part of its library that starting up and
+# `import vmaccel` load, the binding (its library: the guest's), and the
+# Python examples: a guest runs them as a host does (tests/vm/e2e.sh).
+py=$(readlink -f /usr/bin/python3 2>/dev/null || true)
+if [ -x "$py" ] && [ -f "$build/python/vmaccel/_paths.py" ]; then
+  pylib=$tree/usr/lib/python3/dist-packages/vmaccel
+  mkdir -p "$pylib" "$tree/usr/share/vmaccel/examples"
+  cp "$py" "$tree/usr/bin/python3"
+  mods=$(PYTHONPATH=$build/python "$py" -c '
+import sys, vmaccel
+for m in list(sys.modules.values()):
+    f = getattr(m, "__file__", None) or ""
+    if f.startswith(sys.base_prefix + "/lib/python3."):
+        print(f)') || { echo "build-image: python3 cannot import vmaccel" >&2; exit 1; }
+  for f in $mods; do cp --parents "$f" "$tree/"; done
+  for f in "$py" $(grep '\.so$' <<<"$mods"); do
+    ldd "$f" | awk '/=> \//{print $3}'
+  done | sort -u | while read -r lib; do cp -L -n "$lib" "$tree/usr/lib/"; done
+  cp "$root"/python/vmaccel/{__init__,_core,_lib}.py "$pylib/"
+  echo 'LIBRARY = "/usr/lib/libvmaccel.so.0"  # the guest image'"'"'s' >"$pylib/_paths.py"
+  cp "$root"/examples/python/*.py "$tree/usr/share/vmaccel/examples/"
+fi
+
 (cd "$tree" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) |
   gzip -1 >"$out/initramfs.cpio.gz.tmp"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"

@@ -5,6 +5,8 @@
 #     it prints in-process on the host: each result line is compared.
 #     And one op through the VM's shared region (ivshmem): `vmaccel sgemm`,
 #     whose matrices are vmaccel mems, gives the host's checksum.
+#     And the Python examples (examples/python, Debian's Python in the
+#     guest image): classify and detect print what they print on the host.
 #  2. A guest killed (QEMU SIGKILL) in the middle of its calls leaves the
 #     agent serving the next guest, with nothing of the dead one left.
 # Prints one line per check and "N passed, N failed".
@@ -35,6 +37,17 @@ export VMACCEL_PLUGIN_DIR=$build/plugins VMACCEL_EXEC_ALLOW=$build/plugins/exec/
 "$build/tests/vmaccel-e2e" "$work/data" >"$work/host.txt" 2>"$work/host.err" ||
   { fail "vmaccel-e2e in-process on the host"; cat "$work/host.err"; finish; }
 
+# The Python examples in-process, from the same directory the guest runs
+# them in (/data), so that the paths they print are the same.
+repo=$PWD
+pyex() { # pyex SCRIPT ARGS...: one example's output, as the guest gets it
+  local script=$1; shift
+  (cd "$work/data" && PYTHONPATH=$build/python /usr/bin/python3 "$repo/examples/python/$script" "$@")
+}
+pyex classify.py squeezenet1.0.meta coffee.png >"$work/host-py.txt" 2>&1 &&
+  pyex detect.py face.meta messi5.jpg >>"$work/host-py.txt" 2>&1 ||
+  { fail "the Python examples in-process on the host"; cat "$work/host-py.txt"; }
+
 # One agent for every guest, with a counters page, and a VM region on the
 # guests' socket (run-vm hands it to QEMU as ivshmem).
 "$build/agent/vmacceld" --listen "unix://$work/agent.sock" --admin "unix://$work/admin.sock" \
@@ -62,6 +75,10 @@ echo "uname: $(uname -r)"
 vmaccel-e2e /data >/tmp/out 2>/tmp/err; rc=$?
 echo "==results"; cat /tmp/out; echo "==end"; cat /tmp/err
 VMACCEL_LOG_LEVEL=debug vmaccel sgemm --n 512 --reps 1 2>&1 | grep -e region -e checksum
+echo "==python"
+python3 /usr/share/vmaccel/examples/classify.py squeezenet1.0.meta coffee.png 2>&1
+python3 /usr/share/vmaccel/examples/detect.py face.meta messi5.jpg 2>&1
+echo "==pyend"
 exit $rc
 EOF
 )
@@ -93,6 +110,13 @@ answered_region() { # the page read whole first: under pipefail, `stats | grep -
     grep -q 'requests_total{.*op="mem_region"} [1-9]' <<<"$page"
 }
 check "the agent answered MEM_REGION" answered_region
+console a | sed -n '/^==python$/,/^==pyend$/p' | sed '1d;$d' >"$work/guest-py.txt"
+if [ -s "$work/host-py.txt" ] && cmp -s "$work/host-py.txt" "$work/guest-py.txt"; then
+  ok "Python in the guest = on host: $(head -1 "$work/host-py.txt"); $(sed -n 3p "$work/host-py.txt")"
+else
+  fail "Python in the guest = on host (classify.py, detect.py)"
+  diff "$work/host-py.txt" "$work/guest-py.txt" | sed 's/^/     /'
+fi
 echo "     (guest a: $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s from QEMU start to power-off)"
 
 # --- 2. a guest killed mid-call ---------------------------------------------
