@@ -108,7 +108,14 @@ int listener_open(server *srv, const char *spec, bool admin, char *why, size_t w
     int r = agent_addr_check(spec, &l->addr, why, why_len);
     if (r < 0)
         return r;
-    if ((l->fd = vmaccel_addr_listen(&l->addr, 1024)) < 0) {
+    /* The counters page names every tenant: a unix one is for its owner
+     * only, whatever the umask gives the guests' group (the unit's
+     * UMask=0007 lets group members reach the client sockets). */
+    mode_t umask_was = admin ? umask(077) : 0;
+    l->fd = vmaccel_addr_listen(&l->addr, 1024);
+    if (admin)
+        umask(umask_was);
+    if (l->fd < 0) {
         explain_listen(&l->addr, l->fd, why, why_len);
         return l->fd;
     }

@@ -164,6 +164,15 @@ static int prepare(server *srv, const agent_options *o, confinement *c) {
         agent_log_at(VMACCEL_LOG_ERROR, "cannot initialise vmaccel: %s", vmaccel_strerror(r));
         return r;
     }
+    /* `remote` is a guest's key: in the agent it would forward every
+     * request, to another host or back to itself until no worker is left
+     * (the default file is shared by the host's CLI and the agent). */
+    const char *rem = vmaccel_config_get(srv->ctx, "remote");
+    if (rem && *rem) {
+        agent_log_at(VMACCEL_LOG_ERROR, "remote = %s: the agent never forwards; remove it "
+                     "from the configuration, or give the agent its own (--config)", rem);
+        return -EINVAL;
+    }
     defaults(srv);
     agent_settings_open(srv, o->config);
     if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 ||

@@ -15,6 +15,9 @@ CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined 
 
 # deps.sh installed PoCL: OpenCL tests must run here, not skip.
 export VMACCEL_TEST_REQUIRE=opencl
+# No configuration file but the ones tests give: not one installed on this
+# machine (<sysconfdir>/vmaccel/vmaccel.conf), nor one named by the caller.
+export VMACCEL_CONFIG=
 passed=0 failed=0 skipped=0 skips=""
 run() { # run NAME COMMAND...: runs a suite, adds its counts to the totals
   local name=$1; shift

@@ -112,6 +112,38 @@ TEST(agent_cli_bad_values_say_what_is_wrong) {
     }
 }
 
+/* `remote` is a guest's key: an agent given it would forward every request
+ * (to itself, until no worker is left).  It refuses to start, saying why. */
+TEST(agent_refuses_a_configuration_that_forwards) {
+    char *out, *err, text[800], args[700], sock[600];
+    snprintf(sock, sizeof(sock), "%s/fwd.sock", test_tmpdir());
+    snprintf(text, sizeof(text), "plugin_dir = %s/plugins\nplugins = noop, remote\n"
+             "remote = unix://%s\n", TEST_BUILD_DIR, sock);
+    snprintf(args, sizeof(args), "--config %s --listen unix://%s", test_config_file(text), sock);
+    CHECK_INT(agentd(&out, &err, args), 1);
+    expect_in(err, "vmacceld: error: remote = unix://");
+    expect_in(err, ": the agent never forwards");
+    CHECK(!exists(sock)); /* refused before listening */
+    free(out);
+    free(err);
+}
+
+/* The counters page names every tenant: its unix socket is the agent's
+ * user's alone, whatever the umask (the unit's 0007 lets the guests' group
+ * reach the client sockets). */
+TEST(agent_admin_socket_is_for_its_owner_only) {
+    mode_t was = umask(0);
+    test_agent a;
+    test_agent_start(&a, 0, "");
+    umask(was);
+    struct stat st, cl;
+    CHECK_INT(stat(a.admin, &st), 0);
+    CHECK_INT(stat(a.sock, &cl), 0);
+    CHECK_INT(st.st_mode & 077, 0); /* 0700: a socket is made 0777 & ~umask */
+    CHECK_INT(cl.st_mode & 0777, 0777); /* the client socket follows the umask */
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
 /* A bad agent key: the file, its line, the key, its value and what is expected. */
 TEST(agent_config_errors_name_file_line_and_key) {
     char ok_sock[600], list[1024];

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 struct entry {
     char *key;
@@ -210,6 +210,10 @@ const char *vmaccel__config_pick(const char *given, const char *fallback) {
     if (env)
         return *env ? env : NULL;
     /* Only a missing file means "none": one that exists but cannot be read
-     * is an error the caller reports, not a silent fallback to defaults. */
-    return fallback && *fallback && access(fallback, F_OK) == 0 ? fallback : NULL;
+     * (a directory this user may not search included) is an error the
+     * caller reports, not a silent fallback to defaults. */
+    if (!fallback || !*fallback)
+        return NULL;
+    struct stat st;
+    return stat(fallback, &st) == 0 || (errno != ENOENT && errno != ENOTDIR) ? fallback : NULL;
 }

@@ -30,8 +30,9 @@ class Result(unittest.TextTestResult):
 def main():
     os.environ["VMACCEL_TEST_BUILD"] = os.path.abspath(sys.argv[1] if len(sys.argv) > 1
                                                        else "build")
-    for k in ("VMACCEL_REMOTE", "VMACCEL_PLUGINS", "VMACCEL_CONFIG", "VMACCEL_PLUGIN_DIR"):
+    for k in ("VMACCEL_REMOTE", "VMACCEL_PLUGINS", "VMACCEL_PLUGIN_DIR"):
         os.environ.pop(k, None)  # each test's config file decides
+    os.environ["VMACCEL_CONFIG"] = ""  # not even an installed default file
     here = os.path.dirname(os.path.abspath(__file__))
     suite = unittest.defaultTestLoader.discover(here, pattern="test_*.py")
     runner = unittest.TextTestRunner(resultclass=Result, verbosity=0,
