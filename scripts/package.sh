@@ -17,10 +17,7 @@ src=$PWD
 out=${1:-}
 work=$(mktemp -d /tmp/vmaccel-pkg.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failed=$((failed + 1)); }
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
+source tests/vm/check.sh # ok, fail, finish
 
 [ "$(id -u)" -eq 0 ] || { fail "package: needs root (dpkg -i into a mount namespace)"; finish; }
 

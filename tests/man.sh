@@ -8,9 +8,7 @@
 set -uo pipefail
 build=${1:?usage: tests/man.sh BUILD}
 cd "$(dirname "$0")/.."
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+source tests/vm/check.sh # ok, fail, finish
 
 for page in vmaccel.1 vmacceld.8 vmaccel.conf.5 vmaccel-plugin.7; do
   f=$build/docs/man/$page
@@ -45,5 +43,4 @@ mapfile -t opts < <(grep -o 'is_option(argc, argv, &i, "--[a-z-]*"' agent/option
                     sed 's/.*"\(--[a-z-]*\)"/\1/'; echo --help; echo --version)
 documents vmacceld.8 "agent options" "${opts[@]}"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -266,7 +266,6 @@ TEST(cli_no_plugins_names_the_directory_searched) {
     }
 }
 
-/* Every command that prints a result prints one JSON document with --json. */
 /* --version names what an operator asks about when a guest and a host
  * disagree: the library, the protocol and the plugin ABI. */
 TEST(cli_version_names_library_protocol_and_abi) {
@@ -286,6 +285,7 @@ TEST(cli_version_names_library_protocol_and_abi) {
     free(out);
 }
 
+/* Every command that prints a result prints one JSON document with --json. */
 TEST(cli_json_for_every_result) {
     const char *d = test_tmpdir();
     CHECK_INT(test_sh(NULL, "head -c 32 /dev/urandom > %s/key && echo hi > %s/plain", d, d), 0);

@@ -28,6 +28,7 @@
  *   lie-len    in the slot given, but longer than it (its shape says so)
  *   lie-arena  in the arena, 1 TiB past its end */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -47,42 +48,45 @@ static int is(const void *data, size_t len, const char *word) {
     return len == strlen(word) && memcmp(data, word, len) == 0;
 }
 
-/* What a taken-over worker would send: a REPLY claiming success, with
- * fields the agent must not believe. */
-/* The number of the CALL being served, read where a taken-over worker
- * finds it: in the worker's loop's frame, up the stack from here. */
-__attribute__((no_sanitize_address, noinline)) static uint64_t call_seq(size_t len) {
+/* The CALL being served, read where a taken-over worker finds it: in the
+ * worker's loop's frame, up the stack from here; the first that `fits`. */
+__attribute__((no_sanitize_address, noinline)) static int find_call(
+    bool (*fits)(const iso_msg *, uint64_t, uint64_t), uint64_t x, uint64_t y, iso_msg *out) {
     const uint8_t *p = __builtin_frame_address(0);
     for (size_t i = 0; i < 32768; i += 8) {
         const iso_msg *m = (const iso_msg *)(p + i);
-        if (m->kind == ISO_CALL && m->op == VMACCEL_OP_SHA256 && m->in_len == len &&
-            m->out_off == ISO_ALIGN(len))
-            return m->seq;
+        if (m->kind == ISO_CALL && fits(m, x, y)) {
+            *out = *m;
+            return 0;
+        }
     }
-    return 0;
+    return -ENOENT;
 }
 
+/* A sha256 of len bytes: its answer right after them. */
+static bool sha256_call(const iso_msg *m, uint64_t len, uint64_t unused) {
+    (void)unused;
+    return m->op == VMACCEL_OP_SHA256 && m->in_len == len && m->out_off == ISO_ALIGN(len);
+}
+
+/* A model_run of n_in inputs and n_out outputs. */
+static bool model_run_call(const iso_msg *m, uint64_t n_in, uint64_t n_out) {
+    return m->op == VMACCEL_OP_MODEL_RUN && m->n == n_in && m->b == n_out && m->out_off > 0 &&
+           m->out_off < (1u << 30);
+}
+
+static uint64_t call_seq(size_t len) {
+    iso_msg m;
+    return find_call(sha256_call, len, 0, &m) == 0 ? m.seq : 0;
+}
+
+/* What a taken-over worker would send: a REPLY claiming success, with
+ * fields the agent must not believe. */
 static void forge(uint32_t op, uint64_t far, size_t len) {
     iso_msg m = {.kind = ISO_REPLY, .op = op, .status = 0, .n = far ? 1u << 30 : 0,
                  .out_off = far ? far : 8, .in_len = far, .a = far, .seq = call_seq(len)};
     if (send(ISO_FD_SOCK, &m, sizeof(m), MSG_NOSIGNAL) < 0) {
     }
-}
-
-/* The MODEL_RUN CALL being served, found as call_seq finds its CALL. */
-__attribute__((no_sanitize_address, noinline)) static int model_call(uint32_t n_in,
-                                                                    uint32_t n_out,
-                                                                    iso_msg *out) {
-    const uint8_t *p = __builtin_frame_address(0);
-    for (size_t i = 0; i < 32768; i += 8) {
-        const iso_msg *m = (const iso_msg *)(p + i);
-        if (m->kind == ISO_CALL && m->op == VMACCEL_OP_MODEL_RUN && m->n == n_in &&
-            m->b == n_out && m->out_off > 0 && m->out_off < (1u << 30)) {
-            memcpy(out, m, sizeof(*out));
-            return 0;
-        }
-    }
-    return -ENOENT;
 }
 
 /* The lie `how` about output 0, written over the agent's own records at
@@ -91,7 +95,7 @@ __attribute__((no_sanitize_address, noinline)) static int model_call(uint32_t n_
  * as the agent's record of it confirms. */
 static int lie(const char *how, const vmaccel_tensor *in, uint32_t n_in, uint32_t n_out) {
     iso_msg m;
-    if (model_call(n_in, n_out, &m) < 0)
+    if (find_call(model_run_call, n_in, n_out, &m) < 0)
         return -ESRCH;
     uint8_t *arena = (uint8_t *)((uintptr_t)in[n_in - 1].data & ~(uintptr_t)4095);
     const iso_tensor *recs = (const iso_tensor *)arena;

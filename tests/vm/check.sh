@@ -1,5 +1,6 @@
-# Counting checks for the shell suites in tests/vm (sourced): one line per
-# check, then "N passed, N failed" from finish, which exits.
+# Counting checks for the shell suites (sourced by tests/vm, tests/man.sh,
+# scripts/package.sh): one line per check, then "N passed, N failed" from
+# finish, which exits.
 passed=0 failed=0
 ok() { echo "ok   $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
