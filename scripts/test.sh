@@ -79,21 +79,34 @@ fuzz() {
   echo "== fuzz: $*, $secs s"
   local scratch; scratch=$(mktemp -d)
   if "build-fuzz/fuzz/$target" -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
-       "$scratch" "$corpus" >"$scratch.log" 2>&1; then
+       -artifact_prefix="$scratch/" "$scratch" "$corpus" >"$scratch.log" 2>&1; then
     grep -E "^stat::number_of_executed_units" "$scratch.log" | tail -1
     echo "ok   $target"; passed=$((passed + 1))
     rm -rf "$scratch" "$scratch.log"
   else
-    tail -40 "$scratch.log"; echo "FAIL $target (crashing input kept in $scratch)"
+    # What broke (the report's head: a CI log keeps only its end) and the
+    # input itself, so that a run elsewhere can be reproduced here.
+    # Kept for the end of the log too, which is what a CI page shows.
+    tail -25 "$scratch.log"
+    {
+      echo "== $target failed:"
+      grep -E -m 40 -A 12 '^(==[0-9]+==ERROR|fuzz-[a-z]+: |.*runtime error:)' "$scratch.log" | head -60
+      local crash; for crash in "$scratch"/crash-* "$scratch"/timeout-* "$scratch"/leak-*; do
+        [ -f "$crash" ] && { echo "$(basename "$crash"), base64:"; base64 -w 100 "$crash" | head -200; }
+      done
+    } >>"$fuzz_digest"
+    echo "FAIL $target (crashing input kept in $scratch)"
     failed=$((failed + 1))
   fi
 }
+fuzz_digest=$(mktemp)
 fuzz fuzz-proto 60 fuzz/corpus/proto "src/proto decoder"
 fuzz fuzz-agent 60 fuzz/corpus/agent "the whole agent"
 fuzz fuzz-pngstrip 15 fuzz/corpus/png "plugins/opencv PNG chunk walker"
 fuzz fuzz-onnx 15 fuzz/corpus/onnx "src/core ONNX reader (vmaccel_model_info)"
 
 echo "== all runs"
+cat "$fuzz_digest"; rm -f "$fuzz_digest"
 if [ "$skipped" -gt 0 ]; then
   printf 'skipped (no such hardware here):\n%s' "$skips"
   echo "$passed passed, $failed failed, $skipped skipped"

@@ -76,6 +76,54 @@ void sgemm_check_shapes(vmaccel_ctx *dev) {
     check_all(dev);
 }
 
+/* C of s through ctx, with the operands whose bit is set in in_mem (1: A,
+ * 2: B, 4: C) in mems of ctx, the others malloc'd. */
+static float *sgemm_in_mems(vmaccel_ctx *ctx, const shape *s, unsigned in_mem) {
+    vmaccel_session *sess;
+    CHECK_OK(vmaccel_session_new(ctx, &sess));
+    size_t len[3] = {(size_t)s->m * s->k, (size_t)s->k * s->n, (size_t)s->m * s->n};
+    vmaccel_mem *mem[3] = {NULL, NULL, NULL};
+    float *p[3];
+    for (int i = 0; i < 3; i++) {
+        if (in_mem & (1u << i)) {
+            CHECK_OK(vmaccel_mem_new(ctx, 4 * (len[i] + 1), &mem[i]));
+            p[i] = vmaccel_mem_data(mem[i]);
+        } else {
+            CHECK((p[i] = malloc(4 * (len[i] + 1))));
+        }
+    }
+    fill(s, p[0], p[1], p[2]);
+    CHECK_OK(vmaccel_sgemm(sess, s->m, s->n, s->k, s->alpha, p[0], p[1], s->beta, p[2]));
+    float *c = malloc(4 * (len[2] + 1));
+    CHECK(c);
+    memcpy(c, p[2], 4 * len[2]);
+    for (int i = 0; i < 3; i++) {
+        if (mem[i])
+            vmaccel_mem_free(mem[i]);
+        else
+            free(p[i]);
+    }
+    vmaccel_session_free(sess);
+    return c;
+}
+
+void sgemm_check_mems(vmaccel_ctx *dev, bool big) {
+    static const shape large = {2500, 1700, 900, 1.0f, 0.5f}; /* several 4 MiB chunks, a partial one */
+    static const unsigned layouts[] = {7, 1, 2, 4, 6, 0};
+    vmaccel_ctx *cpu = sgemm_ctx("blas", NULL);
+    for (size_t i = 0; i < N_SHAPES + big; i++) {
+        const shape *s = i < N_SHAPES ? &shapes[i] : &large;
+        float *want = sgemm_on(cpu, s);
+        for (size_t j = 0; j < sizeof(layouts) / sizeof(layouts[0]); j++) {
+            float *got = sgemm_in_mems(dev, s, layouts[j]);
+            CHECK_INT(mismatches(got, want, (size_t)s->m * s->n, s->k), 0);
+            free(got);
+        }
+        free(want);
+    }
+    vmaccel_ctx_free(cpu);
+}
+
 typedef struct worker {
     vmaccel_ctx *ctx;
     const shape *s;
@@ -120,6 +168,7 @@ void sgemm_check_through_agent(const char *plugin) {
              TEST_BUILD_DIR, a.sock);
     vmaccel_ctx *remote = test_ctx(cfg);
     check_all(remote);
+    sgemm_check_mems(remote, false);
     vmaccel_ctx_free(remote);
     CHECK_INT(test_agent_stop(&a), 0);
 }

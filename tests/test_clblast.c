@@ -99,7 +99,18 @@ TEST(clblast_info_shows_the_device_behind_sgemm) {
     CHECK_INT(test_sh(&out, "%s info 2>&1", cli), 0);
     CHECK(strstr(out, "      device 0: opencl "));
     CHECK(strstr(out, "[in use]"));
-    CHECK(strstr(out, "sgemm            blas [50] -> clblast [40] on opencl "));
+    /* Below blas on a CPU device (PoCL), above it on a GPU. */
+    const char *used = strstr(out, " [in use]");
+    CHECK(used);
+    const char *line = used;
+    while (line > out && line[-1] != '\n')
+        line--;
+    char in_use[256];
+    snprintf(in_use, sizeof(in_use), "%.*s", (int)(used - line), line);
+    if (strstr(in_use, ": opencl gpu "))
+        CHECK(strstr(out, "sgemm            clblast [60] on opencl gpu "));
+    else
+        CHECK(strstr(out, "sgemm            blas [50] -> clblast [40] on opencl cpu "));
     free(out);
     CHECK_INT(test_sh(&out, "%s --json info | python3 -c 'import json,sys; d=json.load(sys.stdin); "
                       "p=[p for p in d[\"plugins\"] if p[\"name\"]==\"clblast\"][0]; "

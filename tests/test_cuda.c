@@ -59,6 +59,23 @@ TEST(cuda_sgemm_matches_openblas_on_every_shape) {
     vmaccel_ctx_free(ctx);
 }
 
+/* Operands in mems are page-locked on first use and copied by the GPU in
+ * place; malloc'd ones go through the staging in chunks; mixes of both;
+ * each mem is unpinned when freed, so the next one, maybe at its address,
+ * is pinned afresh.  And with pinning off, or a cap too small for them. */
+TEST(cuda_sgemm_on_mems_pinned_and_pageable_matches_openblas) {
+    need_cuda();
+    const char *cfgs[] = {NULL, "cuda.pin_mb = 0\n", "cuda.pin_mb = 1\n"};
+    for (int i = 0; i < 3; i++) {
+        vmaccel_ctx *ctx = sgemm_ctx("cuda", cfgs[i]);
+        sgemm_check_mems(ctx, i == 0);
+        vmaccel_ctx_free(ctx);
+    }
+    vmaccel_ctx *ctx = sgemm_ctx("cuda", "cuda.pin_mb = 65537\n");
+    CHECK_INT(vmaccel_plugin_count(ctx), 0);
+    vmaccel_ctx_free(ctx);
+}
+
 /* More threads than lanes: they queue for a lane, results stay right. */
 TEST(cuda_concurrent_calls_share_the_lanes) {
     need_cuda();

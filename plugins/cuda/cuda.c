@@ -3,17 +3,19 @@
  *   cuda.device = N     the GPU (default 0; `vmaccel info` lists them)
  *   cuda.streams = N    lanes, 1..16 (default 4): concurrent calls each
  *                       take one, so one's copies overlap another's GEMM
- *   cuda.lane_mb = N    the most a lane keeps for A, B and C, page-locked
- *                       on the host and on the device (default 256, 1..16384):
- *                       a bigger call is declined, blas serves it; so the
- *                       plugin pins at most streams × lane_mb of host memory
+ *   cuda.lane_mb = N    the most a lane keeps on the device for A, B and C
+ *                       (default 256, 1..16384): a bigger call is declined,
+ *                       blas serves it
+ *   cuda.pin_mb = N     the most of its callers' mems (vmaccel_mem) it keeps
+ *                       page-locked (default 4096, 0..65536; 0: none): an
+ *                       operand in such a mem is copied by DMA (pins.h)
  *
  * Each lane runs one small sgemm at load: the CUDA runtime loads cuBLAS's
  * kernels lazily, and in vmacceld that must happen before its seccomp
  * filter.
  *
- * Each lane keeps its device buffers and page-locked staging (lane.h) and
- * grows them as calls need, never per call.  Priority 70: above blas (50)
+ * Each lane keeps its device buffer (lane.h) and grows it as calls need,
+ * never per call.  Priority 70: above blas (50)
  * and clblast on a GPU (60).  Without a usable device (no driver, one too
  * old: "CUDA driver version is insufficient", no GPU) the plugin skips
  * itself at load with an info line saying why.  A call the GPU cannot take
@@ -27,6 +29,7 @@
 #include <string.h>
 
 #include "lane.h"
+#include "pins.h"
 #include "vmaccel/plugin.h"
 
 #define LANES_MAX 16
@@ -39,6 +42,7 @@ typedef struct state {
     lane lanes[LANES_MAX];
     int n_lanes;
     size_t lane_floats; /* cuda.lane_mb */
+    pins pins;
     atomic_bool warned;
 } state;
 
@@ -79,23 +83,36 @@ static int sgemm(void *state_, vmaccel_session *sess, uint32_t m, uint32_t n, ui
     if (m > INT_MAX || n > INT_MAX || k > INT_MAX || floats > st->lane_floats)
         return -ENOTSUP; /* cuBLAS takes ints; over cuda.lane_mb: blas serves it */
     cudaSetDevice(st->device); /* the current device is per thread */
+    vmaccel_ctx *ctx = st->host->ctx; /* operands in mems: page-locked on first use */
+    pins_lock(&st->pins, ctx, a, (size_t)m * k * sizeof(float));
+    pins_lock(&st->pins, ctx, b, (size_t)k * n * sizeof(float));
+    pins_lock(&st->pins, ctx, c, (size_t)m * n * sizeof(float));
     lane *l = lane_take(st);
     int r = lane_sgemm(l, m, n, k, alpha, a, b, beta, c);
+    bool torn = r != 0 && l->c_written;
     if (r != 0)
         lane_shrink(l);
     lane_give(st, l);
     if (r == 0)
         return 0;
     if (!atomic_exchange(&st->warned, true))
-        st->host->log(st->host, VMACCEL_LOG_WARN, "sgemm %ux%ux%u failed (%s); declined, the "
-                      "next plugin serves it (logged once)", m, n, k, lane_strerror(r));
-    return -ENOTSUP;
+        st->host->log(st->host, VMACCEL_LOG_WARN, "sgemm %ux%ux%u failed (%s); %s (logged once)",
+                      m, n, k, lane_strerror(r),
+                      torn ? "C was half written: failed" : "declined, the next plugin serves it");
+    return torn ? -EIO : -ENOTSUP; /* a retry would read a half-written C */
+}
+
+static void cuda_mem_free(void *state_, vmaccel_mem *m) {
+    state *st = state_;
+    cudaSetDevice(st->device);
+    pins_forget(&st->pins, m);
 }
 
 static void release(state *st) {
     cudaSetDevice(st->device);
     for (int i = 0; i < st->n_lanes; i++)
         lane_close(&st->lanes[i]);
+    pins_fini(&st->pins);
     pthread_cond_destroy(&st->freed);
     pthread_mutex_destroy(&st->lock);
     free(st);
@@ -110,13 +127,15 @@ static int configure(state *st) {
                   e != cudaSuccess ? cudaGetErrorString(e) : "none found");
         return VMACCEL_PLUGIN_SKIP;
     }
-    uint64_t dev = 0, lanes = 4, mb = 256;
+    uint64_t dev = 0, lanes = 4, mb = 256, pin_mb = 4096;
     char why[256];
     if (vmaccel_config_get_uint(host->ctx, "cuda.device", 0, (uint64_t)st->n_devices - 1, &dev,
                                 why, sizeof(why)) < 0 ||
         vmaccel_config_get_uint(host->ctx, "cuda.streams", 1, LANES_MAX, &lanes, why,
                                 sizeof(why)) < 0 ||
         vmaccel_config_get_uint(host->ctx, "cuda.lane_mb", 1, 16384, &mb, why,
+                                sizeof(why)) < 0 ||
+        vmaccel_config_get_uint(host->ctx, "cuda.pin_mb", 0, 65536, &pin_mb, why,
                                 sizeof(why)) < 0) {
         host->log(host, VMACCEL_LOG_ERROR, "%s", why);
         return -EINVAL;
@@ -124,6 +143,7 @@ static int configure(state *st) {
     st->device = (int)dev;
     st->n_lanes = (int)lanes;
     st->lane_floats = (size_t)(mb << 20) / sizeof(float);
+    st->pins.cap = (size_t)pin_mb << 20;
     return 0;
 }
 
@@ -134,6 +154,7 @@ static int cuda_init(const vmaccel_plugin_host *host, void **out) {
     st->host = host;
     pthread_mutex_init(&st->lock, NULL);
     pthread_cond_init(&st->freed, NULL);
+    pins_init(&st->pins, 0);
     int r = configure(st);
     int opened = 0;
     for (; r == 0 && opened < st->n_lanes; opened++) {
@@ -199,4 +220,5 @@ VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
     .fini = cuda_fini,
     .ops = ops,
     .devices = devices,
+    .mem_free = cuda_mem_free,
 };
