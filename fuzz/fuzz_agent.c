@@ -109,6 +109,12 @@ static const char config[] =
     "tenant.heavy.listen = unix:///fuzz/0\n"
     "tenant.heavy.weight = 3\n";
 
+/* The harness itself failed (not the agent): says what, then aborts. */
+static void die(const char *what) {
+    fprintf(stderr, "fuzz-agent: harness: %s: %s\n", what, strerror(errno));
+    abort();
+}
+
 static void remove_config(void) {
     unlink(config_path);
 }
@@ -131,7 +137,7 @@ static void server_open(void) {
     agent_settings_open(srv, config_path);
     if (agent_settings_read(srv) < 0 || tenants_configure(srv) < 0 ||
         agent_caps_build(ctx, &srv->caps) < 0 || server_sync_begin(srv) < 0)
-        abort();
+        die("cannot set the server up");
     /* Per-tenant shares as pool_run sets them (fairsched.h), so the share
      * cap and the idle grace (stepped by the fake clock) are fuzzed too. */
     srv->sched.queue.slots = 2;
@@ -148,7 +154,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(config_path, sizeof(config_path), "/tmp/vmaccel-fuzz-agent-XXXXXX");
     int fd = mkstemp(config_path);
     if (fd < 0 || write(fd, config, sizeof(config) - 1) != (ssize_t)sizeof(config) - 1)
-        abort();
+        die("cannot write the configuration");
     close(fd);
     atexit(remove_config);
     shm_open_once();
@@ -186,8 +192,9 @@ static void drain_answers(void) {
         tracing = getenv("FUZZ_AGENT_STATS") != NULL;
     for (int i = 0; i < FA_CONNS; i++) {
         ssize_t n;
-        while (cl[i].fd >= 0 && !cl[i].stalled && (n = read(cl[i].fd, buf, sizeof(buf))) > 0)
-            if (tracing)
+        while (cl[i].fd >= 0 && !cl[i].stalled &&
+               ((n = read(cl[i].fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)))
+            if (tracing && n > 0)
                 trace(i, buf, n);
     }
 }
@@ -246,10 +253,10 @@ static void shm_open_once(void) {
     shm_fd = memfd_create("fuzz-agent", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (shm_fd < 0 || ftruncate(shm_fd, FA_SHM_SIZE) < 0 ||
         fcntl(shm_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
-        abort();
+        die("cannot make the shared memfd");
     shm_p = mmap(NULL, FA_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, shm_fd, 0);
     if (shm_p == MAP_FAILED)
-        abort();
+        die("cannot map the shared memfd");
 }
 
 /* MEMORY: what a client may do to memory it passed, at any time. */
@@ -276,6 +283,8 @@ static void client_write(int i, const uint8_t *p, size_t n) {
         if (w > 0) {
             p += w;
             n -= (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue; /* libFuzzer's SIGALRM: not the agent's doing */
         } else if (w < 0 && errno == EAGAIN) {
             step();
             if (quiet)
@@ -305,16 +314,21 @@ static void input_begin(void) {
     for (int k = 0; k < 2 && agent_now() != clock_origin; k++)
         agent_clock_advance(clock_origin - agent_now());
     if (agent_now() != clock_origin)
-        abort();
+        die("the fake clock did not go back");
     srv->next_conn_id = 0;
     memset(&srv->stats, 0, sizeof(srv->stats)); /* one thread: no atomics needed */
-    /* Every page allocated (MEM_MAP refuses holes) and zero: as new. */
-    if (fallocate(shm_fd, 0, 0, FA_SHM_SIZE) < 0)
-        abort();
+    /* Every page allocated (MEM_MAP refuses holes) and zero: as new.
+     * libFuzzer's SIGALRM (its -timeout watch, every few seconds, without
+     * SA_RESTART) can interrupt allocating tmpfs pages: try again. */
+    int r;
+    while ((r = fallocate(shm_fd, 0, 0, FA_SHM_SIZE)) < 0 && errno == EINTR)
+        ;
+    if (r < 0)
+        die("cannot fill the shared memfd");
     memset(shm_p, 0, FA_SHM_SIZE);
     cost_init(&srv->cost);
     if (!(srv->batching.models = models_new()))
-        abort();
+        die("cannot make the model registry");
     quiet = false;
 }
 
