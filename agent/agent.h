@@ -82,6 +82,7 @@ typedef struct agent_config {
     double batch_window_s;
     uint32_t batch_max;
     uint32_t tenant_queue_max; /* queued requests per tenant; more are shed (-EBUSY) */
+    uint32_t poll_spin_us; /* the I/O role polls this long without sleeping (server.c) */
     bool insecure_tcp; /* agent.insecure_tcp = yes: tcp clients need no token (auth.c) */
     double tls_handshake_s; /* a TLS client must finish its handshake within this */
     double hello_timeout_s; /* a tcp/tls/vsock client must be through its HELLO by then */
@@ -153,6 +154,12 @@ typedef struct agent_io {
     bool standby;         /* a thread waits in sb_epfd */
     bool io_free;         /* nobody holds the I/O role: the next to look takes it */
     bool sync;            /* no threads: server_step runs everything (fuzzing) */
+    /* A request came since the I/O role last polled, and nothing is queued
+     * or running: it may spin before it sleeps (server.c), on a CPU no job
+     * of ours wants; other events (a byte, a connect) buy no spin.  Set and
+     * read by the role's holder alone. */
+    bool may_spin;
+    long spin_requests; /* stats.requests when may_spin was last set */
     int sb_epfd, sb_kick; /* the standby's epoll set, and its wake-up eventfd */
     /* The I/O role's one step, given to pool_run (server.c's poll). */
     void (*poll)(server *srv, int timeout_ms);

@@ -212,6 +212,10 @@ static void wake_for_jobs_locked(server *srv) {
  * server is exiting. */
 static void io_role(server *srv) {
     while (!srv->exit_now) {
+        long requests = atomic_load(&srv->stats.requests);
+        srv->io.may_spin = requests != srv->io.spin_requests &&
+                           srv->sched.queue.queued == 0 && srv->io.running == 0;
+        srv->io.spin_requests = requests;
         pthread_mutex_unlock(&srv->lock);
         srv->io.poll(srv, -1);
         pthread_mutex_lock(&srv->lock);

@@ -175,12 +175,36 @@ static void drop_stale_handshakes(server *srv) {
     }
 }
 
+/* Before the I/O role sleeps in epoll_wait, it polls for up to
+ * agent.poll_spin_us: a client that sends its next request within that
+ * finds the agent awake, and neither pays the wake-up of a sleeping thread
+ * (measured: docs/performance.md, "noop").  What it costs is that much CPU
+ * after each burst of events, and only while no job of the agent's is
+ * queued or running, which would want the CPU. */
+static int spin(server *srv, struct epoll_event *evs, int max) {
+    if (srv->cfg.poll_spin_us == 0 || srv->draining || !srv->io.may_spin)
+        return 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int n = epoll_wait(srv->epfd, evs, max, 0);
+        if (n != 0)
+            return n < 0 ? 0 : n;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long us = (t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000;
+        if (us >= (long)srv->cfg.poll_spin_us)
+            return 0;
+    }
+}
+
 /* Waits for events (timeout_ms as epoll_wait: -1 forever, 0 not at all)
  * and handles them: the I/O role's step, which pool.c calls. */
 static void poll_step(server *srv, int timeout_ms) {
     struct epoll_event evs[64];
     bool stale = false;
-    int n = epoll_wait(srv->epfd, evs, 64, srv->draining && timeout_ms < 0 ? 50 : timeout_ms);
+    int n = timeout_ms < 0 ? spin(srv, evs, 64) : 0;
+    if (n == 0)
+        n = epoll_wait(srv->epfd, evs, 64, srv->draining && timeout_ms < 0 ? 50 : timeout_ms);
     for (int i = 0; i < n; i++) {
         int tag = *(int *)evs[i].data.ptr;
         if (tag == EV_CONN) {

@@ -3,9 +3,10 @@
  *
  *   build/bench/bench-remote [ROUNDS]
  *
- * For unix and TCP loopback: raw 64-byte ping-pong against an echo process
- * (the floor), then vmaccel_noop through a vmacceld process; median and p99
- * of each and their ratio.  Then 64 MiB sent raw to a sink process vs. 64
+ * For unix and TCP loopback: raw 64-byte ping-pong against echo processes
+ * (blocking, in epoll, in epoll after a spin: the floors), then
+ * vmaccel_noop through a vmacceld process; median and p99 of each and
+ * their ratios.  Then 64 MiB sent raw to a sink process vs. 64
  * MiB as the input of one exec call through the agent, from plain memory
  * (copied; on unix staged through shared memory) and from a vmaccel_mem
  * (on unix passed by reference), and a memcpy of 64 MiB for scale.  Every
@@ -85,6 +86,8 @@ static int dial(int tcp, int port, const char *path) {
         snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
         r = connect(fd, (struct sockaddr *)&a, sizeof(a));
     }
+    if (r < 0 && fd >= 0)
+        close(fd);
     return r < 0 ? -1 : fd;
 }
 
@@ -115,7 +118,28 @@ static void echo_epoll(int fd, char *buf) {
     close(ep);
 }
 
-enum { ECHO, SINK, ECHO_EPOLL };
+/* The same, polling for up to SPIN_US before each sleep in epoll_wait, as
+ * the agent does by default (agent.poll_spin_us): the floor for a server
+ * that spins. */
+#define SPIN_US 50
+static void echo_spin(int fd, char *buf) {
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        _exit(1);
+    for (;;) {
+        double t0 = bench_now();
+        int n;
+        while ((n = epoll_wait(ep, &ev, 1, 0)) == 0 && bench_now() - t0 < SPIN_US * 1e-6)
+            ;
+        if ((n == 0 && epoll_wait(ep, &ev, 1, -1) != 1) || n < 0 || full(read, fd, buf, 64) ||
+            full(wr, fd, buf, 64))
+            break;
+    }
+    close(ep);
+}
+
+enum { ECHO, SINK, ECHO_EPOLL, ECHO_SPIN };
 
 /* A child that echoes 64-byte messages (ECHO, ECHO_EPOLL), or (SINK)
  * swallows BULK bytes and answers one byte, for each connection in turn. */
@@ -142,6 +166,8 @@ static pid_t serve_raw(int tcp, int port, const char *path, int mode) {
                 _exit(1);
         } else if (mode == ECHO_EPOLL) {
             echo_epoll(fd, buf);
+        } else if (mode == ECHO_SPIN) {
+            echo_spin(fd, buf);
         } else {
             while (full(read, fd, buf, 64) == 0 && full(wr, fd, buf, 64) == 0)
                 ;
@@ -188,13 +214,48 @@ static double memcpy_bulk(char *dst, const char *src) {
 
 /* --- through the agent --- */
 
-static pid_t start_agent(const char *addr) {
+/* The agent running now: killed if the bench exits early (exit(1)). */
+static pid_t running_agent;
+
+static void kill_running_agent(void) {
+    if (running_agent > 0) {
+        kill(running_agent, SIGTERM);
+        waitpid(running_agent, NULL, 0);
+    }
+}
+
+/* Waits until the agent takes connections (it loads its plugins first:
+ * on a slow or busy machine that is more than a fixed sleep allows). */
+static void wait_for_agent(pid_t pid, int tcp, int port, const char *path, const char *cfg) {
+    for (int i = 0; i < 1000; i++) {
+        int fd = dial(tcp, port, path);
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            running_agent = 0;
+            unlink(cfg);
+            fprintf(stderr, "bench-remote: the agent exited at start\n");
+            exit(1);
+        }
+        usleep(10000);
+    }
+    unlink(cfg);
+    fprintf(stderr, "bench-remote: the agent did not listen within 10 s\n");
+    exit(1);
+}
+
+static pid_t start_agent(const char *addr, int tcp, int port, const char *path) {
     char cfg[64]; /* tcp without tokens must be asked for (docs/security.md) */
     snprintf(cfg, sizeof(cfg), "/tmp/vmaccel-bench-remote-%d.conf", (int)getpid());
     FILE *f = fopen(cfg, "w");
     if (f) {
         fputs("agent.insecure_tcp = yes\n"
               "agent.exec_in_place = vmaccel_demo_count_numbers, vmaccel_demo_sum_words\n", f);
+        const char *extra = getenv("BENCH_REMOTE_AGENT_CONFIG"); /* e.g. an A/B of a setting */
+        if (extra)
+            fprintf(f, "%s\n", extra);
         fclose(f);
     }
     pid_t pid = fork();
@@ -210,7 +271,8 @@ static pid_t start_agent(const char *addr) {
               (char *)NULL);
         _exit(127);
     }
-    usleep(300000);
+    running_agent = pid;
+    wait_for_agent(pid, tcp, port, path, cfg);
     unlink(cfg); /* read by now */
     return pid;
 }
@@ -308,36 +370,40 @@ static void echo_close(int fd, pid_t pid) {
     waitpid(pid, NULL, 0);
 }
 
-/* Medians and p99s of raw, raw through epoll and noop round trips; they
- * alternate in BLOCKS blocks, so all see the same machine: this host is
- * shared and its speed drifts within seconds. */
+/* Medians and p99s of raw, raw through epoll, raw through a spinning
+ * epoll and noop round trips; they alternate in BLOCKS blocks, so all see
+ * the same machine: this host is shared and its speed drifts within
+ * seconds. */
 static void latencies(vmaccel_session *s, int tcp, int port, const char *path, int rounds,
-                      stats out[3]) {
-    char epath[80];
+                      stats out[4]) {
+    char epath[80], spath[80];
     snprintf(epath, sizeof(epath), "%s.epoll", path);
-    pid_t echo, eecho;
+    snprintf(spath, sizeof(spath), "%s.spin", path);
+    pid_t echo, eecho, secho;
     int fd = echo_open(tcp, port, path, ECHO, &echo);
     int efd = echo_open(tcp, port + 2, epath, ECHO_EPOLL, &eecho);
+    int sfd = echo_open(tcp, port + 3, spath, ECHO_SPIN, &secho);
     int per = rounds / BLOCKS;
-    double *t[3];
-    for (int k = 0; k < 3; k++)
+    double *t[4];
+    for (int k = 0; k < 4; k++)
         if (!(t[k] = malloc(sizeof(double) * (size_t)per * BLOCKS)))
             exit(1);
-    raw_block(fd, t[0], per); /* warm-up, discarded */
-    raw_block(efd, t[1], per);
-    noop_block(s, t[2], per);
-    for (int b = 0; b < BLOCKS; b++) {
-        raw_block(fd, t[0] + b * per, per);
-        raw_block(efd, t[1] + b * per, per);
-        noop_block(s, t[2] + b * per, per);
+    for (int b = -1; b < BLOCKS; b++) { /* block -1: a warm-up, overwritten */
+        int at = (b < 0 ? 0 : b) * per;
+        raw_block(fd, t[0] + at, per);
+        raw_block(efd, t[1] + at, per);
+        raw_block(sfd, t[2] + at, per);
+        noop_block(s, t[3] + at, per);
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         out[k] = summarize(t[k], per * BLOCKS);
         free(t[k]);
     }
     echo_close(fd, echo);
     echo_close(efd, eecho);
+    echo_close(sfd, secho);
     unlink(epath);
+    unlink(spath);
 }
 
 static void run(const char *name, int tcp, int port, const char *path, int rounds) {
@@ -346,11 +412,13 @@ static void run(const char *name, int tcp, int port, const char *path, int round
         snprintf(aaddr, sizeof(aaddr), "tcp://127.0.0.1:%d", port + 1);
     else
         snprintf(aaddr, sizeof(aaddr), "unix://%s.agent", path);
-    pid_t agent = start_agent(aaddr);
+    char apath[128];
+    snprintf(apath, sizeof(apath), "%s.agent", path);
+    pid_t agent = start_agent(aaddr, tcp, port + 1, apath);
     vmaccel_ctx *ctx;
     vmaccel_session *s;
     open_remote(aaddr, &ctx, &s);
-    stats l[3]; /* raw, epoll, noop */
+    stats l[4]; /* raw, epoll, spin, noop */
     latencies(s, tcp, port, path, rounds, l);
     double mb[N_BULK] = {0};
     bulk_series(ctx, s, tcp, port, path, mb);
@@ -358,24 +426,27 @@ static void run(const char *name, int tcp, int port, const char *path, int round
     vmaccel_ctx_free(ctx);
     kill(agent, SIGTERM);
     waitpid(agent, NULL, 0);
-    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f | %.0f | %.2f | %.0f | "
-           "%.2f | %.0f | %.2f | %.0f | %.2f | %.0f |\n",
-           name, l[0].med, l[0].p99, l[1].med, l[2].med, l[2].p99, l[2].med / l[0].med,
-           l[2].med / l[1].med, mb[RAW], mb[PLAIN], mb[PLAIN] / mb[RAW], mb[MEM],
+    running_agent = 0;
+    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f | %.0f | "
+           "%.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f |\n",
+           name, l[0].med, l[0].p99, l[1].med, l[2].med, l[3].med, l[3].p99, l[3].med / l[0].med,
+           l[3].med / l[1].med, l[3].med / l[2].med, mb[RAW], mb[PLAIN], mb[PLAIN] / mb[RAW], mb[MEM],
            mb[MEM] / mb[RAW], mb[IN_PLACE], mb[IN_PLACE] / mb[RAW], mb[READS_ALL],
            mb[READS_ALL] / mb[RAW], mb[MEMCPY]);
 }
 
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 20000;
+    atexit(kill_running_agent);
     if (rounds < 100)
         rounds = 100;
     char path[64];
     snprintf(path, sizeof(path), "/tmp/vmaccel-bench-%d.sock", (int)getpid());
     pin(0);
     printf("%d round trips each, raw, epoll and noop alternating in %d blocks; 64-byte\n"
-           "messages (raw: a blocking echo server, the floor; epoll: one that awaits each\n"
-           "message in epoll_wait, as a server of many connections must);\n"
+           "messages (raw: a blocking echo server; epoll: one that awaits each message in\n"
+           "epoll_wait, as a server of many connections must; spin: that one polling for up\n"
+           "to %d µs before it sleeps, as the agent does by default: the floor for it);\n"
            "bulk = 64 MiB in one call, best of 3, the series alternating, every buffer\n"
            "allocated once and touched first; agent = exec from plain memory, mem = from a\n"
            "vmaccel_mem (tcp: copied all the same), copied by the agent (exec parses);\n"
@@ -383,12 +454,12 @@ int main(int argc, char **argv) {
            "none of it; reads all = one listed that sums all of it; memcpy = 64 MiB\n"
            "memcpy; MB/s = 1e6\n"
            "bytes/s; client pinned to CPU 0, echo server / sink / agent to CPU 1\n\n",
-           rounds, BLOCKS);
-    printf("| transport | raw median µs | raw p99 µs | epoll median µs | noop median µs | "
-           "noop p99 µs | noop/raw | noop/epoll | raw MB/s | agent MB/s | agent/raw | "
+           rounds, BLOCKS, SPIN_US);
+    printf("| transport | raw median µs | raw p99 µs | epoll median µs | spin median µs | "
+           "noop median µs | noop p99 µs | noop/raw | noop/epoll | noop/spin | raw MB/s | agent MB/s | agent/raw | "
            "mem MB/s | mem/raw | in place MB/s | in place/raw | reads all MB/s | "
            "reads all/raw | memcpy MB/s |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     run("unix", 0, 0, path, rounds);
     run("tcp", 1, 47000 + getpid() % 1000, path, rounds);
     unlink(path);

@@ -98,12 +98,16 @@ static int sgemm(void *state_, vmaccel_session *sess, uint32_t m, uint32_t n, ui
     if (!atomic_exchange(&st->warned, true))
         st->host->log(st->host, VMACCEL_LOG_WARN, "sgemm %ux%ux%u failed (%s); %s (logged once)",
                       m, n, k, lane_strerror(r),
-                      torn ? "C was half written: failed" : "declined, the next plugin serves it");
-    return torn ? -EIO : -ENOTSUP; /* a retry would read a half-written C */
+                      torn && beta != 0.0f ? "C was half written: failed"
+                                           : "declined, the next plugin serves it");
+    /* A retry would read a half-written C (beta 0 never reads it). */
+    return torn && beta != 0.0f ? -EIO : -ENOTSUP;
 }
 
 static void cuda_mem_free(void *state_, vmaccel_mem *m) {
     state *st = state_;
+    if (st->pins.cap == 0)
+        return; /* nothing is ever pinned: no CUDA call on a thread that made none */
     cudaSetDevice(st->device);
     pins_forget(&st->pins, m);
 }

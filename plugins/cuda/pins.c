@@ -1,5 +1,6 @@
 /* cuda plugin: the page-locked mems (pins.h). */
 #include <cuda_runtime_api.h>
+#include <stdbool.h>
 
 #include "pins.h"
 
@@ -17,20 +18,17 @@ static pin *find(pins *p, uint64_t serial) {
     return NULL;
 }
 
-/* A new entry for m: locked if the cap allows and the driver agrees. */
-static void add(pins *p, vmaccel_mem *m, uint64_t serial) {
+/* Reserves an entry for m (and its bytes, when the cap allows), under
+ * the lock; the driver is asked after, without it (pins_lock). */
+static bool reserve(pins *p, uint64_t serial, size_t size, void *base) {
     if (p->n == PINS_MAX)
-        return; /* a full table: not remembered, copied as pageable memory */
-    pin *e = &p->v[p->n++];
-    size_t size = vmaccel_mem_size(m);
-    *e = (pin){serial, vmaccel_mem_data(m), false};
-    if (size <= p->cap - p->bytes &&
-        cudaHostRegister(e->base, size, cudaHostRegisterPortable) == cudaSuccess) {
-        e->locked = true;
-        p->bytes += size;
-    } else {
-        cudaGetLastError(); /* not sticky, but not to be reported by a later call */
-    }
+        return false; /* a full table: not remembered, copied as pageable memory */
+    /* One mem may take a quarter of the cap at most: one client's mem
+     * cannot pin all there is. */
+    bool fits = size <= p->cap / 4 && size <= p->cap - p->bytes;
+    p->v[p->n++] = (pin){serial, base, size, false, fits};
+    p->bytes += fits ? size : 0;
+    return fits;
 }
 
 void pins_lock(pins *p, vmaccel_ctx *ctx, const void *ptr, size_t len) {
@@ -39,26 +37,39 @@ void pins_lock(pins *p, vmaccel_ctx *ctx, const void *ptr, size_t len) {
     if (p->cap == 0 || vmaccel_mem_find(ctx, ptr, len, &m, &off) < 0)
         return;
     uint64_t serial = vmaccel_mem_serial(m);
+    size_t size = vmaccel_mem_size(m);
+    void *base = vmaccel_mem_data(m);
     pthread_mutex_lock(&p->lock);
-    if (!find(p, serial))
-        add(p, m, serial);
+    bool mine = !find(p, serial) && reserve(p, serial, size, base);
     pthread_mutex_unlock(&p->lock);
-}
-
-static void drop(pins *p, pin *e, size_t size) {
-    if (e->locked) {
-        cudaHostUnregister(e->base);
-        p->bytes -= size;
+    if (!mine)
+        return; /* known (pinned, being pinned, or refused), or not to be pinned */
+    /* Registering a large mem takes milliseconds: not under the lock that
+     * every other call takes.  m cannot be freed meanwhile: this call uses it. */
+    bool ok = cudaHostRegister(base, size, cudaHostRegisterPortable) == cudaSuccess;
+    if (!ok)
+        cudaGetLastError(); /* not sticky, but not to be reported by a later call */
+    pthread_mutex_lock(&p->lock);
+    pin *e = find(p, serial); /* still there: only m's freeing removes it */
+    if (e) {
+        e->locked = ok;
+        e->counted = ok;
+        p->bytes -= ok ? 0 : size; /* (without e, pins_forget gave them back) */
     }
-    *e = p->v[--p->n];
+    pthread_mutex_unlock(&p->lock);
+    if (ok && !e)
+        cudaHostUnregister(base);
 }
 
-void pins_forget(pins *p, vmaccel_mem *m) {
+bool pins_forget(pins *p, vmaccel_mem *m) {
     pthread_mutex_lock(&p->lock);
-    pin *e = find(p, vmaccel_mem_serial(m));
-    if (e)
-        drop(p, e, vmaccel_mem_size(m));
+    pin *e = find(p, vmaccel_mem_serial(m)), gone = e ? *e : (pin){0};
+    if (e) {
+        p->bytes -= e->counted ? e->size : 0;
+        *e = p->v[--p->n];
+    }
     pthread_mutex_unlock(&p->lock);
+    return gone.locked && cudaHostUnregister(gone.base) == cudaSuccess;
 }
 
 void pins_fini(pins *p) {

@@ -3,8 +3,11 @@
  * with no staging by the driver (4x faster at n = 4096 on an H200).  A mem
  * is pinned the first time a call uses it and unpinned when it is freed
  * (the plugin's mem_free hook); in vmacceld a client's memfd is such a mem
- * of the agent's context.  Pinned bytes are capped (cuda.pin_mb): past the
- * cap, and for plain pointers, the copies are from pageable memory.
+ * of the agent's context.  Pinned bytes are capped (cuda.pin_mb), one mem
+ * at a quarter of the cap: past it, and for plain pointers, the copies are
+ * from pageable memory.  The driver is called outside the table's lock.
+ * Known limit: the cap is the plugin's, not per client (a plugin does not
+ * know the agent's tenants), so one client's mems can hold most of it.
  *
  * A client that punches a hole in its memfd while a page of it is pinned
  * only loses its own data: the GPU keeps the old page until it is
@@ -24,7 +27,9 @@
 typedef struct pin {
     uint64_t serial; /* vmaccel_mem_serial: a later mem at the same address is another */
     void *base;
-    bool locked; /* false: registering failed, or over the cap (not tried again) */
+    size_t size;
+    bool locked;  /* false: being registered, refused, or over the cap (not tried again) */
+    bool counted; /* size is in pins.bytes (pinned, or being pinned) */
 } pin;
 
 typedef struct pins {
@@ -38,8 +43,9 @@ void pins_init(pins *p, size_t cap_bytes);
 /* Pins the mem of ctx that holds [ptr, ptr + len), if there is one and it
  * is new (the calling thread's current device must be the plugin's). */
 void pins_lock(pins *p, vmaccel_ctx *ctx, const void *ptr, size_t len);
-/* m is about to go: unpinned if it was pinned. */
-void pins_forget(pins *p, vmaccel_mem *m);
+/* m is about to go: unpinned if it was pinned (true then).  The calling
+ * thread's current device must be the plugin's when m may be pinned. */
+bool pins_forget(pins *p, vmaccel_mem *m);
 /* Unpins everything (the plugin's fini). */
 void pins_fini(pins *p);
 
