@@ -24,6 +24,7 @@ ms_stats() {
     awk '{v[NR]=$1} END{printf "%.2f %.2f", v[int((NR+1)/2)], v[int(NR*0.9+0.5)]}'
 }
 ping_median() { sed -n 's/.*median \([0-9.]*\) us.*/\1/p'; }
+sgemm_ms() { sed -n 's/^sgemm: n=1024 *\([0-9.]*\) ms (best of.*/\1/p'; }
 images=$(for _ in $(seq "$n"); do printf '%s ' "$img"; done)
 
 # --- in the guest ------------------------------------------------------------
@@ -32,6 +33,7 @@ guest/run-vm --build "$build" --quiet --console "$work/console" --script <(cat <
 vmaccel-e2e /data 2>&1 >/dev/null | sed -nE 's/^time (init \+ session|noop): /first \1: /p'
 vmaccel ping --count 2000
 vmaccel classify --model /data/squeezenet1.0.meta --top 1 $images 2>/dev/null
+vmaccel sgemm --n 1024 --reps 9
 EOF
 ) 2>"$work/run-vm.err"
 t1=$(date +%s.%N)
@@ -42,6 +44,7 @@ first_init=$(sed -n 's/^first init + session: \([0-9.]*\) ms/\1/p' <<<"$con")
 first_noop=$(sed -n 's/^first noop: \([0-9.]*\) ms/\1/p' <<<"$con")
 g_ping=$(ping_median <<<"$con")
 read -r g_cls g_cls90 <<<"$(ms_stats <<<"$con")"
+g_mm=$(sgemm_ms <<<"$con")
 
 # --- on the host: through an agent, then in-process ---------------------------
 export VMACCEL_PLUGIN_DIR=$build/plugins
@@ -53,6 +56,8 @@ classify() { $vmaccel classify --model models/squeezenet1.0.meta --top 1 \
 a_ping=$(VMACCEL_REMOTE=unix://$work/a.sock $vmaccel ping --count 2000 | ping_median)
 read -r a_cls a_cls90 <<<"$(VMACCEL_REMOTE=unix://$work/a.sock classify | ms_stats)"
 read -r l_cls l_cls90 <<<"$(classify | ms_stats)"
+a_mm=$(VMACCEL_REMOTE=unix://$work/a.sock $vmaccel sgemm --n 1024 --reps 9 | sgemm_ms)
+l_mm=$($vmaccel sgemm --n 1024 --reps 9 | sgemm_ms)
 
 printf '\nvmaccel in a VM: %s (QEMU %s, %s), one run\n\n' "$(uname -m)" \
   "$(qemu-system-x86_64 --version | head -1 | awk '{print $4}')" \
@@ -67,3 +72,7 @@ printf '| %-48s | %22s | %21s | %12s |\n' "first call: noop (connect, handshake,
 printf '| %-48s | %22s | %21s | %12s |\n' "noop round trip, median of 2000" "${g_ping} µs" "${a_ping} µs" "—"
 printf '| %-48s | %22s | %21s | %12s |\n' "classify $img, median of $((n - 1))" "${g_cls} ms" "${a_cls} ms" "${l_cls} ms"
 printf '| %-48s | %22s | %21s | %12s |\n' "classify $img, p90" "${g_cls90} ms" "${a_cls90} ms" "${l_cls90} ms"
+printf '| %-48s | %22s | %21s | %12s |\n' "sgemm n = 1024 in mems, best of 9" "${g_mm} ms" "${a_mm} ms" "${l_mm} ms"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else printf "?" }'; }
+printf '\nguest / in-process: classify %s, sgemm %s; host process → agent / in-process: classify %s, sgemm %s\n' \
+  "$(ratio "$g_cls" "$l_cls")" "$(ratio "$g_mm" "$l_mm")" "$(ratio "$a_cls" "$l_cls")" "$(ratio "$a_mm" "$l_mm")"
