@@ -89,18 +89,26 @@ static int read_limits(server *srv) {
  * images costs little more than one of a single image, i.e. on a GPU or
  * an accelerator (on a CPU the cores are busy either way:
  * docs/performance.md).  So it is `on` when image_classify runs on one,
- * and `model` (each bundle decides) otherwise. */
+ * and `model` (each bundle decides) otherwise; except through OpenCL
+ * (opencv's OpenCL target), where it was measured not to pay on an H200:
+ * unbatched calls already share the GPU from many threads, and each new
+ * batch size stalls the network while it is set up again. */
 static int batch_auto(server *srv) {
     vmaccel_device_info d;
     int r = vmaccel_op_device(srv->ctx, VMACCEL_OP_IMAGE_CLASSIFY, 0, &d);
     bool dev = r == 1 && (!strcmp(d.kind, "gpu") || !strcmp(d.kind, "accelerator"));
-    if (dev)
+    bool on = dev && strcmp(d.api, "opencl") != 0;
+    if (on)
         agent_log("agent.batch = auto: on (image_classify runs on %s %s \"%s\")", d.api,
                   d.kind, d.name);
+    else if (dev)
+        agent_log("agent.batch = auto: as model (image_classify runs on %s %s \"%s\", where "
+                  "batching was measured not to pay: docs/performance.md)", d.api, d.kind,
+                  d.name);
     else
         agent_log("agent.batch = auto: as model (image_classify runs %s)",
                   r == 1 ? "on a CPU device" : r == 0 ? "on the CPU" : "nowhere here");
-    return dev ? BATCH_ON : BATCH_MODEL;
+    return on ? BATCH_ON : BATCH_MODEL;
 }
 
 static int read_scheduling(server *srv) {

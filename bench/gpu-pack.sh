@@ -21,7 +21,7 @@ bins=$(find "$b"/plugins "$b"/agent "$b"/tools "$b"/tests "$b"/bench -name '*.p'
 tar -C "$libs" -cf - gpulibs | xz -6 -T0 >"$pack/libs.tar.xz"
 rm -rf "$libs"
 tar -cf - --exclude='*.p' --exclude='*.log' --exclude=meson-logs --exclude=compile_commands.json \
-  "$b" | xz -6 -T0 >"$pack/build.tar.xz"
+  --exclude="$b/guest" "$b" | xz -6 -T0 >"$pack/build.tar.xz"
 tar -C .. -cf - shared/images shared/models | xz -6 -T0 >"$pack/shared.tar.xz"
 # The tests and benchmarks find the tree by the absolute path meson saw.
 pwd >"$pack/source_root"

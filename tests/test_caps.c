@@ -316,12 +316,13 @@ TEST(caps_guest_without_an_agent_gets_the_connect_error_then_asks_again) {
 /* An agent whose image_classify runs on `kind` (tclassify's pretend
  * device; "" for none) with agent.batch = auto: what it decided, from its
  * log; and what a guest learns of that device. */
-static void batch_auto(const char *kind, const char *isolation, const char *decided) {
+static void batch_auto_api(const char *kind, const char *api, const char *isolation,
+                           const char *decided) {
     char extra[512];
     snprintf(extra, sizeof(extra),
              "plugins = noop, %s/tests/plugins/vmaccel-tclassify.so\nagent.batch = auto\n"
-             "tclassify.isolation = %s\n%s%s%s",
-             TEST_BUILD_DIR, isolation, kind[0] ? "tclassify.device = " : "", kind,
+             "tclassify.isolation = %s\ntclassify.device_api = %s\n%s%s%s",
+             TEST_BUILD_DIR, isolation, api, kind[0] ? "tclassify.device = " : "", kind,
              kind[0] ? "\n" : "");
     test_agent ag;
     test_agent_start(&ag, 0, extra);
@@ -334,12 +335,20 @@ static void batch_auto(const char *kind, const char *isolation, const char *deci
     CHECK_INT(test_agent_stop(&ag), 0);
 }
 
+static void batch_auto(const char *kind, const char *isolation, const char *decided) {
+    batch_auto_api(kind, "test", isolation, decided);
+}
+
 TEST(caps_batch_auto_batches_where_classify_runs_on_a_gpu) {
     batch_auto("gpu", "thread", "agent.batch = auto: on (image_classify runs on test gpu "
                                 "\"pretend device (tclassify.device)\")");
     batch_auto("accelerator", "thread",
                "agent.batch = auto: on (image_classify runs on test accelerator");
     batch_auto("cpu", "thread", "agent.batch = auto: as model (image_classify runs on a CPU device)");
+    /* opencv's OpenCL target, where batching was measured slower on a GPU. */
+    batch_auto_api("gpu", "opencl", "thread",
+                   "agent.batch = auto: as model (image_classify runs on opencl gpu \"pretend "
+                   "device (tclassify.device)\", where batching was measured not to pay");
     batch_auto("", "thread", "agent.batch = auto: as model (image_classify runs on the CPU)");
     /* In worker processes: what the first worker said at load. */
     batch_auto("gpu", "process", "agent.batch = auto: on (image_classify runs on test gpu");

@@ -20,7 +20,8 @@
  *
  * `tclassify.device = KIND` makes it say that it runs on a device of that
  * kind ("gpu", "cpu", ...): a pretend one, so named, for testing what the
- * agent decides from devices (agent.batch = auto); it runs on the CPU. */
+ * agent decides from devices (agent.batch = auto); it runs on the CPU.
+ * `tclassify.device_api = API` names the API it says (default "test"). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -168,11 +169,13 @@ static int on_register(void *st, vmaccel_session *s, vmaccel_resource *res) {
     return labels_of(res, &labels, &len);
 }
 
-static char device_kind[16];
+static char device_kind[16], device_api[16];
 
 static int t_init(const vmaccel_plugin_host *host, void **state) {
     const char *kind = host->config_get(host, "tclassify.device");
+    const char *api = host->config_get(host, "tclassify.device_api");
     snprintf(device_kind, sizeof(device_kind), "%s", kind ? kind : "");
+    snprintf(device_api, sizeof(device_api), "%s", api ? api : "test");
     *state = NULL;
     return 0;
 }
@@ -184,7 +187,7 @@ static int t_devices(void *st, vmaccel_device_info *out, uint32_t max) {
     if (max) {
         memset(out, 0, sizeof(*out));
         snprintf(out->name, sizeof(out->name), "pretend device (tclassify.device)");
-        snprintf(out->api, sizeof(out->api), "test");
+        snprintf(out->api, sizeof(out->api), "%s", device_api);
         snprintf(out->kind, sizeof(out->kind), "%s", device_kind);
         out->in_use = true;
     }
