@@ -76,6 +76,29 @@ void test_skip(const char *hw, const char *fmt, ...) {
     exit(SKIP_EXIT);
 }
 
+_Atomic(const char *) test_at_file;
+_Atomic int test_at_line;
+
+/* The test's time is up: where its last passing CHECK was, then the
+ * default action (the parent reports the SIGALRM).  Signal-safe calls. */
+static void on_timeout(int sig) {
+    const char *f = atomic_load_explicit(&test_at_file, memory_order_relaxed);
+    int line = atomic_load_explicit(&test_at_line, memory_order_relaxed);
+    char num[16], *p = num + sizeof(num);
+    *--p = '\n';
+    do
+        *--p = (char)('0' + line % 10);
+    while ((line /= 10) > 0 && p > num);
+    static const char head[] = "  timed out; the last CHECK that passed: ";
+    ssize_t w = write(2, head, sizeof(head) - 1);
+    w = write(2, f ? f : "(none)", f ? strlen(f) : 6);
+    w = write(2, ":", 1);
+    w = write(2, p, (size_t)(num + sizeof(num) - p));
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 enum { FAILED, PASSED, SKIPPED };
 
 /* Runs one test in a child; PASSED, FAILED or SKIPPED. */
@@ -83,13 +106,20 @@ static int run_one(int i) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0);
+        signal(SIGALRM, on_timeout);
         alarm(TIMEOUT_S);
         tests[i].fn();
         exit(0);
     }
+    setpgid(pid, pid); /* both sides: whichever runs first */
     int status;
     while (waitpid(pid, &status, 0) < 0)
         ;
+    /* What the test left running (an agent after a failed CHECK, a child
+     * stuck after a timeout) goes with it: it would hold the run's output
+     * pipe open, and a CI run would wait on it for ever. */
+    kill(-pid, SIGKILL);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return PASSED;
     if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_EXIT && skip_why && *skip_why)

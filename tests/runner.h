@@ -4,6 +4,7 @@
 #ifndef VMACCEL_TEST_RUNNER_H
 #define VMACCEL_TEST_RUNNER_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,12 @@
 
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
+
+/* Where the last CHECK that passed was: a test that times out says so,
+ * which tells a hang's place from a CI log.  Any thread may set it. */
+extern _Atomic(const char *) test_at_file;
+extern _Atomic int test_at_line;
+#define TEST_AT()                                                                 (atomic_store_explicit(&test_at_file, __FILE__, memory_order_relaxed),         atomic_store_explicit(&test_at_line, __LINE__, memory_order_relaxed))
 
 #define TEST(name)                                                    \
     static void test_##name(void);                                    \
@@ -27,6 +34,7 @@ void test_register(const char *name, test_fn fn);
                     #cond);                                                   \
             exit(1);                                                          \
         }                                                                     \
+        TEST_AT();                                                            \
     } while (0)
 
 #define CHECK_INT(a, b)                                                       \
@@ -37,6 +45,7 @@ void test_register(const char *name, test_fn fn);
                     __FILE__, __LINE__, #a, a_, #b, b_);                      \
             exit(1);                                                          \
         }                                                                     \
+        TEST_AT();                                                            \
     } while (0)
 
 /* A vmaccel call that must succeed. */
@@ -48,6 +57,7 @@ void test_register(const char *name, test_fn fn);
                     #call, vmaccel_strerror(r_));                             \
             exit(1);                                                          \
         }                                                                     \
+        TEST_AT();                                                            \
     } while (0)
 
 /* Ends the test as skipped, printf-style reason: only for hardware `hw`
