@@ -79,6 +79,7 @@ typedef struct agent_config {
     double drain_timeout_s;
     double resync_s; /* a shared stream silent this long mid-frame resyncs */
     int batch;       /* BATCH_*: which models' classifications are batched */
+    int batch_tenants; /* MIX_*: which batches may take several tenants' requests */
     double batch_window_s;
     uint32_t batch_max;
     uint32_t tenant_queue_max; /* queued requests per tenant; more are shed (-EBUSY) */
@@ -98,6 +99,8 @@ typedef struct agent_config {
 
 /* agent.batch = model | on | off; auto is resolved to on or model at start */
 enum { BATCH_MODEL = 0, BATCH_ON, BATCH_OFF };
+/* agent.batch_tenants = classify | all | apart (batch.c) */
+enum { MIX_CLASSIFY = 0, MIX_ALL, MIX_APART };
 
 typedef struct server server;
 typedef struct conn conn;

@@ -1,7 +1,7 @@
 /* Dynamic batching: image_classify requests for one model, from any
- * tenants, run as one batched forward pass; each caller gets exactly its
- * own answer.  (model_run's: batch_run.c.)  The thread that pops the first job forms the batch
- * (pool.c); this runs it.
+ * tenants (agent.batch_tenants), run as one batched forward pass; each
+ * caller gets exactly its own answer.  (model_run's: batch_run.c.)  The
+ * thread that pops the first job forms the batch (pool.c); this runs it.
  *
  * A request joins only if it would have run on its own: it decoded, its
  * session and model are its connection's (job.c looked them up on
@@ -88,10 +88,16 @@ static bool any_isolated(server *srv) {
     return false;
 }
 
-/* model_run batches never mix tenants: a model may compute across its
- * batch dimension (a normalisation over it, a reduction), and one tenant's
- * rows would then shape another's answer. */
+/* agent.batch_tenants: image_classify batches may mix tenants (a bundle's
+ * network is fed one preprocessed image a row), model_run batches only when
+ * the operator says so: a model may compute across its batch dimension (a
+ * normalisation over it, a reduction), and one tenant's rows would then
+ * shape another's answer, so mixing is the operator's promise that the
+ * models batched here keep their rows apart. */
 struct sched_tenant *batch_only_tenant(server *srv, const job *first) {
-    return first->req.kind == VMACCEL_OP_MODEL_RUN || any_isolated(srv) ? &first->c->tn->st
-                                                                         : NULL;
+    int mix = srv->cfg.batch_tenants;
+    bool apart = mix == MIX_APART ||
+                 (first->req.kind == VMACCEL_OP_MODEL_RUN && mix != MIX_ALL) ||
+                 any_isolated(srv);
+    return apart ? &first->c->tn->st : NULL;
 }

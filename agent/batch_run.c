@@ -3,8 +3,9 @@
  * forward pass over the inputs stacked along it; each caller gets its own
  * rows of every output, as the same call alone would give them.
  *
- * Only one tenant's requests form a batch (batch_only_tenant): a model may
- * compute across its batch dimension, and another tenant's rows must never
+ * Only one tenant's requests form a batch unless the operator says
+ * otherwise (agent.batch_tenants = all; batch_only_tenant): a model may
+ * compute across its batch dimension, and another tenant's rows must not
  * shape an answer.  For the same reason batching is the operator's or the
  * model's choice (agent.batch = on, a bundle's batch = on), never the
  * default: within a tenant, such a model gives batched calls answers that

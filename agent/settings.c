@@ -125,6 +125,15 @@ static int read_scheduling(server *srv) {
         agent_config_error(srv, "agent.batch", "expected model, on, off or auto");
         return -EINVAL;
     }
+    const char *m = vmaccel_config_get(srv->ctx, "agent.batch_tenants");
+    srv->cfg.batch_tenants = !m || !strcmp(m, "classify") ? MIX_CLASSIFY
+                           : !strcmp(m, "all")            ? MIX_ALL
+                           : !strcmp(m, "apart")          ? MIX_APART
+                                                          : -1;
+    if (srv->cfg.batch_tenants < 0) {
+        agent_config_error(srv, "agent.batch_tenants", "expected classify, all or apart");
+        return -EINVAL;
+    }
     uint64_t window_us = 2000, max = 8, queue_max = srv->cfg.tenant_queue_max;
     uint64_t spin_us = srv->cfg.poll_spin_us;
     if (agent_config_uint(srv, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||

@@ -85,8 +85,8 @@ static double clock_origin; /* the fake clock at the start of every input */
 static bool quiet;
 
 /* Small limits, so that every cap can be reached; batching on for every
- * model, the fair scheduler with two tenants (connections 0 and 2, 1 and
- * 3), one weighted. */
+ * model and across tenants, the fair scheduler with two tenants
+ * (connections 0 and 2, 1 and 3), one weighted. */
 static const char config[] =
     "plugins = " FA_BUILD "/plugins/vmaccel-noop.so, " FA_BUILD "/plugins/vmaccel-mbench.so, "
     FA_BUILD "/plugins/vmaccel-openssl.so, " FA_BUILD "/plugins/vmaccel-blas.so, "
@@ -96,6 +96,7 @@ static const char config[] =
     "mbench.max_usec = 50\n"
     "agent.batch = on\n"
     "agent.batch_max = 4\n"
+    "agent.batch_tenants = all\n"
     "agent.scheduler = fair\n"
     "agent.tenant_queue_max = 6\n"
     "agent.max_request_bytes = 65536\n"

@@ -75,6 +75,8 @@ check "the programs and the library are the packages'" bash -c "
 check "the user vmaccel exists (postinst)" getent passwd vmaccel
 check "/etc/vmaccel/vmaccel.conf is a conffile" \
   sh -c 'dpkg-query -W -f="\${Conffiles}" vmacceld | grep -q "/etc/vmaccel/vmaccel.conf "'
+check "systemd-analyze verify accepts the installed unit" \
+  systemd-analyze verify /lib/systemd/system/vmacceld.service
 check "man finds vmaccel(1) vmacceld(8) vmaccel.conf(5) vmaccel-plugin(7)" \
   sh -c 'man -w vmaccel && man -w 8 vmacceld && man -w 5 vmaccel.conf && man -w 7 vmaccel-plugin'
 check "bash completion is where bash-completion looks" \

@@ -154,6 +154,7 @@ TEST(agent_config_errors_name_file_line_and_key) {
         "agent.workers = 4\nagent.listen = /tmp/y.sock\n",
         list,
         "agent.tenants = vmA\ntenant.vmA.peer = vsock:3\ntenant.vmA.weight = 0\n",
+        "agent.batch = on\nagent.batch_tenants = some\n",
     };
     char said2[1200];
     snprintf(said2, sizeof(said2), ":1: agent.listen = 'unix://%s, tcp://localhost': "
@@ -163,8 +164,9 @@ TEST(agent_config_errors_name_file_line_and_key) {
         ":2: agent.listen = '/tmp/y.sock': ",
         said2,
         ":3: tenant.vmA.weight = '0': expected an integer in [1, 1000]\n",
+        ":2: agent.batch_tenants = 'some': expected classify, all or apart\n",
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         char *out, *err, text[1200], args[700], want[2000];
         /* The plugins last, so that the lines above keep their numbers. */
         snprintf(text, sizeof(text), "%splugin_dir = %s/plugins\n", conf[i], TEST_BUILD_DIR);
