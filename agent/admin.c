@@ -91,6 +91,9 @@ static void build_page(server *srv, textbuf *b) {
           models_count(srv->batching.models));
     gauge(b, "inflight", "gauge", "Requests received and not yet answered",
           atomic_load(&s->inflight));
+    gauge(b, "closing_connections", "gauge",
+          "Closed connections whose sessions, models and mappings are still being freed",
+          atomic_load(&srv->reaper.queued));
     gauge(b, "batches_total", "counter", "Batched forward passes run",
           atomic_load(&s->batches));
     gauge(b, "batched_requests_total", "counter", "Requests answered from a batch",

@@ -187,6 +187,16 @@ typedef struct agent_batching {
     int collecting;           /* workers forming a batch; under server.lock */
 } agent_batching;
 
+/* The thread that frees closed connections' state (reaper.c). */
+typedef struct agent_reaper {
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards the list and stop */
+    pthread_cond_t cond;
+    struct reap *head, *tail;
+    atomic_long queued; /* tables not yet closed (the admin page's gauge) */
+    bool stop, running;
+} agent_reaper;
+
 /* The admin page's thread (admin.c). */
 typedef struct agent_admin {
     pthread_t thread;
@@ -209,6 +219,7 @@ struct server {
     agent_sched sched;
     agent_batching batching;
     agent_admin admin;
+    agent_reaper reaper;
     bool draining, exit_now;
     double drain_deadline;
 

@@ -15,6 +15,7 @@
 #include "handshake.h"
 #include "hello.h"
 #include "log.h"
+#include "reaper.h"
 #include "tlsconn.h"
 
 struct outbuf {
@@ -282,7 +283,7 @@ static int restart(conn *c) {
     pthread_mutex_lock(&c->wlock);
     uint32_t gen = atomic_fetch_add(&c->gen, 1) + 1;
     pthread_mutex_unlock(&c->wlock);
-    tables_close(c->t);
+    reaper_close(srv, c->t);
     tables_unref(c->t);
     c->t = fresh;
     fdq_close(&c->fds);
@@ -601,7 +602,7 @@ void conn_close(conn *c, const char *why) {
     if (c->tn) /* without a tenant yet, it has queued nothing */
         c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
-    tables_close(c->t);
+    reaper_close(c->srv, c->t);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
               c->peer, (unsigned long long)c->n_requests, why);
     if (c->pending_on)

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pool.h"
 #include "queue.h"
+#include "reaper.h"
 #include "server.h"
 
 static const int signal_tag = EV_SIGNAL;
@@ -264,6 +265,7 @@ static void teardown(server *srv) {
     admin_stop(srv);
     while (srv->conns)
         drop_conn(srv, srv->conns, "agent shutting down");
+    reaper_stop(srv);
     listeners_close(srv);
     queue_free_all(srv);
     pool_fini(srv);
@@ -293,7 +295,12 @@ int server_run(server *srv) {
     int r = setup(srv);
     if (r < 0)
         return r;
-    r = admin_start(srv) < 0 ? -ENOMEM : pool_run(srv, poll_step);
+    if (admin_start(srv) < 0) {
+        r = -ENOMEM;
+    } else {
+        reaper_start(srv); /* if it cannot, closing connections free their state inline */
+        r = pool_run(srv, poll_step);
+    }
     teardown(srv);
     return r;
 }

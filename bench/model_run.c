@@ -3,17 +3,20 @@
  *
  *   build/bench/bench-model-run [ROUNDS]
  *
- * Two models: SqueezeNet (the shared one: a 618 KB input, ~50 ms of
+ * Three cases: SqueezeNet (the shared one: a 618 KB input, ~50 ms of
  * compute), and add.onnx generated now (tests/models/gen_onnx.py: z = x + y
- * on [1, n], here two 4 MiB inputs and a 4 MiB output: almost no compute,
- * so the cost of moving tensors shows).  Paths: in-process (the opencv
- * plugin in this process, warm, outputs into the caller's buffers: the
- * best a user could write), then the agent over unix (plain buffers,
- * which the library stages through shared memory), over unix with the
- * tensors in a vmaccel_mem (nothing staged: the agent reads and writes
- * them in place), and over tcp; opencv in the agent's sandboxed workers
- * (its default).  Per-call wall time in alternating blocks; medians and
- * their ratio to in-process. */
+ * on [1, n]) with two 4 MiB inputs and a 4 MiB output (almost no compute,
+ * so the cost of moving tensors shows), then with 64-byte ones (what a
+ * call costs whatever its tensors: the difference between the two is what
+ * 12 MiB cost).  Paths: in-process (the opencv plugin in this process,
+ * warm, outputs into the caller's buffers: the best a user could write),
+ * then the agent over unix (plain buffers, which the library stages
+ * through shared memory), over unix with the tensors in a vmaccel_mem
+ * (nothing staged), and over tcp, with opencv in the agent's sandboxed
+ * workers (its default: the worker maps the client's mem), and last a
+ * second agent with opencv.isolation = thread (the agent's own thread
+ * reads the mem) over unix with a vmaccel_mem.  Per-call wall time in
+ * alternating blocks; medians and their ratio to in-process. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +30,10 @@
 
 #define META BENCH_SOURCE_DIR "/models/squeezenet1.0.meta"
 #define BLOCKS 10
-#define NSIDES 4
+#define NSIDES 5
+#define NCASES 3
 #define ADD_N (1 << 20) /* floats: 4 MiB an input */
+#define SMALL_N 16     /* floats: 64 bytes an input */
 
 typedef struct model_case {
     const char *name, *path;
@@ -111,17 +116,26 @@ static void cases_make(model_case *mc, const char *dir) {
                                        .data = filled(ADD_N, 0.25f * (float)(i + 1)),
                                        .len = ADD_N * sizeof(float)};
     mc[1].out = (vmaccel_tensor){.name = "z", .data = filled(ADD_N, 0), .len = ADD_N * 4};
+    mc[2] = mc[1];
+    mc[2].name = "add.onnx, two 64 B in, 64 B out";
+    for (int i = 0; i < 2; i++) {
+        mc[2].in[i].shape[1] = SMALL_N;
+        mc[2].in[i].len = SMALL_N * sizeof(float);
+    }
+    mc[2].out.len = SMALL_N * sizeof(float);
 }
 
-static void run_case(model_case *mc, const char *const *addrs, int rounds) {
+/* Returns the median of the agent with a vmaccel_mem (sandboxed worker,
+ * then in-agent thread) less in-process, in ms, in d[0] and d[1]. */
+static void run_case(model_case *mc, const char *const *addrs, int rounds, double d[2]) {
     side sides[NSIDES];
     const char *names[NSIDES] = {"in-process", "agent, unix", "agent, unix, vmaccel_mem",
-                                 "agent, tcp"};
-    const char *via[NSIDES] = {NULL, addrs[0], addrs[0], addrs[1]};
+                                 "agent, tcp", "agent (isolation = thread), unix, vmaccel_mem"};
+    const char *via[NSIDES] = {NULL, addrs[0], addrs[0], addrs[1], addrs[2]};
     int per = rounds / BLOCKS;
     for (int k = 0; k < NSIDES; k++) {
         open_side(&sides[k], names[k], via[k], mc);
-        if (k == 2)
+        if (k == 2 || k == 4)
             side_mem(&sides[k], mc);
         sides[k].t = malloc(sizeof(double) * ((size_t)per * BLOCKS + 5));
         block(&sides[k], mc, 5); /* warm: networks loaded, staging mems made */
@@ -139,6 +153,8 @@ static void run_case(model_case *mc, const char *const *addrs, int rounds) {
         double med = sides[k].t[sides[k].n / 2] * 1e3;
         double p99 = sides[k].t[(int)(sides[k].n * 0.99)] * 1e3;
         base = k == 0 ? med : base;
+        if (k == 2 || k == 4)
+            d[k / 4] = med - base;
         printf("| %s | %.3f | %.3f | %.3f |\n", sides[k].name, med, p99, med / base);
         vmaccel_resource_unref(sides[k].m);
         vmaccel_mem_free(sides[k].mem);
@@ -151,7 +167,7 @@ static void run_case(model_case *mc, const char *const *addrs, int rounds) {
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 200;
     rounds = rounds < BLOCKS * 2 ? BLOCKS * 2 : rounds;
-    char dir[64], cmd[256], unix_addr[128], tcp_addr[64];
+    char dir[64], cmd[256], unix_addr[128], tcp_addr[64], thread_addr[128];
     snprintf(dir, sizeof(dir), "/tmp/vmaccel-bench-run-%d", (int)getpid());
     snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/tests/models/gen_onnx.py %s",
              BENCH_SOURCE_DIR, dir);
@@ -162,17 +178,25 @@ int main(int argc, char **argv) {
     snprintf(unix_addr, sizeof(unix_addr), "unix://%s/agent.sock", dir);
     snprintf(tcp_addr, sizeof(tcp_addr), "tcp://127.0.0.1:%d", 40000 + getpid() % 10000);
     setenv("VMACCEL_PLUGIN_DIR", BENCH_BUILD_DIR "/plugins", 1);
-    const char *addrs[] = {unix_addr, tcp_addr};
+    snprintf(thread_addr, sizeof(thread_addr), "unix://%s/threaded.sock", dir);
+    const char *addrs[] = {unix_addr, tcp_addr, thread_addr};
     /* tcp without tokens must be asked for (docs/security.md). */
     pid_t agent = bench_start_agent(addrs, 2, "agent.insecure_tcp = yes\nplugins = opencv\n");
-    model_case mc[2];
+    pid_t threaded = bench_start_agent(&addrs[2], 1, "plugins = opencv\nopencv.isolation = thread\n");
+    model_case mc[NCASES];
+    double d[NCASES][2];
     cases_make(mc, dir);
     printf("vmaccel_model_run per call, caller's output buffers; the agent runs opencv in its\n"
            "sandboxed workers (its default), inputs over unix through shared memory\n");
-    for (int i = 0; i < 2; i++)
-        run_case(&mc[i], addrs, i == 0 ? rounds : rounds * 2);
+    for (int i = 0; i < NCASES; i++)
+        run_case(&mc[i], addrs, i == 0 ? rounds : rounds * 2, d[i]);
+    printf("\nWhat 12 MiB of tensors cost through the agent beyond a call's own cost (4 MiB add "
+           "less 64 B add,\neach less in-process): %.3f ms with the sandboxed worker, %.3f ms "
+           "with isolation = thread\n", d[1][0] - d[2][0], d[1][1] - d[2][1]);
     kill(agent, SIGTERM);
+    kill(threaded, SIGTERM);
     waitpid(agent, NULL, 0);
+    waitpid(threaded, NULL, 0);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : 1;
 }

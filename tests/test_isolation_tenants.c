@@ -324,3 +324,27 @@ TEST(isolation_tenants_batch_apart_in_their_own_workers) {
         CHECK(strcmp(k[1].label, want[1]) == 0);
     }
 }
+
+/* What a closed connection leaves is freed off the I/O thread (agent/
+ * reaper.c): while tcrash's free of tenant A's session sleeps 3 s, tenant
+ * B connects and is served.  (Freed inline, B's call would wait for it.) */
+TEST(isolation_tenants_closing_connection_does_not_stall_others) {
+    test_agent a;
+    test_agent_start(&a, 1, "plugins = noop, " TCRASH "\n");
+    wire w;
+    wire_open(&w, a.sock);
+    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = wire_session_new(&w);
+    vmaccel_msg m;
+    vmaccel_req_sha256(&m, sid, "slowfree", 8);
+    CHECK_INT(wire_call(&w, 2, &m), 0);
+    wire_close(&w); /* A goes without freeing its session */
+    CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 1), 1);
+    client b = connect_to(a.tcp);
+    CHECK_OK(vmaccel_noop(b.s));
+    CHECK_INT(test_agent_stat(&a, "closing_connections"), 1); /* A's still sleeping */
+    hang_up(&b);
+    CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}

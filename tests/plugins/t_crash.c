@@ -7,12 +7,16 @@
  *   snooze... (any bytes after) sleeps 1 s, then answers
  *   write:PATH                creates PATH (0 if it could, else -errno)
  *   exec                      execs /bin/true (-errno if it could not)
+ *   slowfree                  the session's free will sleep 3 s (the agent
+ *                             must free a closed connection's state off
+ *                             its I/O thread: tests/test_isolation_hostile.c)
  * Its image_classify (and batch) ignores the model and answers one class
  * labelled "pid N": which process computed it (tests/test_isolation_tenants.c).
  * An image that starts with "scribble" is written over ("SCRIBBLED"), as a
  * decoder that works in its input would: the agent must hand it a private
  * copy, never the client's shared memory (tests/test_mem_wire.c). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +52,36 @@ static int create(const char *data, size_t len) {
     return 0;
 }
 
+static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;
+static vmaccel_session *slow[8]; /* sessions whose free sleeps */
+
+static int mark_slow(vmaccel_session *s) {
+    int r = -ENOSPC;
+    pthread_mutex_lock(&slow_lock);
+    for (int i = 0; i < 8 && r; i++)
+        if (!slow[i])
+            slow[i] = s, r = 0;
+    pthread_mutex_unlock(&slow_lock);
+    return r;
+}
+
+static void session_free(void *st, vmaccel_session *s) {
+    (void)st;
+    bool was = false;
+    pthread_mutex_lock(&slow_lock);
+    for (int i = 0; i < 8; i++)
+        if (slow[i] == s)
+            slow[i] = NULL, was = true;
+    pthread_mutex_unlock(&slow_lock);
+    if (was)
+        usleep(3000000);
+}
+
 static int buggy_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
                         uint8_t digest[32]) {
-    (void)st, (void)s;
+    (void)st;
+    if (is(data, len, "slowfree"))
+        return mark_slow(s);
     if (is(data, len, "segv"))
         raise(SIGSEGV); /* as an invalid access would, without upsetting the compiler */
     if (is(data, len, "abort"))
@@ -124,4 +155,5 @@ static const vmaccel_plugin_op ops[] = {
 
 VMACCEL_PLUGIN_EXPORT const vmaccel_plugin vmaccel_plugin_entry = {
     VMACCEL_PLUGIN_HEADER, .name = "tcrash", .version = "0.0.1", .ops = ops,
+    .session_free = session_free,
 };

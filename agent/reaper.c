@@ -1,0 +1,79 @@
+/* Closing connections' tables on a thread of their own; see reaper.h. */
+#include <stdlib.h>
+
+#include "log.h"
+#include "reaper.h"
+
+typedef struct reap {
+    struct reap *next;
+    tables *t;
+} reap;
+
+static void *reaper_main(void *arg) {
+    agent_reaper *r = arg;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->head && !r->stop)
+            pthread_cond_wait(&r->cond, &r->lock);
+        reap *q = r->head;
+        if (!q)
+            break; /* stopping, and nothing is left */
+        r->head = q->next;
+        r->tail = r->head ? r->tail : NULL;
+        pthread_mutex_unlock(&r->lock);
+        tables_close(q->t);
+        tables_unref(q->t);
+        free(q);
+        atomic_fetch_sub(&r->queued, 1);
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+int reaper_start(server *srv) {
+    agent_reaper *r = &srv->reaper;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    r->head = r->tail = NULL;
+    r->stop = false;
+    int e = pthread_create(&r->thread, NULL, reaper_main, r);
+    r->running = e == 0;
+    if (e)
+        agent_log("cannot start the thread that frees closed connections' state: "
+                  "the I/O thread frees it");
+    return -e;
+}
+
+void reaper_close(server *srv, tables *t) {
+    agent_reaper *r = &srv->reaper;
+    reap *q = r->running && !srv->io.sync ? malloc(sizeof(*q)) : NULL;
+    if (!q) { /* not running, deterministic, or no memory: here and now */
+        tables_close(t);
+        return;
+    }
+    *q = (reap){NULL, tables_ref(t)};
+    atomic_fetch_add(&r->queued, 1);
+    pthread_mutex_lock(&r->lock);
+    if (r->tail)
+        r->tail->next = q;
+    else
+        r->head = q;
+    r->tail = q;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void reaper_stop(server *srv) {
+    agent_reaper *r = &srv->reaper;
+    if (!r->running)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stop = true;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    r->running = false;
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
+}

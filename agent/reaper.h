@@ -1,0 +1,21 @@
+/* Closing connections' tables off the I/O role.
+ *
+ * What a closing connection leaves (its sessions, models and shared-memory
+ * mappings) can take milliseconds to free: munmap of a guest's large
+ * mappings, a backend freeing a network or unpinning pages.  The thread
+ * holding the I/O role reads every tenant's requests, so a guest that
+ * closes connections in a loop would stall everyone's.  One thread of its
+ * own closes them instead, in order.  In the deterministic mode (io.sync)
+ * and before it starts, the caller closes them itself. */
+#ifndef VMACCEL_AGENT_REAPER_H
+#define VMACCEL_AGENT_REAPER_H
+
+#include "tables.h"
+
+int reaper_start(server *srv);
+/* tables_close(t), now or soon; takes a reference of its own. */
+void reaper_close(server *srv, tables *t);
+/* Closes whatever is still queued, then stops the thread. */
+void reaper_stop(server *srv);
+
+#endif
