@@ -82,7 +82,9 @@ bool handshake_tick(server *srv) {
 }
 
 long handshake_established(const server *srv) {
-    return atomic_load(&srv->stats.connections) - atomic_load(&srv->stats.pending);
+    /* Closed ones whose state is still being freed count too (reaper.h). */
+    return atomic_load(&srv->stats.connections) - atomic_load(&srv->stats.pending) +
+           atomic_load(&srv->reaper.queued);
 }
 
 void handshake_free(server *srv) {

@@ -31,7 +31,9 @@ void handshake_done(server *srv, listener *l);
  * should be checked against their deadlines.  Takes the timer out of the
  * epoll set when none is pending, so an idle agent is never woken by it. */
 bool handshake_tick(server *srv);
-/* Connections past their handshake: open minus pending. */
+/* Connections past their handshake (open minus pending), and closed ones
+ * whose state is still being freed (reaper.h): what agent.max_connections
+ * counts. */
 long handshake_established(const server *srv);
 void handshake_free(server *srv);
 

@@ -131,15 +131,20 @@ void mems_carry_ids(mem_table *to, mem_table *from) {
     pthread_mutex_unlock(&to->lock);
 }
 
-void mems_close(mem_table *t) {
+uint32_t mems_take(mem_table *t, agent_map **gone) {
     pthread_mutex_lock(&t->lock);
     t->closed = true;
     uint32_t n = t->n;
-    agent_map *gone[MEMS_MAX];
     for (uint32_t i = 0; i < n; i++)
         gone[i] = t->v[i].m;
     t->n = 0;
     pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+void mems_close(mem_table *t) {
+    agent_map *gone[MEMS_MAX];
+    uint32_t n = mems_take(t, gone);
     for (uint32_t i = 0; i < n; i++) /* unmapping a large region takes a while */
         agent_map_put(gone[i]);
 }

@@ -28,6 +28,10 @@ mem_table *mems_new(vmaccel_ctx *ctx, agent_stats *st, const agent_config *cfg);
 void mems_carry_ids(mem_table *to, mem_table *from);
 /* Drops the table's references, and refuses new mappings from then on. */
 void mems_close(mem_table *t);
+/* The first half of mems_close, quick: refuses new mappings from now on
+ * and moves the table's references (at most MEMS_MAX) into gone[];
+ * returns how many.  The caller drops them (agent_map_put). */
+uint32_t mems_take(mem_table *t, agent_map **gone);
 /* Frees a closed table: after every job that used it is gone. */
 void mems_free(mem_table *t);
 

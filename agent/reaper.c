@@ -6,7 +6,7 @@
 
 typedef struct reap {
     struct reap *next;
-    tables *t;
+    tables_leftovers *l;
 } reap;
 
 static void *reaper_main(void *arg) {
@@ -21,8 +21,7 @@ static void *reaper_main(void *arg) {
         r->head = q->next;
         r->tail = r->head ? r->tail : NULL;
         pthread_mutex_unlock(&r->lock);
-        tables_close(q->t);
-        tables_unref(q->t);
+        tables_close_end(q->l);
         free(q);
         atomic_fetch_sub(&r->queued, 1);
         pthread_mutex_lock(&r->lock);
@@ -39,20 +38,24 @@ int reaper_start(server *srv) {
     r->stop = false;
     int e = pthread_create(&r->thread, NULL, reaper_main, r);
     r->running = e == 0;
-    if (e)
+    if (e) {
         agent_log("cannot start the thread that frees closed connections' state: "
                   "the I/O thread frees it");
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+    }
     return -e;
 }
 
 void reaper_close(server *srv, tables *t) {
     agent_reaper *r = &srv->reaper;
-    reap *q = r->running && !srv->io.sync ? malloc(sizeof(*q)) : NULL;
-    if (!q) { /* not running, deterministic, or no memory: here and now */
-        tables_close(t);
+    tables_leftovers *l = tables_close_begin(t); /* closed from now on */
+    reap *q = l && r->running && !srv->io.sync ? malloc(sizeof(*q)) : NULL;
+    if (!q) { /* nothing left, not running, deterministic, or no memory */
+        tables_close_end(l);
         return;
     }
-    *q = (reap){NULL, tables_ref(t)};
+    *q = (reap){NULL, l};
     atomic_fetch_add(&r->queued, 1);
     pthread_mutex_lock(&r->lock);
     if (r->tail)

@@ -13,7 +13,11 @@
 #include "tables.h"
 
 int reaper_start(server *srv);
-/* tables_close(t), now or soon; takes a reference of its own. */
+/* tables_close(t): refuses additions at once, frees what t held now or
+ * soon.  A connection whose state is still being freed counts against
+ * agent.max_connections (handshake_established), so the queue is bounded
+ * by it, and a guest that closes connections in a loop is held back by
+ * its own backlog. */
 void reaper_close(server *srv, tables *t);
 /* Closes whatever is still queued, then stops the thread. */
 void reaper_stop(server *srv);

@@ -50,34 +50,87 @@ void tables_unref(tables *t) {
     free(t);
 }
 
-/* Forgets e (lock held); the caller drops e->r. */
-static void res_forget(tables *t, struct tres *e) {
-    if (e->model)
-        models_release(t->models, e->model);
+/* Forgets e's bytes (lock held); the caller drops its model and e->r. */
+static void res_uncount(tables *t, struct tres *e) {
     t->res_bytes -= e->bytes;
     atomic_fetch_sub(&t->stats->resources, 1);
     atomic_fetch_sub(&t->stats->resource_bytes, (long)e->bytes);
 }
 
-static void res_drop(tables *t, struct tres *e) {
-    res_forget(t, e);
-    vmaccel_resource_unref(e->r);
+/* Forgets e (lock held); the caller drops e->r. */
+static void res_forget(tables *t, struct tres *e) {
+    if (e->model)
+        models_release(t->models, e->model);
+    res_uncount(t, e);
 }
 
-void tables_close(tables *t) {
+struct tables_leftovers {
+    tables *t; /* a reference (tables_close_begin's): its mem table counts the mappings */
+    model_reg *models;
+    struct tsess *sess;
+    struct tres *res;
+    uint32_t n_sess, n_res, n_maps;
+    agent_map *maps[MEMS_MAX];
+};
+
+/* Refuses additions from now on, and takes everything out of t into l. */
+static void take_all(tables *t, tables_leftovers *l) {
     pthread_mutex_lock(&t->lock);
     t->closed = true;
-    for (uint32_t i = 0; i < t->n_sess; i++)
-        agent_sess_put(t->sess[i].s);
+    *l = (tables_leftovers){NULL, t->models, t->sess, t->res, t->n_sess, t->n_res, 0, {0}};
     for (uint32_t i = 0; i < t->n_res; i++)
-        res_drop(t, &t->res[i]);
-    free(t->sess);
-    free(t->res);
+        res_uncount(t, &t->res[i]);
     t->sess = NULL;
     t->res = NULL;
     t->n_sess = t->n_res = 0;
     pthread_mutex_unlock(&t->lock);
-    mems_close(t->mems);
+    l->n_maps = mems_take(t->mems, l->maps);
+}
+
+/* Outside the tables' lock: freeing a session or resource calls into the
+ * backends, and unmapping a large region takes a while. */
+static void release_all(tables_leftovers *l) {
+    for (uint32_t i = 0; i < l->n_sess; i++)
+        agent_sess_put(l->sess[i].s);
+    for (uint32_t i = 0; i < l->n_res; i++) {
+        if (l->res[i].model)
+            models_release(l->models, l->res[i].model);
+        vmaccel_resource_unref(l->res[i].r);
+    }
+    for (uint32_t i = 0; i < l->n_maps; i++)
+        agent_map_put(l->maps[i]);
+    free(l->sess);
+    free(l->res);
+}
+
+void tables_close(tables *t) {
+    tables_leftovers l;
+    take_all(t, &l);
+    release_all(&l);
+}
+
+tables_leftovers *tables_close_begin(tables *t) {
+    tables_leftovers *l = malloc(sizeof(*l));
+    if (!l) {
+        tables_close(t);
+        return NULL;
+    }
+    take_all(t, l);
+    if (!l->n_sess && !l->n_res && !l->n_maps) {
+        release_all(l); /* their arrays */
+        free(l);
+        return NULL;
+    }
+    l->t = tables_ref(t);
+    return l;
+}
+
+void tables_close_end(tables_leftovers *l) {
+    if (!l)
+        return;
+    release_all(l);
+    tables_unref(l->t);
+    free(l);
 }
 
 int tables_session_new(tables *t, const char *domain, uint64_t *id) {

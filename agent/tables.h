@@ -47,6 +47,15 @@ void tables_unref(tables *t);
  * running jobs still hold stays alive until they finish (sessions,
  * resources and mappings are reference-counted). */
 void tables_close(tables *t);
+/* tables_close in two halves, for a closing connection (reaper.h): the
+ * first, quick, refuses additions from now on and takes out everything the
+ * tables hold; the second frees it, which may take a while (a backend's
+ * hooks, munmap of large mappings) and may run on another thread.  NULL
+ * when there was nothing to take (or no memory for the list: then freed
+ * at once). */
+typedef struct tables_leftovers tables_leftovers;
+tables_leftovers *tables_close_begin(tables *t);
+void tables_close_end(tables_leftovers *l);
 
 int tables_session_new(tables *t, const char *domain, uint64_t *id);
 int tables_session_free(tables *t, uint64_t id);

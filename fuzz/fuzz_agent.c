@@ -85,8 +85,8 @@ static double clock_origin; /* the fake clock at the start of every input */
 static bool quiet;
 
 /* Small limits, so that every cap can be reached; batching on for every
- * model and across tenants, the fair scheduler with two tenants
- * (connections 0 and 2, 1 and 3), one weighted. */
+ * model (across tenants for model_run too: see input_begin), the fair
+ * scheduler with two tenants (connections 0 and 2, 1 and 3), one weighted. */
 static const char config[] =
     "plugins = " FA_BUILD "/plugins/vmaccel-noop.so, " FA_BUILD "/plugins/vmaccel-mbench.so, "
     FA_BUILD "/plugins/vmaccel-openssl.so, " FA_BUILD "/plugins/vmaccel-blas.so, "
@@ -311,13 +311,16 @@ static void client_close(int i) {
  * freed at the end (input_end).  The settings, tenant rules, epoll set (it
  * holds no connection between inputs), the vmaccel context and its
  * plugins are as main.c leaves them, read-only. */
-static void input_begin(void) {
+static void input_begin(size_t size) {
     for (int k = 0; k < 2 && agent_now() != clock_origin; k++)
         agent_clock_advance(clock_origin - agent_now());
     if (agent_now() != clock_origin)
         die("the fake clock did not go back");
     srv->next_conn_id = 0;
     memset(&srv->stats, 0, sizeof(srv->stats)); /* one thread: no atomics needed */
+    /* model_run batches across tenants (agent.batch_tenants = all) for
+     * inputs of odd length, within one tenant (the default) for the rest. */
+    srv->cfg.batch_tenants = size % 2 ? MIX_ALL : MIX_CLASSIFY;
     /* Every page allocated (MEM_MAP refuses holes) and zero: as new.
      * libFuzzer's SIGALRM (its -timeout watch, every few seconds, without
      * SA_RESTART) can interrupt allocating tmpfs pages: try again. */
@@ -419,7 +422,7 @@ static void input_end(void) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    input_begin();
+    input_begin(size);
     for (size_t at = 0; at < size;) {
         uint8_t op = data[at++];
         int i = op & (FA_CONNS - 1);

@@ -326,8 +326,9 @@ TEST(isolation_tenants_batch_apart_in_their_own_workers) {
 }
 
 /* What a closed connection leaves is freed off the I/O thread (agent/
- * reaper.c): while tcrash's free of tenant A's session sleeps 3 s, tenant
- * B connects and is served.  (Freed inline, B's call would wait for it.) */
+ * reaper.c): while tcrash's free of tenant A's session waits, tenant B
+ * connects and is served, then lets it go.  (Freed inline, B could not
+ * connect until the wait gave up, 20 s later.) */
 TEST(isolation_tenants_closing_connection_does_not_stall_others) {
     test_agent a;
     test_agent_start(&a, 1, "plugins = noop, " TCRASH "\n");
@@ -342,9 +343,12 @@ TEST(isolation_tenants_closing_connection_does_not_stall_others) {
     CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 1), 1);
     client b = connect_to(a.tcp);
     CHECK_OK(vmaccel_noop(b.s));
-    CHECK_INT(test_agent_stat(&a, "closing_connections"), 1); /* A's still sleeping */
+    CHECK_INT(test_agent_stat(&a, "closing_connections"), 1); /* A's still waiting */
+    CHECK_INT(call(b.s, "wakefree"), 0);
     hang_up(&b);
     CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 0), 0);
     CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "mems", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
 }

@@ -7,9 +7,10 @@
  *   snooze... (any bytes after) sleeps 1 s, then answers
  *   write:PATH                creates PATH (0 if it could, else -errno)
  *   exec                      execs /bin/true (-errno if it could not)
- *   slowfree                  the session's free will sleep 3 s (the agent
- *                             must free a closed connection's state off
- *                             its I/O thread: tests/test_isolation_hostile.c)
+ *   slowfree                  the session's free will wait (20 s at most)
+ *                             until some session sends "wakefree" (the
+ *                             agent must free a closed connection's state
+ *                             off its I/O thread: test_isolation_tenants.c)
  * Its image_classify (and batch) ignores the model and answers one class
  * labelled "pid N": which process computed it (tests/test_isolation_tenants.c).
  * An image that starts with "scribble" is written over ("SCRIBBLED"), as a
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +55,8 @@ static int create(const char *data, size_t len) {
 }
 
 static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;
-static vmaccel_session *slow[8]; /* sessions whose free sleeps */
+static vmaccel_session *slow[8]; /* sessions whose free waits */
+static atomic_int wake;
 
 static int mark_slow(vmaccel_session *s) {
     int r = -ENOSPC;
@@ -73,8 +76,8 @@ static void session_free(void *st, vmaccel_session *s) {
         if (slow[i] == s)
             slow[i] = NULL, was = true;
     pthread_mutex_unlock(&slow_lock);
-    if (was)
-        usleep(3000000);
+    for (int i = 0; was && i < 2000 && !atomic_exchange(&wake, 0); i++)
+        usleep(10000);
 }
 
 static int buggy_sha256(void *st, vmaccel_session *s, const void *data, size_t len,
@@ -82,6 +85,8 @@ static int buggy_sha256(void *st, vmaccel_session *s, const void *data, size_t l
     (void)st;
     if (is(data, len, "slowfree"))
         return mark_slow(s);
+    if (is(data, len, "wakefree"))
+        return atomic_store(&wake, 1), 0;
     if (is(data, len, "segv"))
         raise(SIGSEGV); /* as an invalid access would, without upsetting the compiler */
     if (is(data, len, "abort"))
