@@ -93,7 +93,7 @@ static void build_page(server *srv, textbuf *b) {
           atomic_load(&s->inflight));
     gauge(b, "closing_connections", "gauge",
           "Closed connections whose sessions, models and mappings are still being freed",
-          atomic_load(&srv->reaper.queued));
+          atomic_load(&srv->reaper.closing));
     gauge(b, "batches_total", "counter", "Batched forward passes run",
           atomic_load(&s->batches));
     gauge(b, "batched_requests_total", "counter", "Requests answered from a batch",

@@ -193,7 +193,8 @@ typedef struct agent_reaper {
     pthread_mutex_t lock; /* guards the list and stop */
     pthread_cond_t cond;
     struct reap *head, *tail;
-    atomic_long queued; /* tables not yet closed (the admin page's gauge) */
+    atomic_long closing; /* closed connections not yet freed: a gauge, and counted
+                          * against agent.max_connections (handshake.c) */
     bool stop, running;
 } agent_reaper;
 

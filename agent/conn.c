@@ -82,6 +82,7 @@ void conn_unref(conn *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     tables_unref(c->t);
+    tables_unref(c->freeing);
     agent_map_put(c->region);
     if (c->ssl) /* conn_new failed */
         agent_tls_close(c->ssl);
@@ -270,6 +271,20 @@ static void send_hello_ok(conn *c, uint64_t nonce) {
     conn_send_type(c, VMACCEL_FRAME_HELLO_OK, 0, &m);
 }
 
+/* The tables of a shared stream that starts over: freed by the reaper,
+ * one generation at a time; while the last one is still being freed, here
+ * (a guest that restarts in a loop never queues more than one). */
+static void free_old_tables(conn *c) {
+    if (c->freeing && !atomic_load(&c->freeing->freed)) {
+        tables_close(c->t);
+    } else {
+        tables_unref(c->freeing);
+        c->freeing = tables_ref(c->t);
+        reaper_close(c->srv, c->t, false);
+    }
+    tables_unref(c->t);
+}
+
 /* A new guest process took over a shared stream: everything of the
  * previous one goes, and answers still being computed for it are dropped. */
 static int restart(conn *c) {
@@ -283,8 +298,7 @@ static int restart(conn *c) {
     pthread_mutex_lock(&c->wlock);
     uint32_t gen = atomic_fetch_add(&c->gen, 1) + 1;
     pthread_mutex_unlock(&c->wlock);
-    reaper_close(srv, c->t);
-    tables_unref(c->t);
+    free_old_tables(c);
     c->t = fresh;
     fdq_close(&c->fds);
     /* Every guest process that opens the port does this: routine, not news. */
@@ -602,7 +616,7 @@ void conn_close(conn *c, const char *why) {
     if (c->tn) /* without a tenant yet, it has queued nothing */
         c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
-    reaper_close(c->srv, c->t);
+    reaper_close(c->srv, c->t, true);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
               c->peer, (unsigned long long)c->n_requests, why);
     if (c->pending_on)

@@ -44,6 +44,7 @@ struct conn {
     struct agent_map *region;
 
     tables *t;            /* this generation's sessions and resources */
+    tables *freeing;      /* a shared stream's last generation, while the reaper frees it */
     _Atomic uint32_t gen; /* bumped when a shared stream starts over */
     vmaccel_reader_acct acct;
     /* Whom it works for: its queue in the scheduler.  NULL until the HELLO

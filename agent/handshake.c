@@ -84,7 +84,7 @@ bool handshake_tick(server *srv) {
 long handshake_established(const server *srv) {
     /* Closed ones whose state is still being freed count too (reaper.h). */
     return atomic_load(&srv->stats.connections) - atomic_load(&srv->stats.pending) +
-           atomic_load(&srv->reaper.queued);
+           atomic_load(&srv->reaper.closing);
 }
 
 void handshake_free(server *srv) {

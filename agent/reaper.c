@@ -7,6 +7,7 @@
 typedef struct reap {
     struct reap *next;
     tables_leftovers *l;
+    bool closed; /* a closed connection's: counted in r->closing */
 } reap;
 
 static void *reaper_main(void *arg) {
@@ -22,8 +23,9 @@ static void *reaper_main(void *arg) {
         r->tail = r->head ? r->tail : NULL;
         pthread_mutex_unlock(&r->lock);
         tables_close_end(q->l);
+        if (q->closed)
+            atomic_fetch_sub(&r->closing, 1);
         free(q);
-        atomic_fetch_sub(&r->queued, 1);
         pthread_mutex_lock(&r->lock);
     }
     pthread_mutex_unlock(&r->lock);
@@ -47,7 +49,7 @@ int reaper_start(server *srv) {
     return -e;
 }
 
-void reaper_close(server *srv, tables *t) {
+void reaper_close(server *srv, tables *t, bool closed) {
     agent_reaper *r = &srv->reaper;
     tables_leftovers *l = tables_close_begin(t); /* closed from now on */
     reap *q = l && r->running && !srv->io.sync ? malloc(sizeof(*q)) : NULL;
@@ -55,8 +57,9 @@ void reaper_close(server *srv, tables *t) {
         tables_close_end(l);
         return;
     }
-    *q = (reap){NULL, l};
-    atomic_fetch_add(&r->queued, 1);
+    *q = (reap){NULL, l, closed};
+    if (closed)
+        atomic_fetch_add(&r->closing, 1);
     pthread_mutex_lock(&r->lock);
     if (r->tail)
         r->tail->next = q;

@@ -14,11 +14,12 @@
 
 int reaper_start(server *srv);
 /* tables_close(t): refuses additions at once, frees what t held now or
- * soon.  A connection whose state is still being freed counts against
- * agent.max_connections (handshake_established), so the queue is bounded
- * by it, and a guest that closes connections in a loop is held back by
- * its own backlog. */
-void reaper_close(server *srv, tables *t);
+ * soon (t->freed says when).  `closed`: t was a closed connection's, which
+ * counts against agent.max_connections until then (handshake_established),
+ * as an open one would: that bounds the queue.  A shared stream that
+ * starts over leaves its old tables here too, at most one at a time
+ * (conn.c). */
+void reaper_close(server *srv, tables *t, bool closed);
 /* Closes whatever is still queued, then stops the thread. */
 void reaper_stop(server *srv);
 

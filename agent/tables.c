@@ -107,6 +107,7 @@ void tables_close(tables *t) {
     tables_leftovers l;
     take_all(t, &l);
     release_all(&l);
+    atomic_store(&t->freed, true);
 }
 
 tables_leftovers *tables_close_begin(tables *t) {
@@ -119,6 +120,7 @@ tables_leftovers *tables_close_begin(tables *t) {
     if (!l->n_sess && !l->n_res && !l->n_maps) {
         release_all(l); /* their arrays */
         free(l);
+        atomic_store(&t->freed, true);
         return NULL;
     }
     l->t = tables_ref(t);
@@ -129,6 +131,7 @@ void tables_close_end(tables_leftovers *l) {
     if (!l)
         return;
     release_all(l);
+    atomic_store(&l->t->freed, true);
     tables_unref(l->t);
     free(l);
 }

@@ -16,6 +16,7 @@ void agent_sess_put(agent_sess *s);
 typedef struct tables {
     atomic_int refs; /* the connection's, and one per job that uses it */
     bool closed;     /* under lock: nothing may be added any more */
+    atomic_bool freed; /* closed, and what it held is freed (or being freed by jobs) */
     pthread_mutex_t lock;
     vmaccel_ctx *ctx;
     const vmaccel_limits *lim;

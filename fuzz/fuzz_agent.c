@@ -308,9 +308,10 @@ static void client_close(int i) {
  * may round, the second, near the origin, is exact); connection ids, the
  * counters and the cost table (the threaded I/O role's, unused here) start
  * over; the model registry is made anew (an id counter); tenants are
- * freed at the end (input_end).  The settings, tenant rules, epoll set (it
- * holds no connection between inputs), the vmaccel context and its
- * plugins are as main.c leaves them, read-only. */
+ * freed at the end (input_end).  The settings (but agent.batch_tenants,
+ * set from the input's length), tenant rules, epoll set (it holds no
+ * connection between inputs), the vmaccel context and its plugins are as
+ * main.c leaves them, read-only. */
 static void input_begin(size_t size) {
     for (int k = 0; k < 2 && agent_now() != clock_origin; k++)
         agent_clock_advance(clock_origin - agent_now());

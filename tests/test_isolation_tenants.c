@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "agent_helper.h"
+#include "mem_wire.h"
 
 #define TCRASH TEST_BUILD_DIR "/tests/plugins/vmaccel-tcrash.so"
 #define PID_SERIES "vmaccel_worker_pid{plugin=\""
@@ -327,8 +328,9 @@ TEST(isolation_tenants_batch_apart_in_their_own_workers) {
 
 /* What a closed connection leaves is freed off the I/O thread (agent/
  * reaper.c): while tcrash's free of tenant A's session waits, tenant B
- * connects and is served, then lets it go.  (Freed inline, B could not
- * connect until the wait gave up, 20 s later.) */
+ * connects and is served, then lets it go; A's model and mapping are
+ * freed after it.  (Freed inline, B could not connect until the wait gave
+ * up, 20 s later.) */
 TEST(isolation_tenants_closing_connection_does_not_stall_others) {
     test_agent a;
     test_agent_start(&a, 1, "plugins = noop, " TCRASH "\n");
@@ -339,16 +341,51 @@ TEST(isolation_tenants_closing_connection_does_not_stall_others) {
     vmaccel_msg m;
     vmaccel_req_sha256(&m, sid, "slowfree", 8);
     CHECK_INT(wire_call(&w, 2, &m), 0);
-    wire_close(&w); /* A goes without freeing its session */
+    mw_upload_model(&w, 3);
+    uint32_t mem;
+    int fd = mw_memfd(1 << 20, F_SEAL_SHRINK);
+    CHECK_INT(mw_map(&w, 4, fd, 1 << 20, &mem), 0);
+    close(fd);
+    CHECK_INT(test_agent_stat(&a, "mems"), 1);
+    wire_close(&w); /* A goes without freeing anything */
     CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 1), 1);
     client b = connect_to(a.tcp);
     CHECK_OK(vmaccel_noop(b.s));
     CHECK_INT(test_agent_stat(&a, "closing_connections"), 1); /* A's still waiting */
+    CHECK_INT(test_agent_stat(&a, "mems"), 1);                /* freed after its session */
     CHECK_INT(call(b.s, "wakefree"), 0);
     hang_up(&b);
     CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 0), 0);
     CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
     CHECK_INT(test_agent_wait_stat(&a, "resources", 0), 0);
     CHECK_INT(test_agent_wait_stat(&a, "mems", 0), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* A shared stream that starts over leaves its old generation to the
+ * reaper, one at a time: a generation whose predecessor is still being
+ * freed is freed at once (a guest restarting in a loop queues at most
+ * one), and neither counts as a closed connection. */
+TEST(isolation_tenants_shared_stream_restarts_queue_one_generation) {
+    test_agent a;
+    test_agent_start(&a, 0, "plugins = noop, " TCRASH "\n");
+    wire w;
+    wire_open(&w, a.sock);
+    CHECK_INT(wire_hello_shared(&w, 1), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = wire_session_new(&w);
+    vmaccel_msg m;
+    vmaccel_req_sha256(&m, sid, "slowfree", 8);
+    CHECK_INT(wire_call(&w, 2, &m), 0);
+    CHECK_INT(wire_hello_shared(&w, 2), VMACCEL_FRAME_HELLO_OK); /* 1 to the reaper: waits */
+    wire_session_new(&w);
+    CHECK_INT(wire_hello_shared(&w, 3), VMACCEL_FRAME_HELLO_OK); /* 2 freed at once */
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 1), 1);       /* 1's, still waiting */
+    CHECK_INT(test_agent_stat(&a, "closing_connections"), 0);
+    sid = wire_session_new(&w);
+    vmaccel_req_sha256(&m, sid, "wakefree", 8);
+    CHECK_INT(wire_call(&w, 3, &m), 0);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 1), 1); /* 3's */
+    wire_close(&w);
+    CHECK_INT(test_agent_wait_stat(&a, "sessions", 0), 0);
     CHECK_INT(test_agent_stop(&a), 0);
 }
