@@ -47,6 +47,7 @@
 #include <sys/mman.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -66,6 +67,7 @@ static char config_path[64];
 
 typedef struct client {
     int fd; /* the client's end, or -1 */
+    ino_t ino; /* fd's socket: the agent must never close it (owns_fd) */
     bool stalled;
     bool pass_fd; /* its next write carries the shared memfd */
 } client;
@@ -145,7 +147,7 @@ static void server_open(void) {
     srv->sched.queue.grace = 0.005;
     clock_origin = agent_now();
     for (int i = 0; i < FA_CONNS; i++)
-        cl[i] = (client){-1, false, false};
+        cl[i] = (client){-1, 0, false, false};
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -215,6 +217,14 @@ static void step(void) {
     quiet = srv->sched.queue.queued == 0 && poll(&p, 1, 0) == 0;
 }
 
+/* The last connections' socket pairs (inodes: the agent's end, the
+ * client's), to find who holds a client's end (dump_conns). */
+#define FA_PAIRS 64
+static struct pair {
+    ino_t agent, client;
+} pairs[FA_PAIRS];
+static unsigned n_pairs;
+
 static int client_open(int i) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
@@ -229,7 +239,11 @@ static int client_open(int i) {
         close(sv[1]);
         return -1;
     }
-    cl[i] = (client){sv[1], false, false};
+    struct stat st, ag;
+    fstat(sv[1], &st);
+    fstat(sv[0], &ag);
+    pairs[n_pairs++ % FA_PAIRS] = (struct pair){ag.st_ino, st.st_ino};
+    cl[i] = (client){sv[1], st.st_ino, false, false};
     return 0;
 }
 
@@ -250,6 +264,15 @@ static ssize_t send_with_fd(int sock, const uint8_t *p, size_t n) {
 }
 
 /* The shared memfd, made once: sealed against shrinking and growing. */
+static ino_t shm_ino;
+
+/* Whether fd is still the descriptor of inode ino: one the agent closed
+ * (a double close of a number since reused, say) is not, or is another. */
+static bool owns_fd(int fd, ino_t ino) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_ino == ino;
+}
+
 static void shm_open_once(void) {
     shm_fd = memfd_create("fuzz-agent", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (shm_fd < 0 || ftruncate(shm_fd, FA_SHM_SIZE) < 0 ||
@@ -258,6 +281,9 @@ static void shm_open_once(void) {
     shm_p = mmap(NULL, FA_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, shm_fd, 0);
     if (shm_p == MAP_FAILED)
         die("cannot map the shared memfd");
+    struct stat st;
+    fstat(shm_fd, &st);
+    shm_ino = st.st_ino;
 }
 
 /* MEMORY: what a client may do to memory it passed, at any time. */
@@ -300,7 +326,7 @@ static void client_write(int i, const uint8_t *p, size_t n) {
 static void client_close(int i) {
     if (cl[i].fd >= 0)
         close(cl[i].fd);
-    cl[i] = (client){-1, false, false};
+    cl[i] = (client){-1, 0, false, false};
 }
 
 /* What carries over from one input to the next, and why it may:
@@ -348,6 +374,29 @@ static void fail(const char *what) {
     abort();
 }
 
+/* Which descriptors of this process hold the client end of the socket
+ * pair whose agent end has inode ino (none: it is in flight, passed in a
+ * message not yet read, or its pair is older than the table). */
+static void dump_peer(ino_t ino) {
+    for (unsigned k = 0; k < FA_PAIRS; k++) {
+        if (pairs[k].agent != ino || !ino)
+            continue;
+        fprintf(stderr, "fuzz-agent:   its client end is inode %lu; held by fds:",
+                (unsigned long)pairs[k].client);
+        for (int fd = 0; fd < 1024; fd++) {
+            struct stat st;
+            if (fstat(fd, &st) == 0 && st.st_ino == pairs[k].client && S_ISSOCK(st.st_mode))
+                fprintf(stderr, " %d", fd);
+        }
+        fprintf(stderr, " (shm_fd %d, clients:", shm_fd);
+        for (int i = 0; i < FA_CONNS; i++)
+            fprintf(stderr, " %d", cl[i].fd);
+        fprintf(stderr, ")\n");
+        return;
+    }
+    fprintf(stderr, "fuzz-agent:   its pair is not in the table\n");
+}
+
 /* Why a connection outlived its client: what the agent holds of it, and
  * whether its socket still says the client is gone. */
 static void dump_conns(void) {
@@ -361,6 +410,8 @@ static void dump_conns(void) {
                 (unsigned long long)c->id, c->fd, c->fd >= 0 && fcntl(c->fd, F_GETFD) >= 0,
                 polled > 0 ? p.revents : 0, in_set, c->reading, c->events, c->out_head != NULL,
                 c->shared, c->hello_done, atomic_load(&c->refs), atomic_load(&c->closed));
+        struct stat st;
+        dump_peer(c->fd >= 0 && fstat(c->fd, &st) == 0 ? st.st_ino : 0);
     }
 }
 
@@ -405,6 +456,13 @@ static void tenants_reset(void) {
 static void input_end(void) {
     for (int k = 0; k < FA_SETTLE_STEPS; k++)
         step();
+    /* The agent closes only what it opened or was passed: the harness's
+     * own descriptors are still theirs. */
+    if (!owns_fd(shm_fd, shm_ino))
+        fail("the shared memfd's descriptor was closed under the harness");
+    for (int i = 0; i < FA_CONNS; i++)
+        if (cl[i].fd >= 0 && !owns_fd(cl[i].fd, cl[i].ino))
+            fail("a client's descriptor was closed under the harness");
     for (int i = 0; i < FA_CONNS; i++)
         client_close(i);
     quiet = false;
