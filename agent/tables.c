@@ -65,8 +65,7 @@ static void res_forget(tables *t, struct tres *e) {
 }
 
 struct tables_leftovers {
-    tables *t; /* a reference (tables_close_begin's): its mem table counts the mappings */
-    model_reg *models;
+    tables *t; /* whose they were (tables_close_begin's holds a reference) */
     struct tsess *sess;
     struct tres *res;
     uint32_t n_sess, n_res, n_maps;
@@ -77,7 +76,7 @@ struct tables_leftovers {
 static void take_all(tables *t, tables_leftovers *l) {
     pthread_mutex_lock(&t->lock);
     t->closed = true;
-    *l = (tables_leftovers){NULL, t->models, t->sess, t->res, t->n_sess, t->n_res, 0, {0}};
+    *l = (tables_leftovers){t, t->sess, t->res, t->n_sess, t->n_res, 0, {0}};
     for (uint32_t i = 0; i < t->n_res; i++)
         res_uncount(t, &t->res[i]);
     t->sess = NULL;
@@ -88,26 +87,27 @@ static void take_all(tables *t, tables_leftovers *l) {
 }
 
 /* Outside the tables' lock: freeing a session or resource calls into the
- * backends, and unmapping a large region takes a while. */
+ * backends, and unmapping a large region takes a while.  Then t->freed
+ * says so (conn.c's restart looks). */
 static void release_all(tables_leftovers *l) {
     for (uint32_t i = 0; i < l->n_sess; i++)
         agent_sess_put(l->sess[i].s);
     for (uint32_t i = 0; i < l->n_res; i++) {
         if (l->res[i].model)
-            models_release(l->models, l->res[i].model);
+            models_release(l->t->models, l->res[i].model);
         vmaccel_resource_unref(l->res[i].r);
     }
     for (uint32_t i = 0; i < l->n_maps; i++)
         agent_map_put(l->maps[i]);
     free(l->sess);
     free(l->res);
+    atomic_store(&l->t->freed, true);
 }
 
 void tables_close(tables *t) {
     tables_leftovers l;
     take_all(t, &l);
     release_all(&l);
-    atomic_store(&t->freed, true);
 }
 
 tables_leftovers *tables_close_begin(tables *t) {
@@ -120,10 +120,9 @@ tables_leftovers *tables_close_begin(tables *t) {
     if (!l->n_sess && !l->n_res && !l->n_maps) {
         release_all(l); /* their arrays */
         free(l);
-        atomic_store(&t->freed, true);
         return NULL;
     }
-    l->t = tables_ref(t);
+    tables_ref(t); /* its mem table counts the mappings' bytes */
     return l;
 }
 
@@ -131,7 +130,6 @@ void tables_close_end(tables_leftovers *l) {
     if (!l)
         return;
     release_all(l);
-    atomic_store(&l->t->freed, true);
     tables_unref(l->t);
     free(l);
 }

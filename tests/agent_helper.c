@@ -163,6 +163,13 @@ vmaccel_ctx *test_remote_ctx(const char *addr) {
     return test_ctx(cfg);
 }
 
+void *test_tcrash_snooze(void *sess) {
+    static char word[8192] = "snooze";
+    uint8_t d[32];
+    CHECK_OK(vmaccel_sha256(sess, word, sizeof(word), d));
+    return NULL;
+}
+
 vmaccel_ctx *test_agent_client(const test_agent *a) {
     char addr[300];
     snprintf(addr, sizeof(addr), "unix://%s", a->sock);

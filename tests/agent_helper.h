@@ -32,6 +32,15 @@ long test_agent_stat(const test_agent *a, const char *name);
 long test_agent_wait_stat(const test_agent *a, const char *name, long want);
 int test_agent_fds(const test_agent *a);
 
+/* tests/plugins/t_crash.c: a backend that crashes, sleeps or frees
+ * slowly on words it is given (its header lists them). */
+#define TEST_TCRASH TEST_BUILD_DIR "/tests/plugins/vmaccel-tcrash.so"
+/* A thread body: tcrash's sha256 of "snooze..." on session `sess` (a
+ * vmaccel_session *), which sleeps 1 s in the agent: long enough not to
+ * run inline in its I/O role (agent/pool.c), so requests sent meanwhile
+ * queue behind it when the agent has one worker. */
+void *test_tcrash_snooze(void *sess);
+
 /* A context whose only plugin is `remote`, pointed at addr. */
 vmaccel_ctx *test_remote_ctx(const char *addr);
 /* The same, pointed at the agent's unix socket. */

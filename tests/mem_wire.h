@@ -14,7 +14,6 @@
 
 #define MW_MODEL TEST_SOURCE_DIR "/models/squeezenet1.0.meta"
 #define MW_PHOTO TEST_SOURCE_DIR "/../shared/images/coffee.png"
-#define MW_TCRASH TEST_BUILD_DIR "/tests/plugins/vmaccel-tcrash.so"
 
 /* A region shared with the agent: mapped here at p, and there as `mem`. */
 typedef struct shm {

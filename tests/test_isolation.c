@@ -13,11 +13,10 @@
 
 #include "agent_helper.h"
 
-#define TCRASH TEST_BUILD_DIR "/tests/plugins/vmaccel-tcrash.so"
 #define SERIES "vmaccel_worker_restarts_total{plugin=\"tcrash\"}"
 
 static const char isolated[] =
-    "plugins = noop, " TCRASH "\ntcrash.isolation = process\ntcrash.isolation_workers = 2\n"
+    "plugins = noop, " TEST_TCRASH "\ntcrash.isolation = process\ntcrash.isolation_workers = 2\n"
     "tcrash.isolation_timeout_ms = 3000\ntcrash.isolation_memory_mb = 128\n";
 
 static int call(vmaccel_session *s, const char *word, uint8_t d[32]) {
@@ -172,7 +171,7 @@ TEST(isolation_crashes_fail_one_request_and_nobody_else) {
 TEST(isolation_off_a_crash_kills_the_agent) {
     test_agent a;
     char cfg[512];
-    snprintf(cfg, sizeof(cfg), "plugins = noop, %s\ntcrash.isolation = thread\n", TCRASH);
+    snprintf(cfg, sizeof(cfg), "plugins = noop, %s\ntcrash.isolation = thread\n", TEST_TCRASH);
     test_agent_start(&a, 0, cfg);
     vmaccel_ctx *ctx = test_agent_client(&a);
     vmaccel_session *s;

@@ -11,10 +11,9 @@
 #include "agent_helper.h"
 #include "mem_wire.h"
 
-#define TCRASH TEST_BUILD_DIR "/tests/plugins/vmaccel-tcrash.so"
 #define PID_SERIES "vmaccel_worker_pid{plugin=\""
 
-static const char base[] = "plugins = noop, " TCRASH "\ntcrash.isolation = process\n"
+static const char base[] = "plugins = noop, " TEST_TCRASH "\ntcrash.isolation = process\n"
                            "tcrash.isolation_timeout_ms = 5000\n"
                            "tcrash.isolation_memory_mb = 128\n";
 
@@ -97,7 +96,7 @@ static void *steady_calls(void *arg) {
 
 TEST(isolation_tenants_have_their_own_workers_and_crashes) {
     test_agent a;
-    test_agent_start(&a, 1, "plugins = noop, " TCRASH "\ntcrash.isolation = process\n"
+    test_agent_start(&a, 1, "plugins = noop, " TEST_TCRASH "\ntcrash.isolation = process\n"
                             "tcrash.isolation_workers = 1\ntcrash.isolation_timeout_ms = 5000\n");
     char ua[300];
     client ca = connect_to(unix_of(&a, ua, sizeof(ua))), cb = connect_to(a.tcp);
@@ -249,15 +248,6 @@ static void *classify_once(void *arg) {
     return NULL;
 }
 
-/* Long enough not to run inline in the agent's I/O role (pool.c): the
- * other thread runs it while the role's holder reads A's and B's. */
-static void *snooze(void *arg) {
-    static char word[8192] = "snooze";
-    uint8_t d[32];
-    CHECK_OK(vmaccel_sha256(arg, word, sizeof(word), d));
-    return NULL;
-}
-
 /* Tenants A and B classify while the agent's one worker thread sleeps in
  * another request of A's, so both are queued when it is free again: batching
  * (on) then takes both at once unless they must stay apart.  Returns how
@@ -266,7 +256,7 @@ static void *snooze(void *arg) {
 static double two_tenants_batch(const char *isolation, classifier k[2], long *pa, long *pb) {
     test_agent a;
     char cfg[768], ua[300];
-    snprintf(cfg, sizeof(cfg), "plugins = noop, " TCRASH "\ntcrash.isolation = %s\n"
+    snprintf(cfg, sizeof(cfg), "plugins = noop, " TEST_TCRASH "\ntcrash.isolation = %s\n"
              "agent.batch = on\nagent.batch_window_us = 200000\nagent.batch_max = 8\n"
              "agent.workers = 1\ntcrash.isolation_workers = 1\n", isolation);
     test_agent_start(&a, 1, cfg);
@@ -279,7 +269,7 @@ static double two_tenants_batch(const char *isolation, classifier k[2], long *pa
     }
     client cc = connect_to(ua); /* A's tenant, another connection */
     pthread_t th[3];
-    CHECK(pthread_create(&th[2], NULL, snooze, cc.s) == 0);
+    CHECK(pthread_create(&th[2], NULL, test_tcrash_snooze, cc.s) == 0);
     CHECK_INT(test_agent_wait_stat(&a, "inflight", 1), 1); /* it is sleeping */
     for (int i = 0; i < 2; i++)
         CHECK(pthread_create(&th[i], NULL, classify_once, &k[i]) == 0);
@@ -333,7 +323,7 @@ TEST(isolation_tenants_batch_apart_in_their_own_workers) {
  * up, 20 s later.) */
 TEST(isolation_tenants_closing_connection_does_not_stall_others) {
     test_agent a;
-    test_agent_start(&a, 1, "plugins = noop, " TCRASH "\n");
+    test_agent_start(&a, 1, "plugins = noop, " TEST_TCRASH "\n");
     wire w;
     wire_open(&w, a.sock);
     CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
@@ -368,7 +358,7 @@ TEST(isolation_tenants_closing_connection_does_not_stall_others) {
  * one), and neither counts as a closed connection. */
 TEST(isolation_tenants_shared_stream_restarts_queue_one_generation) {
     test_agent a;
-    test_agent_start(&a, 0, "plugins = noop, " TCRASH "\n");
+    test_agent_start(&a, 0, "plugins = noop, " TEST_TCRASH "\n");
     wire w;
     wire_open(&w, a.sock);
     CHECK_INT(wire_hello_shared(&w, 1), VMACCEL_FRAME_HELLO_OK);

@@ -5,7 +5,7 @@
  * or writes the op's input afterwards touches the client's memory. */
 #include "mem_wire.h"
 
-#define TCRASH_LINE "plugins = noop, exec, mbench, " MW_TCRASH "\n"
+#define TCRASH_LINE "plugins = noop, exec, mbench, " TEST_TCRASH "\n"
 
 /* The exec host function writes its output over its own input (the
  * output slot names the input's range): with a private copy of the input

@@ -284,7 +284,7 @@ TEST(mem_hostile_too_many_mems) {
  * counts until the last request using it is answered. */
 TEST(mem_hostile_max_mapped_bytes) {
     test_agent a;
-    start(&a, "agent.max_mapped_bytes = 1048576\nplugins = noop, " MW_TCRASH "\n");
+    start(&a, "agent.max_mapped_bytes = 1048576\nplugins = noop, " TEST_TCRASH "\n");
     wire w, other;
     mw_open(&w, &a);
     shm big;

@@ -271,7 +271,7 @@ TEST(mem_wire_classify_input_is_copied_when_it_runs) {
  * at once, and the mapping stays until that request is answered. */
 TEST(mem_wire_unmap_waits_for_the_requests_that_use_it) {
     test_agent a;
-    test_agent_start(&a, 0, "plugins = noop, " MW_TCRASH "\n");
+    test_agent_start(&a, 0, "plugins = noop, " TEST_TCRASH "\n");
     wire w;
     mw_open(&w, &a);
     uint64_t sid = wire_session_new(&w);
@@ -313,7 +313,7 @@ TEST(mem_wire_unmap_waits_for_the_requests_that_use_it) {
 TEST(mem_wire_mapped_bytes_return_to_zero_after_killed_clients) {
     enum { CLIENTS = 100, SIZE = 256 << 10 };
     test_agent a;
-    test_agent_start(&a, 0, "plugins = noop, " MW_TCRASH "\nagent.workers = 2\n");
+    test_agent_start(&a, 0, "plugins = noop, " TEST_TCRASH "\nagent.workers = 2\n");
     int ready[2], mapped[2], go[2];
     CHECK(pipe(ready) == 0 && pipe(mapped) == 0 && pipe(go) == 0);
     pid_t kids[CLIENTS];

@@ -836,8 +836,6 @@ TEST(model_run_batched_calls_each_get_their_own_rows) {
 
 /* --- batching across tenants (agent.batch_tenants) --- */
 
-#define TCRASH TEST_BUILD_DIR "/tests/plugins/vmaccel-tcrash.so"
-
 typedef struct tenant_caller {
     vmaccel_ctx *ctx;
     vmaccel_session *s;
@@ -863,13 +861,6 @@ static void *tenant_call(void *arg) {
     return NULL;
 }
 
-static void *snooze_call(void *arg) {
-    static char word[8192] = "snooze"; /* tcrash sleeps 1 s: not inline */
-    uint8_t d[32];
-    CHECK_OK(vmaccel_sha256(arg, word, sizeof(word), d));
-    return NULL;
-}
-
 /* Tenants A (unix) and B (tcp; or, with one_tenant, A again on another
  * connection) each call ids.onnx while the agent's one worker sleeps in
  * another request of A's, so both calls are queued when it is free again.
@@ -877,7 +868,7 @@ static void *snooze_call(void *arg) {
 static double two_tenants_model_batch(const char *mix, bool one_tenant) {
     test_agent a;
     char cfg[512], ua[300];
-    snprintf(cfg, sizeof(cfg), "plugins = opencv, " TCRASH "\nopencv.isolation = thread\n"
+    snprintf(cfg, sizeof(cfg), "plugins = opencv, " TEST_TCRASH "\nopencv.isolation = thread\n"
              "agent.batch = on\nagent.batch_window_us = 200000\nagent.batch_max = 8\n"
              "agent.workers = 1\nagent.batch_tenants = %s\n", mix);
     test_agent_start(&a, 1, cfg);
@@ -897,7 +888,7 @@ static double two_tenants_model_batch(const char *mix, bool one_tenant) {
     vmaccel_session *ss;
     CHECK_OK(vmaccel_session_new(sleeper, &ss));
     pthread_t t[3];
-    CHECK(pthread_create(&t[2], NULL, snooze_call, ss) == 0);
+    CHECK(pthread_create(&t[2], NULL, test_tcrash_snooze, ss) == 0);
     CHECK_INT(test_agent_wait_stat(&a, "inflight", 1), 1);
     for (int i = 0; i < 2; i++)
         CHECK(pthread_create(&t[i], NULL, tenant_call, &c[i]) == 0);
