@@ -30,6 +30,10 @@ double test_metric(const char *page, const char *series);
 long test_agent_stat(const test_agent *a, const char *name);
 /* Waits (up to 10 s) until the counter equals want; returns its value. */
 long test_agent_wait_stat(const test_agent *a, const char *name, long want);
+/* Waits until the agent has no connection open and none whose state is
+ * still being freed (agent/reaper.c: descriptors and mappings go then);
+ * 0, or what was left after 10 s each. */
+long test_agent_wait_closed(const test_agent *a);
 int test_agent_fds(const test_agent *a);
 
 /* tests/plugins/t_crash.c: a backend that crashes, sleeps or frees

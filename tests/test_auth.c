@@ -106,7 +106,7 @@ TEST(auth_a_wrong_token_is_refused_with_nothing_allocated) {
     CHECK_INT(wire_goaway_err(&w), -EKEYREJECTED);
     CHECK_INT(wire_recv(&w), -1); /* and closed */
     wire_close(&w);
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 2);
     CHECK_INT(test_agent_stat(&a, "sessions"), 0);
     CHECK(!has_tenant(&a, "tA") && !has_tenant(&a, "tcp:127.0.0.1")); /* no tenant made */
@@ -256,7 +256,7 @@ TEST(auth_insecure_tcp_with_tokens_still_refuses_a_wrong_one) {
     wire_open_tcp(&w, a.tcp);
     CHECK_INT(hello_with_token(&w, "token-of-B-0123456789"), VMACCEL_FRAME_HELLO_OK);
     wire_close(&w);
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK(has_tenant(&a, "tB") && has_tenant(&a, "tcp:127.0.0.1"));
     CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 1);
     CHECK_INT(test_agent_stop(&a), 0);
@@ -378,7 +378,7 @@ TEST(auth_tls_a_certificate_names_only_its_own_tenant) {
     refused(&a, d, "ca", "colon");
     refused(&a, d, "ca", "quote");
     refused(&a, d, "ca", "newline");
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 3);
     char *page = test_agent_metrics(&a);
     CHECK(page && !strstr(page, "unix:x") && !strstr(page, "tenant=\"tls:a"));
@@ -395,7 +395,7 @@ TEST(auth_tls_wrong_ca_and_expired_certificates_are_refused) {
     refused(&a, d, "ca", "forged");  /* the agent does not know its CA */
     refused(&a, d, "ca", "expired"); /* the agent's CA, but out of date */
     refused(&a, d, "rogue", "good"); /* we do not trust the agent's CA */
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 3);
     CHECK_INT(test_agent_stat(&a, "sessions"), 0);
     CHECK(!has_tenant(&a, "tA")); /* nothing made for any of them */
@@ -415,7 +415,7 @@ TEST(auth_tls_port_refuses_plain_tcp_and_stalled_handshakes) {
     CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), -1); /* closed, no HELLO_OK */
     wire_close(&w);
     wire_open_tcp(&w, plain); /* connects and says nothing */
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(wire_recv(&w), -1);
     wire_close(&w);
     CHECK_INT(test_agent_stat(&a, "auth_failures_total"), 2);

@@ -248,6 +248,6 @@ TEST(deadline_expired_batch_member_is_dropped_alone) {
     free(img);
     wire_close(&w);
     wire_close(&busy);
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_stop(&a), 0);
 }

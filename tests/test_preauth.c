@@ -72,7 +72,7 @@ TEST(preauth_silent_tcp_peers_never_lock_out_a_unix_guest) {
     wire_close(&full);
     wire_close(&ok);
     wire_close(&silent[2]);
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_stat(&a, "pending_connections"), 0);
     CHECK_INT(test_agent_stop(&a), 0);
     test_file_has(a.log, "in their handshake (agent.max_pending_connections) already open",
@@ -87,7 +87,7 @@ TEST(preauth_a_peer_without_a_hello_is_closed_after_the_deadline) {
     wire_open_tcp(&w, a.tcp);
     CHECK_INT(wire_recv(&w), -1); /* closed by the agent, not -2: silence */
     wire_close(&w);
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_wait_stat(&a, "pending_connections", 0), 0);
     /* One that said HELLO in time is not. */
     wire_open_tcp(&w, a.tcp);
@@ -154,7 +154,7 @@ TEST(preauth_only_a_hello_of_hello_size_is_read_before_the_handshake) {
     CHECK_INT(wire_goaway_err(&w), -EMSGSIZE);
     CHECK_INT(wire_recv(&w), -1);
     wire_close(&w);
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_stat(&a, "sessions"), 0);
     CHECK_INT(test_agent_stat(&a, "inflight"), 0);
 #if defined(__SANITIZE_ADDRESS__)

@@ -154,7 +154,7 @@ TEST(shed_releases_pass_and_a_client_that_ignores_ebusy_is_closed) {
 
     /* A connection that fills the queue, then sends 12 more in one write:
      * past agent.max_inflight (4) sheds in that read, it is closed. */
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     wire_open(&w2, a.sock);
     CHECK_INT(wire_hello(&w2, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
     sid = wire_session_new(&w2);
@@ -169,6 +169,6 @@ TEST(shed_releases_pass_and_a_client_that_ignores_ebusy_is_closed) {
     CHECK_INT(wire_goaway_err(&w2), -EMFILE);
     CHECK_INT(busy, 5); /* the fifth shed in one read is answered, then it closes */
     wire_close(&w2);
-    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
     CHECK_INT(test_agent_stop(&a), 0);
 }

@@ -51,7 +51,7 @@ static void teardown(void) {
     atomic_store(&stop, 1);
     pthread_join(victim_thread, NULL);
     CHECK_INT(atomic_load(&victim_failures), 0);
-    CHECK_INT(test_agent_wait_stat(&agent, "connections", 0), 0);
+    CHECK_INT(test_agent_wait_closed(&agent), 0);
     CHECK_INT(test_agent_wait_stat(&agent, "sessions", 0), 0);
     CHECK_INT(test_agent_wait_stat(&agent, "resources", 0), 0);
     CHECK_INT(test_agent_stop(&agent), 0);
