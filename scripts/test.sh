@@ -102,6 +102,7 @@ fuzz() {
 fuzz_digest=$(mktemp)
 fuzz fuzz-proto 60 fuzz/corpus/proto "src/proto decoder"
 fuzz fuzz-agent 60 fuzz/corpus/agent "the whole agent"
+fuzz fuzz-worker 60 fuzz/corpus/worker "the agent's side of process isolation: taken-over workers"
 fuzz fuzz-pngstrip 15 fuzz/corpus/png "plugins/opencv PNG chunk walker"
 fuzz fuzz-onnx 15 fuzz/corpus/onnx "src/core ONNX reader (vmaccel_model_info)"
 

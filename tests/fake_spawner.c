@@ -11,6 +11,7 @@
  *                                request before it (a late answer)
  *   NAME.test_garble = N kind    the Nth answer is of another kind (a REAP
  *                                answer to a SPAWN, a SPAWN one to a REAP)
+ *   NAME.test_garble = N late    the Nth answer is right, but 200 ms late
  *
  * Apart from the number or the kind the garbled answer is the real one,
  * with a live worker's descriptors: an agent that did not check would take
@@ -72,6 +73,8 @@ static int relay(int from, int to, const char *how) {
         return 0;
     if (how && strcmp(how, "seq") == 0)
         m.b--;
+    else if (how && strcmp(how, "late") == 0)
+        usleep(200000);
     else if (how)
         m.kind = m.kind == ISO_SPAWN ? ISO_REAP : ISO_SPAWN;
     if (mh.msg_controllen == 0)

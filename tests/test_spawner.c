@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -158,11 +159,10 @@ static int fds_open(void) {
     return n;
 }
 
-/* A context whose spawner garbles its third answer (how: "seq" or "kind"):
- * the first two (the load's SPAWN and REAP) are right, the third is the
- * first call's SPAWN. */
-static void garbled_third_answer(const char *how) {
-    int fds = fds_open();
+/* A context whose spawner garbles its third answer (how: "seq", "kind"
+ * or "late"): the first two (the load's SPAWN and REAP) are right, the
+ * third is the first call's SPAWN. */
+static vmaccel_ctx *garbling_ctx(const char *how) {
     char cfg[1024];
     snprintf(cfg, sizeof(cfg),
              "plugin_dir = %s/plugins\nplugins = noop\nnoop.isolation = process\n"
@@ -171,6 +171,12 @@ static void garbled_third_answer(const char *how) {
              TEST_BUILD_DIR, how, TEST_BUILD_DIR);
     vmaccel_ctx *ctx = test_ctx(cfg);
     CHECK_INT(vmaccel_plugin_count(ctx), 1);
+    return ctx;
+}
+
+static void garbled_third_answer(const char *how) {
+    int fds = fds_open();
+    vmaccel_ctx *ctx = garbling_ctx(how);
     vmaccel_session *s;
     CHECK_OK(vmaccel_session_new(ctx, &s));
     double t0 = test_now();
@@ -193,4 +199,37 @@ TEST(spawner_answer_out_of_order_loses_the_spawner) {
 /* An answer of another kind, numbered right: the same. */
 TEST(spawner_answer_of_another_kind_loses_the_spawner) {
     garbled_third_answer("kind");
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+}
+
+/* A signal caught while the context waits for its spawner (here SIGALRM
+ * every 2 ms, through a 200 ms late answer) is not the spawner's silence:
+ * taken for it, the plugin's calls failed with EPIPE from then on (found
+ * by fuzz-worker).  Only this thread takes the signal: the context's
+ * threads start with it blocked. */
+TEST(spawner_wait_survives_signals) {
+    sigset_t alrm, old;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    CHECK(pthread_sigmask(SIG_BLOCK, &alrm, &old) == 0);
+    vmaccel_ctx *ctx = garbling_ctx("late");
+    vmaccel_session *s;
+    CHECK_OK(vmaccel_session_new(ctx, &s));
+    struct sigaction sa = {.sa_handler = on_alarm}, was; /* no SA_RESTART */
+    CHECK(sigaction(SIGALRM, &sa, &was) == 0);
+    CHECK(pthread_sigmask(SIG_UNBLOCK, &alrm, NULL) == 0);
+    struct itimerval every = {{0, 2000}, {0, 2000}}, off = {{0, 0}, {0, 0}};
+    CHECK(setitimer(ITIMER_REAL, &every, NULL) == 0);
+    int r = vmaccel_noop(s);
+    CHECK(setitimer(ITIMER_REAL, &off, NULL) == 0);
+    CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0);
+    CHECK(sigaction(SIGALRM, &was, NULL) == 0);
+    CHECK_INT(r, 0);
+    CHECK(!strstr(test_log(), "spawner is lost"));
+    CHECK_INT(vmaccel_noop(s), 0);
+    vmaccel_session_free(s);
+    vmaccel_ctx_free(ctx);
 }

@@ -9,7 +9,11 @@
 
 #include "isolate.h"
 
+#ifdef VMACCEL_ISO_FUZZ /* fuzz-worker kills workers by the thousand: no waiting */
+#define BACKOFF_FIRST_S 0.0
+#else
 #define BACKOFF_FIRST_S 0.05
+#endif
 #define BACKOFF_MAX_S 5.0
 #define DEATHS_DECAY_S 10.0
 
@@ -236,7 +240,11 @@ static int send_resource(iso_pool *p, iso_worker *w, vmaccel_resource *res) {
  * misbehaves), so it gets no request. */
 static bool idle_alive(const iso_worker *w) {
     struct pollfd pf = {w->sock, POLLIN, 0};
-    return poll(&pf, 1, 0) == 0;
+    int r;
+    do
+        r = poll(&pf, 1, 0);
+    while (r < 0 && errno == EINTR); /* a signal says nothing of the worker */
+    return r == 0;
 }
 
 int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker **out) {
@@ -263,6 +271,8 @@ int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker 
             worker_failed(p, w, NULL); /* logged by iso_spawn; back off */
         if (r == -EPIPE)
             return r; /* the spawner is lost (logged): no worker will come */
+        if (iso_now() >= end) /* the back-off alone would let a worker that */
+            return -ETIMEDOUT; /* dies at once be tried again past it */
     }
     int r = flush_drops(p, w);
     if (r == 0)

@@ -71,9 +71,17 @@ static const char *worker_path(iso_pool *p, char *buf, size_t len) {
     return buf;
 }
 
+#ifdef VMACCEL_ISO_FUZZ
+int vmaccel__iso_fuzz_spawner(int sock, size_t arena_len);
+#endif
+
 /* The spawner: fds[0] its socket, fds[1] the workers' config; moved above
  * 9 first so that no dup2 onto 3..4 clobbers the other. */
 static int run_spawner(iso_pool *p, int fds[2], pid_t *pid) {
+#ifdef VMACCEL_ISO_FUZZ
+    *pid = 0; /* fuzz/fake_worker.c plays the spawner, in a thread of ours */
+    return vmaccel__iso_fuzz_spawner(fds[0], p->arena_len);
+#endif
     posix_spawn_file_actions_t fa;
     int high[2], r = 0;
     for (int i = 0; i < 2; i++)
@@ -150,6 +158,26 @@ static int spawner_lost(iso_pool *p, const char *why) {
     return -EPIPE;
 }
 
+/* The spawner's answer into mh, up to the timeout: its length, or -1.  A
+ * signal that interrupts the wait is not the spawner's silence: taken for
+ * it, one signal the application catches, landing on this thread, failed
+ * the plugin for good (found by fuzz-worker: libFuzzer ticks with SIGALRM). */
+static ssize_t spawner_answer(iso_pool *p, struct msghdr *mh) {
+    double end = iso_now() + p->timeout_ms / 1000.0;
+    for (;;) {
+        int left = (int)((end - iso_now()) * 1000.0) + 1;
+        struct pollfd pf = {p->spawner_sock, POLLIN, 0};
+        int r = left > 0 ? poll(&pf, 1, left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != 1)
+            return -1;
+        ssize_t n = recvmsg(p->spawner_sock, mh, MSG_CMSG_CLOEXEC);
+        if (n >= 0 || errno != EINTR)
+            return n;
+    }
+}
+
 /* One exchange with the spawner, under its lock; fds[2] receives the
  * descriptors a SPAWN answer carries. */
 static int spawner_call(iso_pool *p, iso_msg *m, int fds[2]) {
@@ -165,10 +193,12 @@ static int spawner_call(iso_pool *p, iso_msg *m, int fds[2]) {
     }
     m->b = atomic_fetch_add(&spawner_seq, 1) + 1;
     uint64_t seq = m->b;
-    ssize_t n = send(p->spawner_sock, m, sizeof(*m), MSG_NOSIGNAL);
-    struct pollfd pf = {p->spawner_sock, POLLIN, 0};
+    ssize_t n;
+    do
+        n = send(p->spawner_sock, m, sizeof(*m), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
     if (n == (ssize_t)sizeof(*m))
-        n = poll(&pf, 1, p->timeout_ms) == 1 ? recvmsg(p->spawner_sock, &mh, MSG_CMSG_CLOEXEC) : -1;
+        n = spawner_answer(p, &mh);
     int r = 0;
     if (n != (ssize_t)sizeof(*m))
         r = spawner_lost(p, n < 0 ? "no answer" : "closed");
