@@ -77,6 +77,7 @@ typedef struct fake {
     int sock; /* -1: no worker in this slot */
     int pid;
     uint8_t *arena;
+    const char *domain; /* of the first call it served: it serves no other */
 } fake;
 
 static struct {
@@ -94,14 +95,64 @@ static struct {
     uint8_t first_bytes[128];
 } sp = {.sock = -1};
 
+/* Busy from the moment poll returns until it is called again: the other
+ * thread waits for that (fw_quiesce) between calls, so that what this one
+ * sends after a reply (a second reply) is in place before the agent's next
+ * look at the socket, every time. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    bool busy;
+    const char *domain; /* of the call being made (fw_domain) */
+} q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, ""};
+
+static void set_busy(bool busy) {
+    pthread_mutex_lock(&q.lock);
+    q.busy = busy;
+    if (!busy)
+        pthread_cond_broadcast(&q.idle);
+    pthread_mutex_unlock(&q.lock);
+}
+
+void fw_quiesce(void) {
+    pthread_mutex_lock(&q.lock);
+    while (q.busy)
+        pthread_cond_wait(&q.idle, &q.lock);
+    pthread_mutex_unlock(&q.lock);
+}
+
+void fw_domain(const char *domain) {
+    pthread_mutex_lock(&q.lock);
+    q.domain = domain;
+    pthread_mutex_unlock(&q.lock);
+}
+
 static void die(const char *what) {
     fprintf(stderr, "fuzz-worker: harness: %s: %s\n", what, strerror(errno));
     abort();
 }
 
+/* Closes one of this side's descriptors, which nobody else may have
+ * closed: EBADF means the agent closed a number it did not own. */
+static void own_close(int fd) {
+    if (close(fd) < 0 && errno == EBADF)
+        die("a fake's descriptor was closed by someone else");
+}
+
+/* fd moved to 512 or above, away from the numbers the agent's own
+ * descriptors take, so that a stray close of the agent's hits nothing of
+ * ours silently (and one of ours shows as EBADF). */
+static int high(int fd) {
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+    if (h < 0)
+        die("F_DUPFD");
+    own_close(fd);
+    return h;
+}
+
 static void fake_close(fake *f) {
     if (f->sock >= 0)
-        close(f->sock);
+        own_close(f->sock);
     if (f->arena)
         munmap(f->arena, sp.arena_len);
     *f = (fake){.sock = -1};
@@ -116,7 +167,7 @@ static void send_or_die(int sock, const iso_msg *m, size_t len) {
  * place) or from the start (the agent's own records), up to 4 of them. */
 static void scribble(const fake *f, uint64_t out_off) {
     for (uint64_t k = fw_num(1) % 5; k > 0; k--) {
-        uint64_t base = fw_num(1) & 1 ? 0 : out_off, off = base + fw_num(2), len = fw_num(1);
+        uint64_t base = fw_num(1) & 1 ? 0 : out_off, off = base + fw_num(3), len = fw_num(1);
         size_t got;
         const uint8_t *p = fw_take(len, &got);
         if (off < sp.arena_len && got <= sp.arena_len - off)
@@ -178,7 +229,7 @@ static void answer(fake *f, const iso_msg *m) {
         send_or_die(f->sock, &r, sizeof(r));
         return;
     case 5: /* dies holding the request */
-        close(f->sock);
+        own_close(f->sock);
         f->sock = -2; /* gone, but its pid is still the agent's to reap */
         return;
     case 6:
@@ -214,7 +265,7 @@ static void hello(fake *f) {
     memcpy(f->arena + h.b, dev, got);
     TRACE("worker %d: hello 0x%02x\n", f->pid, (unsigned)act);
     if (act & 0x80) {
-        h.n = (uint32_t)fw_num(1), h.a = fw_num(2), h.b = fw_num(2), h.in_len = fw_num(1);
+        h.n = (uint32_t)fw_num(1), h.a = fw_num(3), h.b = fw_num(3), h.in_len = fw_num(1);
         const uint8_t *p = fw_take(fw_num(1), &got);
         memcpy(f->arena, p, got);
     }
@@ -239,14 +290,15 @@ static void spawn(iso_msg *m) {
         send_or_die(sp.sock, m, sizeof(*m));
         return;
     }
-    int sv[2], arena = memfd_create("fw-arena", MFD_CLOEXEC);
+    int sv[2], arena = memfd_create("fw-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (arena < 0 || ftruncate(arena, (off_t)sp.arena_len) < 0 ||
+        fcntl(arena, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0 ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         die("spawn");
     f->arena = mmap(NULL, sp.arena_len, PROT_READ | PROT_WRITE, MAP_SHARED, arena, 0);
     if (f->arena == MAP_FAILED)
         die("mmap");
-    f->sock = sv[1];
+    f->sock = high(sv[1]);
     f->pid = FW_PID0 + sp.next_pid++;
     m->a = (uint64_t)f->pid;
     int fds[2] = {sv[0], arena};
@@ -260,7 +312,7 @@ static void spawn(iso_msg *m) {
     memcpy(CMSG_DATA(c), fds, sizeof(fds));
     if (sendmsg(sp.sock, &mh, MSG_NOSIGNAL) < 0) /* this spawner never fails it */
         die("the agent gave its spawner up before its SPAWN was answered");
-    close(sv[0]);
+    close(sv[0]); /* the agent's now */
     close(arena);
     hello(f);
 }
@@ -287,15 +339,24 @@ static void from_agent(fake *f) {
     for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
         for (size_t i = 0; c->cmsg_type == SCM_RIGHTS && i < (c->cmsg_len - CMSG_LEN(0)) / 4; i++)
             close(((int *)CMSG_DATA(c))[i]);
+    if (n < 0 && errno == EBADF)
+        die("a fake's socket was closed by someone else");
     if (n <= 0) {
-        close(f->sock);
+        own_close(f->sock);
         f->sock = -2;
         return;
     }
     if (n != sizeof(m))
         die("a short message from the agent");
-    if (m.kind == ISO_CALL || m.kind == ISO_RES_ADD || m.kind == ISO_MEM_ADD)
-        answer(f, &m);
+    if (m.kind != ISO_CALL && m.kind != ISO_RES_ADD && m.kind != ISO_MEM_ADD)
+        return;
+    pthread_mutex_lock(&q.lock);
+    const char *dom = q.domain;
+    pthread_mutex_unlock(&q.lock);
+    if (f->domain && strcmp(f->domain, dom))
+        die("a worker was given another domain's request, model or mem");
+    f->domain = dom;
+    answer(f, &m);
 }
 
 /* Serves until the agent closes the spawner socket (its pool is freed),
@@ -309,8 +370,13 @@ static void *serve(void *unused) {
         for (int i = 0; i < FW_WORKERS; i++)
             if (sp.w[i].sock >= 0)
                 of[n] = &sp.w[i], pf[n++] = (struct pollfd){sp.w[i].sock, POLLIN, 0};
+        set_busy(false);
         if (poll(pf, n, -1) < 0 && errno != EINTR)
             die("poll");
+        set_busy(true);
+        for (nfds_t i = 0; i < n; i++)
+            if (pf[i].revents & POLLNVAL)
+                die("a fake's descriptor was closed by someone else");
         for (nfds_t i = 1; i < n; i++)
             if (pf[i].revents)
                 from_agent(of[i]);
@@ -332,15 +398,16 @@ static void *serve(void *unused) {
     }
     for (int i = 0; i < FW_WORKERS; i++)
         fake_close(&sp.w[i]);
-    close(sp.sock);
+    own_close(sp.sock);
     sp.sock = -1;
+    set_busy(false);
     return NULL;
 }
 
 int vmaccel__iso_fuzz_spawner(int sock, size_t arena_len) {
     if (sp.running)
         return -EBUSY; /* one isolated plugin at a time */
-    if ((sp.sock = fcntl(sock, F_DUPFD_CLOEXEC, 3)) < 0)
+    if ((sp.sock = fcntl(sock, F_DUPFD_CLOEXEC, 512)) < 0)
         return -errno;
     sp.arena_len = arena_len;
     sp.first = (iso_msg){0};

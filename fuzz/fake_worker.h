@@ -15,6 +15,11 @@ bool fw_more(void);
 /* Called by isolate_spawn.c (VMACCEL_ISO_FUZZ) in place of starting the
  * spawner: plays it on sock (a duplicate is kept) until sock's peer closes. */
 int vmaccel__iso_fuzz_spawner(int sock, size_t arena_len);
+/* Waits until that thread has done all it does for the last call. */
+void fw_quiesce(void);
+/* The domain of the calls made from now on: a worker that served one
+ * domain and is handed another's request aborts the fuzzer. */
+void fw_domain(const char *domain);
 /* Waits for that thread to end (after vmaccel_ctx_free). */
 void fw_join(void);
 

@@ -82,6 +82,20 @@ static int count_fds(bool say) {
     return n;
 }
 
+/* Arenas still mapped (the agent's mapping or the fake's): none may be
+ * once the context is freed. */
+static int arena_maps(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int n = 0;
+    if (!f)
+        fail("cannot read /proc/self/maps", -errno);
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, "fw-arena") != NULL;
+    fclose(f);
+    return n;
+}
+
 static void load(const char *path, int i) {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -289,6 +303,7 @@ static void step(run *r) {
     unsigned op = (unsigned)fw_num(1);
     if ((op & 3) < FW_DOMAINS)
         r->dom = (int)(op & 3);
+    fw_domain(domains[r->dom]);
     vmaccel_session *s = session(r);
     if (!s)
         return;
@@ -342,15 +357,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const cfg[] = {
         "plugins", "/fuzz/vmaccel-fw.so", "fw.isolation", "process",
         "fw.isolation_workers", "2", "fw.max_workers", "3", "fw.worker_idle_s", "0",
-        "fw.isolation_timeout_ms", "5000", "fw.isolation_shm_mb", "1", NULL};
+        "fw.isolation_timeout_ms", "20000", "fw.isolation_shm_mb", "1", NULL};
     vmaccel_ctx_opts o = {.size = sizeof(o), .config_path = "", .log_fn = quiet,
                           .config_defaults = cfg};
     run r = {0};
     fw_input(data, size);
+    fw_domain("");
     if (vmaccel_ctx_new(&o, &r.ctx) == 0) {
         check_plugin(&r);
-        while (fw_more())
+        while (fw_more()) {
             step(&r);
+            fw_quiesce();
+        }
         for (int d = 0; d < FW_DOMAINS; d++)
             free_session(&r, d);
         for (int i = 0; i < 2; i++) {
@@ -363,5 +381,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int fds = count_fds(false);
     if (fds != fds_baseline && count_fds(true) != fds_baseline)
         fail("descriptors kept after the context was freed", fds - fds_baseline);
+    if (arena_maps() != 0)
+        fail("arenas still mapped after the context was freed", arena_maps());
     return 0;
 }

@@ -62,6 +62,7 @@ static void worker_failed(iso_pool *p, iso_worker *w, const char *why) {
                          : 0;
     d = d < BACKOFF_MAX_S ? d : BACKOFF_MAX_S;
     unsigned deaths = ++w->deaths;
+    w->deadline = 0;
     w->restart_at = now + d;
     w->used = w->restart_at; /* the janitor keeps its back-off till then */
     w->busy = false;
@@ -89,6 +90,7 @@ void iso_release(iso_pool *p, iso_worker *w) {
     }
     pthread_mutex_lock(&p->lock);
     w->busy = false;
+    w->deadline = 0;
     w->used = iso_now();
     pthread_cond_broadcast(&p->changed); /* waiters may be of other domains */
     pthread_mutex_unlock(&p->lock);
@@ -212,6 +214,7 @@ static int send_resource(iso_pool *p, iso_worker *w, vmaccel_resource *res) {
         vmaccel_resource_get_file(res, i, &name, &data, &len);
         size_t nl = strlen(name) + 1;
         if (off + nl + len + 8 > p->arena_len) {
+            memset(w->arena, 0, off); /* the files copied so far wait for nobody */
             iso_release(p, w);
             return -E2BIG;
         }
@@ -255,6 +258,7 @@ int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker 
         int r = wait_worker(p, dom, id, end, &w);
         if (r < 0)
             return r;
+        w->deadline = end;
         if (w->stale) { /* another domain's: it goes, a fresh one comes */
             vmaccel__log(p->ctx, VMACCEL_LOG_INFO, "plugin %s: worker %d stopped: its slot "
                          "is needed (max_workers = %d)", p->name, (int)w->pid, p->n);

@@ -79,11 +79,15 @@ static int fill_run(iso_pool *p, uint8_t *arena, iso_msg *m, const void *args) {
             rec[i].data = (iso_span){a->off[i], t->len};
         else if (r == 0 && i < a->n_in)
             r = put(p, arena, &off, t->data, t->len, &rec[i].data);
-        if (r < 0)
+        if (r < 0) {
+            memset(arena, 0, off); /* no tensor waits there for the next request */
             return r;
+        }
     }
-    if ((uint64_t)a->n_out * sizeof(*rec) > p->arena_len - off)
+    if ((uint64_t)a->n_out * sizeof(*rec) > p->arena_len - off) {
+        memset(arena, 0, off);
         return -E2BIG;
+    }
     m->n = a->n_in;
     m->b = a->n_out;
     m->out_off = off;

@@ -132,15 +132,19 @@ static int fill_batch(iso_pool *p, uint8_t *arena, iso_msg *m, const void *args)
     iso_span *span = (iso_span *)arena;
     uint64_t off = ISO_ALIGN(bt->n * sizeof(iso_span));
     for (uint32_t i = 0; i < bt->n; i++) {
-        if (bt->images[i].len > p->arena_len || off + bt->images[i].len > p->arena_len)
+        if (bt->images[i].len > p->arena_len || off + bt->images[i].len > p->arena_len) {
+            memset(arena, 0, off); /* no image waits there for the next request */
             return -E2BIG;
+        }
         span[i] = (iso_span){off, bt->images[i].len};
         memcpy(arena + off, bt->images[i].data, bt->images[i].len);
         off = ISO_ALIGN(off + bt->images[i].len);
     }
     uint64_t out = (uint64_t)bt->n * bt->k * sizeof(vmaccel_class) + bt->n * 8u;
-    if (off + out > p->arena_len)
+    if (off + out > p->arena_len) {
+        memset(arena, 0, off);
         return -E2BIG;
+    }
     m->n = bt->n;
     m->b = bt->k;
     m->out_off = off;

@@ -264,13 +264,21 @@ static int hello_read(iso_pool *p, iso_worker *w, const iso_msg *m) {
     return devices_read(p, w, m);
 }
 
+/* An arena that nobody can shrink under the agent's mapping (SIGBUS) or
+ * grow (the spawner seals it; a worker that kept a descriptor could
+ * otherwise truncate it). */
+static bool sealed(int fd) {
+    int seals = fcntl(fd, F_GET_SEALS);
+    return seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW);
+}
+
 int iso_spawn(iso_pool *p, iso_worker *w) {
     int fds[2] = {-1, -1};
     iso_msg m = {.kind = ISO_SPAWN};
     int r = spawner_call(p, &m, fds);
     if (r == 0 && m.status < 0)
         r = m.status;
-    else if (r == 0 && (fds[0] < 0 || m.a == 0))
+    else if (r == 0 && (fds[0] < 0 || fds[1] < 0 || (pid_t)m.a <= 0 || !sealed(fds[1])))
         r = -EPROTO;
     void *map = MAP_FAILED;
     if (r == 0 && (map = mmap(NULL, p->arena_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1],
@@ -278,7 +286,7 @@ int iso_spawn(iso_pool *p, iso_worker *w) {
         r = -errno;
     if (fds[1] >= 0)
         close(fds[1]);
-    w->pid = (pid_t)m.a;
+    w->pid = (pid_t)m.a > 0 ? (pid_t)m.a : 0;
     if (r < 0) {
         if (fds[0] >= 0)
             close(fds[0]);
@@ -398,10 +406,9 @@ static int recv_by(const iso_worker *w, iso_msg *got, double end) {
  * resource.  A reply to something else than m (its number, op or resource)
  * is a desync, a late answer or a lie: -EPROTO, and the caller kills it. */
 static int exchange(iso_pool *p, iso_worker *w, iso_msg *m, bool send_it, int fd) {
-    static atomic_uint_fast64_t seq;
-    double end = iso_now() + p->timeout_ms / 1000.0;
+    double end = w->deadline > 0 ? w->deadline : iso_now() + p->timeout_ms / 1000.0;
     if (send_it)
-        m->seq = atomic_fetch_add(&seq, 1) + 1;
+        m->seq = ++w->seq; /* its caller holds w: nobody else numbers */
     int r = send_it ? send_by(w, m, fd, end) : 0;
     if (r < 0 || (send_it && (m->kind == ISO_RES_DROP || m->kind == ISO_MEM_DROP)))
         return r;

@@ -110,10 +110,15 @@ static int start(char **argv, int sock, int arena, pid_t *pid) {
 }
 
 static void spawn_one(char **argv, size_t arena_len, uint64_t seq) {
-    int sv[2] = {-1, -1}, arena = memfd_create("vmaccel-arena", MFD_CLOEXEC);
+    int sv[2] = {-1, -1}, arena = memfd_create("vmaccel-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     iso_msg m = {.kind = ISO_SPAWN, .b = seq};
     pid_t pid = 0;
-    int r = arena < 0 || ftruncate(arena, (off_t)arena_len) < 0 ? -errno : 0;
+    /* Sealed: a worker that kept its descriptor could otherwise shrink the
+     * arena under the agent's mapping (SIGBUS there); isolate_spawn.c checks. */
+    int r = arena < 0 || ftruncate(arena, (off_t)arena_len) < 0 ||
+                    fcntl(arena, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0
+                ? -errno
+                : 0;
     if (r == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         r = -errno;
     if (r == 0 && (r = start(argv, sv[1], arena, &pid)) == 0)
