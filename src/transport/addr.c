@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,21 @@ static int tune(int fd, int kind) {
     return 0;
 }
 
+/* A connect() that a signal interrupted goes on in the background (it is
+ * not to be called again): its end is the socket turning writable, its
+ * result SO_ERROR.  An application's signals (a profiler's SIGPROF) must
+ * not fail a call that was only slow to connect. */
+static int connect_finish(int fd) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    int r, err = 0;
+    socklen_t len = sizeof(err);
+    while ((r = poll(&p, 1, -1)) < 0 && errno == EINTR)
+        ;
+    if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
 int vmaccel_addr_connect(const vmaccel_addr *a) {
     if (a->kind == VMACCEL_ADDR_SERIAL) {
         int fd = open(a->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -176,7 +192,7 @@ int vmaccel_addr_connect(const vmaccel_addr *a) {
         return -errno;
     int r = tune(fd, a->kind);
     if (r == 0 && connect(fd, &a->u.sa, a->len) < 0)
-        r = -errno;
+        r = errno == EINTR ? connect_finish(fd) : -errno;
     if (r < 0) {
         close(fd);
         return r;
