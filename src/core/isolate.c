@@ -258,7 +258,9 @@ int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker 
         int r = wait_worker(p, dom, id, end, &w);
         if (r < 0)
             return r;
-        w->deadline = end;
+        /* From now, not from the wait's start: time spent queued for a
+         * worker must not count against the one that serves. */
+        w->deadline = iso_now() + p->timeout_ms / 1000.0;
         if (w->stale) { /* another domain's: it goes, a fresh one comes */
             vmaccel__log(p->ctx, VMACCEL_LOG_INFO, "plugin %s: worker %d stopped: its slot "
                          "is needed (max_workers = %d)", p->name, (int)w->pid, p->n);
