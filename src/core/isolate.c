@@ -78,6 +78,7 @@ void iso_worker_failed(iso_pool *p, iso_worker *w, const char *why) {
 }
 
 void iso_release(iso_pool *p, iso_worker *w) {
+    w->deadline = 0; /* the request is done: the drops below are timed alone */
     if (!w->retiring && w->pid > 0 && iso_mem_flush(p, w) < 0) {
         worker_failed(p, w, "lost between requests"); /* released too */
         return;
@@ -292,6 +293,9 @@ int iso_acquire(iso_pool *p, const char *dom, vmaccel_resource *res, iso_worker 
     pthread_mutex_unlock(&p->lock);
     if (!has && (r = send_resource(p, w, res)) < 0)
         return r; /* w released */
+    /* The call (with its mems) gets a timeout of its own: a cold start
+     * (a new process, its model loaded) may take most of the first. */
+    w->deadline = iso_now() + p->timeout_ms / 1000.0;
     *out = w;
     return 0;
 }

@@ -61,11 +61,12 @@ typedef struct iso_worker {
     bool stale;          /* rebound to another domain: stop its process first */
     bool retiring;       /* its last REPLY said it exits: reap it at release */
     double used;         /* when it was last released (or bound) */
-    /* The request it serves must be done by then (iso_acquire: one
-     * isolation_timeout_ms from when the worker was handed to it): every
-     * exchange of that request, its model's and mems' included, shares
-     * that one deadline, so a worker that answers each just in time holds
-     * a caller no longer than one timeout.  0: between requests. */
+    /* The request it serves must be done by then (iso_acquire): one
+     * isolation_timeout_ms for its start, drops and model from when the
+     * worker was handed to the request, then one more for the call and
+     * its mems.  A worker that answers each message just in time holds a
+     * caller for two timeouts at most, not one per message.  0: between
+     * requests. */
     double deadline;
     /* Its messages' numbers (exchange): its own, so that the gaps in them
      * tell a worker nothing of other tenants' traffic. */

@@ -325,6 +325,10 @@ int iso_spawn(iso_pool *p, iso_worker *w) {
     }
     w->sock = fds[0];
     w->arena = map;
+    /* Its numbers start over: a slot that served another domain before
+     * must not tell the new process how much that domain sent it. */
+    w->seq = 0;
+    w->next_slot = 0;
     iso_msg h;
     r = iso_exchange(p, w, &h, false);
     if (r == 0)

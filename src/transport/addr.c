@@ -167,19 +167,28 @@ static int tune(int fd, int kind) {
     return 0;
 }
 
-/* A connect() that a signal interrupted goes on in the background (it is
- * not to be called again): its end is the socket turning writable, its
- * result SO_ERROR.  An application's signals (a profiler's SIGPROF) must
- * not fail a call that was only slow to connect. */
-static int connect_finish(int fd) {
-    struct pollfd p = {fd, POLLOUT, 0};
-    int r, err = 0;
-    socklen_t len = sizeof(err);
-    while ((r = poll(&p, 1, -1)) < 0 && errno == EINTR)
-        ;
-    if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        return -errno;
-    return -err;
+/* connect(), through the signals an application catches (a profiler's
+ * SIGPROF): a unix or vsock connect a signal interrupted is undone, and is
+ * made again; a tcp one goes on in the background (EALREADY then), and
+ * ends when the socket turns writable, with SO_ERROR its result. */
+static int connect_through_signals(int fd, const vmaccel_addr *a) {
+    while (connect(fd, &a->u.sa, a->len) < 0) {
+        if (errno == EISCONN)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EALREADY && errno != EINPROGRESS)
+            return -errno;
+        struct pollfd p = {fd, POLLOUT, 0};
+        int r, err = 0;
+        socklen_t len = sizeof(err);
+        while ((r = poll(&p, 1, -1)) < 0 && errno == EINTR)
+            ;
+        if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            return -errno;
+        return -err;
+    }
+    return 0;
 }
 
 int vmaccel_addr_connect(const vmaccel_addr *a) {
@@ -191,8 +200,8 @@ int vmaccel_addr_connect(const vmaccel_addr *a) {
     if (fd < 0)
         return -errno;
     int r = tune(fd, a->kind);
-    if (r == 0 && connect(fd, &a->u.sa, a->len) < 0)
-        r = errno == EINTR ? connect_finish(fd) : -errno;
+    if (r == 0)
+        r = connect_through_signals(fd, a);
     if (r < 0) {
         close(fd);
         return r;
