@@ -163,6 +163,21 @@ static void send_or_die(int sock, const iso_msg *m, size_t len) {
         die("send");
 }
 
+/* m with a descriptor attached (its own socket's end): the agent must take
+ * the message and drop the descriptor, or the harness's count finds it. */
+static void send_with_fd(int sock, const iso_msg *m) {
+    char ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {(void *)m, sizeof(*m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                        .msg_controllen = sizeof(ctl)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    *c = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET,
+                          .cmsg_type = SCM_RIGHTS};
+    memcpy(CMSG_DATA(c), &sock, sizeof(int));
+    if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+        die("sendmsg");
+}
+
 /* Writes chosen by the input into the arena: at out_off (the answer's
  * place) or from the start (the agent's own records), up to 4 of them. */
 static void scribble(const fake *f, uint64_t out_off) {
@@ -207,8 +222,8 @@ static void plausible_batch(const fake *f, const iso_msg *m) {
 }
 
 /* The REPLY to m, as the input says: its status, count and RETIRING bit,
- * arena bytes, and whether it is sent right, forged, short, twice or not
- * at all (the worker dies). */
+ * arena bytes, and whether it is sent right, with a descriptor, forged,
+ * short, twice or not at all (the worker dies). */
 static void answer(fake *f, const iso_msg *m) {
     uint64_t act = fw_num(1);
     TRACE("worker %d: kind %u op %u: answer 0x%02x\n", f->pid, m->kind, m->op, (unsigned)act);
@@ -242,6 +257,9 @@ static void answer(fake *f, const iso_msg *m) {
     case 7: /* an extra reply, for the agent's next exchange to find */
         send_or_die(f->sock, &r, sizeof(r));
         break;
+    case 3: /* the reply, carrying a descriptor */
+        send_with_fd(f->sock, &r);
+        return;
     }
     send_or_die(f->sock, &r, sizeof(r));
 }

@@ -18,7 +18,7 @@
  *   7 model_run of two.onnx (3 inputs, 2 outputs: a byte says where each
  *     lies: a mem, plain memory, a NULL output for the library to fill, a
  *     buffer too small)   8 model_run of ids.onnx (i64: the arena path)
- *   9 a mem freed and made again  10 a model freed (its drops queued)
+ *   9 one of 20 mems freed (made again when next used)  10 a model freed
  *   11 the domain's session freed
  *
  * Every call must return 0 or an errno, and what it says it wrote must be
@@ -41,6 +41,7 @@
 
 #define FW_DOMAINS 3
 #define FW_MEM 4096
+#define FW_MEMS 20 /* more than a worker holds (ISO_WORKER_MEMS): it must evict */
 
 static const char *const domains[FW_DOMAINS] = {"a", "b", "c"};
 static uint8_t *onnx[2]; /* two.onnx, ids.onnx */
@@ -52,7 +53,7 @@ typedef struct run {
     vmaccel_session *s[FW_DOMAINS];
     vmaccel_resource *model[2];
     bool reg[FW_DOMAINS][2];
-    vmaccel_mem *mem[2];
+    vmaccel_mem *mem[FW_MEMS];
     int dom;
 } run;
 
@@ -213,7 +214,7 @@ static void place(run *r, vmaccel_tensor *t, unsigned how, bool input, uint8_t *
     case 0:
     case 1: {
         size_t off = (size_t)(fw_num(1) * 64) % (FW_MEM - len + 1);
-        t->data = (uint8_t *)mem(r, how & 1) + off;
+        t->data = (uint8_t *)mem(r, (int)((fw_num(1) + (how & 1)) % FW_MEMS)) + off;
         break;
     }
     case 2: t->data = plain; break;
@@ -323,10 +324,12 @@ static void step(run *r) {
     case 6: do_batch(r, s); break;
     case 7: do_run_two(r, s); break;
     case 8: do_run_ids(r, s); break;
-    case 9:
-        vmaccel_mem_free(r->mem[op >> 7]);
-        r->mem[op >> 7] = NULL;
+    case 9: {
+        int i = (int)(fw_num(1) % FW_MEMS);
+        vmaccel_mem_free(r->mem[i]);
+        r->mem[i] = NULL;
         break;
+    }
     case 10:
         for (int d = 0; d < FW_DOMAINS; d++)
             if (r->reg[d][op >> 7] && r->s[d]) {
@@ -371,10 +374,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         for (int d = 0; d < FW_DOMAINS; d++)
             free_session(&r, d);
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 2; i++)
             vmaccel_resource_unref(r.model[i]);
+        for (int i = 0; i < FW_MEMS; i++)
             vmaccel_mem_free(r.mem[i]);
-        }
         vmaccel_ctx_free(r.ctx);
     }
     fw_join();
