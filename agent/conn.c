@@ -358,6 +358,14 @@ static int establish(conn *c) {
         handshake_done(srv, c->pending_on);
         c->pending_on = NULL;
     }
+    if (c->tn && tenant_over_connections(srv, c->tn)) {
+        agent_log("conn=%llu peer=%s tenant=%s: refused: %u connections of this tenant "
+                  "already open (agent.tenant_max_connections)", (unsigned long long)c->id,
+                  c->peer, c->tn->name, srv->cfg.tenant_max_connections);
+        send_goaway(c, -EBUSY, "this tenant has as many connections as the agent serves one "
+                    "(agent.tenant_max_connections); try again later");
+        return -EBUSY;
+    }
     reader_open(c);
     return 0;
 }

@@ -51,6 +51,7 @@ static void defaults(server *srv) {
         .drain_timeout_s = 30,
         .resync_s = 1,
         .tenant_queue_max = 256,
+        .tenant_max_connections = 256,
         .poll_spin_us = 50,
         .max_mapped_bytes = 1ULL << 30,
         .max_mems = 16384, /* well under vm.max_map_count (65530): the agent's own maps */

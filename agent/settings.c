@@ -135,14 +135,17 @@ static int read_scheduling(server *srv) {
         return -EINVAL;
     }
     uint64_t window_us = 2000, max = 8, queue_max = srv->cfg.tenant_queue_max;
+    uint64_t conns_max = srv->cfg.tenant_max_connections;
     uint64_t spin_us = srv->cfg.poll_spin_us;
     if (agent_config_uint(srv, "agent.batch_window_us", 0, 1000000, &window_us) < 0 ||
         agent_config_uint(srv, "agent.batch_max", 1, VMACCEL_BATCH_MAX, &max) < 0 ||
         agent_config_uint(srv, "agent.tenant_queue_max", 1, 65536, &queue_max) < 0 ||
+        agent_config_uint(srv, "agent.tenant_max_connections", 1, 1u << 20, &conns_max) < 0 ||
         agent_config_uint(srv, "agent.poll_spin_us", 0, 1000, &spin_us) < 0)
         return -EINVAL;
     srv->cfg.poll_spin_us = (uint32_t)spin_us;
     srv->cfg.tenant_queue_max = (uint32_t)queue_max;
+    srv->cfg.tenant_max_connections = (uint32_t)conns_max;
     srv->cfg.batch_window_s = (double)window_us * 1e-6;
     srv->cfg.batch_max = (uint32_t)max;
     return 0;

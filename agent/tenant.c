@@ -157,6 +157,14 @@ void tenant_detach(server *srv, tenant *t) {
     pthread_mutex_unlock(&srv->lock);
 }
 
+bool tenant_over_connections(server *srv, const tenant *t) {
+    uint32_t cap = srv->cfg.tenant_max_connections;
+    pthread_mutex_lock(&srv->lock);
+    bool over = cap && t->conns > cap;
+    pthread_mutex_unlock(&srv->lock);
+    return over;
+}
+
 void tenants_free(server *srv) {
     free(srv->sched.rules);
     srv->sched.rules = NULL;

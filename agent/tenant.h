@@ -59,6 +59,10 @@ tenant *tenant_attach_rule(server *srv, const tenant_rule *rule);
 tenant *tenant_attach_cn(server *srv, const char *cn);
 /* A connection of t closed.  Takes the server lock. */
 void tenant_detach(server *srv, tenant *t);
+/* Whether t has more connections than agent.tenant_max_connections (its
+ * connections count from when it is known: at accept, or at the HELLO or
+ * certificate that names it). */
+bool tenant_over_connections(server *srv, const tenant *t);
 void tenants_free(server *srv);
 
 #endif

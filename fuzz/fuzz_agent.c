@@ -101,6 +101,7 @@ static const char config[] =
     "agent.batch_tenants = all\n"
     "agent.scheduler = fair\n"
     "agent.tenant_queue_max = 6\n"
+    "agent.tenant_max_connections = 2\n"
     "agent.max_request_bytes = 65536\n"
     "agent.max_inflight_bytes = 262144\n"
     "agent.max_resource_bytes = 131072\n"

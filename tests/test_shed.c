@@ -1,6 +1,8 @@
-/* The per-tenant queue bound (agent.tenant_queue_max): a tenant that
- * already has that many requests queued gets -EBUSY at once for the next
- * one, without it being queued; other tenants are not affected. */
+/* The per-tenant bounds.  The queue (agent.tenant_queue_max): a tenant
+ * that already has that many requests queued gets -EBUSY at once for the
+ * next one, without it being queued.  Connections
+ * (agent.tenant_max_connections): one more of a tenant that has that many
+ * is refused at its HELLO.  Other tenants are not affected by either. */
 #include <unistd.h>
 
 #include "agent_helper.h"
@@ -170,5 +172,42 @@ TEST(shed_releases_pass_and_a_client_that_ignores_ebusy_is_closed) {
     CHECK_INT(busy, 5); /* the fifth shed in one read is answered, then it closes */
     wire_close(&w2);
     CHECK_INT(test_agent_wait_closed(&a), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
+/* A guest that opens connection after connection takes them from its own
+ * allowance, not from agent.max_connections that every guest shares. */
+TEST(shed_tenant_max_connections_refuses_that_tenant_only) {
+    test_agent a;
+    test_agent_start(&a, 1, "agent.tenant_max_connections = 2\n");
+    wire w[3], other;
+    for (int i = 0; i < 2; i++) {
+        wire_open(&w[i], a.sock); /* tenant unix:SOCK */
+        CHECK_INT(wire_hello(&w[i], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    }
+    wire_open(&w[2], a.sock);
+    CHECK_INT(wire_hello(&w[2], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_GOAWAY);
+    CHECK_INT(wire_goaway_err(&w[2]), -EBUSY); /* retryable */
+    wire_close(&w[2]);
+    CHECK(strstr(test_agent_log(&a), "connections of this tenant already open "
+                                     "(agent.tenant_max_connections)"));
+    wire_open_tcp(&other, a.tcp); /* tenant tcp:127.0.0.1: its own two */
+    CHECK_INT(wire_hello(&other, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    CHECK_INT(wire_session_new(&other) > 0, 1);
+    /* One closed makes room for one more. */
+    wire_close(&w[0]);
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 2), 2);
+    for (int tries = 0;; tries++) {
+        wire_open(&w[0], a.sock);
+        if (wire_hello(&w[0], VMACCEL_PROTO_MAJOR) == VMACCEL_FRAME_HELLO_OK)
+            break;
+        wire_close(&w[0]); /* the closed one's state may still be in use */
+        CHECK(tries < 100);
+        usleep(20000);
+    }
+    CHECK_INT(wire_session_new(&w[0]) > 0, 1);
+    wire_close(&w[0]);
+    wire_close(&w[1]);
+    wire_close(&other);
     CHECK_INT(test_agent_stop(&a), 0);
 }
