@@ -280,7 +280,7 @@ static void free_old_tables(conn *c) {
     } else {
         tables_unref(c->freeing);
         c->freeing = tables_ref(c->t);
-        reaper_close(c->srv, c->t, false);
+        reaper_close(c->srv, c->t, false, NULL);
     }
     tables_unref(c->t);
 }
@@ -624,7 +624,7 @@ void conn_close(conn *c, const char *why) {
     if (c->tn) /* without a tenant yet, it has queued nothing */
         c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
-    reaper_close(c->srv, c->t, true);
+    reaper_close(c->srv, c->t, true, c->tn);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
               c->peer, (unsigned long long)c->n_requests, why);
     if (c->pending_on)

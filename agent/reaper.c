@@ -3,15 +3,18 @@
 
 #include "log.h"
 #include "reaper.h"
+#include "tenant.h"
 
 typedef struct reap {
     struct reap *next;
     tables_leftovers *l;
     bool closed; /* a closed connection's: counted in r->closing */
+    tenant *tn;  /* the closed connection's, held (tenant_hold) until then */
 } reap;
 
 static void *reaper_main(void *arg) {
-    agent_reaper *r = arg;
+    server *srv = arg;
+    agent_reaper *r = &srv->reaper;
     pthread_mutex_lock(&r->lock);
     for (;;) {
         while (!r->head && !r->stop)
@@ -23,6 +26,8 @@ static void *reaper_main(void *arg) {
         r->tail = r->head ? r->tail : NULL;
         pthread_mutex_unlock(&r->lock);
         tables_close_end(q->l);
+        if (q->tn)
+            tenant_detach(srv, q->tn);
         if (q->closed)
             atomic_fetch_sub(&r->closing, 1);
         free(q);
@@ -38,7 +43,7 @@ int reaper_start(server *srv) {
     pthread_cond_init(&r->cond, NULL);
     r->head = r->tail = NULL;
     r->stop = false;
-    int e = pthread_create(&r->thread, NULL, reaper_main, r);
+    int e = pthread_create(&r->thread, NULL, reaper_main, srv);
     r->running = e == 0;
     if (e) {
         agent_log("cannot start the thread that frees closed connections' state: "
@@ -49,7 +54,7 @@ int reaper_start(server *srv) {
     return -e;
 }
 
-void reaper_close(server *srv, tables *t, bool closed) {
+void reaper_close(server *srv, tables *t, bool closed, tenant *tn) {
     agent_reaper *r = &srv->reaper;
     tables_leftovers *l = tables_close_begin(t); /* closed from now on */
     reap *q = l && r->running && !srv->io.sync ? malloc(sizeof(*q)) : NULL;
@@ -57,7 +62,9 @@ void reaper_close(server *srv, tables *t, bool closed) {
         tables_close_end(l);
         return;
     }
-    *q = (reap){NULL, l, closed};
+    *q = (reap){NULL, l, closed, tn};
+    if (tn)
+        tenant_hold(srv, tn);
     if (closed)
         atomic_fetch_add(&r->closing, 1);
     pthread_mutex_lock(&r->lock);

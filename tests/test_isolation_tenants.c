@@ -352,6 +352,37 @@ TEST(isolation_tenants_closing_connection_does_not_stall_others) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
+/* A closed connection still being freed counts for its tenant
+ * (agent.tenant_max_connections) as it does for the agent: a guest cannot
+ * fill the reaper's queue by closing each connection as soon as it opens
+ * it, while its frees are slow. */
+TEST(isolation_tenants_closing_connections_count_for_their_tenant) {
+    test_agent a;
+    test_agent_start(&a, 1, "plugins = noop, " TEST_TCRASH "\nagent.tenant_max_connections = 1\n");
+    wire w;
+    wire_open(&w, a.sock);
+    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = wire_session_new(&w);
+    vmaccel_msg m;
+    vmaccel_req_sha256(&m, sid, "slowfree", 8);
+    CHECK_INT(wire_call(&w, 2, &m), 0);
+    wire_close(&w);
+    CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 1), 1);
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
+    wire_open(&w, a.sock); /* the same tenant, while its last one is freed */
+    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_GOAWAY);
+    CHECK_INT(wire_goaway_err(&w), -EBUSY);
+    wire_close(&w);
+    client b = connect_to(a.tcp); /* another tenant is served */
+    CHECK_INT(call(b.s, "wakefree"), 0);
+    hang_up(&b);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
+    wire_open(&w, a.sock); /* freed: room again */
+    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    wire_close(&w);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
 /* A shared stream that starts over leaves its old generation to the
  * reaper, one at a time: a generation whose predecessor is still being
  * freed is freed at once (a guest restarting in a loop queues at most
