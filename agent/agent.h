@@ -196,6 +196,7 @@ typedef struct agent_reaper {
     pthread_mutex_t lock; /* guards the list and stop */
     pthread_cond_t cond;
     struct reap *head, *tail;
+    const void *last; /* the tenant freed last (reaper.c takes turns) */
     atomic_long closing; /* closed connections not yet freed: a gauge, and counted
                           * against agent.max_connections (handshake.c) */
     bool stop, running;

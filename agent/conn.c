@@ -624,7 +624,7 @@ void conn_close(conn *c, const char *why) {
     if (c->tn) /* without a tenant yet, it has queued nothing */
         c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
-    reaper_close(c->srv, c->t, true, c->tn);
+    reaper_close(c->srv, c->t, true, c);
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
               c->peer, (unsigned long long)c->n_requests, why);
     if (c->pending_on)

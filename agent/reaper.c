@@ -1,33 +1,56 @@
 /* Closing connections' tables on a thread of their own; see reaper.h. */
 #include <stdlib.h>
 
+#include "conn.h"
 #include "log.h"
 #include "reaper.h"
-#include "tenant.h"
 
 typedef struct reap {
     struct reap *next;
     tables_leftovers *l;
     bool closed; /* a closed connection's: counted in r->closing */
-    tenant *tn;  /* the closed connection's, held (tenant_hold) until then */
+    /* That connection, referenced until its state is freed: it (and so its
+     * tenant's count, tenant.h) goes with whichever of this and its last
+     * request ends last. */
+    conn *c;
+    const void *owner; /* its tenant, for taking turns; NULL: none */
 } reap;
 
+/* Under the lock: the next to free, taking turns between tenants: the
+ * first queued of another tenant than the last one served, else the
+ * first.  A tenant whose frees are slow then delays another's by one
+ * item at a time, not by everything it queued. */
+static reap *take_locked(agent_reaper *r) {
+    reap *prev = NULL, *q = r->head;
+    while (q && q->owner == r->last)
+        prev = q, q = q->next;
+    if (!q) /* all of the last one's (or none) */
+        prev = NULL, q = r->head;
+    if (!q)
+        return NULL;
+    if (prev)
+        prev->next = q->next;
+    else
+        r->head = q->next;
+    if (r->tail == q)
+        r->tail = prev;
+    r->last = q->owner;
+    return q;
+}
+
 static void *reaper_main(void *arg) {
-    server *srv = arg;
-    agent_reaper *r = &srv->reaper;
+    agent_reaper *r = arg;
     pthread_mutex_lock(&r->lock);
     for (;;) {
         while (!r->head && !r->stop)
             pthread_cond_wait(&r->cond, &r->lock);
-        reap *q = r->head;
+        reap *q = take_locked(r);
         if (!q)
             break; /* stopping, and nothing is left */
-        r->head = q->next;
-        r->tail = r->head ? r->tail : NULL;
         pthread_mutex_unlock(&r->lock);
         tables_close_end(q->l);
-        if (q->tn)
-            tenant_detach(srv, q->tn);
+        if (q->c)
+            conn_unref(q->c);
         if (q->closed)
             atomic_fetch_sub(&r->closing, 1);
         free(q);
@@ -43,7 +66,8 @@ int reaper_start(server *srv) {
     pthread_cond_init(&r->cond, NULL);
     r->head = r->tail = NULL;
     r->stop = false;
-    int e = pthread_create(&r->thread, NULL, reaper_main, srv);
+    r->last = NULL;
+    int e = pthread_create(&r->thread, NULL, reaper_main, r);
     r->running = e == 0;
     if (e) {
         agent_log("cannot start the thread that frees closed connections' state: "
@@ -54,7 +78,7 @@ int reaper_start(server *srv) {
     return -e;
 }
 
-void reaper_close(server *srv, tables *t, bool closed, tenant *tn) {
+void reaper_close(server *srv, tables *t, bool closed, conn *c) {
     agent_reaper *r = &srv->reaper;
     tables_leftovers *l = tables_close_begin(t); /* closed from now on */
     reap *q = l && r->running && !srv->io.sync ? malloc(sizeof(*q)) : NULL;
@@ -62,9 +86,7 @@ void reaper_close(server *srv, tables *t, bool closed, tenant *tn) {
         tables_close_end(l);
         return;
     }
-    *q = (reap){NULL, l, closed, tn};
-    if (tn)
-        tenant_hold(srv, tn);
+    *q = (reap){NULL, l, closed, c ? conn_ref(c) : NULL, c ? (const void *)c->tn : NULL};
     if (closed)
         atomic_fetch_add(&r->closing, 1);
     pthread_mutex_lock(&r->lock);

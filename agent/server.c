@@ -20,6 +20,7 @@
 #include "queue.h"
 #include "reaper.h"
 #include "server.h"
+#include "tenant.h"
 
 static const int signal_tag = EV_SIGNAL;
 
@@ -81,9 +82,31 @@ static void accept_all(server *srv, listener *l) {
     }
 }
 
+/* A connection known by its tenant at accept (unix, where nothing but the
+ * peer's identity is asked) takes one of its tenant's connections at once:
+ * silent ones too, or a guest could hold every connection the agent has
+ * by opening them and saying nothing. */
+static bool tenant_full(server *srv, const conn *c, const char *listen_text) {
+    for (int i = 0; i < srv->n_listeners; i++)
+        if (strcmp(srv->listeners[i].addr.text, listen_text) == 0 &&
+            handshake_applies(&srv->listeners[i]))
+            return false; /* checked at its HELLO (conn.c) */
+    if (!c->tn || !tenant_over_connections(srv, c->tn))
+        return false;
+    agent_log("refused conn=%llu peer=%s tenant=%s: %u connections of this tenant already "
+              "open (agent.tenant_max_connections)", (unsigned long long)c->id, c->peer,
+              c->tn->name, srv->cfg.tenant_max_connections);
+    return true;
+}
+
 int server_adopt(server *srv, int fd, const char *peer, const char *listen_text) {
     conn *c = conn_new(srv, fd, peer, listen_text, &server_conn_ops);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (c && tenant_full(srv, c, listen_text)) {
+        conn_unref(c);
+        close(fd);
+        return -EBUSY;
+    }
     if (!c || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         agent_log("refused %s: out of resources", peer);
         if (c)

@@ -151,12 +151,6 @@ tenant *tenant_attach_cn(server *srv, const char *cn) {
     return attach(srv, NULL, name);
 }
 
-void tenant_hold(server *srv, tenant *t) {
-    pthread_mutex_lock(&srv->lock);
-    t->conns++;
-    pthread_mutex_unlock(&srv->lock);
-}
-
 void tenant_detach(server *srv, tenant *t) {
     pthread_mutex_lock(&srv->lock);
     t->conns--;

@@ -39,7 +39,7 @@ typedef struct tenant {
     struct tenant *next;
     char name[TENANT_NAME_MAX];
     sched_tenant st; /* its queue; under the server lock */
-    uint32_t conns;  /* open connections, and closed ones still being freed; under the server lock */
+    uint32_t conns;  /* connections not yet freed (a closed one lives on till its state is: reaper.h); under the server lock */
     tenant_metrics *m;
 } tenant;
 
@@ -59,9 +59,6 @@ tenant *tenant_attach_rule(server *srv, const tenant_rule *rule);
 tenant *tenant_attach_cn(server *srv, const char *cn);
 /* A connection of t closed.  Takes the server lock. */
 void tenant_detach(server *srv, tenant *t);
-/* One more count on t's connections, dropped by tenant_detach: a closed
- * connection's, while its state is still being freed (reaper.c). */
-void tenant_hold(server *srv, tenant *t);
 /* Whether t has more connections than agent.tenant_max_connections (its
  * connections count from when it is known: at accept, or at the HELLO or
  * certificate that names it). */

@@ -232,7 +232,7 @@ TEST(mem_limits_descriptors_before_hello_are_a_protocol_error) {
 TEST(mem_limits_parked_descriptors_are_capped_agent_wide) {
     enum { CONNS = 256 };
     test_agent a;
-    test_agent_start(&a, 0, "agent.max_inflight = 8\n");
+    test_agent_start(&a, 0, "agent.max_inflight = 8\nagent.tenant_max_connections = 1024\n");
     int base = test_agent_fds(&a);
     wire *w = calloc(CONNS + 1, sizeof(*w));
     CHECK(w);

@@ -603,7 +603,7 @@ TEST(remote_thousand_concurrent_connections) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     test_agent a;
-    test_agent_start(&a, 0, NULL);
+    test_agent_start(&a, 0, "agent.tenant_max_connections = 2048\n"); /* one tenant */
     static wire w[1000];
     for (int i = 0; i < 1000; i++) {
         wire_open(&w[i], a.sock);

@@ -3,6 +3,7 @@
  * next one, without it being queued.  Connections
  * (agent.tenant_max_connections): one more of a tenant that has that many
  * is refused at its HELLO.  Other tenants are not affected by either. */
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent_helper.h"
@@ -175,33 +176,53 @@ TEST(shed_releases_pass_and_a_client_that_ignores_ebusy_is_closed) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
+/* A HELLO on a connection the agent may already have closed at accept:
+ * the frame type answered, or -1. */
+static int try_hello(wire *w) {
+    uint8_t buf[64];
+    size_t n = wire_hello_bytes(buf, VMACCEL_PROTO_MAJOR, 0, 0);
+    if (send(w->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+        return -1;
+    return wire_recv(w);
+}
+
 /* A guest that opens connection after connection takes them from its own
- * allowance, not from agent.max_connections that every guest shares. */
+ * allowance, not from agent.max_connections that every guest shares: on
+ * unix from accept (silent ones too), on tcp (and tls, vsock) at the HELLO
+ * that makes it more than its share (GOAWAY -EBUSY). */
 TEST(shed_tenant_max_connections_refuses_that_tenant_only) {
     test_agent a;
     test_agent_start(&a, 1, "agent.tenant_max_connections = 2\n");
     wire w[3], other;
-    for (int i = 0; i < 2; i++) {
-        wire_open(&w[i], a.sock); /* tenant unix:SOCK */
-        CHECK_INT(wire_hello(&w[i], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
-    }
-    wire_open(&w[2], a.sock);
-    CHECK_INT(wire_hello(&w[2], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_GOAWAY);
-    CHECK_INT(wire_goaway_err(&w[2]), -EBUSY); /* retryable */
+    for (int i = 0; i < 2; i++)
+        wire_open(&w[i], a.sock); /* tenant unix:SOCK, silent: they count at once */
+    CHECK_INT(test_agent_wait_stat(&a, "connections", 2), 2);
+    wire_open(&w[2], a.sock); /* closed at accept, as past agent.max_connections */
+    CHECK_INT(wire_recv(&w[2]), -1); /* with nothing said */
     wire_close(&w[2]);
     CHECK(strstr(test_agent_log(&a), "connections of this tenant already open "
                                      "(agent.tenant_max_connections)"));
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(wire_hello(&w[i], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
     wire_open_tcp(&other, a.tcp); /* tenant tcp:127.0.0.1: its own two */
     CHECK_INT(wire_hello(&other, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
     CHECK_INT(wire_session_new(&other) > 0, 1);
+    wire t[2]; /* tcp proves nothing at accept: its third is refused at the HELLO */
+    wire_open_tcp(&t[0], a.tcp);
+    CHECK_INT(wire_hello(&t[0], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    wire_open_tcp(&t[1], a.tcp);
+    CHECK_INT(wire_hello(&t[1], VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_GOAWAY);
+    CHECK_INT(wire_goaway_err(&t[1]), -EBUSY); /* retryable */
+    wire_close(&t[1]);
+    wire_close(&t[0]);
     /* One closed makes room for one more. */
     wire_close(&w[0]);
     CHECK_INT(test_agent_wait_stat(&a, "connections", 2), 2);
     for (int tries = 0;; tries++) {
         wire_open(&w[0], a.sock);
-        if (wire_hello(&w[0], VMACCEL_PROTO_MAJOR) == VMACCEL_FRAME_HELLO_OK)
+        if (try_hello(&w[0]) == VMACCEL_FRAME_HELLO_OK)
             break;
-        wire_close(&w[0]); /* the closed one's state may still be in use */
+        wire_close(&w[0]); /* the closed one may not be freed yet */
         CHECK(tries < 100);
         usleep(20000);
     }
