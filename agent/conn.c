@@ -280,7 +280,7 @@ static void free_old_tables(conn *c) {
     } else {
         tables_unref(c->freeing);
         c->freeing = tables_ref(c->t);
-        reaper_close(c->srv, c->t, false, NULL);
+        reaper_close(c->srv, c->t, false, NULL, NULL, NULL);
     }
     tables_unref(c->t);
 }
@@ -609,6 +609,10 @@ int conn_on_readable(conn *c) {
     return 0;
 }
 
+static void conn_release(void *c) {
+    conn_unref(c);
+}
+
 void conn_close(conn *c, const char *why) {
     pthread_mutex_lock(&c->wlock);
     atomic_store(&c->closed, true);
@@ -624,7 +628,7 @@ void conn_close(conn *c, const char *why) {
     if (c->tn) /* without a tenant yet, it has queued nothing */
         c->ops->drop(c); /* nobody to answer: don't run them */
     vmaccel_reader_free(&c->rd);
-    reaper_close(c->srv, c->t, true, c);
+    reaper_close(c->srv, c->t, true, c->tn, conn_release, conn_ref(c));
     agent_log("close conn=%llu peer=%s requests=%llu: %s", (unsigned long long)c->id,
               c->peer, (unsigned long long)c->n_requests, why);
     if (c->pending_on)

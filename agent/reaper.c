@@ -1,7 +1,6 @@
 /* Closing connections' tables on a thread of their own; see reaper.h. */
 #include <stdlib.h>
 
-#include "conn.h"
 #include "log.h"
 #include "reaper.h"
 
@@ -9,11 +8,9 @@ typedef struct reap {
     struct reap *next;
     tables_leftovers *l;
     bool closed; /* a closed connection's: counted in r->closing */
-    /* That connection, referenced until its state is freed: it (and so its
-     * tenant's count, tenant.h) goes with whichever of this and its last
-     * request ends last. */
-    conn *c;
     const void *owner; /* its tenant, for taking turns; NULL: none */
+    void (*release)(void *arg); /* run once freed (conn.c: its reference) */
+    void *arg;
 } reap;
 
 /* Under the lock: the next to free, taking turns between tenants: the
@@ -49,8 +46,8 @@ static void *reaper_main(void *arg) {
             break; /* stopping, and nothing is left */
         pthread_mutex_unlock(&r->lock);
         tables_close_end(q->l);
-        if (q->c)
-            conn_unref(q->c);
+        if (q->release)
+            q->release(q->arg);
         if (q->closed)
             atomic_fetch_sub(&r->closing, 1);
         free(q);
@@ -78,15 +75,18 @@ int reaper_start(server *srv) {
     return -e;
 }
 
-void reaper_close(server *srv, tables *t, bool closed, conn *c) {
+void reaper_close(server *srv, tables *t, bool closed, const void *owner,
+                  void (*release)(void *arg), void *arg) {
     agent_reaper *r = &srv->reaper;
     tables_leftovers *l = tables_close_begin(t); /* closed from now on */
     reap *q = l && r->running && !srv->io.sync ? malloc(sizeof(*q)) : NULL;
     if (!q) { /* nothing left, not running, deterministic, or no memory */
         tables_close_end(l);
+        if (release)
+            release(arg);
         return;
     }
-    *q = (reap){NULL, l, closed, c ? conn_ref(c) : NULL, c ? (const void *)c->tn : NULL};
+    *q = (reap){NULL, l, closed, owner, release, arg};
     if (closed)
         atomic_fetch_add(&r->closing, 1);
     pthread_mutex_lock(&r->lock);

@@ -16,13 +16,15 @@ int reaper_start(server *srv);
 /* tables_close(t): refuses additions at once, frees what t held now or
  * soon (t->freed says when).  `closed`: t was a closed connection's, which
  * counts against agent.max_connections until then (handshake_established),
- * as an open one would: that bounds the queue; and c (its connection,
- * when given) is referenced till then, which keeps it counted against its
- * tenant's agent.tenant_max_connections, so that one tenant cannot fill the
- * queue by closing fast what it opens.  Tenants take turns (one of
- * another tenant's goes between two of one's).  A shared stream that starts
- * over leaves its old tables here too, at most one at a time (conn.c). */
-void reaper_close(server *srv, tables *t, bool closed, conn *c);
+ * as an open one would: that bounds the queue.  release(arg), when given,
+ * runs once t is freed (conn.c passes a reference on the connection, which
+ * keeps it counted against its tenant's agent.tenant_max_connections till
+ * then, so that one tenant cannot fill the queue by closing fast what it
+ * opens).  Owners (tenants) take turns: one of another owner's goes
+ * between two of one's.  A shared stream that starts over leaves its old
+ * tables here too, at most one at a time (conn.c). */
+void reaper_close(server *srv, tables *t, bool closed, const void *owner,
+                  void (*release)(void *arg), void *arg);
 /* Closes whatever is still queued, then stops the thread. */
 void reaper_stop(server *srv);
 
