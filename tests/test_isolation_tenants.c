@@ -382,6 +382,43 @@ TEST(isolation_tenants_closing_connections_count_for_their_tenant) {
     CHECK_INT(test_agent_stop(&a), 0);
 }
 
+/* A unix connection whose session's free waits for a "wakefree". */
+static void open_slow(wire *w, const test_agent *a) {
+    wire_open(w, a->sock);
+    CHECK_INT(wire_hello(w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = wire_session_new(w);
+    vmaccel_msg m;
+    vmaccel_req_sha256(&m, sid, "slowfree", 8);
+    CHECK_INT(wire_call(w, 2, &m), 0);
+}
+
+/* The reaper takes tenants in turns: with two of one tenant's slow frees
+ * queued before another tenant's, the other's goes between them, not
+ * after both. */
+TEST(isolation_tenants_reaper_takes_tenants_in_turns) {
+    test_agent a;
+    test_agent_start(&a, 1, "plugins = noop, " TEST_TCRASH "\n");
+    wire a1, a2, b1;
+    open_slow(&a1, &a);
+    open_slow(&a2, &a);
+    wire_open_tcp(&b1, a.tcp); /* another tenant, with state to free */
+    CHECK_INT(wire_hello(&b1, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    wire_session_new(&b1);
+    wire_close(&a1);
+    CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 1), 1); /* a1's free waits */
+    wire_close(&a2);
+    CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 2), 2);
+    wire_close(&b1);
+    CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 3), 3);
+    client c = connect_to(a.tcp);
+    CHECK_INT(call(c.s, "wakefree"), 0); /* a1 goes; then b1, then a2 waits */
+    CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 1), 1);
+    CHECK_INT(call(c.s, "wakefree"), 0);
+    hang_up(&c);
+    CHECK_INT(test_agent_wait_closed(&a), 0);
+    CHECK_INT(test_agent_stop(&a), 0);
+}
+
 /* A shared stream that starts over leaves its old generation to the
  * reaper, one at a time: a generation whose predecessor is still being
  * freed is freed at once (a guest restarting in a loop queues at most
