@@ -83,8 +83,9 @@ typedef struct agent_config {
     double batch_window_s;
     uint32_t batch_max;
     uint32_t tenant_queue_max; /* queued requests per tenant; more are shed (-EBUSY) */
-    /* Connections per tenant past their handshake (0: no cap): one guest
-     * opening thousands must not take agent.max_connections from the rest. */
+    /* Connections per tenant (0: no cap; tenant.h says when they count):
+     * one guest opening thousands must not take agent.max_connections
+     * from the rest. */
     uint32_t tenant_max_connections;
     uint32_t poll_spin_us; /* the I/O role polls this long without sleeping (server.c) */
     bool insecure_tcp; /* agent.insecure_tcp = yes: tcp clients need no token (auth.c) */

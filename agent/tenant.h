@@ -39,7 +39,9 @@ typedef struct tenant {
     struct tenant *next;
     char name[TENANT_NAME_MAX];
     sched_tenant st; /* its queue; under the server lock */
-    uint32_t conns;  /* connections not yet freed (a closed one lives on till its state is: reaper.h); under the server lock */
+    /* Its connections not yet freed (a closed one counts till its state
+     * is: reaper.h); under the server lock. */
+    uint32_t conns;
     tenant_metrics *m;
 } tenant;
 

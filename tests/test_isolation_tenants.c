@@ -316,6 +316,16 @@ TEST(isolation_tenants_batch_apart_in_their_own_workers) {
     }
 }
 
+/* A unix connection whose session's free waits for a "wakefree". */
+static void open_slow(wire *w, const test_agent *a) {
+    wire_open(w, a->sock);
+    CHECK_INT(wire_hello(w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
+    uint64_t sid = wire_session_new(w);
+    vmaccel_msg m;
+    vmaccel_req_sha256(&m, sid, "slowfree", 8);
+    CHECK_INT(wire_call(w, 2, &m), 0);
+}
+
 /* What a closed connection leaves is freed off the I/O thread (agent/
  * reaper.c): while tcrash's free of tenant A's session waits, tenant B
  * connects and is served, then lets it go; A's model and mapping are
@@ -325,12 +335,7 @@ TEST(isolation_tenants_closing_connection_does_not_stall_others) {
     test_agent a;
     test_agent_start(&a, 1, "plugins = noop, " TEST_TCRASH "\n");
     wire w;
-    wire_open(&w, a.sock);
-    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
-    uint64_t sid = wire_session_new(&w);
-    vmaccel_msg m;
-    vmaccel_req_sha256(&m, sid, "slowfree", 8);
-    CHECK_INT(wire_call(&w, 2, &m), 0);
+    open_slow(&w, &a);
     mw_upload_model(&w, 3);
     uint32_t mem;
     int fd = mw_memfd(1 << 20, F_SEAL_SHRINK);
@@ -360,12 +365,7 @@ TEST(isolation_tenants_closing_connections_count_for_their_tenant) {
     test_agent a;
     test_agent_start(&a, 1, "plugins = noop, " TEST_TCRASH "\nagent.tenant_max_connections = 1\n");
     wire w;
-    wire_open(&w, a.sock);
-    CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
-    uint64_t sid = wire_session_new(&w);
-    vmaccel_msg m;
-    vmaccel_req_sha256(&m, sid, "slowfree", 8);
-    CHECK_INT(wire_call(&w, 2, &m), 0);
+    open_slow(&w, &a);
     wire_close(&w);
     CHECK_INT(test_agent_wait_stat(&a, "closing_connections", 1), 1);
     CHECK_INT(test_agent_wait_stat(&a, "connections", 0), 0);
@@ -380,16 +380,6 @@ TEST(isolation_tenants_closing_connections_count_for_their_tenant) {
     CHECK_INT(wire_hello(&w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
     wire_close(&w);
     CHECK_INT(test_agent_stop(&a), 0);
-}
-
-/* A unix connection whose session's free waits for a "wakefree". */
-static void open_slow(wire *w, const test_agent *a) {
-    wire_open(w, a->sock);
-    CHECK_INT(wire_hello(w, VMACCEL_PROTO_MAJOR), VMACCEL_FRAME_HELLO_OK);
-    uint64_t sid = wire_session_new(w);
-    vmaccel_msg m;
-    vmaccel_req_sha256(&m, sid, "slowfree", 8);
-    CHECK_INT(wire_call(w, 2, &m), 0);
 }
 
 /* The reaper takes tenants in turns: with two of one tenant's slow frees

@@ -158,19 +158,26 @@ static int spawner_lost(iso_pool *p, const char *why) {
     return -EPIPE;
 }
 
-/* The spawner's answer into mh, up to the timeout: its length, or -1.  A
- * signal that interrupts the wait is not the spawner's silence: taken for
- * it, one signal the application catches, landing on this thread, failed
- * the plugin for good (found by fuzz-worker: libFuzzer ticks with SIGALRM). */
+/* Waits until fd has `events`, or end (monotonic seconds) passes: poll's
+ * result, 0 at the deadline.  A signal that interrupts the wait is not the
+ * peer's silence: taken for it, one signal the application catches,
+ * landing on this thread, once lost a plugin's spawner for good (found by
+ * fuzz-worker: libFuzzer ticks with SIGALRM). */
+static int wait_until(int fd, short events, double end) {
+    for (;;) {
+        int left = (int)((end - iso_now()) * 1000.0) + 1;
+        struct pollfd pf = {fd, events, 0};
+        int r = left > 0 ? poll(&pf, 1, left) : 0;
+        if (r >= 0 || errno != EINTR)
+            return r;
+    }
+}
+
+/* The spawner's answer into mh, up to the timeout: its length, or -1. */
 static ssize_t spawner_answer(iso_pool *p, struct msghdr *mh) {
     double end = iso_now() + p->timeout_ms / 1000.0;
     for (;;) {
-        int left = (int)((end - iso_now()) * 1000.0) + 1;
-        struct pollfd pf = {p->spawner_sock, POLLIN, 0};
-        int r = left > 0 ? poll(&pf, 1, left) : 0;
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r != 1)
+        if (wait_until(p->spawner_sock, POLLIN, end) != 1)
             return -1;
         ssize_t n = recvmsg(p->spawner_sock, mh, MSG_CMSG_CLOEXEC);
         if (n >= 0 || errno != EINTR)
@@ -406,9 +413,7 @@ static int send_by(const iso_worker *w, const iso_msg *m, int fd, double end) {
             return 0;
         if (n >= 0 || (errno != EAGAIN && errno != EINTR))
             return -ECONNRESET;
-        int left = (int)((end - iso_now()) * 1000.0) + 1;
-        struct pollfd pf = {w->sock, POLLOUT, 0};
-        if (left <= 0 || (poll(&pf, 1, left) == 0))
+        if (wait_until(w->sock, POLLOUT, end) == 0)
             return -ETIMEDOUT;
     }
 }
@@ -416,12 +421,7 @@ static int send_by(const iso_worker *w, const iso_msg *m, int fd, double end) {
 /* Waits for one message into *got, up to end. */
 static int recv_by(const iso_worker *w, iso_msg *got, double end) {
     for (;;) {
-        int left = (int)((end - iso_now()) * 1000.0) + 1;
-        struct pollfd pf = {w->sock, POLLIN, 0};
-        int r = left > 0 ? poll(&pf, 1, left) : 0;
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0)
+        if (wait_until(w->sock, POLLIN, end) == 0)
             return -ETIMEDOUT;
         ssize_t n = recv(w->sock, got, sizeof(*got), MSG_DONTWAIT);
         if (n == (ssize_t)sizeof(*got))
