@@ -6,8 +6,10 @@
 # Copies the working tree (tracked and untracked files git does not ignore)
 # to a temporary directory, applies PATCH there (default
 # fuzz/mutants/batch-double-unref.patch: issue 13 §1's mistake re-created
-# in today's code), builds fuzz-agent and the plugins it loads with clang,
-# ASan and UBSan, then fuzzes from a copy of CORPUS (default
+# in today's code; the others in fuzz/mutants are caught by the harness's
+# own checks: a descriptor closed twice, a connection kept), builds
+# fuzz-agent and the plugins it loads with clang, ASan and UBSan, then
+# fuzzes from a copy of CORPUS (default
 # fuzz/corpus/agent; give an empty directory to start from nothing) for at
 # most SECONDS (default 300), with $FUZZ_ARGS added to its command line
 # (e.g. FUZZ_ARGS=-dict=fuzz/agent.dict), $RUNS times (default 1), each
@@ -48,8 +50,12 @@ hunt() {
     end=$(date +%s.%N)
     took=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$tmp/fuzz.log")
-    if [ "$found" = 1 ] && grep -q "ERROR: AddressSanitizer\|runtime error" "$tmp/fuzz.log"; then
-        grep -m1 "ERROR: AddressSanitizer\|runtime error" "$tmp/fuzz.log"
+    # Found: a sanitizer's report, or an abort of the harness's own checks
+    # (fuzz-agent: ... then libFuzzer's "deadly signal").
+    if [ "$found" = 1 ] &&
+        grep -q "ERROR: AddressSanitizer\|runtime error\|ERROR: libFuzzer: deadly signal" \
+            "$tmp/fuzz.log"; then
+        grep -m1 "ERROR: AddressSanitizer\|runtime error\|^fuzz-agent: " "$tmp/fuzz.log"
         grep -m6 "^    #[0-9]" "$tmp/fuzz.log" || true
         echo "mutant found in $took s ($runs executions)"
         return 0

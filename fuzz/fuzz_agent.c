@@ -39,6 +39,7 @@
  * says how to run it and reproduce a crash.  FUZZ_AGENT_STATS=1 prints
  * what each input did; FUZZ_AGENT_SIGNALS=N interrupts it every N µs
  * (signal_storm). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -126,23 +127,27 @@ static void die(const char *what) {
 }
 
 /* Every close(2) in this process but the harness's own comes through
- * this one, which the executable's symbol puts before libc's (and ASan's)
- * for the agent compiled in, libvmaccel and the plugins alike.  The agent
- * closing one of the harness's descriptors (its memfd, a client's end, or
- * stdio: a zeroed descriptor field closed would be 0), or closing
- * anything twice (EBADF), aborts where it happens: otherwise a
- * stray close shows only when its number is reused in a way that hurts,
- * inputs later (a connection outliving its client, say).  The harness
- * closes its own with real_close. */
+ * this one: the executable's symbol comes before libc's for the agent
+ * compiled in, libvmaccel and the plugins alike (close_checked checks
+ * that it does).  The agent closing one of the harness's descriptors (its
+ * memfd, a client's end, or stdio: a zeroed descriptor field closed would
+ * be 0), or closing anything twice (EBADF), aborts where it happens:
+ * otherwise a stray close shows only when its number is reused in a way
+ * that hurts, inputs later.  Not seen here: closes inside libc (fclose,
+ * closedir), close_range, and dup2 onto a descriptor; none of them is
+ * called on a descriptor the agent was given.  The harness closes its own
+ * with real_close. */
 static int real_close(int fd) {
     return (int)syscall(SYS_close, fd);
 }
+
+static bool stdio_open[3]; /* at start: a stdio number opened later is no harness's */
 
 static bool harness_fd(int fd) {
     for (int i = 0; i < FA_CONNS; i++)
         if (cl[i].fd == fd)
             return true;
-    return fd == shm_fd || fd <= STDERR_FILENO;
+    return fd == shm_fd || (fd <= STDERR_FILENO && stdio_open[fd]);
 }
 
 int close(int fd) {
@@ -156,6 +161,17 @@ int close(int fd) {
         abort();
     }
     return r;
+}
+
+/* That the close above is the one the libraries call. */
+static void close_checked(void) {
+    if (dlsym(RTLD_DEFAULT, "close") != (void *)close) {
+        fprintf(stderr, "fuzz-agent: harness: close() is not this executable's: the "
+                "libraries' closes would not be checked\n");
+        abort();
+    }
+    for (int fd = 0; fd <= STDERR_FILENO; fd++)
+        stdio_open[fd] = fcntl(fd, F_GETFD) >= 0;
 }
 
 static void remove_config(void) {
@@ -195,16 +211,18 @@ static void on_storm(int sig) {
 }
 
 /* FUZZ_AGENT_SIGNALS=N: a signal every N microseconds, caught without
- * SA_RESTART, so that every sleeping syscall of the agent (and of the
- * harness) meets EINTR often, not once in a million inputs as under
- * libFuzzer's own SIGALRM.  An EINTR taken for a failure shows up fast. */
+ * SA_RESTART, so that a call that sleeps meets EINTR often, not once in a
+ * million inputs as under libFuzzer's own SIGALRM.  In this synchronous
+ * build few do (epoll_wait with no timeout and nonblocking socket calls do
+ * not sleep): allocating the memfd's pages, poll, the plugins' own waits. */
 static void signal_storm(void) {
     const char *v = getenv("FUZZ_AGENT_SIGNALS");
     long us = v ? atol(v) : 0;
     if (us <= 0)
         return;
     struct sigaction sa = {.sa_handler = on_storm}; /* no SA_RESTART */
-    sigaction(SIGRTMIN + 3, &sa, NULL);
+    if (sigaction(SIGRTMIN + 3, &sa, NULL) < 0)
+        die("cannot catch the storm's signal");
     struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGRTMIN + 3};
     ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
     timer_t tm;
@@ -216,6 +234,7 @@ static void signal_storm(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
+    close_checked();
     setenv("OPENBLAS_NUM_THREADS", "1", 1); /* before the blas plugin loads */
     signal(SIGPIPE, SIG_IGN);
     snprintf(config_path, sizeof(config_path), "/tmp/vmaccel-fuzz-agent-XXXXXX");
@@ -304,7 +323,8 @@ static int client_open(int i) {
     char listen[32];
     snprintf(listen, sizeof(listen), "unix:///fuzz/%d", i % 2); /* two tenants */
     if (server_adopt(srv, sv[0], "unix:", listen) < 0) {
-        real_close(sv[1]);
+        if (real_close(sv[1]) < 0)
+            die("a new client's descriptor was closed under the harness");
         return -1;
     }
     struct stat st, ag;
@@ -395,10 +415,17 @@ static void client_write(int i, const uint8_t *p, size_t n) {
     }
 }
 
+static void fail(const char *what);
+
+/* The agent closes only what it opened or was passed: a client's
+ * descriptor is still its socket when the client closes it. */
 static void client_close(int i) {
-    if (cl[i].fd >= 0)
-        real_close(cl[i].fd);
+    client was = cl[i];
     cl[i] = (client){-1, 0, 0, false, false};
+    if (was.fd < 0)
+        return;
+    if (!owns_fd(was.fd, was.dev, was.ino) || real_close(was.fd) < 0)
+        fail("a client's descriptor was closed under the harness");
 }
 
 /* What carries over from one input to the next, and why it may:
@@ -499,32 +526,48 @@ static double real_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Whether c's client has gone, as its socket says. */
+static bool peer_gone(const conn *c) {
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+    return c->fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)));
+}
+
 /* The clients are closed, the agent went quiet, and a connection is left.
- * A socket is released when its file's last reference goes, and one may
- * be held for a moment outside this process's code: another process
- * looking at /proc/PID/fd (ls -l, lsof, a monitor) takes a reference to
- * each file it reads the link of.  On a busy machine that process may be
- * preempted holding it, and the client's hang-up reaches the agent only
- * when it lets go: after the check, which came microseconds after the
- * close.  (A program reading this process's /proc/PID/fd links in a loop
- * made the check fail so within 3 minutes, twice in two runs, with no
- * descriptor of this process holding the client's end.)  So the check
- * waits, in real time, for hang-ups still to come, and says when one was
- * late; a connection still open after FA_LATE_MS is a leak. */
+ * Its client's hang-up may not have reached it yet: a socket is released
+ * when its file's last reference goes, and another process looking at
+ * /proc/PID/fd (ls -l, lsof, a monitor) takes a reference to each file
+ * whose link it reads.  On a busy machine that process may be switched
+ * out holding it, and the hang-up comes after the check, which came
+ * microseconds after the close (fuzz/proc-reader.c, reading this
+ * process's links in a loop, made the check fail so within 3 minutes).
+ * So the harness waits without stepping (real time, FA_LATE_MS at most)
+ * until every such socket says its client has gone, then for the hang-up
+ * to reach the epoll set, then gives the agent the closing steps again.
+ * A connection the agent keeps after its hang-up is still a failure: those
+ * steps see the hang-up and change nothing. */
 static void await_late_hangups(void) {
     if (!srv->conns)
         return;
     double t0 = real_ms();
-    while (srv->conns && real_ms() - t0 < FA_LATE_MS) {
-        struct pollfd p = {.fd = srv->epfd, .events = POLLIN};
-        poll(&p, 1, 10);
-        quiet = false;
-        step();
+    bool all_gone = false, late = false;
+    while (!all_gone && real_ms() - t0 < FA_LATE_MS) {
+        all_gone = true;
+        for (conn *c = srv->conns; c && all_gone; c = c->next)
+            all_gone = peer_gone(c);
+        late = late || !all_gone;
+        if (!all_gone)
+            poll(NULL, 0, 1);
     }
-    if (!srv->conns)
-        fprintf(stderr, "fuzz-agent: a client's hang-up reached the agent late (%.1f ms "
-                "after the check): something outside the agent held its socket\n",
-                real_ms() - t0);
+    if (late && all_gone)
+        fprintf(stderr, "fuzz-agent: a client's hang-up came %.1f ms after the check: "
+                "another reference held its socket\n", real_ms() - t0);
+    /* The releasing process sets the socket's state, then wakes the epoll
+     * set: the state may show before the event does.  Let it land. */
+    struct pollfd ready = {.fd = srv->epfd, .events = POLLIN};
+    poll(&ready, 1, all_gone ? 100 : 0);
+    quiet = false;
+    for (int k = 0; k < FA_CLOSE_STEPS && srv->conns && !quiet; k++)
+        step();
 }
 
 /* Everything a connection held is gone with it: the counters, the model
@@ -568,13 +611,10 @@ static void tenants_reset(void) {
 static void input_end(void) {
     for (int k = 0; k < FA_SETTLE_STEPS; k++)
         step();
-    /* The agent closes only what it opened or was passed: the harness's
-     * own descriptors are still theirs. */
+    /* The agent closes only what it opened or was passed (client_close
+     * checks the clients'). */
     if (!owns_fd(shm_fd, shm_dev, shm_ino))
         fail("the shared memfd's descriptor was closed under the harness");
-    for (int i = 0; i < FA_CONNS; i++)
-        if (cl[i].fd >= 0 && !owns_fd(cl[i].fd, cl[i].dev, cl[i].ino))
-            fail("a client's descriptor was closed under the harness");
     for (int i = 0; i < FA_CONNS; i++)
         client_close(i);
     quiet = false;
