@@ -517,6 +517,15 @@ static void dump_conns(void) {
     }
 }
 
+/* Steps until the agent has closed every connection whose client went
+ * (one step sees every hang-up; more only while it still reads what they
+ * sent before), FA_CLOSE_STEPS at most. */
+static void close_steps(void) {
+    quiet = false;
+    for (int k = 0; k < FA_CLOSE_STEPS && srv->conns && !quiet; k++)
+        step();
+}
+
 /* Real time to wait for a hang-up that was late (await_late_hangups). */
 #define FA_LATE_MS 2000
 
@@ -565,9 +574,7 @@ static void await_late_hangups(void) {
      * set: the state may show before the event does.  Let it land. */
     struct pollfd ready = {.fd = srv->epfd, .events = POLLIN};
     poll(&ready, 1, all_gone ? 100 : 0);
-    quiet = false;
-    for (int k = 0; k < FA_CLOSE_STEPS && srv->conns && !quiet; k++)
-        step();
+    close_steps();
 }
 
 /* Everything a connection held is gone with it: the counters, the model
@@ -606,8 +613,8 @@ static void tenants_reset(void) {
 }
 
 /* Steps until the agent is idle, closes every client, then steps until the
- * agent has closed their connections (one step sees every hang-up; more
- * only while it still reads what they sent before) and checks. */
+ * agent has closed their connections (close_steps, await_late_hangups)
+ * and checks. */
 static void input_end(void) {
     for (int k = 0; k < FA_SETTLE_STEPS; k++)
         step();
@@ -617,9 +624,7 @@ static void input_end(void) {
         fail("the shared memfd's descriptor was closed under the harness");
     for (int i = 0; i < FA_CONNS; i++)
         client_close(i);
-    quiet = false;
-    for (int k = 0; k < FA_CLOSE_STEPS && srv->conns && !quiet; k++)
-        step();
+    close_steps();
     await_late_hangups();
     check_idle();
     if (getenv("FUZZ_AGENT_STATS")) { /* to check what a seed reaches */
